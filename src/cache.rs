@@ -1,0 +1,772 @@
+//! `Cache`: one directory, one `cache.db`, every operation.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{self, Encoded, MODE_BINARY, MODE_MSGPACK, MODE_PICKLE, MODE_RAW, MODE_TEXT, Native, Scalar, Stored};
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::{Entry, SetOptions, to_system_time};
+use crate::settings::{EvictionPolicy, Overrides};
+use crate::store::{Session, Store, StoreOptions, ValueRow};
+
+/// The source of "now", in seconds since the Unix epoch. Tests replace it to
+/// drive expiry without sleeping.
+pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// A persistent, multi-process cache in one directory (python-diskcache's
+/// `Cache`, on the same on-disk format).
+///
+/// `Cache` is `Clone + Send + Sync`: clones are cheap and share one
+/// connection pool. Any number of threads and processes may open the same
+/// directory; every write is one SQLite transaction, so it is atomic. A write
+/// that waits for the lock longer than the timeout (default 60 s) fails with
+/// [`Error::Timeout`] unless its options ask to retry.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskq::{Cache, SetOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let cache = Cache::open(dir.path())?;
+/// cache.set("answer", &42)?;
+/// assert_eq!(cache.get::<i64>("answer")?, Some(42));
+/// cache.set_with("session", "token", &SetOptions::new().expire(Duration::from_secs(60)))?;
+/// assert_eq!(cache.incr("hits", 1, 0)?, 1);
+/// assert!(cache.delete("answer")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The database must be on a local file system: SQLite's locking is not
+/// reliable over NFS, so diskq does not support it.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache").field("directory", &self.inner.store.dir).finish()
+    }
+}
+
+/// Opens a [`Cache`] with options. Each option given here overrides the
+/// setting stored in the directory and is saved there; options not given keep
+/// the stored value (or the default, for a new directory).
+///
+/// ```
+/// use diskq::{Cache, EvictionPolicy};
+/// let dir = tempfile::tempdir()?;
+/// let cache = Cache::builder()
+///     .size_limit(64 << 20)
+///     .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
+///     .open(dir.path())?;
+/// assert_eq!(cache.size_limit(), 64 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    overrides: Overrides,
+    timeout: Duration,
+    sync_files: bool,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("overrides", &self.overrides)
+            .field("timeout", &self.timeout)
+            .field("sync_files", &self.sync_files)
+            .finish()
+    }
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        CacheBuilder {
+            overrides: Overrides::default(),
+            timeout: Duration::from_secs(60),
+            sync_files: true,
+            clock: None,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// The soft limit on [`Cache::volume`] in bytes (default 1 GiB). Writes that
+    /// find the cache over it remove up to `cull_limit` items.
+    pub fn size_limit(mut self, bytes: u64) -> Self {
+        self.overrides.size_limit = Some(bytes);
+        self
+    }
+
+    /// How many items one write may remove (default 10; 0 turns culling off,
+    /// leaving it to [`Cache::cull`]).
+    pub fn cull_limit(mut self, items: u64) -> Self {
+        self.overrides.cull_limit = Some(items);
+        self
+    }
+
+    /// Which items culling removes first (default least-recently-stored).
+    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
+        self.overrides.eviction_policy = Some(policy);
+        self
+    }
+
+    /// Count hits and misses (default off; each get then writes).
+    pub fn statistics(mut self, on: bool) -> Self {
+        self.overrides.statistics = Some(on);
+        self
+    }
+
+    /// Keep an index on tags, so [`Cache::evict`] does not scan (default off).
+    pub fn tag_index(mut self, on: bool) -> Self {
+        self.overrides.tag_index = Some(on);
+        self
+    }
+
+    /// Text, bytes and encoded values of at least this many bytes go to
+    /// their own file (default 32 KiB).
+    pub fn min_file_size(mut self, bytes: u64) -> Self {
+        self.overrides.min_file_size = Some(bytes);
+        self
+    }
+
+    /// How long an operation waits for another connection's lock before
+    /// [`Error::Timeout`] (default 60 s; not persisted).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// SQLite's page cache size, in pages (`PRAGMA cache_size`, default 8192).
+    pub fn sqlite_cache_size(mut self, pages: i64) -> Self {
+        self.overrides.sqlite_cache_size = Some(pages);
+        self
+    }
+
+    /// SQLite's memory-mapped I/O size in bytes (`PRAGMA mmap_size`, default 64 MiB).
+    pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
+        self.overrides.sqlite_mmap_size = Some(bytes);
+        self
+    }
+
+    /// `PRAGMA synchronous`: 0 OFF, 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
+    /// any process; a power loss may lose the last commits. FULL also
+    /// survives a power loss, at one fsync per commit. OFF risks corruption
+    /// on power loss.
+    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
+        self.overrides.sqlite_synchronous = Some(level);
+        self
+    }
+
+    /// Whether value files are synced to disk before their row commits
+    /// (default true; not persisted). Turning it off speeds up large writes
+    /// and risks empty value files after a power loss (not after a crash).
+    pub fn sync_files(mut self, on: bool) -> Self {
+        self.sync_files = on;
+        self
+    }
+
+    /// Replaces the clock (seconds since the Unix epoch) used for expiry and
+    /// access times. For tests that drive time without sleeping.
+    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Opens (creating if needed) the cache in `dir`.
+    ///
+    /// Fails with [`Error::NotADirectory`] when `dir` is a file,
+    /// [`Error::NotADatabase`] when its `cache.db` is not SQLite,
+    /// [`Error::InvalidSetting`] when a stored setting is invalid, and
+    /// [`Error::Io`] when the directory cannot be created or written. None of
+    /// these changes anything on disk.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
+        let opts = StoreOptions { timeout: self.timeout, sync_files: self.sync_files };
+        let store = Store::open(dir.as_ref(), &self.overrides, &opts)?;
+        Ok(Cache { inner: Arc::new(Inner { store, clock: self.clock }) })
+    }
+}
+
+/// A value prepared for its row: inline, or already written to its file.
+pub(crate) struct Prepared {
+    pub mode: i64,
+    pub filename: Option<String>,
+    pub size: i64,
+    pub value: Scalar,
+    /// Keeps `check(fix)` from taking the new file for an orphan until the
+    /// row naming it has committed.
+    _guard: Option<File>,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache in `dir` with the stored settings.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
+        Cache::builder().open(dir)
+    }
+
+    /// A builder for opening with options.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// The cache directory.
+    pub fn directory(&self) -> &Path {
+        &self.inner.store.dir
+    }
+
+    /// The size limit in bytes.
+    pub fn size_limit(&self) -> u64 {
+        self.inner.store.settings.size_limit
+    }
+
+    /// How many items one write may cull.
+    pub fn cull_limit(&self) -> u64 {
+        self.inner.store.settings.cull_limit
+    }
+
+    /// The eviction policy.
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        self.inner.store.settings.eviction_policy
+    }
+
+    /// The size from which values go to their own file.
+    pub fn min_file_size(&self) -> u64 {
+        self.inner.store.settings.min_file_size
+    }
+
+    /// Whether the tag index exists.
+    pub fn tag_index(&self) -> bool {
+        self.inner.store.settings.tag_index
+    }
+
+    /// Every persisted setting, as `(name, value)` text pairs in
+    /// python-diskcache's names (for display).
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let mut rows = self.inner.store.settings.rows();
+        if let Some(row) = rows.iter_mut().find(|(k, _)| *k == "statistics") {
+            row.1 = Scalar::Int(self.inner.store.statistics().into());
+        }
+        rows.into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Scalar::Int(n) => n.to_string(),
+                    Scalar::Text(s) => s,
+                    other => format!("{other:?}"),
+                };
+                (k.to_owned(), text)
+            })
+            .collect()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> f64 {
+        match &self.inner.clock {
+            Some(clock) => clock(),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        }
+    }
+
+    fn key(key: impl Into<Key>) -> Result<Key> {
+        let key = key.into();
+        key.validate()?;
+        Ok(key)
+    }
+
+    /// Encodes and, when large, writes the value file (outside any lock).
+    pub(crate) fn prepare(&self, encoded: Encoded) -> Result<Prepared> {
+        let min = self.inner.store.settings.min_file_size as usize;
+        let inline = |mode, value| Ok(Prepared { mode, filename: None, size: 0, value, _guard: None });
+        match encoded {
+            Encoded::Native(Native::Int(n)) => inline(MODE_RAW, Scalar::Int(n)),
+            Encoded::Native(Native::Float(x)) => inline(MODE_RAW, Scalar::Real(x)),
+            Encoded::Native(Native::Text(s)) if s.len() < min => inline(MODE_RAW, Scalar::Text(s)),
+            Encoded::Native(Native::Bytes(b)) if b.len() < min => inline(MODE_RAW, Scalar::Blob(b)),
+            Encoded::MsgPack(b) if b.len() < min => inline(MODE_MSGPACK, Scalar::Blob(b)),
+            Encoded::Native(Native::Text(s)) => self.prepare_file(MODE_TEXT, |disk| disk.write_bytes(s.as_bytes())),
+            Encoded::Native(Native::Bytes(b)) => self.prepare_file(MODE_BINARY, |disk| disk.write_bytes(&b)),
+            Encoded::MsgPack(b) => self.prepare_file(MODE_MSGPACK, |disk| disk.write_bytes(&b)),
+        }
+    }
+
+    pub(crate) fn prepare_file(
+        &self,
+        mode: i64,
+        write: impl FnOnce(&crate::disk::Disk) -> Result<(String, u64)>,
+    ) -> Result<Prepared> {
+        let guard = self.inner.store.disk.writer_guard()?;
+        let (name, size) = write(&self.inner.store.disk)?;
+        let size = i64::try_from(size).map_err(|_| Error::Encode("value larger than 2^63 bytes".into()))?;
+        Ok(Prepared { mode, filename: Some(name), size, value: Scalar::Null, _guard: Some(guard) })
+    }
+
+    pub(crate) fn expire_time(now: f64, expire: Option<Duration>) -> Option<f64> {
+        expire.map(|d| now + d.as_secs_f64())
+    }
+
+    /// Loads a row's value (reading its file); `None` when the file is gone.
+    pub(crate) fn load(&self, row: &ValueRow) -> Result<Option<Stored>> {
+        let disk = &self.inner.store.disk;
+        let file = |name: &Option<String>| -> Result<Option<Vec<u8>>> {
+            match name {
+                Some(name) => disk.read(name),
+                None => Err(Error::Corrupt("a file-backed row has no file name".into())),
+            }
+        };
+        Ok(Some(match (row.mode, &row.value) {
+            (MODE_PICKLE, _) => Stored::Pickle,
+            (MODE_RAW, Scalar::Int(n)) => Stored::Native(Native::Int(*n)),
+            (MODE_RAW, Scalar::Real(x)) => Stored::Native(Native::Float(*x)),
+            (MODE_RAW | MODE_TEXT, Scalar::Text(s)) => Stored::Native(Native::Text(s.clone())),
+            (MODE_RAW | MODE_BINARY, Scalar::Blob(b)) => Stored::Native(Native::Bytes(b.clone())),
+            (MODE_MSGPACK, Scalar::Blob(b)) => Stored::MsgPack(b.clone()),
+            (MODE_BINARY, Scalar::Null) => match file(&row.filename)? {
+                Some(b) => Stored::Native(Native::Bytes(b)),
+                None => return Ok(None),
+            },
+            (MODE_TEXT, Scalar::Null) => match file(&row.filename)? {
+                Some(b) => Stored::Native(Native::Text(
+                    String::from_utf8(b).map_err(|_| Error::Corrupt("a text value file is not UTF-8".into()))?,
+                )),
+                None => return Ok(None),
+            },
+            (MODE_MSGPACK, Scalar::Null) => match file(&row.filename)? {
+                Some(b) => Stored::MsgPack(b),
+                None => return Ok(None),
+            },
+            (mode, value) => {
+                return Err(Error::Corrupt(format!("a row has mode {mode} with a value of the wrong kind: {value:?}")));
+            }
+        }))
+    }
+
+    /// Stores `value` under `key` (replacing any value, keeping the key's
+    /// place in iteration order). Atomic.
+    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+        self.set_with(key, value, &SetOptions::default())
+    }
+
+    /// [`Cache::set`] with an expiry, a tag or retry.
+    pub fn set_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<()> {
+        let key = Self::key(key)?;
+        let prepared = self.prepare(codec::encode(value)?)?;
+        self.write_prepared(&key, prepared, opts)
+    }
+
+    /// Stores raw bytes (python-diskcache's `bytes`).
+    pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<()> {
+        self.set_bytes_with(key, bytes, &SetOptions::default())
+    }
+
+    /// [`Cache::set_bytes`] with options.
+    pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<()> {
+        let key = Self::key(key)?;
+        let prepared = self.prepare(Encoded::Native(Native::Bytes(bytes.to_vec())))?;
+        self.write_prepared(&key, prepared, opts)
+    }
+
+    /// Streams `reader` into a value file (never holding it in memory) and
+    /// stores it under `key` as bytes; returns the size.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let size = cache.set_reader("blob", &mut &b"streamed bytes"[..], &Default::default())?;
+    /// assert_eq!(size, 14);
+    /// assert_eq!(cache.get_bytes("blob")?.as_deref(), Some(&b"streamed bytes"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_reader(&self, key: impl Into<Key>, reader: &mut dyn Read, opts: &SetOptions) -> Result<u64> {
+        let key = Self::key(key)?;
+        let prepared = self.prepare_file(MODE_BINARY, |disk| disk.write_reader(reader))?;
+        let size = prepared.size as u64;
+        self.write_prepared(&key, prepared, opts)?;
+        Ok(size)
+    }
+
+    fn write_prepared(&self, key: &Key, prepared: Prepared, opts: &SetOptions) -> Result<()> {
+        self.inner.store.write(opts.retry, prepared.filename.as_deref(), |s| {
+            let now = self.now();
+            let row = new_row(&prepared, Self::expire_time(now, opts.expire), opts.tag.as_deref());
+            s.upsert(key, now, &row)?;
+            self.cull_after_write(s, now)
+        })
+    }
+
+    /// Culls as python-diskcache does after each write: expired items first,
+    /// then, when the volume is over the size limit, items by policy; at most
+    /// `cull_limit` in all.
+    pub(crate) fn cull_after_write(&self, s: &mut Session, now: f64) -> Result<()> {
+        let settings = &self.inner.store.settings;
+        let mut limit = settings.cull_limit;
+        if limit == 0 {
+            return Ok(());
+        }
+        limit -= s.delete_batch(crate::store::Batch::Expired { now }, limit)? as u64;
+        if limit == 0 || settings.eviction_policy == EvictionPolicy::None {
+            return Ok(());
+        }
+        if s.volume()? < settings.size_limit as i64 {
+            return Ok(());
+        }
+        s.delete_batch(crate::store::Batch::Policy(settings.eviction_policy), limit)?;
+        Ok(())
+    }
+
+    /// Reads the live row of `key` and its value, recording the access for
+    /// the eviction policy and statistics.
+    fn get_stored(&self, key: &Key) -> Result<Option<(ValueRow, Stored)>> {
+        let store = &self.inner.store;
+        let policy = store.settings.eviction_policy;
+        let read_only = !store.statistics()
+            && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None);
+        let fetch = |s: &mut Session| -> Result<Option<(ValueRow, Stored)>> {
+            let now = self.now();
+            let row = if read_only { s.get_live(key, now)? } else { s.get_recording(key, now, policy)? };
+            let found = match row {
+                Some(row) => self.load(&row)?.map(|stored| (row, stored)),
+                None => None,
+            };
+            if store.statistics() {
+                s.count_access(found.is_some())?;
+            }
+            Ok(found)
+        };
+        if read_only { store.read(fetch) } else { store.write(false, None, fetch) }
+    }
+
+    /// The value of `key` decoded as `V`, or `None` when absent or expired.
+    ///
+    /// Fails with [`Error::Decode`] (naming the key and `V`) when the stored
+    /// value is of another type, and with [`Error::Pickled`] for a Python
+    /// pickle.
+    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = Self::key(key)?;
+        match self.get_stored(&key)? {
+            Some((_, stored)) => codec::decode(stored, &key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `key` with its expiry time and tag.
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = Self::key(key)?;
+        match self.get_stored(&key)? {
+            Some((row, stored)) => Ok(Some(Entry {
+                value: codec::decode(stored, &key)?,
+                expire_time: row.expire_time.map(to_system_time),
+                tag: row.tag,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw bytes of a bytes value (python-diskcache's `bytes`).
+    pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
+        let key = Self::key(key)?;
+        match self.get_stored(&key)? {
+            Some((_, Stored::Native(Native::Bytes(b)))) => Ok(Some(b)),
+            Some((_, other)) => Err(wrong_kind(&key, "bytes", &other)),
+            None => Ok(None),
+        }
+    }
+
+    /// A reader over a bytes or text value: the open value file for a large
+    /// value (with its path, for serving files), memory for a small one.
+    /// The value is never copied whole.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("big", b"0123456789")?;
+    /// let mut reader = cache.read("big")?.expect("present");
+    /// assert!(reader.path().is_some());
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text).unwrap();
+    /// assert_eq!(text, "0123456789");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
+        let key = Self::key(key)?;
+        let store = &self.inner.store;
+        store.read(|s| {
+            let Some(row) = s.get_live(&key, self.now())? else { return Ok(None) };
+            match (row.mode, &row.value, &row.filename) {
+                (MODE_BINARY | MODE_TEXT, Scalar::Null, Some(name)) => Ok(store.disk.open(name)?.map(|(file, path)| {
+                    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    ValueReader { inner: ReaderInner::File(file), path: Some(path), len }
+                })),
+                (MODE_RAW, Scalar::Blob(b), _) => Ok(Some(ValueReader::memory(b.clone()))),
+                (MODE_RAW, Scalar::Text(t), _) => Ok(Some(ValueReader::memory(t.clone().into_bytes()))),
+                _ => {
+                    let stored = self.load(&row)?.unwrap_or(Stored::Pickle);
+                    Err(wrong_kind(&key, "bytes or text", &stored))
+                }
+            }
+        })
+    }
+
+    /// Stores `value` only if `key` has no live value; true if it did.
+    /// Atomic: of concurrent adds of one key, exactly one succeeds.
+    pub fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+        self.add_with(key, value, &SetOptions::default())
+    }
+
+    /// [`Cache::add`] with options.
+    pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
+        let key = Self::key(key)?;
+        let prepared = self.prepare(codec::encode(value)?)?;
+        let written = prepared.filename.clone();
+        let added = self.inner.store.write(opts.retry, written.as_deref(), |s| {
+            let now = self.now();
+            let row = new_row(&prepared, Self::expire_time(now, opts.expire), opts.tag.as_deref());
+            match s.find_any(&key)? {
+                Some(old) if is_live(old.expire_time, now) => return Ok(false),
+                Some(old) => {
+                    s.update_row(old.rowid, now, &row)?;
+                    s.remove_after_commit(old.filename);
+                }
+                None => s.insert_row(&key, now, &row)?,
+            }
+            self.cull_after_write(s, now)?;
+            Ok(true)
+        })?;
+        if !added {
+            if let Some(name) = &written {
+                self.inner.store.disk.remove(name);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Adds `delta` to the integer value of `key` and returns the result; an
+    /// absent (or expired) key starts at `default`. Atomic across threads and
+    /// processes: concurrent increments are each counted.
+    ///
+    /// Fails with [`Error::Decode`] when the value is not an integer, and
+    /// with [`Error::Encode`] on overflow; the value is then unchanged.
+    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
+        let key = Self::key(key)?;
+        let policy = self.inner.store.settings.eviction_policy;
+        self.inner.store.write(false, None, |s| {
+            let now = self.now();
+            let overflow = || Error::Encode(format!("incrementing key {key} by {delta} overflows i64"));
+            match s.find_any(&key)? {
+                Some(old) if is_live(old.expire_time, now) => {
+                    let current = match (old.mode, &old.value) {
+                        (MODE_RAW, Scalar::Int(n)) => *n,
+                        _ => {
+                            return Err(Error::Decode {
+                                key: key.to_string(),
+                                wanted: "i64",
+                                message: "incr needs an integer value".into(),
+                            });
+                        }
+                    };
+                    let value = current.checked_add(delta).ok_or_else(overflow)?;
+                    s.incr_update(old.rowid, now, value, policy)?;
+                    Ok(value)
+                }
+                found => {
+                    let value = default.checked_add(delta).ok_or_else(overflow)?;
+                    let scalar = Scalar::Int(value);
+                    let row = crate::store::NewRow {
+                        expire_time: None,
+                        tag: None,
+                        size: 0,
+                        mode: MODE_RAW,
+                        filename: None,
+                        value: &scalar,
+                    };
+                    match found {
+                        Some(old) => {
+                            s.update_row(old.rowid, now, &row)?;
+                            s.remove_after_commit(old.filename);
+                        }
+                        None => s.insert_row(&key, now, &row)?,
+                    }
+                    self.cull_after_write(s, now)?;
+                    Ok(value)
+                }
+            }
+        })
+    }
+
+    /// Subtracts `delta`: [`Cache::incr`] with `-delta`.
+    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
+        let negated = delta
+            .checked_neg()
+            .ok_or_else(|| Error::Encode(format!("cannot negate the delta {delta}")))?;
+        self.incr(key, negated, default)
+    }
+
+    /// Deletes `key`; true if it had a live value. Atomic.
+    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = Self::key(key)?;
+        self.inner.store.write(false, None, |s| s.delete_live(&key, self.now()))
+    }
+
+    /// Removes `key` and returns its value. Atomic: of concurrent pops of one
+    /// key, one gets the value. The value file is read before the removal
+    /// commits, so the value cannot be lost in between, and a value that does
+    /// not decode as `V` stays in the cache.
+    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = Self::key(key)?;
+        // Decoding inside the transaction: a value of the wrong type stays.
+        self.inner.store.write(false, None, |s| match s.pop_live(&key, self.now())? {
+            Some(row) => self.load(&row)?.map(|st| codec::decode(st, &key)).transpose(),
+            None => Ok(None),
+        })
+    }
+
+    /// True when `key` has a live value.
+    pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = Self::key(key)?;
+        self.inner.store.read(|s| s.contains_live(&key, self.now()))
+    }
+
+    /// Gives a live `key` a new expiry (`None`: never); true if it was live.
+    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        let key = Self::key(key)?;
+        self.inner.store.write(false, None, |s| {
+            let now = self.now();
+            s.touch_live(&key, now, Self::expire_time(now, expire))
+        })
+    }
+
+    /// Runs `f` in one immediate transaction: the operations it calls on this
+    /// cache (and its clones) from this thread are atomic together, across
+    /// threads and processes. An `Err` from `f` rolls everything back
+    /// (removing value files the block wrote). Nested calls are savepoints.
+    ///
+    /// Keep the block short: other writers wait while it runs. Readers do not.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.transact(|c| {
+    ///     c.incr("total", 120, 0)?;
+    ///     c.incr("count", 1, 0)?;
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// let average = cache.transact(|c| {
+    ///     let total: i64 = c.get("total")?.unwrap_or(0);
+    ///     let count: i64 = c.get("count")?.unwrap_or(1);
+    ///     Ok::<_, diskq::Error>(total / count)
+    /// })?;
+    /// assert_eq!(average, 120);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&Cache) -> Result<T, E>) -> Result<T, E> {
+        self.transact_with(false, f)
+    }
+
+    /// [`Cache::transact`], retrying the `BEGIN` on lock timeouts when `retry`.
+    pub fn transact_with<T, E: From<Error>>(&self, retry: bool, f: impl FnOnce(&Cache) -> Result<T, E>) -> Result<T, E> {
+        let mut failure = None;
+        let result = self.inner.store.transact(retry, || match f(self) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                failure = Some(e);
+                Err(Error::InvalidUse("the transaction's closure failed".into()))
+            }
+        });
+        result.map_err(|e| failure.take().unwrap_or_else(|| E::from(e)))
+    }
+}
+
+pub(crate) fn is_live(expire_time: Option<f64>, now: f64) -> bool {
+    expire_time.is_none_or(|t| t > now)
+}
+
+pub(crate) fn new_row<'a>(p: &'a Prepared, expire_time: Option<f64>, tag: Option<&'a str>) -> crate::store::NewRow<'a> {
+    crate::store::NewRow {
+        expire_time,
+        tag,
+        size: p.size,
+        mode: p.mode,
+        filename: p.filename.as_deref(),
+        value: &p.value,
+    }
+}
+
+fn wrong_kind(key: &Key, wanted: &'static str, found: &Stored) -> Error {
+    if matches!(found, Stored::Pickle) {
+        return Error::Pickled { key: key.to_string() };
+    }
+    let kind = match found {
+        Stored::Native(Native::Int(_)) => "an integer",
+        Stored::Native(Native::Float(_)) => "a float",
+        Stored::Native(Native::Text(_)) => "text",
+        Stored::Native(Native::Bytes(_)) => "bytes",
+        Stored::MsgPack(_) => "a MessagePack value",
+        Stored::Pickle => "a pickle",
+    };
+    Error::Decode { key: key.to_string(), wanted, message: format!("the stored value is {kind}") }
+}
+
+/// A reader over a stored bytes or text value, from [`Cache::read`].
+#[derive(Debug)]
+pub struct ValueReader {
+    inner: ReaderInner,
+    path: Option<PathBuf>,
+    len: u64,
+}
+
+#[derive(Debug)]
+enum ReaderInner {
+    Memory(Cursor<Vec<u8>>),
+    File(File),
+}
+
+impl ValueReader {
+    fn memory(bytes: Vec<u8>) -> ValueReader {
+        ValueReader { len: bytes.len() as u64, inner: ReaderInner::Memory(Cursor::new(bytes)), path: None }
+    }
+
+    /// The value file's path, for a value stored in its own file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The value's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty value.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Read for ValueReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.inner {
+            ReaderInner::Memory(c) => c.read(buf),
+            ReaderInner::File(f) => f.read(buf),
+        }
+    }
+}
+

@@ -1,0 +1,202 @@
+//! Value files: naming, atomic writes, reads and removal after commit.
+//!
+//! A value too large for the database lives in a file named by 128 random
+//! bits in hex, split as python-diskcache splits it: `ab/cd/<28 hex>.val`.
+//! A file is written under a temporary name in its final folder, synced and
+//! renamed before the row naming it commits; it is removed only after the
+//! commit that dropped its row. A crash can therefore leave an orphan file
+//! (which `check` removes) but never a row without its file.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The value files of one cache directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Disk {
+    dir: PathBuf,
+    sync: bool,
+}
+
+/// How many times a write retries when another process removes the (empty)
+/// folder between our `create_dir_all` and our file creation.
+const CREATE_ATTEMPTS: usize = 10;
+
+impl Disk {
+    pub(crate) fn new(dir: PathBuf, sync: bool) -> Disk {
+        Disk { dir, sync }
+    }
+
+    /// A fresh relative file name, `ab/cd/<28 hex>.val`, always with `/`.
+    pub(crate) fn new_name() -> Result<String> {
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw).map_err(|e| Error::io("<random source>", io::Error::other(e.to_string())))?;
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("{}/{}/{}.val", &hex[..2], &hex[2..4], &hex[4..]))
+    }
+
+    /// The full path of a stored file name, refusing names that could leave
+    /// the directory (absolute paths, `..`), whoever wrote the row.
+    pub(crate) fn path(&self, filename: &str) -> Result<PathBuf> {
+        let mut path = self.dir.clone();
+        let mut parts = 0;
+        for part in filename.split(['/', '\\']) {
+            let component = Path::new(part).components().next();
+            match component {
+                Some(Component::Normal(c)) if Path::new(part).components().count() == 1 => path.push(c),
+                _ => {
+                    return Err(Error::Corrupt(format!(
+                        "value file name {filename:?} does not name a file inside the cache directory"
+                    )));
+                }
+            }
+            parts += 1;
+        }
+        if parts == 0 {
+            return Err(Error::Corrupt("empty value file name".into()));
+        }
+        Ok(path)
+    }
+
+    /// Writes `data` to a new value file; returns its name and size.
+    pub(crate) fn write_bytes(&self, data: &[u8]) -> Result<(String, u64)> {
+        self.write_with(|file| {
+            file.write_all(data)?;
+            Ok(data.len() as u64)
+        })
+    }
+
+    /// Streams `reader` to a new value file without holding it in memory.
+    pub(crate) fn write_reader(&self, reader: &mut dyn Read) -> Result<(String, u64)> {
+        self.write_with(|file| io::copy(reader, file))
+    }
+
+    fn write_with(&self, fill: impl FnOnce(&mut File) -> io::Result<u64>) -> Result<(String, u64)> {
+        let name = Self::new_name()?;
+        let path = self.path(&name)?;
+        let folder = path.parent().expect("a value file path has two folder levels").to_path_buf();
+        let mut temp = None;
+        for attempt in 1..=CREATE_ATTEMPTS {
+            if let Err(e) = fs::create_dir_all(&folder) {
+                if attempt == CREATE_ATTEMPTS {
+                    return Err(Error::io(&folder, e));
+                }
+                continue;
+            }
+            match tempfile::Builder::new().prefix(".").suffix(".tmp").tempfile_in(&folder) {
+                Ok(t) => {
+                    temp = Some(t);
+                    break;
+                }
+                // Another process removed the empty folder in between: again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < CREATE_ATTEMPTS => continue,
+                Err(e) => return Err(Error::io(&folder, e)),
+            }
+        }
+        let mut temp = temp.ok_or_else(|| Error::io(&folder, io::Error::other("could not create a value file")))?;
+        let size = fill(temp.as_file_mut()).map_err(|e| Error::io(temp.path(), e))?;
+        if self.sync {
+            temp.as_file().sync_all().map_err(|e| Error::io(temp.path(), e))?;
+        }
+        temp.persist_noclobber(&path).map_err(|e| Error::io(&path, e.error))?;
+        Ok((name, size))
+    }
+
+    /// A shared lock on the directory's lock file, held from before a value
+    /// file is written until its row commits: `check(fix)` takes the lock
+    /// exclusively before it removes unknown files, so it never removes a
+    /// file whose row is about to commit.
+    pub(crate) fn writer_guard(&self) -> Result<File> {
+        let path = self.dir.join(crate::store::LOCK_NAME);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.lock_shared().map_err(|e| Error::io(&path, e))?;
+        Ok(file)
+    }
+
+    /// Opens a value file; `None` when it is gone (removed by a concurrent
+    /// delete, or lost: `check` reports it).
+    pub(crate) fn open(&self, filename: &str) -> Result<Option<(File, PathBuf)>> {
+        let path = self.path(filename)?;
+        match File::open(&path) {
+            Ok(f) => Ok(Some((f, path))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Reads a whole value file; `None` when it is gone.
+    pub(crate) fn read(&self, filename: &str) -> Result<Option<Vec<u8>>> {
+        let Some((mut file, path)) = self.open(filename)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::with_capacity(file.metadata().map(|m| m.len() as usize).unwrap_or(0));
+        file.read_to_end(&mut data).map_err(|e| Error::io(path, e))?;
+        Ok(Some(data))
+    }
+
+    /// Removes a value file and its folders once empty. Errors are ignored:
+    /// another process may be removing the same file, and a file left behind
+    /// is an orphan that `check` finds.
+    pub(crate) fn remove(&self, filename: &str) {
+        let Ok(path) = self.path(filename) else { return };
+        let _ = fs::remove_file(&path);
+        let mut folder = path.parent();
+        for _ in 0..2 {
+            let Some(f) = folder else { break };
+            if f == self.dir || fs::remove_dir(f).is_err() {
+                break;
+            }
+            folder = f.parent();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_have_python_diskcache_shape() {
+        let name = Disk::new_name().unwrap();
+        let parts: Vec<&str> = name.split('/').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].len(), 2);
+        assert_eq!(parts[1].len(), 2);
+        assert_eq!(parts[2].len(), 28 + 4);
+        assert!(parts[2].ends_with(".val"));
+        assert_ne!(name, Disk::new_name().unwrap());
+    }
+
+    #[test]
+    fn paths_never_leave_the_directory() {
+        let d = Disk::new(PathBuf::from("/c"), false);
+        assert_eq!(d.path("ab/cd/x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
+        assert_eq!(d.path("ab\\cd\\x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
+        for bad in ["../x", "/etc/passwd", "ab/../../x", "", "ab//x", "./x"] {
+            assert!(d.path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn write_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Disk::new(dir.path().to_path_buf(), true);
+        let (name, size) = d.write_bytes(b"hello").unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(d.read(&name).unwrap().unwrap(), b"hello");
+        let (name2, size2) = d.write_reader(&mut &b"stream"[..]).unwrap();
+        assert_eq!(size2, 6);
+        d.remove(&name);
+        d.remove(&name2);
+        assert!(d.read(&name).unwrap().is_none());
+        // Both folder levels are gone once empty.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

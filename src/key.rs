@@ -1,0 +1,195 @@
+//! Keys: the kinds python-diskcache stores natively, plus encoded composites.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::error::{Error, Result};
+
+/// A cache key.
+///
+/// Integers, floats, text and bytes are stored natively (column `raw = 1`), the
+/// way python-diskcache stores `int`, `float`, `str` and `bytes` keys, so both
+/// libraries find the same rows. Any other serde type becomes
+/// [`Key::Encoded`] (MessagePack, `raw = 0`) through [`Key::encode`].
+///
+/// Integer and float keys that are numerically equal (`1` and `1.0`) name the
+/// same row, as they do in SQLite and Python.
+///
+/// ```
+/// use diskq::Key;
+/// assert_eq!(Key::from(7), Key::Int(7));
+/// assert_eq!(Key::from("page"), Key::Text("page".into()));
+/// let composite = Key::encode(&("user", 42)).unwrap();
+/// assert_eq!(composite.decode::<(String, i64)>().unwrap(), ("user".into(), 42));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Key {
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// A float; NaN cannot be stored (SQLite turns it into NULL) and is refused.
+    Float(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// A byte string.
+    Bytes(Vec<u8>),
+    /// Any other serde value, MessagePack-encoded (stored with `raw = 0`).
+    Encoded(Vec<u8>),
+}
+
+impl Key {
+    /// Encodes any serializable value as a composite key (MessagePack with field names).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
+        rmp_serde::to_vec_named(value)
+            .map(Key::Encoded)
+            .map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// Decodes an [`Key::Encoded`] key back into its type. Native keys decode
+    /// too, through the same rules as values (`Key::Int(3)` as `i64`, ...).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        let decoded = match self {
+            Key::Encoded(bytes) => {
+                rmp_serde::from_slice(bytes).map_err(|e| (e.to_string(), std::any::type_name::<T>()))
+            }
+            native => crate::codec::decode_native(&crate::codec::Native::from_key(native))
+                .map_err(|e| (e, std::any::type_name::<T>())),
+        };
+        decoded.map_err(|(message, wanted)| Error::Decode {
+            key: self.to_string(),
+            wanted,
+            message,
+        })
+    }
+
+    /// The integer, if this is an integer key.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Key::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is a text key.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Key::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Refuses keys SQLite cannot store faithfully.
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            Key::Float(f) if f.is_nan() => Err(Error::InvalidKey("a NaN float key".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The bytes python-diskcache hashes to pick a FanoutCache shard (also used
+    /// for stable internal names).
+    pub(crate) fn is_raw(&self) -> bool {
+        !matches!(self, Key::Encoded(_))
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Int(n) => write!(f, "{n}"),
+            Key::Float(x) => write!(f, "{x:?}"),
+            Key::Text(s) => write!(f, "{s:?}"),
+            Key::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
+            Key::Encoded(b) => write!(f, "encoded({} bytes)", b.len()),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Key {
+            fn from(n: $t) -> Key { Key::Int(i64::from(n)) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<f64> for Key {
+    fn from(x: f64) -> Key {
+        Key::Float(x)
+    }
+}
+impl From<f32> for Key {
+    fn from(x: f32) -> Key {
+        Key::Float(f64::from(x))
+    }
+}
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key::Text(s.to_owned())
+    }
+}
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key::Text(s)
+    }
+}
+impl From<&String> for Key {
+    fn from(s: &String) -> Key {
+        Key::Text(s.clone())
+    }
+}
+impl From<&[u8]> for Key {
+    fn from(b: &[u8]) -> Key {
+        Key::Bytes(b.to_vec())
+    }
+}
+impl<const N: usize> From<&[u8; N]> for Key {
+    fn from(b: &[u8; N]) -> Key {
+        Key::Bytes(b.to_vec())
+    }
+}
+impl From<Vec<u8>> for Key {
+    fn from(b: Vec<u8>) -> Key {
+        Key::Bytes(b)
+    }
+}
+impl From<&Key> for Key {
+    fn from(k: &Key) -> Key {
+        k.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_pick_the_native_kind() {
+        assert_eq!(Key::from(3u8), Key::Int(3));
+        assert_eq!(Key::from(-3i64), Key::Int(-3));
+        assert_eq!(Key::from(1.5), Key::Float(1.5));
+        assert_eq!(Key::from(String::from("a")), Key::Text("a".into()));
+        assert_eq!(Key::from(&b"ab"[..]), Key::Bytes(b"ab".to_vec()));
+        assert!(Key::from(f64::NAN).validate().is_err());
+        assert!(Key::from(1.0).validate().is_ok());
+    }
+
+    #[test]
+    fn encoded_keys_round_trip_and_native_keys_decode() {
+        let k = Key::encode(&vec![1, 2, 3]).unwrap();
+        assert!(!k.is_raw());
+        assert_eq!(k.decode::<Vec<i32>>().unwrap(), vec![1, 2, 3]);
+        assert_eq!(Key::Int(9).decode::<i64>().unwrap(), 9);
+        assert_eq!(Key::from("x").decode::<String>().unwrap(), "x");
+        let err = Key::from("x").decode::<i64>().unwrap_err();
+        assert!(err.to_string().contains("\"x\""), "{err}");
+    }
+
+    #[test]
+    fn display_is_readable() {
+        assert_eq!(Key::Int(5).to_string(), "5");
+        assert_eq!(Key::from("a b").to_string(), "\"a b\"");
+        assert_eq!(Key::from(&b"a\x00"[..]).to_string(), "b\"a\\x00\"");
+    }
+}

@@ -1,0 +1,69 @@
+//! # diskq
+//!
+//! Persistent, multi-process caches and work queues kept in one directory:
+//! an SQLite database (`cache.db`) plus value files. Several OS processes and
+//! threads open the same directory at once, and every write is atomic.
+//!
+//! diskq speaks the on-disk format of Python's
+//! [`diskcache`](https://pypi.org/project/diskcache/) for integers, floats,
+//! text and bytes, so a Python process and a Rust process can share one
+//! directory. Other values are stored as MessagePack, never pickle: nothing in
+//! a directory can make a reader run code.
+//!
+//! ## Cache
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskq::{Cache, SetOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cache = Cache::open(dir.path())?;
+//!
+//! cache.set("greeting", "hello")?;
+//! assert_eq!(cache.get::<String>("greeting")?.as_deref(), Some("hello"));
+//!
+//! // Any serde type is a value; structs are stored as MessagePack.
+//! #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+//! struct Page { url: String, status: u16 }
+//! let page = Page { url: "/".into(), status: 200 };
+//! cache.set_with("page:/", &page, &SetOptions::new().expire(Duration::from_secs(3600)))?;
+//! assert_eq!(cache.get::<Page>("page:/")?, Some(page));
+//!
+//! // Atomic counters and queues, shared by every process on the directory.
+//! cache.incr("visits", 1, 0)?;
+//! cache.push("job-1")?;
+//! let (_key, job): (_, String) = cache.pull()?.expect("one job");
+//! assert_eq!(job, "job-1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Concurrency
+//!
+//! SQLite runs in WAL mode: readers never wait, writers queue on one lock
+//! (`BEGIN IMMEDIATE`) and give up with [`Error::Timeout`] after the
+//! cache's timeout. [`Cache::transact`] makes a group of operations atomic.
+//! Large values live in files written before their row commits and removed
+//! after the commit that drops it, so a crash at any moment leaves at worst an
+//! orphan file, which [`Cache::check`] removes.
+//!
+//! The directory must be on a local file system (not NFS).
+
+mod cache;
+mod codec;
+mod disk;
+mod error;
+mod key;
+mod keys;
+mod maintenance;
+mod memoize;
+mod options;
+mod queue;
+mod settings;
+mod store;
+
+pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
+pub use error::{Error, Result};
+pub use key::Key;
+pub use keys::Keys;
+pub use options::{Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use settings::EvictionPolicy;

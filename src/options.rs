@@ -1,0 +1,216 @@
+//! Per-call options and small result types.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Options of a write: expiry, tag, and whether to retry on a lock timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskq::SetOptions;
+/// let opts = SetOptions::new().expire(Duration::from_secs(60)).tag("session");
+/// assert_eq!(opts.tag.as_deref(), Some("session"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SetOptions {
+    /// The item expires this long after the write (default: never).
+    pub expire: Option<Duration>,
+    /// A tag, for [`Cache::evict`](crate::Cache::evict).
+    pub tag: Option<String>,
+    /// Retry instead of returning [`Error::Timeout`](crate::Error::Timeout)
+    /// when the database stays locked past the timeout.
+    pub retry: bool,
+}
+
+impl SetOptions {
+    /// No expiry, no tag, no retry.
+    pub fn new() -> SetOptions {
+        SetOptions::default()
+    }
+
+    /// Sets the expiry.
+    pub fn expire(mut self, expire: Duration) -> SetOptions {
+        self.expire = Some(expire);
+        self
+    }
+
+    /// Sets the tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> SetOptions {
+        self.tag = Some(tag.into());
+        self
+    }
+
+    /// Retries on lock timeouts.
+    pub fn retry(mut self, retry: bool) -> SetOptions {
+        self.retry = retry;
+        self
+    }
+}
+
+/// An end of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Side {
+    /// The end with the smallest key.
+    Front,
+    /// The end with the largest key.
+    #[default]
+    Back,
+}
+
+/// Options of [`Cache::push_with`](crate::Cache::push_with).
+///
+/// ```
+/// use diskq::{PushOptions, Side};
+/// let opts = PushOptions::new().prefix("jobs").side(Side::Front);
+/// assert_eq!(opts.prefix.as_deref(), Some("jobs"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushOptions {
+    /// Queue name: keys become `"<prefix>-<15 digits>"` text; without it,
+    /// integer keys (python-diskcache's numbering, from 500000000000000).
+    pub prefix: Option<String>,
+    /// Which end to push onto (default: back).
+    pub side: Side,
+    /// Expiry and tag of the item, and retry.
+    pub set: SetOptions,
+}
+
+impl PushOptions {
+    /// Integer keys, back of the queue, no expiry.
+    pub fn new() -> PushOptions {
+        PushOptions::default()
+    }
+
+    /// Uses the named queue.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> PushOptions {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Pushes onto `side`.
+    pub fn side(mut self, side: Side) -> PushOptions {
+        self.side = side;
+        self
+    }
+
+    /// Expiry, tag and retry of the pushed item.
+    pub fn set(mut self, set: SetOptions) -> PushOptions {
+        self.set = set;
+        self
+    }
+}
+
+/// Options of [`Cache::pull_with`](crate::Cache::pull_with) and
+/// [`Cache::peek_with`](crate::Cache::peek_with).
+///
+/// ```
+/// use diskq::{PullOptions, Side};
+/// let opts = PullOptions::new().prefix("jobs").side(Side::Back);
+/// assert_eq!(opts.side, Side::Back);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullOptions {
+    /// Queue name, as in [`PushOptions::prefix`].
+    pub prefix: Option<String>,
+    /// Which end to take from (default: front).
+    pub side: Side,
+    /// Retry on lock timeouts.
+    pub retry: bool,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions { prefix: None, side: Side::Front, retry: false }
+    }
+}
+
+impl PullOptions {
+    /// Integer keys, front of the queue.
+    pub fn new() -> PullOptions {
+        PullOptions::default()
+    }
+
+    /// Uses the named queue.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> PullOptions {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Takes from `side`.
+    pub fn side(mut self, side: Side) -> PullOptions {
+        self.side = side;
+        self
+    }
+
+    /// Retries on lock timeouts.
+    pub fn retry(mut self, retry: bool) -> PullOptions {
+        self.retry = retry;
+        self
+    }
+}
+
+/// A value with its expiry time and tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<V> {
+    /// The value.
+    pub value: V,
+    /// When the item expires, if it does.
+    pub expire_time: Option<SystemTime>,
+    /// The item's tag.
+    pub tag: Option<String>,
+}
+
+/// Hit and miss counts, kept while statistics are enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Gets that found a live item.
+    pub hits: u64,
+    /// Gets that found nothing (or only an expired item).
+    pub misses: u64,
+}
+
+/// What [`Cache::check`](crate::Cache::check) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// SQLite's integrity check reported a problem.
+    Integrity,
+    /// A value file's size differs from its row's `size`.
+    WrongFileSize,
+    /// A row names a value file that does not exist.
+    MissingFile,
+    /// A row names a value file outside the directory (a forged row).
+    BadFileName,
+    /// A file in the directory that no row names (an orphan).
+    UnknownFile,
+    /// An empty value folder.
+    EmptyDirectory,
+    /// The `count` metadata differs from the rows.
+    CountMismatch,
+    /// The `size` metadata differs from the rows.
+    SizeMismatch,
+}
+
+/// One inconsistency found by [`Cache::check`](crate::Cache::check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Its kind.
+    pub kind: WarningKind,
+    /// A sentence naming the file or numbers involved.
+    pub message: String,
+    /// True when `check(true)` repaired it.
+    pub fixed: bool,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.message, if self.fixed { " (fixed)" } else { "" })
+    }
+}
+
+pub(crate) fn to_system_time(secs: f64) -> SystemTime {
+    if secs >= 0.0 {
+        UNIX_EPOCH + Duration::from_secs_f64(secs.min(1e11))
+    } else {
+        UNIX_EPOCH
+    }
+}

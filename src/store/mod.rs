@@ -1,0 +1,230 @@
+//! The only place that speaks SQL: schema, statements, connections,
+//! transactions.
+
+mod ops;
+mod pool;
+pub(crate) mod sql;
+mod txn;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension};
+
+pub(crate) use ops::{Batch, NewRow, ValueRow};
+pub(crate) use txn::Session;
+
+use crate::codec::Scalar;
+use crate::disk::Disk;
+use crate::error::{Error, Result};
+use crate::settings::{EvictionPolicy, Overrides, Settings};
+use pool::Pool;
+
+/// The database file's name, as python-diskcache names it.
+pub(crate) const DB_NAME: &str = "cache.db";
+/// The lock file that serializes schema creation. Its name contains
+/// `cache.db` so that python-diskcache's `check` does not take it for an
+/// unknown value file.
+pub(crate) const LOCK_NAME: &str = "cache.db.lock";
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// One open `cache.db`: its settings, connection pool and value files.
+#[derive(Debug)]
+pub(crate) struct Store {
+    id: usize,
+    pub(crate) dir: PathBuf,
+    pub(crate) settings: Settings,
+    pub(crate) statistics: AtomicBool,
+    pub(crate) disk: Disk,
+    pool: Pool,
+    timeout: Duration,
+}
+
+/// How to open a store, beyond the persisted settings.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreOptions {
+    pub timeout: Duration,
+    pub sync_files: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the cache directory `dir`.
+    pub(crate) fn open(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        prepare_directory(dir)?;
+        let db_path = dir.join(DB_NAME);
+        if db_path.is_dir() {
+            return Err(Error::NotADatabase(db_path));
+        }
+        let conn = pool::connect(&db_path, opts.timeout)?;
+        let mut settings = read_and_resolve(&conn, &db_path, overrides)?;
+        if !schema_is_current(&conn, &settings)? {
+            let _lock = lock_file(&dir.join(LOCK_NAME), opts.timeout)?;
+            // Another process may have created the schema while we waited.
+            settings = read_and_resolve(&conn, &db_path, overrides)?;
+            if !schema_is_current(&conn, &settings)? {
+                initialize(&conn, &settings)?;
+            }
+        }
+        let pragmas = settings.connection_pragmas();
+        for pragma in &pragmas {
+            pool::run_pragma(&conn, pragma)?;
+        }
+        let pool = Pool::new(db_path, opts.timeout, pragmas);
+        pool.give(conn);
+        Ok(Store {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            dir: dir.to_path_buf(),
+            statistics: AtomicBool::new(settings.statistics),
+            settings,
+            disk: Disk::new(dir.to_path_buf(), opts.sync_files),
+            pool,
+            timeout: opts.timeout,
+        })
+    }
+
+    /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
+    pub(crate) fn lock_exclusive(&self) -> Result<File> {
+        lock_file(&self.dir.join(LOCK_NAME), self.timeout)
+    }
+
+    pub(crate) fn statistics(&self) -> bool {
+        self.statistics.load(Ordering::Relaxed)
+    }
+}
+
+fn prepare_directory(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::NotADirectory(dir.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+        }
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+fn read_and_resolve(conn: &Connection, db_path: &Path, overrides: &Overrides) -> Result<Settings> {
+    let stored = read_settings(conn).map_err(|e| match e {
+        Error::Sqlite { code, .. } if code & 0xff == rusqlite::ffi::SQLITE_NOTADB => {
+            Error::NotADatabase(db_path.to_path_buf())
+        }
+        other => other,
+    })?;
+    Settings::resolve(&stored, overrides)
+}
+
+/// The Settings rows, or none when the table does not exist yet.
+fn read_settings(conn: &Connection) -> Result<HashMap<String, Scalar>> {
+    let exists = conn.query_row(sql::SETTINGS_TABLE_EXISTS, [], |_| Ok(())).optional()?.is_some();
+    if !exists {
+        return Ok(HashMap::new());
+    }
+    let mut stmt = conn.prepare(sql::SELECT_SETTINGS)?;
+    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, ops::scalar(row.get_ref(1)?))))?;
+    rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(Error::from)
+}
+
+fn policy_index(policy: EvictionPolicy) -> Option<(&'static str, &'static str)> {
+    match policy {
+        EvictionPolicy::LeastRecentlyStored => Some(("Cache_store_time", sql::POLICY_INDEX_STORE_TIME)),
+        EvictionPolicy::LeastRecentlyUsed => Some(("Cache_access_time", sql::POLICY_INDEX_ACCESS_TIME)),
+        EvictionPolicy::LeastFrequentlyUsed => Some(("Cache_access_count", sql::POLICY_INDEX_ACCESS_COUNT)),
+        EvictionPolicy::None => None,
+    }
+}
+
+/// True when every table, index, trigger and Settings row is already as
+/// `settings` wants it, so opening needs no write.
+fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
+    let mut stmt = conn.prepare(sql::SCHEMA_OBJECTS)?;
+    let names: HashSet<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let mut required = vec![
+        "Settings",
+        "Cache",
+        "Cache_key_raw",
+        "Cache_expire_time",
+        "Settings_count_insert",
+        "Settings_count_delete",
+        "Settings_size_insert",
+        "Settings_size_update",
+        "Settings_size_delete",
+    ];
+    required.extend(policy_index(settings.eviction_policy).map(|(name, _)| name));
+    if !required.iter().all(|n| names.contains(*n)) {
+        return Ok(false);
+    }
+    if names.contains("Cache_tag_rowid") != settings.tag_index {
+        return Ok(false);
+    }
+    let stored = read_settings(conn)?;
+    let rows_match = settings.rows().iter().all(|(k, v)| stored.get(*k) == Some(v));
+    let metadata = ["count", "size", "hits", "misses"].iter().all(|k| stored.contains_key(*k));
+    Ok(rows_match && metadata)
+}
+
+/// Creates the schema and writes the settings (under the lock file).
+fn initialize(conn: &Connection, settings: &Settings) -> Result<()> {
+    // auto_vacuum only takes effect before the first table exists, and the
+    // journal mode cannot change inside a transaction.
+    pool::run_pragma(conn, &format!("PRAGMA auto_vacuum = {}", settings.sqlite_auto_vacuum))?;
+    pool::run_pragma(conn, &format!("PRAGMA journal_mode = {}", settings.sqlite_journal_mode))?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> Result<()> {
+        conn.execute(sql::CREATE_SETTINGS, [])?;
+        for (key, value) in settings.rows() {
+            conn.execute(sql::UPSERT_SETTING, rusqlite::params![key, ops::ScalarSql(&value)])?;
+        }
+        for key in ["count", "size", "hits", "misses"] {
+            conn.execute(sql::INSERT_METADATA, [key])?;
+        }
+        conn.execute(sql::CREATE_CACHE, [])?;
+        for stmt in sql::CREATE_INDEXES {
+            conn.execute(stmt, [])?;
+        }
+        if let Some((_, create)) = policy_index(settings.eviction_policy) {
+            conn.execute(create, [])?;
+        }
+        for stmt in sql::CREATE_TRIGGERS {
+            conn.execute(stmt, [])?;
+        }
+        let tag = if settings.tag_index { sql::CREATE_TAG_INDEX } else { sql::DROP_TAG_INDEX };
+        conn.execute(tag, [])?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(Error::from),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Holds an exclusive lock on `path` until dropped (the lock ends with the file).
+fn lock_file(path: &Path, timeout: Duration) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) => {
+                if start.elapsed() >= timeout {
+                    return Err(Error::Timeout);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Row operations: each a cached statement (or two) on a session.
+
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::sql;
+use super::txn::Session;
+use crate::codec::Scalar;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::settings::EvictionPolicy;
+
+/// Binds a key in its native SQLite type.
+pub(crate) struct KeySql<'a>(pub &'a Key);
+
+impl ToSql for KeySql<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Key::Int(n) => ValueRef::Integer(*n),
+            Key::Float(x) => ValueRef::Real(*x),
+            Key::Text(s) => ValueRef::Text(s.as_bytes()),
+            Key::Bytes(b) | Key::Encoded(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// Binds a stored scalar in its SQLite type.
+pub(crate) struct ScalarSql<'a>(pub &'a Scalar);
+
+impl ToSql for ScalarSql<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Scalar::Null => ValueRef::Null,
+            Scalar::Int(n) => ValueRef::Integer(*n),
+            Scalar::Real(x) => ValueRef::Real(*x),
+            Scalar::Text(s) => ValueRef::Text(s.as_bytes()),
+            Scalar::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+pub(crate) fn scalar(v: ValueRef<'_>) -> Scalar {
+    match v {
+        ValueRef::Null => Scalar::Null,
+        ValueRef::Integer(n) => Scalar::Int(n),
+        ValueRef::Real(x) => Scalar::Real(x),
+        ValueRef::Text(t) => Scalar::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Scalar::Blob(b.to_vec()),
+    }
+}
+
+/// Reads a stored key back.
+pub(crate) fn key_from(v: ValueRef<'_>, raw: bool) -> Result<Key> {
+    Ok(match v {
+        ValueRef::Integer(n) => Key::Int(n),
+        ValueRef::Real(x) => Key::Float(x),
+        ValueRef::Text(t) => Key::Text(
+            String::from_utf8(t.to_vec()).map_err(|_| Error::Corrupt("a text key is not valid UTF-8".into()))?,
+        ),
+        ValueRef::Blob(b) if raw => Key::Bytes(b.to_vec()),
+        ValueRef::Blob(b) => Key::Encoded(b.to_vec()),
+        ValueRef::Null => return Err(Error::Corrupt("a row has a NULL key".into())),
+    })
+}
+
+fn raw_flag(key: &Key) -> i64 {
+    i64::from(key.is_raw())
+}
+
+/// The columns that hold a value, plus its expiry and tag.
+#[derive(Debug, Clone)]
+pub(crate) struct ValueRow {
+    pub mode: i64,
+    pub filename: Option<String>,
+    pub value: Scalar,
+    pub expire_time: Option<f64>,
+    pub tag: Option<String>,
+}
+
+impl ValueRow {
+    /// Reads columns `first .. first + 5`: mode, filename, value, expire_time, tag.
+    fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<ValueRow> {
+        Ok(ValueRow {
+            mode: row.get::<_, Option<i64>>(first)?.unwrap_or(0),
+            filename: row.get(first + 1)?,
+            value: scalar(row.get_ref(first + 2)?),
+            expire_time: row.get(first + 3)?,
+            tag: match scalar(row.get_ref(first + 4)?) {
+                Scalar::Null => None,
+                Scalar::Text(s) => Some(s),
+                Scalar::Int(n) => Some(n.to_string()),
+                Scalar::Real(x) => Some(x.to_string()),
+                Scalar::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            },
+        })
+    }
+}
+
+/// A row as `set`, `add` and `incr` find it, live or expired.
+#[derive(Debug)]
+pub(crate) struct KeyRow {
+    pub rowid: i64,
+    pub filename: Option<String>,
+    pub expire_time: Option<f64>,
+    pub mode: i64,
+    pub value: Scalar,
+}
+
+/// The columns a write sets.
+#[derive(Debug)]
+pub(crate) struct NewRow<'a> {
+    pub expire_time: Option<f64>,
+    pub tag: Option<&'a str>,
+    pub size: i64,
+    pub mode: i64,
+    pub filename: Option<&'a str>,
+    pub value: &'a Scalar,
+}
+
+/// Which rows a batch removal takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Batch<'a> {
+    Expired { now: f64 },
+    Tagged(&'a str),
+    All,
+    Policy(EvictionPolicy),
+}
+
+impl Session {
+    pub(crate) fn get_live(&self, key: &Key, now: f64) -> Result<Option<ValueRow>> {
+        let mut stmt = self.conn.prepare_cached(sql::SELECT_LIVE)?;
+        Ok(stmt
+            .query_row(params![KeySql(key), raw_flag(key), now], |r| ValueRow::from_row(r, 1))
+            .optional()?)
+    }
+
+    /// A get that also records the access the policy ranks by.
+    pub(crate) fn get_recording(&self, key: &Key, now: f64, policy: EvictionPolicy) -> Result<Option<ValueRow>> {
+        let statement = match policy {
+            EvictionPolicy::LeastRecentlyUsed => sql::GET_TOUCH_ACCESS_TIME,
+            EvictionPolicy::LeastFrequentlyUsed => sql::GET_COUNT_ACCESS,
+            _ => return self.get_live(key, now),
+        };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        Ok(stmt
+            .query_row(params![KeySql(key), raw_flag(key), now, now], |r| ValueRow::from_row(r, 1))
+            .optional()?)
+    }
+
+    pub(crate) fn count_access(&self, hit: bool) -> Result<()> {
+        let statement = if hit { sql::INCREMENT_HITS } else { sql::INCREMENT_MISSES };
+        self.conn.prepare_cached(statement)?.execute([])?;
+        Ok(())
+    }
+
+    pub(crate) fn contains_live(&self, key: &Key, now: f64) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(sql::CONTAINS_LIVE)?;
+        Ok(stmt.exists(params![KeySql(key), raw_flag(key), now])?)
+    }
+
+    pub(crate) fn find_any(&self, key: &Key) -> Result<Option<KeyRow>> {
+        let mut stmt = self.conn.prepare_cached(sql::SELECT_ANY)?;
+        Ok(stmt
+            .query_row(params![KeySql(key), raw_flag(key)], |r| {
+                Ok(KeyRow {
+                    rowid: r.get(0)?,
+                    filename: r.get(1)?,
+                    expire_time: r.get(2)?,
+                    mode: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    value: scalar(r.get_ref(4)?),
+                })
+            })
+            .optional()?)
+    }
+
+    pub(crate) fn update_row(&self, rowid: i64, now: f64, row: &NewRow<'_>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql::UPDATE_ROW)?;
+        stmt.execute(params![
+            rowid,
+            now,
+            row.expire_time,
+            row.tag,
+            row.size,
+            row.mode,
+            row.filename,
+            ScalarSql(row.value)
+        ])?;
+        Ok(())
+    }
+
+    pub(crate) fn insert_row(&self, key: &Key, now: f64, row: &NewRow<'_>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql::INSERT_ROW)?;
+        stmt.execute(params![
+            KeySql(key),
+            raw_flag(key),
+            now,
+            row.expire_time,
+            row.tag,
+            row.size,
+            row.mode,
+            row.filename,
+            ScalarSql(row.value)
+        ])?;
+        Ok(())
+    }
+
+    /// `set`: update the row of `key` in place (keeping its position) or insert
+    /// it; the replaced value's file is removed after commit.
+    pub(crate) fn upsert(&mut self, key: &Key, now: f64, row: &NewRow<'_>) -> Result<()> {
+        match self.find_any(key)? {
+            Some(old) => {
+                self.update_row(old.rowid, now, row)?;
+                self.remove_after_commit(old.filename);
+            }
+            None => self.insert_row(key, now, row)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn incr_update(&self, rowid: i64, now: f64, value: i64, policy: EvictionPolicy) -> Result<()> {
+        let statement = match policy {
+            EvictionPolicy::LeastRecentlyUsed => sql::INCR_UPDATE_LRU,
+            EvictionPolicy::LeastFrequentlyUsed => sql::INCR_UPDATE_LFU,
+            _ => sql::INCR_UPDATE,
+        };
+        self.conn.prepare_cached(statement)?.execute(params![rowid, now, value])?;
+        Ok(())
+    }
+
+    /// Deletes the live row of `key`; true if there was one.
+    pub(crate) fn delete_live(&mut self, key: &Key, now: f64) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(sql::DELETE_LIVE)?;
+        let filename: Option<Option<String>> =
+            stmt.query_row(params![KeySql(key), raw_flag(key), now], |r| r.get(0)).optional()?;
+        drop(stmt);
+        match filename {
+            Some(name) => {
+                self.remove_after_commit(name);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Deletes the live row of `key` and returns its value columns. The
+    /// caller reads the value file before commit; removal follows commit.
+    pub(crate) fn pop_live(&mut self, key: &Key, now: f64) -> Result<Option<ValueRow>> {
+        let mut stmt = self.conn.prepare_cached(sql::POP_LIVE)?;
+        let row = stmt
+            .query_row(params![KeySql(key), raw_flag(key), now], |r| ValueRow::from_row(r, 1))
+            .optional()?;
+        drop(stmt);
+        if let Some(r) = &row {
+            self.remove_after_commit(r.filename.clone());
+        }
+        Ok(row)
+    }
+
+    pub(crate) fn touch_live(&self, key: &Key, now: f64, expire_time: Option<f64>) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(sql::TOUCH_LIVE)?;
+        Ok(stmt.execute(params![KeySql(key), raw_flag(key), now, expire_time])? > 0)
+    }
+
+    pub(crate) fn delete_rowid(&mut self, rowid: i64, filename: Option<String>) -> Result<()> {
+        self.conn.prepare_cached(sql::DELETE_ROWID)?.execute([rowid])?;
+        self.remove_after_commit(filename);
+        Ok(())
+    }
+
+    /// The first or last key of a queue range (expired items included: they
+    /// still hold their numbers).
+    pub(crate) fn queue_edge(&self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<Key>> {
+        let statement = if back { sql::QUEUE_LAST_KEY } else { sql::QUEUE_FIRST_KEY };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(key_from(r.get_ref(0)?, true)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the front or back row of a queue range, expired or not.
+    pub(crate) fn pull(&mut self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<(Key, ValueRow)>> {
+        let statement = if back { sql::PULL_BACK } else { sql::PULL_FRONT };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
+        let found = match rows.next()? {
+            Some(r) => Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?)),
+            None => None,
+        };
+        drop(rows);
+        drop(stmt);
+        if let Some((_, row)) = &found {
+            self.remove_after_commit(row.filename.clone());
+        }
+        Ok(found)
+    }
+
+    /// The front or back live row of a queue range.
+    pub(crate) fn peek(&self, bounds: (&Scalar, &Scalar), now: f64, back: bool) -> Result<Option<(Key, ValueRow)>> {
+        let statement = if back { sql::PEEK_BACK } else { sql::PEEK_FRONT };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now])?;
+        match rows.next()? {
+            Some(r) => Ok(Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The first or last live row in insertion order.
+    pub(crate) fn edge_item(&self, last: bool, now: f64) -> Result<Option<(Key, ValueRow)>> {
+        let statement = if last { sql::LAST_ITEM } else { sql::FIRST_ITEM };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query([now])?;
+        match rows.next()? {
+            Some(r) => {
+                let raw = r.get::<_, Option<i64>>(1)?.unwrap_or(1) != 0;
+                Ok(Some((key_from(r.get_ref(0)?, raw)?, ValueRow::from_row(r, 2)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Live keys with `lo < rowid < hi`, in rowid order, at most `limit`.
+    pub(crate) fn keys_page(&self, lo: i64, hi: i64, now: f64, ascending: bool, limit: i64) -> Result<Vec<(i64, Key)>> {
+        let statement = if ascending { sql::KEYS_ASC } else { sql::KEYS_DESC };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query(params![lo, hi, now, limit])?;
+        let mut page = Vec::new();
+        while let Some(r) = rows.next()? {
+            let raw = r.get::<_, Option<i64>>(2)?.unwrap_or(1) != 0;
+            page.push((r.get(0)?, key_from(r.get_ref(1)?, raw)?));
+        }
+        Ok(page)
+    }
+
+    pub(crate) fn max_rowid(&self) -> Result<i64> {
+        Ok(self.conn.prepare_cached(sql::MAX_ROWID)?.query_row([], |r| r.get(0))?)
+    }
+
+    /// Deletes up to `limit` rows of a batch; returns how many.
+    pub(crate) fn delete_batch(&mut self, batch: Batch<'_>, limit: u64) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let names: Vec<Option<String>> = {
+            let (statement, first): (&str, Option<&dyn ToSql>) = match &batch {
+                Batch::Expired { now } => (sql::DELETE_EXPIRED_BATCH, Some(now)),
+                Batch::Tagged(tag) => (sql::DELETE_TAG_BATCH, Some(tag)),
+                Batch::All => (sql::DELETE_ALL_BATCH, None),
+                Batch::Policy(EvictionPolicy::LeastRecentlyStored) => (sql::CULL_STORE_TIME, None),
+                Batch::Policy(EvictionPolicy::LeastRecentlyUsed) => (sql::CULL_ACCESS_TIME, None),
+                Batch::Policy(EvictionPolicy::LeastFrequentlyUsed) => (sql::CULL_ACCESS_COUNT, None),
+                Batch::Policy(EvictionPolicy::None) => return Ok(0),
+            };
+            let mut stmt = self.conn.prepare_cached(statement)?;
+            let rows = match first {
+                Some(p) => stmt.query_map(params![p, limit], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>(),
+                None => stmt.query_map(params![limit], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>(),
+            };
+            rows?
+        };
+        let count = names.len();
+        for name in names {
+            self.remove_after_commit(name);
+        }
+        Ok(count)
+    }
+
+    /// Database bytes plus value-file bytes.
+    pub(crate) fn volume(&self) -> Result<i64> {
+        Ok(self.conn.prepare_cached(sql::VOLUME)?.query_row([], |r| r.get(0))?)
+    }
+
+    pub(crate) fn len_live(&self, now: f64) -> Result<i64> {
+        Ok(self.conn.prepare_cached(sql::LEN_LIVE)?.query_row([now], |r| r.get(0))?)
+    }
+
+    pub(crate) fn setting(&self, name: &str) -> Result<Scalar> {
+        let mut stmt = self.conn.prepare_cached(sql::SELECT_SETTING)?;
+        Ok(stmt.query_row([name], |r| Ok(scalar(r.get_ref(0)?))).optional()?.unwrap_or(Scalar::Null))
+    }
+
+    pub(crate) fn set_setting(&self, name: &str, value: &Scalar) -> Result<()> {
+        self.conn.prepare_cached(sql::UPDATE_SETTING)?.execute(params![name, ScalarSql(value)])?;
+        Ok(())
+    }
+
+    pub(crate) fn count_rows(&self) -> Result<i64> {
+        Ok(self.conn.query_row(sql::COUNT_ROWS, [], |r| r.get(0))?)
+    }
+
+    pub(crate) fn sum_sizes(&self) -> Result<i64> {
+        Ok(self.conn.query_row(sql::SUM_SIZES, [], |r| r.get(0))?)
+    }
+
+    /// (rowid, size, filename) of every file-backed row.
+    pub(crate) fn file_rows(&self) -> Result<Vec<(i64, i64, String)>> {
+        let mut stmt = self.conn.prepare(sql::FILE_ROWS)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0), r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub(crate) fn update_size(&self, rowid: i64, size: i64) -> Result<()> {
+        self.conn.execute(sql::UPDATE_SIZE, params![rowid, size])?;
+        Ok(())
+    }
+
+    /// SQLite's own integrity check: the problems it lists (empty when "ok").
+    pub(crate) fn integrity_problems(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql::INTEGRITY_CHECK)?;
+        let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(if rows.len() == 1 && rows[0] == "ok" { Vec::new() } else { rows })
+    }
+
+    pub(crate) fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! A small pool of SQLite connections to one `cache.db`.
+//!
+//! Connections are `!Sync`, so each operation takes one from the pool, uses
+//! it alone and gives it back. At most [`MAX_IDLE`] idle connections are kept,
+//! so a burst of threads does not leave file handles open for ever. A pool
+//! inherited through `fork` is never used by the child: its connections are
+//! leaked (not closed, which would disturb the parent's locks) and new ones
+//! are opened.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 16;
+/// Prepared statements cached per connection (diskq has fewer than this).
+const STATEMENT_CACHE: usize = 96;
+
+#[derive(Debug)]
+pub(crate) struct Pool {
+    db_path: PathBuf,
+    timeout: Duration,
+    pragmas: Vec<String>,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    pid: u32,
+    conns: Vec<Connection>,
+}
+
+impl Pool {
+    pub(crate) fn new(db_path: PathBuf, timeout: Duration, pragmas: Vec<String>) -> Pool {
+        Pool {
+            db_path,
+            timeout,
+            pragmas,
+            idle: Mutex::new(Idle { pid: std::process::id(), conns: Vec::new() }),
+        }
+    }
+
+    /// An idle connection, or a new one.
+    pub(crate) fn take(&self) -> Result<Connection> {
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let pid = std::process::id();
+            if idle.pid != pid {
+                // Forked: the parent's connections must not be used or closed here.
+                for conn in idle.conns.drain(..) {
+                    std::mem::forget(conn);
+                }
+                idle.pid = pid;
+            }
+            idle.conns.pop()
+        };
+        match reused {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    /// Returns a connection that is outside any transaction.
+    pub(crate) fn give(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            // A transaction could not be ended: closing rolls it back.
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.pid == std::process::id() && idle.conns.len() < MAX_IDLE {
+            idle.conns.push(conn);
+        }
+    }
+
+    fn open(&self) -> Result<Connection> {
+        let conn = connect(&self.db_path, self.timeout)?;
+        for pragma in &self.pragmas {
+            run_pragma(&conn, pragma)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Opens a connection with the busy timeout and statement cache set, no pragmas.
+pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
+    conn.busy_timeout(timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Runs a PRAGMA that may return a row (journal_mode does).
+pub(crate) fn run_pragma(conn: &Connection, pragma: &str) -> Result<()> {
+    let mut stmt = conn.prepare(pragma)?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Maps "file is not a database" to [`Error::NotADatabase`].
+pub(crate) fn open_error(db_path: &Path, err: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(e, _) = &err {
+        if e.code == rusqlite::ErrorCode::NotADatabase {
+            return Error::NotADatabase(db_path.to_path_buf());
+        }
+        if e.code == rusqlite::ErrorCode::CannotOpen {
+            return Error::io(db_path, std::io::Error::other(err.to_string()));
+        }
+    }
+    Error::from(err)
+}

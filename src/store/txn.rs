@@ -1,0 +1,200 @@
+//! Transactions: every write runs in `BEGIN IMMEDIATE`, value files are
+//! removed only after the commit that dropped their rows, and the files a
+//! failed transaction wrote are removed with it.
+//!
+//! `transact` registers its session in a thread-local list, so operations the
+//! closure calls on the same cache (on this thread) join the transaction
+//! instead of waiting for their own write lock. Nested `transact` calls are
+//! savepoints.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rusqlite::Connection;
+
+use super::Store;
+use crate::disk::Disk;
+use crate::error::{Error, Result};
+
+/// A connection with the file bookkeeping of its open transaction.
+pub(crate) struct Session {
+    pub(crate) conn: Connection,
+    /// Value files whose rows this transaction dropped: removed after commit.
+    remove: Vec<String>,
+    /// Value files this transaction wrote: removed if it rolls back.
+    written: Vec<String>,
+    savepoints: u32,
+}
+
+impl Session {
+    fn new(conn: Connection) -> Session {
+        Session { conn, remove: Vec::new(), written: Vec::new(), savepoints: 0 }
+    }
+
+    /// Remove this value file once the transaction commits.
+    pub(crate) fn remove_after_commit(&mut self, filename: Option<String>) {
+        if let Some(name) = filename {
+            self.remove.push(name);
+        }
+    }
+}
+
+type Shared = Rc<RefCell<Session>>;
+
+thread_local! {
+    /// The open `transact` sessions of this thread, by store id.
+    static ACTIVE: RefCell<Vec<(usize, Shared)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn active(id: usize) -> Option<Shared> {
+    ACTIVE.with(|a| a.borrow().iter().rev().find(|(i, _)| *i == id).map(|(_, s)| s.clone()))
+}
+
+/// Pops this thread's session for `id` when dropped, even on panic.
+struct ActiveGuard(usize);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| {
+            let mut a = a.borrow_mut();
+            if let Some(pos) = a.iter().rposition(|(i, _)| *i == self.0) {
+                a.remove(pos);
+            }
+        });
+    }
+}
+
+fn busy_session() -> Error {
+    Error::InvalidUse("a cache operation was called from inside another operation's callback".into())
+}
+
+impl Store {
+    /// Runs `f` in an immediate transaction, or inside this thread's open
+    /// `transact` block. `written` is a value file already written for this
+    /// operation: it is removed if the operation does not commit.
+    pub(crate) fn write<T>(
+        &self,
+        retry: bool,
+        written: Option<&str>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        if let Some(shared) = active(self.id) {
+            let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
+            session.written.extend(written.map(str::to_owned));
+            return f(&mut session);
+        }
+        let mut session = Session::new(self.pool.take()?);
+        session.written.extend(written.map(str::to_owned));
+        if let Err(e) = begin(&session.conn, retry) {
+            return self.finish(session, Err(e));
+        }
+        let result = f(&mut session);
+        self.finish(session, result)
+    }
+
+    /// Runs `f` on a connection outside any explicit transaction (each
+    /// statement is its own snapshot), or inside this thread's open block.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        if let Some(shared) = active(self.id) {
+            let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
+            return f(&mut session);
+        }
+        let mut session = Session::new(self.pool.take()?);
+        let result = f(&mut session);
+        self.pool.give(session.conn);
+        result
+    }
+
+    /// Runs `f` inside one immediate transaction; operations on this store
+    /// called by `f` on this thread join it. Nested calls are savepoints.
+    pub(crate) fn transact<T>(&self, retry: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if let Some(shared) = active(self.id) {
+            return self.nested(&shared, f);
+        }
+        let session = Session::new(self.pool.take()?);
+        if let Err(e) = begin(&session.conn, retry) {
+            return self.finish(session, Err(e));
+        }
+        let shared = Rc::new(RefCell::new(session));
+        ACTIVE.with(|a| a.borrow_mut().push((self.id, shared.clone())));
+        let guard = ActiveGuard(self.id);
+        let result = f();
+        drop(guard);
+        let session = Rc::try_unwrap(shared)
+            .map_err(|_| Error::InvalidUse("transaction session still borrowed".into()))?
+            .into_inner();
+        self.finish(session, result)
+    }
+
+    /// Commits on success, rolls back on error; removes the files each outcome
+    /// leaves unreferenced; returns the connection to the pool.
+    fn finish<T>(&self, mut session: Session, result: Result<T>) -> Result<T> {
+        let result = match result {
+            Ok(value) => match session.conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    remove_files(&self.disk, &mut session.remove);
+                    session.written.clear();
+                    Ok(value)
+                }
+                Err(e) => Err(Error::from(e)),
+            },
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            // SQLite may already have rolled back (after SQLITE_FULL or an I/O
+            // error); the first error is the one reported.
+            if !session.conn.is_autocommit() {
+                let _ = session.conn.execute_batch("ROLLBACK");
+            }
+            session.remove.clear();
+            remove_files(&self.disk, &mut session.written);
+        }
+        self.pool.give(session.conn);
+        result
+    }
+}
+
+fn begin(conn: &Connection, retry: bool) -> Result<()> {
+    loop {
+        match conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from) {
+            Err(e) if retry && e.is_timeout() => continue,
+            other => return other,
+        }
+    }
+}
+
+impl Store {
+    fn nested<T>(&self, shared: &Shared, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (name, remove_mark, written_mark) = {
+            let mut s = shared.try_borrow_mut().map_err(|_| busy_session())?;
+            s.savepoints += 1;
+            let name = format!("diskq_{}", s.savepoints);
+            s.conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+            (name, s.remove.len(), s.written.len())
+        };
+        let result = f();
+        let mut s = shared.try_borrow_mut().map_err(|_| busy_session())?;
+        s.savepoints -= 1;
+        match result {
+            Ok(v) => {
+                s.conn.execute_batch(&format!("RELEASE {name}"))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = s.conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+                // The rolled-back rows are back, so their files must stay; the
+                // files written since the savepoint are referenced by nothing.
+                s.remove.truncate(remove_mark);
+                let mut orphans = s.written.split_off(written_mark);
+                remove_files(&self.disk, &mut orphans);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn remove_files(disk: &Disk, names: &mut Vec<String>) {
+    for name in names.drain(..) {
+        disk.remove(&name);
+    }
+}
