@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Encoded, MODE_BINARY, MODE_MSGPACK, MODE_PICKLE, MODE_RAW, MODE_TEXT, Native, Scalar, Stored};
+use crate::codec::{
+    self, Encoded, MODE_BINARY, MODE_MSGPACK, MODE_PICKLE, MODE_RAW, MODE_TEXT, Native, Scalar, Stored,
+};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, to_system_time};
@@ -58,7 +60,9 @@ struct Inner {
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache").field("directory", &self.inner.store.dir).finish()
+        f.debug_struct("Cache")
+            .field("directory", &self.inner.store.dir)
+            .finish()
     }
 }
 
@@ -198,9 +202,17 @@ impl CacheBuilder {
     /// [`Error::Io`] when the directory cannot be created or written. None of
     /// these changes anything on disk.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
-        let opts = StoreOptions { timeout: self.timeout, sync_files: self.sync_files };
+        let opts = StoreOptions {
+            timeout: self.timeout,
+            sync_files: self.sync_files,
+        };
         let store = Store::open(dir.as_ref(), &self.overrides, &opts)?;
-        Ok(Cache { inner: Arc::new(Inner { store, clock: self.clock }) })
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                store,
+                clock: self.clock,
+            }),
+        })
     }
 }
 
@@ -283,7 +295,10 @@ impl Cache {
     pub(crate) fn now(&self) -> f64 {
         match &self.inner.clock {
             Some(clock) => clock(),
-            None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
         }
     }
 
@@ -296,7 +311,15 @@ impl Cache {
     /// Encodes and, when large, writes the value file (outside any lock).
     pub(crate) fn prepare(&self, encoded: Encoded) -> Result<Prepared> {
         let min = self.inner.store.settings.min_file_size as usize;
-        let inline = |mode, value| Ok(Prepared { mode, filename: None, size: 0, value, _guard: None });
+        let inline = |mode, value| {
+            Ok(Prepared {
+                mode,
+                filename: None,
+                size: 0,
+                value,
+                _guard: None,
+            })
+        };
         match encoded {
             Encoded::Native(Native::Int(n)) => inline(MODE_RAW, Scalar::Int(n)),
             Encoded::Native(Native::Float(x)) => inline(MODE_RAW, Scalar::Real(x)),
@@ -317,7 +340,13 @@ impl Cache {
         let guard = self.inner.store.disk.writer_guard()?;
         let (name, size) = write(&self.inner.store.disk)?;
         let size = i64::try_from(size).map_err(|_| Error::Encode("value larger than 2^63 bytes".into()))?;
-        Ok(Prepared { mode, filename: Some(name), size, value: Scalar::Null, _guard: Some(guard) })
+        Ok(Prepared {
+            mode,
+            filename: Some(name),
+            size,
+            value: Scalar::Null,
+            _guard: Some(guard),
+        })
     }
 
     pub(crate) fn expire_time(now: f64, expire: Option<Duration>) -> Option<f64> {
@@ -355,7 +384,9 @@ impl Cache {
                 None => return Ok(None),
             },
             (mode, value) => {
-                return Err(Error::Corrupt(format!("a row has mode {mode} with a value of the wrong kind: {value:?}")));
+                return Err(Error::Corrupt(format!(
+                    "a row has mode {mode} with a value of the wrong kind: {value:?}"
+                )));
             }
         }))
     }
@@ -438,11 +469,15 @@ impl Cache {
     fn get_stored(&self, key: &Key) -> Result<Option<(ValueRow, Stored)>> {
         let store = &self.inner.store;
         let policy = store.settings.eviction_policy;
-        let read_only = !store.statistics()
-            && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None);
+        let read_only =
+            !store.statistics() && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None);
         let fetch = |s: &mut Session| -> Result<Option<(ValueRow, Stored)>> {
             let now = self.now();
-            let row = if read_only { s.get_live(key, now)? } else { s.get_recording(key, now, policy)? };
+            let row = if read_only {
+                s.get_live(key, now)?
+            } else {
+                s.get_recording(key, now, policy)?
+            };
             let found = match row {
                 Some(row) => self.load(&row)?.map(|stored| (row, stored)),
                 None => None,
@@ -452,7 +487,11 @@ impl Cache {
             }
             Ok(found)
         };
-        if read_only { store.read(fetch) } else { store.write(false, None, fetch) }
+        if read_only {
+            store.read(fetch)
+        } else {
+            store.write(false, None, fetch)
+        }
     }
 
     /// The value of `key` decoded as `V`, or `None` when absent or expired.
@@ -511,12 +550,20 @@ impl Cache {
         let key = Self::key(key)?;
         let store = &self.inner.store;
         store.read(|s| {
-            let Some(row) = s.get_live(&key, self.now())? else { return Ok(None) };
+            let Some(row) = s.get_live(&key, self.now())? else {
+                return Ok(None);
+            };
             match (row.mode, &row.value, &row.filename) {
-                (MODE_BINARY | MODE_TEXT, Scalar::Null, Some(name)) => Ok(store.disk.open(name)?.map(|(file, path)| {
-                    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    ValueReader { inner: ReaderInner::File(file), path: Some(path), len }
-                })),
+                (MODE_BINARY | MODE_TEXT, Scalar::Null, Some(name)) => {
+                    Ok(store.disk.open(name)?.map(|(file, path)| {
+                        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                        ValueReader {
+                            inner: ReaderInner::File(file),
+                            path: Some(path),
+                            len,
+                        }
+                    }))
+                }
                 (MODE_RAW, Scalar::Blob(b), _) => Ok(Some(ValueReader::memory(b.clone()))),
                 (MODE_RAW, Scalar::Text(t), _) => Ok(Some(ValueReader::memory(t.clone().into_bytes()))),
                 _ => {
@@ -552,10 +599,8 @@ impl Cache {
             self.cull_after_write(s, now)?;
             Ok(true)
         })?;
-        if !added {
-            if let Some(name) = &written {
-                self.inner.store.disk.remove(name);
-            }
+        if !added && let Some(name) = &written {
+            self.inner.store.disk.remove(name);
         }
         Ok(added)
     }
@@ -634,10 +679,12 @@ impl Cache {
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
-        self.inner.store.write(false, None, |s| match s.pop_live(&key, self.now())? {
-            Some(row) => self.load(&row)?.map(|st| codec::decode(st, &key)).transpose(),
-            None => Ok(None),
-        })
+        self.inner
+            .store
+            .write(false, None, |s| match s.pop_live(&key, self.now())? {
+                Some(row) => self.load(&row)?.map(|st| codec::decode(st, &key)).transpose(),
+                None => Ok(None),
+            })
     }
 
     /// True when `key` has a live value.
@@ -683,7 +730,11 @@ impl Cache {
     }
 
     /// [`Cache::transact`], retrying the `BEGIN` on lock timeouts when `retry`.
-    pub fn transact_with<T, E: From<Error>>(&self, retry: bool, f: impl FnOnce(&Cache) -> Result<T, E>) -> Result<T, E> {
+    pub fn transact_with<T, E: From<Error>>(
+        &self,
+        retry: bool,
+        f: impl FnOnce(&Cache) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut failure = None;
         let result = self.inner.store.transact(retry, || match f(self) {
             Ok(v) => Ok(v),
@@ -723,7 +774,11 @@ fn wrong_kind(key: &Key, wanted: &'static str, found: &Stored) -> Error {
         Stored::MsgPack(_) => "a MessagePack value",
         Stored::Pickle => "a pickle",
     };
-    Error::Decode { key: key.to_string(), wanted, message: format!("the stored value is {kind}") }
+    Error::Decode {
+        key: key.to_string(),
+        wanted,
+        message: format!("the stored value is {kind}"),
+    }
 }
 
 /// A reader over a stored bytes or text value, from [`Cache::read`].
@@ -742,7 +797,11 @@ enum ReaderInner {
 
 impl ValueReader {
     fn memory(bytes: Vec<u8>) -> ValueReader {
-        ValueReader { len: bytes.len() as u64, inner: ReaderInner::Memory(Cursor::new(bytes)), path: None }
+        ValueReader {
+            len: bytes.len() as u64,
+            inner: ReaderInner::Memory(Cursor::new(bytes)),
+            path: None,
+        }
     }
 
     /// The value file's path, for a value stored in its own file.
@@ -769,4 +828,3 @@ impl Read for ValueReader {
         }
     }
 }
-

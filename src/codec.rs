@@ -164,7 +164,11 @@ impl ser::Serializer for ScalarCapture {
     }
     fn serialize_f64(self, v: f64) -> Result<Native, NotScalar> {
         // SQLite stores NaN as NULL; MessagePack keeps it.
-        if v.is_nan() { Err(NotScalar) } else { Ok(Native::Float(v)) }
+        if v.is_nan() {
+            Err(NotScalar)
+        } else {
+            Ok(Native::Float(v))
+        }
     }
     fn serialize_char(self, v: char) -> Result<Native, NotScalar> {
         Ok(Native::Text(v.to_string()))
@@ -343,7 +347,10 @@ mod tests {
 
     #[test]
     fn everything_else_is_messagepack() {
-        let page = Page { url: "/a".into(), status: 200 };
+        let page = Page {
+            url: "/a".into(),
+            status: 200,
+        };
         let (enc, back) = round(&page);
         assert!(matches!(enc, Encoded::MsgPack(_)));
         assert_eq!(back, page);
@@ -362,7 +369,10 @@ mod tests {
         let k = Key::from("k");
         assert_eq!(decode::<Vec<u8>>(n(Native::Bytes(vec![7, 8])), &k).unwrap(), vec![7, 8]);
         assert_eq!(decode::<f64>(n(Native::Int(2)), &k).unwrap(), 2.0);
-        assert_eq!(decode::<Option<String>>(n(Native::Text("x".into())), &k).unwrap(), Some("x".into()));
+        assert_eq!(
+            decode::<Option<String>>(n(Native::Text("x".into())), &k).unwrap(),
+            Some("x".into())
+        );
         assert_eq!(decode::<Color>(n(Native::Text("Red".into())), &k).unwrap(), Color::Red);
         let err = decode::<i64>(n(Native::Text("x".into())), &k).unwrap_err();
         match err {

@@ -76,7 +76,10 @@ impl Disk {
     fn write_with(&self, fill: impl FnOnce(&mut File) -> io::Result<u64>) -> Result<(String, u64)> {
         let name = Self::new_name()?;
         let path = self.path(&name)?;
-        let folder = path.parent().expect("a value file path has two folder levels").to_path_buf();
+        let folder = path
+            .parent()
+            .expect("a value file path has two folder levels")
+            .to_path_buf();
         let mut temp = None;
         for attempt in 1..=CREATE_ATTEMPTS {
             if let Err(e) = fs::create_dir_all(&folder) {

@@ -29,11 +29,18 @@ pub struct Keys {
 
 impl Keys {
     fn fetch(&mut self, ascending: bool) -> Option<Result<()>> {
-        let page = self.cache.store().read(|s| s.keys_page(self.lo, self.hi, self.now, ascending, PAGE));
+        let page = self
+            .cache
+            .store()
+            .read(|s| s.keys_page(self.lo, self.hi, self.now, ascending, PAGE));
         match page {
             Ok(rows) if rows.is_empty() => None,
             Ok(rows) => {
-                if ascending { self.front.extend(rows) } else { self.back.extend(rows) }
+                if ascending {
+                    self.front.extend(rows)
+                } else {
+                    self.back.extend(rows)
+                }
                 Some(Ok(()))
             }
             Err(e) => {
@@ -51,10 +58,10 @@ impl Iterator for Keys {
         if self.failed {
             return None;
         }
-        if self.front.is_empty() {
-            if let Err(e) = self.fetch(true)? {
-                return Some(Err(e));
-            }
+        if self.front.is_empty()
+            && let Err(e) = self.fetch(true)?
+        {
+            return Some(Err(e));
         }
         let (rowid, key) = self.front.pop_front()?;
         if rowid >= self.hi {
@@ -71,10 +78,10 @@ impl DoubleEndedIterator for Keys {
         if self.failed {
             return None;
         }
-        if self.back.is_empty() {
-            if let Err(e) = self.fetch(false)? {
-                return Some(Err(e));
-            }
+        if self.back.is_empty()
+            && let Err(e) = self.fetch(false)?
+        {
+            return Some(Err(e));
         }
         let (rowid, key) = self.back.pop_front()?;
         if rowid <= self.lo {

@@ -69,7 +69,9 @@ impl Cache {
         }
         let limit = self.size_limit();
         while self.volume()? > limit {
-            let removed = self.store().write(false, None, |s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
+            let removed = self
+                .store()
+                .write(false, None, |s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
             if removed == 0 {
                 break;
             }
@@ -102,7 +104,10 @@ impl Cache {
                 Scalar::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
                 other => Err(Error::setting(name, format!("expected an integer, found {other:?}"))),
             };
-            Ok(Stats { hits: count("hits")?, misses: count("misses")? })
+            Ok(Stats {
+                hits: count("hits")?,
+                misses: count("misses")?,
+            })
         })
     }
 
@@ -114,7 +119,9 @@ impl Cache {
     /// Turns hit and miss counting on or off, for this handle and (through
     /// the Settings table) for handles opened later.
     pub fn set_statistics(&self, enable: bool) -> Result<()> {
-        self.store().write(false, None, |s| s.set_setting("statistics", &Scalar::Int(enable.into())))?;
+        self.store().write(false, None, |s| {
+            s.set_setting("statistics", &Scalar::Int(enable.into()))
+        })?;
         self.store().statistics.store(enable, Ordering::Relaxed);
         Ok(())
     }
@@ -146,7 +153,11 @@ impl Cache {
         let problems = self.store().read(|s| s.integrity_problems())?;
         let corrupt = !problems.is_empty();
         for message in problems {
-            warnings.push(Warning { kind: WarningKind::Integrity, message, fixed: false });
+            warnings.push(Warning {
+                kind: WarningKind::Integrity,
+                message,
+                fixed: false,
+            });
         }
         if corrupt && fix {
             self.store().read(|s| s.vacuum())?;
@@ -154,7 +165,11 @@ impl Cache {
         // Writers of value files hold this lock shared until their row
         // commits; holding it exclusively keeps their new files from looking
         // like orphans.
-        let _guard = if fix { Some(self.store().lock_exclusive()?) } else { None };
+        let _guard = if fix {
+            Some(self.store().lock_exclusive()?)
+        } else {
+            None
+        };
         let dir = self.directory().to_path_buf();
         self.store().write(false, None, |s| {
             let mut known = HashSet::new();
@@ -166,7 +181,11 @@ impl Cache {
                         if fix {
                             s.delete_rowid(rowid, None)?;
                         }
-                        warnings.push(Warning { kind: WarningKind::BadFileName, message, fixed: fix });
+                        warnings.push(Warning {
+                            kind: WarningKind::BadFileName,
+                            message,
+                            fixed: fix,
+                        });
                         continue;
                     }
                 };
@@ -201,7 +220,10 @@ impl Cache {
             let mut folders = Vec::new();
             walk(&dir, &mut files, &mut folders)?;
             for path in files {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let top_level = path.parent() == Some(dir.as_path());
                 if (top_level && name.starts_with(DB_NAME)) || known.contains(&path) {
                     continue;

@@ -56,11 +56,15 @@ impl Cache {
             let waited_too_long = started.elapsed() > LOCK_TTL;
             if waited_too_long || self.add_with(&lock, &std::process::id(), &lock_opts)? {
                 let result = compute();
-                if let Ok(value) = &result {
-                    if expire != Some(Duration::ZERO) {
-                        let opts = SetOptions { expire, tag: None, retry: true };
-                        self.set_with(&key, value, &opts)?;
-                    }
+                if let Ok(value) = &result
+                    && expire != Some(Duration::ZERO)
+                {
+                    let opts = SetOptions {
+                        expire,
+                        tag: None,
+                        retry: true,
+                    };
+                    self.set_with(&key, value, &opts)?;
                 }
                 self.delete(&lock)?;
                 return result;

@@ -119,7 +119,11 @@ pub struct PullOptions {
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { prefix: None, side: Side::Front, retry: false }
+        PullOptions {
+            prefix: None,
+            side: Side::Front,
+            retry: false,
+        }
     }
 }
 

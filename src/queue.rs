@@ -19,7 +19,10 @@ const NUMBER_BOUND: i64 = 999_999_999_999_999;
 fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     match prefix {
         None => (Scalar::Int(0), Scalar::Int(NUMBER_BOUND)),
-        Some(p) => (Scalar::Text(format!("{p}-000000000000000")), Scalar::Text(format!("{p}-{NUMBER_BOUND}"))),
+        Some(p) => (
+            Scalar::Text(format!("{p}-000000000000000")),
+            Scalar::Text(format!("{p}-{NUMBER_BOUND}")),
+        ),
     }
 }
 
@@ -80,7 +83,11 @@ impl Cache {
                 return Err(Error::InvalidUse("the queue's key range is used up".into()));
             }
             let key = key_of(prefix, number);
-            let row = new_row(&prepared, Self::expire_time(now, opts.set.expire), opts.set.tag.as_deref());
+            let row = new_row(
+                &prepared,
+                Self::expire_time(now, opts.set.expire),
+                opts.set.tag.as_deref(),
+            );
             s.insert_row(&key, now, &row)?;
             self.cull_after_write(s, now)?;
             Ok(key)

@@ -180,7 +180,10 @@ impl Settings {
                 FORMAT_VERSION_KEY => {
                     let found = value.int(name)?;
                     if found > FORMAT_VERSION {
-                        return Err(Error::UnsupportedFormat { found, supported: FORMAT_VERSION });
+                        return Err(Error::UnsupportedFormat {
+                            found,
+                            supported: FORMAT_VERSION,
+                        });
                     }
                 }
                 // Metadata rows and settings of other tools are left alone.
@@ -202,7 +205,11 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<()> {
-        for (name, n) in [("size_limit", self.size_limit), ("cull_limit", self.cull_limit), ("disk_min_file_size", self.min_file_size)] {
+        for (name, n) in [
+            ("size_limit", self.size_limit),
+            ("cull_limit", self.cull_limit),
+            ("disk_min_file_size", self.min_file_size),
+        ] {
             if i64::try_from(n).is_err() {
                 return Err(Error::setting(name, format!("{n} is larger than SQLite's integers")));
             }
@@ -211,7 +218,10 @@ impl Settings {
             return Err(Error::setting("sqlite_auto_vacuum", "expected 0, 1 or 2"));
         }
         if !(0..=3).contains(&self.sqlite_synchronous) {
-            return Err(Error::setting("sqlite_synchronous", "expected 0 (OFF), 1 (NORMAL), 2 (FULL) or 3 (EXTRA)"));
+            return Err(Error::setting(
+                "sqlite_synchronous",
+                "expected 0 (OFF), 1 (NORMAL), 2 (FULL) or 3 (EXTRA)",
+            ));
         }
         if self.sqlite_mmap_size < 0 {
             return Err(Error::setting("sqlite_mmap_size", "must not be negative"));
@@ -268,7 +278,10 @@ mod tests {
     #[test]
     fn stored_rows_override_defaults_and_options_override_rows() {
         let rows = stored(&[("size_limit", Scalar::Int(100)), ("cull_limit", Scalar::Int(3))]);
-        let o = Overrides { cull_limit: Some(7), ..Default::default() };
+        let o = Overrides {
+            cull_limit: Some(7),
+            ..Default::default()
+        };
         let s = Settings::resolve(&rows, &o).unwrap();
         assert_eq!(s.size_limit, 100);
         assert_eq!(s.cull_limit, 7);
@@ -300,8 +313,7 @@ mod tests {
         let mut s = Settings::default();
         s.eviction_policy = EvictionPolicy::LeastFrequentlyUsed;
         s.statistics = true;
-        let rows: HashMap<String, Scalar> =
-            s.rows().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let rows: HashMap<String, Scalar> = s.rows().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         assert_eq!(Settings::resolve(&rows, &Overrides::default()).unwrap(), s);
         assert!(s.rows().iter().all(|(k, _)| *k != "count"));
     }

@@ -100,9 +100,7 @@ fn prepare_directory(dir: &Path) -> Result<()> {
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::NotADirectory(dir.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
         Err(e) => Err(Error::io(dir, e)),
     }
 }
@@ -119,7 +117,10 @@ fn read_and_resolve(conn: &Connection, db_path: &Path, overrides: &Overrides) ->
 
 /// The Settings rows, or none when the table does not exist yet.
 fn read_settings(conn: &Connection) -> Result<HashMap<String, Scalar>> {
-    let exists = conn.query_row(sql::SETTINGS_TABLE_EXISTS, [], |_| Ok(())).optional()?.is_some();
+    let exists = conn
+        .query_row(sql::SETTINGS_TABLE_EXISTS, [], |_| Ok(()))
+        .optional()?
+        .is_some();
     if !exists {
         return Ok(HashMap::new());
     }
@@ -162,7 +163,9 @@ fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
     }
     let stored = read_settings(conn)?;
     let rows_match = settings.rows().iter().all(|(k, v)| stored.get(*k) == Some(v));
-    let metadata = ["count", "size", "hits", "misses"].iter().all(|k| stored.contains_key(*k));
+    let metadata = ["count", "size", "hits", "misses"]
+        .iter()
+        .all(|k| stored.contains_key(*k));
     Ok(rows_match && metadata)
 }
 
@@ -191,7 +194,11 @@ fn initialize(conn: &Connection, settings: &Settings) -> Result<()> {
         for stmt in sql::CREATE_TRIGGERS {
             conn.execute(stmt, [])?;
         }
-        let tag = if settings.tag_index { sql::CREATE_TAG_INDEX } else { sql::DROP_TAG_INDEX };
+        let tag = if settings.tag_index {
+            sql::CREATE_TAG_INDEX
+        } else {
+            sql::DROP_TAG_INDEX
+        };
         conn.execute(tag, [])?;
         Ok(())
     })();

@@ -143,12 +143,18 @@ impl Session {
         };
         let mut stmt = self.conn.prepare_cached(statement)?;
         Ok(stmt
-            .query_row(params![KeySql(key), raw_flag(key), now, now], |r| ValueRow::from_row(r, 1))
+            .query_row(params![KeySql(key), raw_flag(key), now, now], |r| {
+                ValueRow::from_row(r, 1)
+            })
             .optional()?)
     }
 
     pub(crate) fn count_access(&self, hit: bool) -> Result<()> {
-        let statement = if hit { sql::INCREMENT_HITS } else { sql::INCREMENT_MISSES };
+        let statement = if hit {
+            sql::INCREMENT_HITS
+        } else {
+            sql::INCREMENT_MISSES
+        };
         self.conn.prepare_cached(statement)?.execute([])?;
         Ok(())
     }
@@ -223,15 +229,18 @@ impl Session {
             EvictionPolicy::LeastFrequentlyUsed => sql::INCR_UPDATE_LFU,
             _ => sql::INCR_UPDATE,
         };
-        self.conn.prepare_cached(statement)?.execute(params![rowid, now, value])?;
+        self.conn
+            .prepare_cached(statement)?
+            .execute(params![rowid, now, value])?;
         Ok(())
     }
 
     /// Deletes the live row of `key`; true if there was one.
     pub(crate) fn delete_live(&mut self, key: &Key, now: f64) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(sql::DELETE_LIVE)?;
-        let filename: Option<Option<String>> =
-            stmt.query_row(params![KeySql(key), raw_flag(key), now], |r| r.get(0)).optional()?;
+        let filename: Option<Option<String>> = stmt
+            .query_row(params![KeySql(key), raw_flag(key), now], |r| r.get(0))
+            .optional()?;
         drop(stmt);
         match filename {
             Some(name) => {
@@ -270,7 +279,11 @@ impl Session {
     /// The first or last key of a queue range (expired items included: they
     /// still hold their numbers).
     pub(crate) fn queue_edge(&self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<Key>> {
-        let statement = if back { sql::QUEUE_LAST_KEY } else { sql::QUEUE_FIRST_KEY };
+        let statement = if back {
+            sql::QUEUE_LAST_KEY
+        } else {
+            sql::QUEUE_FIRST_KEY
+        };
         let mut stmt = self.conn.prepare_cached(statement)?;
         let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
         match rows.next()? {
@@ -353,8 +366,12 @@ impl Session {
             };
             let mut stmt = self.conn.prepare_cached(statement)?;
             let rows = match first {
-                Some(p) => stmt.query_map(params![p, limit], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>(),
-                None => stmt.query_map(params![limit], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>(),
+                Some(p) => stmt
+                    .query_map(params![p, limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
+                None => stmt
+                    .query_map(params![limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
             };
             rows?
         };
@@ -371,16 +388,24 @@ impl Session {
     }
 
     pub(crate) fn len_live(&self, now: f64) -> Result<i64> {
-        Ok(self.conn.prepare_cached(sql::LEN_LIVE)?.query_row([now], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .prepare_cached(sql::LEN_LIVE)?
+            .query_row([now], |r| r.get(0))?)
     }
 
     pub(crate) fn setting(&self, name: &str) -> Result<Scalar> {
         let mut stmt = self.conn.prepare_cached(sql::SELECT_SETTING)?;
-        Ok(stmt.query_row([name], |r| Ok(scalar(r.get_ref(0)?))).optional()?.unwrap_or(Scalar::Null))
+        Ok(stmt
+            .query_row([name], |r| Ok(scalar(r.get_ref(0)?)))
+            .optional()?
+            .unwrap_or(Scalar::Null))
     }
 
     pub(crate) fn set_setting(&self, name: &str, value: &Scalar) -> Result<()> {
-        self.conn.prepare_cached(sql::UPDATE_SETTING)?.execute(params![name, ScalarSql(value)])?;
+        self.conn
+            .prepare_cached(sql::UPDATE_SETTING)?
+            .execute(params![name, ScalarSql(value)])?;
         Ok(())
     }
 
@@ -395,7 +420,9 @@ impl Session {
     /// (rowid, size, filename) of every file-backed row.
     pub(crate) fn file_rows(&self) -> Result<Vec<(i64, i64, String)>> {
         let mut stmt = self.conn.prepare(sql::FILE_ROWS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0), r.get(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0), r.get(2)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -408,7 +435,11 @@ impl Session {
     pub(crate) fn integrity_problems(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(sql::INTEGRITY_CHECK)?;
         let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        Ok(if rows.len() == 1 && rows[0] == "ok" { Vec::new() } else { rows })
+        Ok(if rows.len() == 1 && rows[0] == "ok" {
+            Vec::new()
+        } else {
+            rows
+        })
     }
 
     pub(crate) fn vacuum(&self) -> Result<()> {

@@ -40,7 +40,10 @@ impl Pool {
             db_path,
             timeout,
             pragmas,
-            idle: Mutex::new(Idle { pid: std::process::id(), conns: Vec::new() }),
+            idle: Mutex::new(Idle {
+                pid: std::process::id(),
+                conns: Vec::new(),
+            }),
         }
     }
 

@@ -54,13 +54,15 @@ pub(crate) const GET_COUNT_ACCESS: &str = "UPDATE Cache SET access_count = acces
 pub(crate) const CONTAINS_LIVE: &str = "SELECT 1 FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
 /// Any row, live or expired: 0 rowid, 1 filename, 2 expire_time, 3 mode, 4 value.
-pub(crate) const SELECT_ANY: &str = "SELECT rowid, filename, expire_time, mode, value FROM Cache WHERE key = ?1 AND raw = ?2";
+pub(crate) const SELECT_ANY: &str =
+    "SELECT rowid, filename, expire_time, mode, value FROM Cache WHERE key = ?1 AND raw = ?2";
 pub(crate) const UPDATE_ROW: &str = "UPDATE Cache SET store_time = ?2, expire_time = ?3, access_time = ?2, \
      access_count = 0, tag = ?4, size = ?5, mode = ?6, filename = ?7, value = ?8 WHERE rowid = ?1";
 pub(crate) const INSERT_ROW: &str = "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, \
      access_count, tag, size, mode, filename, value) VALUES (?1, ?2, ?3, ?4, ?3, 0, ?5, ?6, ?7, ?8, ?9)";
 pub(crate) const INCR_UPDATE: &str = "UPDATE Cache SET store_time = ?2, value = ?3 WHERE rowid = ?1";
-pub(crate) const INCR_UPDATE_LRU: &str = "UPDATE Cache SET store_time = ?2, value = ?3, access_time = ?2 WHERE rowid = ?1";
+pub(crate) const INCR_UPDATE_LRU: &str =
+    "UPDATE Cache SET store_time = ?2, value = ?3, access_time = ?2 WHERE rowid = ?1";
 pub(crate) const INCR_UPDATE_LFU: &str =
     "UPDATE Cache SET store_time = ?2, value = ?3, access_count = access_count + 1 WHERE rowid = ?1";
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM Cache \

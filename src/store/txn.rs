@@ -28,7 +28,12 @@ pub(crate) struct Session {
 
 impl Session {
     fn new(conn: Connection) -> Session {
-        Session { conn, remove: Vec::new(), written: Vec::new(), savepoints: 0 }
+        Session {
+            conn,
+            remove: Vec::new(),
+            written: Vec::new(),
+            savepoints: 0,
+        }
     }
 
     /// Remove this value file once the transaction commits.

@@ -1,0 +1,68 @@
+//! Micro-benchmarks of single Cache operations (criterion).
+//!
+//! `cargo bench --bench ops`. Each benchmark runs on a fresh directory with
+//! default settings; values are 100 random-looking bytes unless named.
+
+use std::hint::black_box;
+use std::io::Read;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use diskq::Cache;
+
+fn value(n: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + n * 17) % 251) as u8).collect()
+}
+
+fn ops(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = Cache::open(dir.path()).expect("open");
+    let small = value(1, 100);
+    for n in 0..10_000 {
+        cache.set_bytes(format!("key-{n}"), &small).expect("set");
+    }
+
+    let mut n = 0u64;
+    c.bench_function("set 100 B", |b| {
+        b.iter(|| {
+            n += 1;
+            cache.set_bytes(format!("set-{}", n % 20_000), black_box(&small)).expect("set");
+        })
+    });
+    let mut n = 0u64;
+    c.bench_function("get hit", |b| {
+        b.iter(|| {
+            n = (n + 1) % 10_000;
+            black_box(cache.get_bytes(format!("key-{n}")).expect("get"));
+        })
+    });
+    let mut n = 0u64;
+    c.bench_function("get miss", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(cache.get_bytes(format!("absent-{n}")).expect("get"));
+        })
+    });
+    c.bench_function("incr", |b| b.iter(|| black_box(cache.incr("counter", 1, 0).expect("incr"))));
+    c.bench_function("push + pull", |b| {
+        b.iter(|| {
+            cache.push(black_box(&small[..])).expect("push");
+            black_box(cache.pull::<serde_bytes::ByteBuf>().expect("pull"));
+        })
+    });
+
+    let large = value(2, 1 << 20);
+    c.bench_function("set 1 MiB (file)", |b| {
+        b.iter(|| cache.set_bytes("large", black_box(&large)).expect("set"))
+    });
+    c.bench_function("read 1 MiB (file, streamed)", |b| {
+        let mut buf = vec![0u8; 64 << 10];
+        b.iter_batched(
+            || cache.read("large").expect("read").expect("present"),
+            |mut reader| while reader.read(&mut buf).expect("read") > 0 {},
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, ops);
+criterion_main!(benches);
