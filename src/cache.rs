@@ -354,7 +354,9 @@ impl Cache {
     }
 
     /// Loads a row's value (reading its file); `None` when the file is gone.
-    pub(crate) fn load(&self, row: &ValueRow) -> Result<Option<Stored>> {
+    /// The inline value is moved out of `row`, not copied.
+    pub(crate) fn load(&self, row: &mut ValueRow) -> Result<Option<Stored>> {
+        let value = std::mem::replace(&mut row.value, Scalar::Null);
         let disk = &self.inner.store.disk;
         let file = |name: &Option<String>| -> Result<Option<Vec<u8>>> {
             match name {
@@ -362,13 +364,13 @@ impl Cache {
                 None => Err(Error::Corrupt("a file-backed row has no file name".into())),
             }
         };
-        Ok(Some(match (row.mode, &row.value) {
+        Ok(Some(match (row.mode, value) {
             (MODE_PICKLE, _) => Stored::Pickle,
-            (MODE_RAW, Scalar::Int(n)) => Stored::Native(Native::Int(*n)),
-            (MODE_RAW, Scalar::Real(x)) => Stored::Native(Native::Float(*x)),
-            (MODE_RAW | MODE_TEXT, Scalar::Text(s)) => Stored::Native(Native::Text(s.clone())),
-            (MODE_RAW | MODE_BINARY, Scalar::Blob(b)) => Stored::Native(Native::Bytes(b.clone())),
-            (MODE_MSGPACK, Scalar::Blob(b)) => Stored::MsgPack(b.clone()),
+            (MODE_RAW, Scalar::Int(n)) => Stored::Native(Native::Int(n)),
+            (MODE_RAW, Scalar::Real(x)) => Stored::Native(Native::Float(x)),
+            (MODE_RAW | MODE_TEXT, Scalar::Text(s)) => Stored::Native(Native::Text(s)),
+            (MODE_RAW | MODE_BINARY, Scalar::Blob(b)) => Stored::Native(Native::Bytes(b)),
+            (MODE_MSGPACK, Scalar::Blob(b)) => Stored::MsgPack(b),
             (MODE_BINARY, Scalar::Null) => match file(&row.filename)? {
                 Some(b) => Stored::Native(Native::Bytes(b)),
                 None => return Ok(None),
@@ -453,7 +455,7 @@ impl Cache {
         if limit == 0 {
             return Ok(());
         }
-        limit -= s.delete_batch(crate::store::Batch::Expired { now }, limit)? as u64;
+        limit -= s.cull_expired(now, limit)? as u64;
         if limit == 0 || settings.eviction_policy == EvictionPolicy::None {
             return Ok(());
         }
@@ -479,7 +481,7 @@ impl Cache {
                 s.get_recording(key, now, policy)?
             };
             let found = match row {
-                Some(row) => self.load(&row)?.map(|stored| (row, stored)),
+                Some(mut row) => self.load(&mut row)?.map(|stored| (row, stored)),
                 None => None,
             };
             if store.statistics() {
@@ -567,7 +569,8 @@ impl Cache {
                 (MODE_RAW, Scalar::Blob(b), _) => Ok(Some(ValueReader::memory(b.clone()))),
                 (MODE_RAW, Scalar::Text(t), _) => Ok(Some(ValueReader::memory(t.clone().into_bytes()))),
                 _ => {
-                    let stored = self.load(&row)?.unwrap_or(Stored::Pickle);
+                    let mut row = row;
+                    let stored = self.load(&mut row)?.unwrap_or(Stored::Pickle);
                     Err(wrong_kind(&key, "bytes or text", &stored))
                 }
             }
@@ -588,7 +591,7 @@ impl Cache {
         let added = self.inner.store.write(opts.retry, written.as_deref(), |s| {
             let now = self.now();
             let row = new_row(&prepared, Self::expire_time(now, opts.expire), opts.tag.as_deref());
-            match s.find_any(&key)? {
+            match s.find_slot(&key)? {
                 Some(old) if is_live(old.expire_time, now) => return Ok(false),
                 Some(old) => {
                     s.update_row(old.rowid, now, &row)?;
@@ -682,7 +685,7 @@ impl Cache {
         self.inner
             .store
             .write(false, None, |s| match s.pop_live(&key, self.now())? {
-                Some(row) => self.load(&row)?.map(|st| codec::decode(st, &key)).transpose(),
+                Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
                 None => Ok(None),
             })
     }

@@ -10,6 +10,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 pub(crate) struct Disk {
     dir: PathBuf,
     sync: bool,
+    timeout: Duration,
 }
 
 /// How many times a write retries when another process removes the (empty)
@@ -25,8 +27,8 @@ pub(crate) struct Disk {
 const CREATE_ATTEMPTS: usize = 10;
 
 impl Disk {
-    pub(crate) fn new(dir: PathBuf, sync: bool) -> Disk {
-        Disk { dir, sync }
+    pub(crate) fn new(dir: PathBuf, sync: bool, timeout: Duration) -> Disk {
+        Disk { dir, sync, timeout }
     }
 
     /// A fresh relative file name, `ab/cd/<28 hex>.val`, always with `/`.
@@ -112,15 +114,7 @@ impl Disk {
     /// exclusively before it removes unknown files, so it never removes a
     /// file whose row is about to commit.
     pub(crate) fn writer_guard(&self) -> Result<File> {
-        let path = self.dir.join(crate::store::LOCK_NAME);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.lock_shared().map_err(|e| Error::io(&path, e))?;
-        Ok(file)
+        lock_file(&self.dir.join(crate::store::LOCK_NAME), self.timeout, true)
     }
 
     /// Opens a value file; `None` when it is gone (removed by a concurrent
@@ -161,6 +155,33 @@ impl Disk {
     }
 }
 
+/// Locks `path` (created if needed), shared or exclusive, waiting up to
+/// `timeout`; the lock lasts as long as the returned file.
+pub(crate) fn lock_file(path: &Path, timeout: Duration, shared: bool) -> Result<File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let attempt = if shared { file.try_lock_shared() } else { file.try_lock() };
+        match attempt {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) => {
+                if start.elapsed() >= timeout {
+                    return Err(Error::Timeout);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +200,7 @@ mod tests {
 
     #[test]
     fn paths_never_leave_the_directory() {
-        let d = Disk::new(PathBuf::from("/c"), false);
+        let d = Disk::new(PathBuf::from("/c"), false, Duration::from_secs(1));
         assert_eq!(d.path("ab/cd/x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
         assert_eq!(d.path("ab\\cd\\x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
         for bad in ["../x", "/etc/passwd", "ab/../../x", "", "ab//x", "./x"] {
@@ -190,7 +211,7 @@ mod tests {
     #[test]
     fn write_read_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let d = Disk::new(dir.path().to_path_buf(), true);
+        let d = Disk::new(dir.path().to_path_buf(), true, Duration::from_secs(1));
         let (name, size) = d.write_bytes(b"hello").unwrap();
         assert_eq!(size, 5);
         assert_eq!(d.read(&name).unwrap().unwrap(), b"hello");

@@ -108,13 +108,13 @@ impl Cache {
         self.store().write(opts.retry, None, |s| {
             let now = self.now();
             loop {
-                let Some((key, row)) = s.pull((&lo, &hi), opts.side == Side::Back)? else {
+                let Some((key, mut row)) = s.pull((&lo, &hi), opts.side == Side::Back)? else {
                     return Ok(None);
                 };
                 if !is_live(row.expire_time, now) {
                     continue;
                 }
-                match self.load(&row)? {
+                match self.load(&mut row)? {
                     Some(stored) => return Ok(Some((key.clone(), codec::decode(stored, &key)?))),
                     // Its value file is gone (check reports such rows): skip it.
                     None => continue,
@@ -133,10 +133,10 @@ impl Cache {
     pub fn peek_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().read(|s| {
-            let Some((key, row)) = s.peek((&lo, &hi), self.now(), opts.side == Side::Back)? else {
+            let Some((key, mut row)) = s.peek((&lo, &hi), self.now(), opts.side == Side::Back)? else {
                 return Ok(None);
             };
-            match self.load(&row)? {
+            match self.load(&mut row)? {
                 Some(stored) => Ok(Some((key.clone(), codec::decode(stored, &key)?))),
                 None => Ok(None),
             }
@@ -147,10 +147,10 @@ impl Cache {
     /// place; expired items are skipped.
     pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
         self.store().read(|s| {
-            let Some((key, row)) = s.edge_item(last, self.now())? else {
+            let Some((key, mut row)) = s.edge_item(last, self.now())? else {
                 return Ok(None);
             };
-            match self.load(&row)? {
+            match self.load(&mut row)? {
                 Some(stored) => Ok(Some((key.clone(), codec::decode(stored, &key)?))),
                 None => Ok(None),
             }

@@ -7,10 +7,10 @@ pub(crate) mod sql;
 mod txn;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -62,7 +62,7 @@ impl Store {
         let conn = pool::connect(&db_path, opts.timeout)?;
         let mut settings = read_and_resolve(&conn, &db_path, overrides)?;
         if !schema_is_current(&conn, &settings)? {
-            let _lock = lock_file(&dir.join(LOCK_NAME), opts.timeout)?;
+            let _lock = crate::disk::lock_file(&dir.join(LOCK_NAME), opts.timeout, false)?;
             // Another process may have created the schema while we waited.
             settings = read_and_resolve(&conn, &db_path, overrides)?;
             if !schema_is_current(&conn, &settings)? {
@@ -80,7 +80,7 @@ impl Store {
             dir: dir.to_path_buf(),
             statistics: AtomicBool::new(settings.statistics),
             settings,
-            disk: Disk::new(dir.to_path_buf(), opts.sync_files),
+            disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
             pool,
             timeout: opts.timeout,
         })
@@ -88,7 +88,7 @@ impl Store {
 
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
-        lock_file(&self.dir.join(LOCK_NAME), self.timeout)
+        crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
     }
 
     pub(crate) fn statistics(&self) -> bool {
@@ -207,31 +207,6 @@ fn initialize(conn: &Connection, settings: &Settings) -> Result<()> {
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
-        }
-    }
-}
-
-/// Holds an exclusive lock on `path` until dropped (the lock ends with the file).
-fn lock_file(path: &Path, timeout: Duration) -> Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) => {
-                if start.elapsed() >= timeout {
-                    return Err(Error::Timeout);
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
         }
     }
 }

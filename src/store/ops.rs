@@ -179,6 +179,22 @@ impl Session {
             .optional()?)
     }
 
+    /// Like `find_any` without reading the value (for writes that replace it).
+    pub(crate) fn find_slot(&self, key: &Key) -> Result<Option<KeyRow>> {
+        let mut stmt = self.conn.prepare_cached(sql::SELECT_SLOT)?;
+        Ok(stmt
+            .query_row(params![KeySql(key), raw_flag(key)], |r| {
+                Ok(KeyRow {
+                    rowid: r.get(0)?,
+                    filename: r.get(1)?,
+                    expire_time: r.get(2)?,
+                    mode: 0,
+                    value: Scalar::Null,
+                })
+            })
+            .optional()?)
+    }
+
     pub(crate) fn update_row(&self, rowid: i64, now: f64, row: &NewRow<'_>) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql::UPDATE_ROW)?;
         stmt.execute(params![
@@ -213,7 +229,7 @@ impl Session {
     /// `set`: update the row of `key` in place (keeping its position) or insert
     /// it; the replaced value's file is removed after commit.
     pub(crate) fn upsert(&mut self, key: &Key, now: f64, row: &NewRow<'_>) -> Result<()> {
-        match self.find_any(key)? {
+        match self.find_slot(key)? {
             Some(old) => {
                 self.update_row(old.rowid, now, row)?;
                 self.remove_after_commit(old.filename);
@@ -384,7 +400,27 @@ impl Session {
 
     /// Database bytes plus value-file bytes.
     pub(crate) fn volume(&self) -> Result<i64> {
-        Ok(self.conn.prepare_cached(sql::VOLUME)?.query_row([], |r| r.get(0))?)
+        let pages: i64 = self.conn.prepare_cached(sql::PAGE_COUNT)?.query_row([], |r| r.get(0))?;
+        let page_size: i64 = self.conn.prepare_cached(sql::PAGE_SIZE)?.query_row([], |r| r.get(0))?;
+        let files: i64 = self.conn.prepare_cached(sql::FILES_SIZE)?.query_row([], |r| r.get(0))?;
+        Ok(pages * page_size + files)
+    }
+
+    /// Removes up to `limit` expired rows, for the cull after a write. A
+    /// plain select (usually empty) then deletes by rowid: cheaper on this
+    /// hot path than one `DELETE ... RETURNING`.
+    pub(crate) fn cull_expired(&mut self, now: f64, limit: u64) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, Option<String>)> = {
+            let mut stmt = self.conn.prepare_cached(sql::SELECT_EXPIRED)?;
+            stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let count = rows.len();
+        for (rowid, filename) in rows {
+            self.delete_rowid(rowid, filename)?;
+        }
+        Ok(count)
     }
 
     pub(crate) fn len_live(&self, now: f64) -> Result<i64> {

@@ -56,6 +56,8 @@ pub(crate) const CONTAINS_LIVE: &str = "SELECT 1 FROM Cache \
 /// Any row, live or expired: 0 rowid, 1 filename, 2 expire_time, 3 mode, 4 value.
 pub(crate) const SELECT_ANY: &str =
     "SELECT rowid, filename, expire_time, mode, value FROM Cache WHERE key = ?1 AND raw = ?2";
+/// Any row, live or expired: 0 rowid, 1 filename, 2 expire_time (no value read).
+pub(crate) const SELECT_SLOT: &str = "SELECT rowid, filename, expire_time FROM Cache WHERE key = ?1 AND raw = ?2";
 pub(crate) const UPDATE_ROW: &str = "UPDATE Cache SET store_time = ?2, expire_time = ?3, access_time = ?2, \
      access_count = 0, tag = ?4, size = ?5, mode = ?6, filename = ?7, value = ?8 WHERE rowid = ?1";
 pub(crate) const INSERT_ROW: &str = "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, \
@@ -109,6 +111,9 @@ pub(crate) const MAX_ROWID: &str = "SELECT COALESCE(MAX(rowid), 0) FROM Cache";
 
 // ---- Bulk removal, each a batch in its own transaction ----
 
+/// The expired rows a write culls: 0 rowid, 1 filename.
+pub(crate) const SELECT_EXPIRED: &str = "SELECT rowid, filename FROM Cache \
+     WHERE expire_time IS NOT NULL AND expire_time < ?1 ORDER BY expire_time LIMIT ?2";
 pub(crate) const DELETE_EXPIRED_BATCH: &str = "DELETE FROM Cache WHERE rowid IN (SELECT rowid FROM Cache \
      WHERE expire_time IS NOT NULL AND expire_time < ?1 ORDER BY expire_time LIMIT ?2) RETURNING filename";
 pub(crate) const DELETE_TAG_BATCH: &str = "DELETE FROM Cache WHERE rowid IN (SELECT rowid FROM Cache \
@@ -129,8 +134,9 @@ pub(crate) const POLICY_INDEX_ACCESS_COUNT: &str =
 // ---- Sizes and counts ----
 
 /// Bytes in the database file plus bytes in value files (python-diskcache's volume).
-pub(crate) const VOLUME: &str = "SELECT (SELECT page_count FROM pragma_page_count()) * \
-     (SELECT page_size FROM pragma_page_size()) + (SELECT value FROM Settings WHERE key = 'size')";
+pub(crate) const PAGE_COUNT: &str = "PRAGMA page_count";
+pub(crate) const PAGE_SIZE: &str = "PRAGMA page_size";
+pub(crate) const FILES_SIZE: &str = "SELECT value FROM Settings WHERE key = 'size'";
 /// Live items: the count kept by the triggers minus the expired rows (an index range).
 pub(crate) const LEN_LIVE: &str = "SELECT (SELECT value FROM Settings WHERE key = 'count') - \
      (SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?1)";
