@@ -27,7 +27,7 @@ struct Value {
 }
 
 fn value(op: u64) -> Value {
-    let len = if op % 3 == 0 { LARGE } else { 8 };
+    let len = if op.is_multiple_of(3) { LARGE } else { 8 };
     Value {
         op,
         pad: "x".repeat(len),
