@@ -30,7 +30,9 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         jobs: 10_000,
-        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("example-cache"),
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("example-cache"),
         worker: None,
     };
     let mut it = std::env::args().skip(1);
@@ -54,7 +56,7 @@ fn parse_args() -> Result<Args, String> {
 fn collatz_steps(mut n: u64) -> u64 {
     let mut steps = 0;
     while n > 1 {
-        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+        n = if n.is_multiple_of(2) { n / 2 } else { 3 * n + 1 };
         steps += 1;
     }
     steps

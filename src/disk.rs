@@ -167,7 +167,11 @@ pub(crate) fn lock_file(path: &Path, timeout: Duration, shared: bool) -> Result<
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        let attempt = if shared { file.try_lock_shared() } else { file.try_lock() };
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
         match attempt {
             Ok(()) => return Ok(file),
             Err(fs::TryLockError::WouldBlock) => {

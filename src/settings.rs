@@ -310,9 +310,11 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let mut s = Settings::default();
-        s.eviction_policy = EvictionPolicy::LeastFrequentlyUsed;
-        s.statistics = true;
+        let s = Settings {
+            eviction_policy: EvictionPolicy::LeastFrequentlyUsed,
+            statistics: true,
+            ..Default::default()
+        };
         let rows: HashMap<String, Scalar> = s.rows().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         assert_eq!(Settings::resolve(&rows, &Overrides::default()).unwrap(), s);
         assert!(s.rows().iter().all(|(k, _)| *k != "count"));
