@@ -400,10 +400,7 @@ impl Session {
 
     /// Database bytes plus value-file bytes.
     pub(crate) fn volume(&self) -> Result<i64> {
-        let pages: i64 = self.conn.prepare_cached(sql::PAGE_COUNT)?.query_row([], |r| r.get(0))?;
-        let page_size: i64 = self.conn.prepare_cached(sql::PAGE_SIZE)?.query_row([], |r| r.get(0))?;
-        let files: i64 = self.conn.prepare_cached(sql::FILES_SIZE)?.query_row([], |r| r.get(0))?;
-        Ok(pages * page_size + files)
+        Ok(self.conn.prepare_cached(sql::VOLUME)?.query_row([], |r| r.get(0))?)
     }
 
     /// Removes up to `limit` expired rows, for the cull after a write. A

@@ -73,8 +73,10 @@ impl Pool {
             // A transaction could not be ended: closing rolls it back.
             return;
         }
+        // No process check here: after a fork, `take` runs first in the child
+        // and drops the parent's connections, so what comes back is the child's.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.pid == std::process::id() && idle.conns.len() < MAX_IDLE {
+        if idle.conns.len() < MAX_IDLE {
             idle.conns.push(conn);
         }
     }

@@ -134,9 +134,10 @@ pub(crate) const POLICY_INDEX_ACCESS_COUNT: &str =
 // ---- Sizes and counts ----
 
 /// Bytes in the database file plus bytes in value files (python-diskcache's volume).
-pub(crate) const PAGE_COUNT: &str = "PRAGMA page_count";
-pub(crate) const PAGE_SIZE: &str = "PRAGMA page_size";
-pub(crate) const FILES_SIZE: &str = "SELECT value FROM Settings WHERE key = 'size'";
+/// (A plain `PRAGMA page_count` statement is re-prepared on every run; the
+/// table-valued pragma functions are not.)
+pub(crate) const VOLUME: &str = "SELECT p.page_count * s.page_size + (SELECT value FROM Settings WHERE key = 'size') \
+     FROM pragma_page_count() AS p, pragma_page_size() AS s";
 /// Live items: the count kept by the triggers minus the expired rows (an index range).
 pub(crate) const LEN_LIVE: &str = "SELECT (SELECT value FROM Settings WHERE key = 'count') - \
      (SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?1)";
