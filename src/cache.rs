@@ -831,3 +831,34 @@ impl Read for ValueReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_is_clone_send_sync() {
+        fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+        assert_traits::<Cache>();
+    }
+
+    #[test]
+    fn expiry_follows_the_clock() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let now = Arc::new(AtomicU64::new(1000f64.to_bits()));
+        let clock = now.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::builder()
+            .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+            .open(dir.path())
+            .unwrap();
+        cache
+            .set_with("k", &1, &SetOptions::new().expire(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
+        now.store(1010.5f64.to_bits(), Ordering::SeqCst);
+        assert_eq!(cache.get::<i64>("k").unwrap(), None);
+        assert_eq!(cache.len().unwrap(), 0);
+        assert_eq!(cache.expire().unwrap(), 1);
+    }
+}
