@@ -25,7 +25,9 @@ fn ops(c: &mut Criterion) {
     c.bench_function("set 100 B", |b| {
         b.iter(|| {
             n += 1;
-            cache.set_bytes(format!("set-{}", n % 20_000), black_box(&small)).expect("set");
+            cache
+                .set_bytes(format!("set-{}", n % 20_000), black_box(&small))
+                .expect("set");
         })
     });
     let mut n = 0u64;
@@ -42,7 +44,9 @@ fn ops(c: &mut Criterion) {
             black_box(cache.get_bytes(format!("absent-{n}")).expect("get"));
         })
     });
-    c.bench_function("incr", |b| b.iter(|| black_box(cache.incr("counter", 1, 0).expect("incr"))));
+    c.bench_function("incr", |b| {
+        b.iter(|| black_box(cache.incr("counter", 1, 0).expect("incr")))
+    });
     c.bench_function("push + pull", |b| {
         b.iter(|| {
             cache.push(black_box(&small[..])).expect("push");
