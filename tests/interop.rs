@@ -1,0 +1,269 @@
+//! Interoperability with the real python-diskcache, installed from PyPI into
+//! `target/pyenv`: Python writes and diskq reads, diskq writes and Python
+//! reads, and both increment one counter at once.
+//!
+//! Without Python (or PyPI) the tests skip with a message, except under
+//! `CI=true`, where they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+
+/// The python-diskcache version the tests install.
+const DISKCACHE_VERSION: &str = "5.6.3";
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(name)
+}
+
+/// The venv's python with diskcache installed, or why there is none.
+fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv");
+        let python = venv.join("bin/python");
+        let has_diskcache = |python: &Path| {
+            Command::new(python)
+                .args([
+                    "-c",
+                    &format!("import diskcache; assert diskcache.__version__ == '{DISKCACHE_VERSION}'"),
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if has_diskcache(&python) {
+            return Ok(python);
+        }
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
+        match made {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(format!(
+                    "python3 -m venv failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            Err(e) => return Err(format!("python3 not found: {e}")),
+        }
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", &format!("diskcache=={DISKCACHE_VERSION}")])
+            .output();
+        match pip {
+            Ok(o) if o.status.success() && has_diskcache(&python) => Ok(python),
+            Ok(o) => Err(format!(
+                "pip install diskcache failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("pip not runnable: {e}")),
+        }
+    });
+    match found {
+        Ok(python) => Some(python.clone()),
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("python-diskcache is required in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipping the python-diskcache interop test: {why}");
+            None
+        }
+    }
+}
+
+fn run_python(python: &Path, name: &str, args: &[&str]) -> String {
+    let out = Command::new(python).arg(script(name)).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn diskq_reads_what_python_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let written: usize = run_python(&python, "python_writes.py", &[path]).trim().parse().unwrap();
+
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(cache.len().unwrap(), written);
+    assert_eq!(cache.get::<String>("text").unwrap().as_deref(), Some("héllo wörld"));
+    assert_eq!(
+        cache.get_bytes("bytes").unwrap().as_deref(),
+        Some(&b"\x00\x01binary\xff"[..])
+    );
+    assert_eq!(cache.get::<i64>("int").unwrap(), Some(-1234567890123));
+    assert_eq!(cache.get::<f64>("float").unwrap(), Some(2.5));
+    assert_eq!(cache.get::<String>(-42).unwrap().as_deref(), Some("int key"));
+    assert_eq!(cache.get::<String>(-1.5).unwrap().as_deref(), Some("float key"));
+    assert_eq!(
+        cache.get::<String>(&b"\x00bin"[..]).unwrap().as_deref(),
+        Some("bytes key")
+    );
+
+    let big: Vec<u8> = (0..200).flat_map(|_| 0..=255u8).collect();
+    assert_eq!(cache.get_bytes("big-bytes").unwrap(), Some(big));
+    let big_reader = cache.read("big-bytes").unwrap().unwrap();
+    assert!(
+        big_reader.path().is_some(),
+        "python stored 51,200 bytes in a value file"
+    );
+    assert_eq!(cache.get::<String>("big-text").unwrap(), Some("ü".repeat(40000)));
+
+    let entry = cache.get_entry::<String>("expiring").unwrap().unwrap();
+    assert_eq!(entry.value, "soon");
+    assert!(entry.expire_time.is_some());
+    let entry = cache.get_entry::<i64>("tagged").unwrap().unwrap();
+    assert_eq!(entry.tag.as_deref(), Some("group-a"));
+
+    match cache.get::<i64>("pickled") {
+        Err(Error::Pickled { key }) => assert_eq!(key, "\"pickled\""),
+        other => panic!("a pickle must be refused, got {other:?}"),
+    }
+    assert!(cache.contains_key("pickled").unwrap(), "a refused pickle is left alone");
+
+    let mut queue = Vec::new();
+    while let Some((key, value)) = cache.pull::<String>().unwrap() {
+        queue.push((key, value));
+    }
+    let want: Vec<(Key, String)> = [(499999999999999, "zeroth"), (500000000000000, "first")]
+        .into_iter()
+        .chain([(500000000000001, "second"), (500000000000002, "third")])
+        .map(|(k, v)| (Key::Int(k), v.to_string()))
+        .collect();
+    assert_eq!(queue, want);
+    let jobs = PullOptions::new().prefix("jobs");
+    let (key, job) = cache.pull_with::<serde_bytes::ByteBuf>(&jobs).unwrap().unwrap();
+    assert_eq!(
+        (key, job.into_vec()),
+        (Key::from("jobs-500000000000000"), b"job-1".to_vec())
+    );
+    let (key, _) = cache.pull_with::<serde_bytes::ByteBuf>(&jobs).unwrap().unwrap();
+    assert_eq!(key, Key::from("jobs-500000000000001"));
+
+    let warnings = cache.check(false).unwrap();
+    assert!(warnings.is_empty(), "check of a python-made directory: {warnings:?}");
+    // diskq and python-diskcache can keep sharing it.
+    cache.set("from-rust", "ok").unwrap();
+    drop(cache);
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import sys, diskcache; print(diskcache.Cache(sys.argv[1])['from-rust'])",
+            path,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Report {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    queue: Vec<(i64, String)>,
+    jobs: Vec<(String, String)>,
+    len: usize,
+}
+
+#[test]
+fn python_reads_what_diskq_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set("text", "héllo wörld").unwrap();
+    cache.set_bytes("bytes", b"\x00\x01binary\xff").unwrap();
+    cache.set("int", &-1234567890123i64).unwrap();
+    cache.set("float", &2.5).unwrap();
+    cache.set(-42, "int key").unwrap();
+    cache.set(-1.5, "float key").unwrap();
+    cache.set(&b"\x00bin"[..], "bytes key").unwrap();
+    let big: Vec<u8> = (0..200).flat_map(|_| 0..=255u8).collect();
+    cache.set_bytes("big-bytes", &big).unwrap();
+    cache.set("big-text", &"ü".repeat(40000)).unwrap();
+    cache
+        .set_with("expiring", "soon", &SetOptions::new().expire(Duration::from_secs(3600)))
+        .unwrap();
+    cache.set_with("tagged", &7, &SetOptions::new().tag("group-a")).unwrap();
+    for item in ["first", "second", "third"] {
+        cache.push(item).unwrap();
+    }
+    cache
+        .push_with("zeroth", &PushOptions::new().side(Side::Front))
+        .unwrap();
+    let jobs = PushOptions::new().prefix("jobs");
+    assert_eq!(
+        cache.push_with("job-1", &jobs).unwrap(),
+        Key::from("jobs-500000000000000")
+    );
+    cache.push_with("job-2", &jobs).unwrap();
+    let total = cache.len().unwrap();
+    drop(cache);
+
+    let out = Command::new(&python)
+        .arg(script("python_reads.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: Report = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "no report from python ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        report.problems.is_empty(),
+        "python read wrong values: {:?}",
+        report.problems
+    );
+    assert!(
+        report.warnings.is_empty(),
+        "python's check warns: {:?}",
+        report.warnings
+    );
+    let order: Vec<String> = report.queue.iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(order, ["zeroth", "first", "second", "third"]);
+    assert_eq!(report.queue[1].0, 500000000000000);
+    let jobs: Vec<&str> = report.jobs.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(jobs, ["job-1", "job-2"]);
+    assert_eq!(report.jobs[1].0, "jobs-500000000000001");
+    assert_eq!(report.len, total - 6, "python pulled the 6 queue items");
+    assert!(out.status.success());
+}
+
+#[test]
+fn python_and_diskq_increment_one_counter_at_once() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .timeout(Duration::from_secs(60))
+        .open(dir.path())
+        .unwrap();
+    let mut child = Command::new(&python)
+        .arg(script("python_incr.py"))
+        .arg(dir.path())
+        .arg("300")
+        .spawn()
+        .unwrap();
+    cache.set("go", &1).unwrap();
+    for _ in 0..300 {
+        cache.incr("counter", 1, 0).unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(cache.get::<i64>("counter").unwrap(), Some(600));
+}
