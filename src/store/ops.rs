@@ -143,9 +143,7 @@ impl Session {
         };
         let mut stmt = self.conn.prepare_cached(statement)?;
         Ok(stmt
-            .query_row(params![KeySql(key), raw_flag(key), now, now], |r| {
-                ValueRow::from_row(r, 1)
-            })
+            .query_row(params![KeySql(key), raw_flag(key), now], |r| ValueRow::from_row(r, 1))
             .optional()?)
     }
 

@@ -45,7 +45,7 @@ pub(crate) const INCREMENT_MISSES: &str = "UPDATE Settings SET value = value + 1
 /// Columns read to return a value: 0 rowid, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag.
 pub(crate) const SELECT_LIVE: &str = "SELECT rowid, mode, filename, value, expire_time, tag FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
-pub(crate) const GET_TOUCH_ACCESS_TIME: &str = "UPDATE Cache SET access_time = ?4 \
+pub(crate) const GET_TOUCH_ACCESS_TIME: &str = "UPDATE Cache SET access_time = ?3 \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3) \
      RETURNING rowid, mode, filename, value, expire_time, tag";
 pub(crate) const GET_COUNT_ACCESS: &str = "UPDATE Cache SET access_count = access_count + 1 \
