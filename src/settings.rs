@@ -157,6 +157,24 @@ pub(crate) struct Overrides {
     pub min_file_size: Option<u64>,
 }
 
+impl Overrides {
+    /// True when the option stored under `name` is given explicitly.
+    fn names(&self, name: &str) -> bool {
+        match name {
+            "statistics" => self.statistics.is_some(),
+            "tag_index" => self.tag_index.is_some(),
+            "eviction_policy" => self.eviction_policy.is_some(),
+            "size_limit" => self.size_limit.is_some(),
+            "cull_limit" => self.cull_limit.is_some(),
+            "sqlite_cache_size" => self.sqlite_cache_size.is_some(),
+            "sqlite_mmap_size" => self.sqlite_mmap_size.is_some(),
+            "sqlite_synchronous" => self.sqlite_synchronous.is_some(),
+            "disk_min_file_size" => self.min_file_size.is_some(),
+            _ => false,
+        }
+    }
+}
+
 const JOURNAL_MODES: [&str; 6] = ["delete", "truncate", "persist", "memory", "wal", "off"];
 
 impl Settings {
@@ -164,6 +182,10 @@ impl Settings {
     pub(crate) fn resolve(stored: &HashMap<String, Scalar>, overrides: &Overrides) -> Result<Settings> {
         let mut s = Settings::default();
         for (name, value) in stored {
+            // An explicit option replaces the stored row, even an invalid one.
+            if overrides.names(name) {
+                continue;
+            }
             match name.as_str() {
                 "statistics" => s.statistics = value.flag(name)?,
                 "tag_index" => s.tag_index = value.flag(name)?,

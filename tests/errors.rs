@@ -1,0 +1,190 @@
+//! Bad input gets a clear error and changes nothing.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use diskq::{Cache, Error};
+
+fn settings_conn(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("cache.db")).unwrap()
+}
+
+fn setting(dir: &std::path::Path, key: &str) -> rusqlite::types::Value {
+    settings_conn(dir)
+        .query_row("SELECT value FROM Settings WHERE key = ?1", [key], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_file_is_not_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"data").unwrap();
+    match Cache::open(&file) {
+        Err(Error::NotADirectory(p)) => assert_eq!(p, file),
+        other => panic!("expected NotADirectory, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_without_permission_is_an_io_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(locked.join("probe"), b"").is_ok() {
+        eprintln!("skipping: running as a user that ignores permissions (root)");
+        return;
+    }
+    let inside = locked.join("cache");
+    let err = Cache::open(&inside).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked"), "the message names the path: {err}");
+    let err = Cache::open(&locked).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+}
+
+#[test]
+fn a_cache_db_that_is_not_sqlite_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"this is not an SQLite database, just some bytes that fill a page ".repeat(100);
+    std::fs::write(dir.path().join("cache.db"), &garbage).unwrap();
+    match Cache::open(dir.path()) {
+        Err(Error::NotADatabase(p)) => assert!(p.ends_with("cache.db")),
+        other => panic!("expected NotADatabase, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(dir.path().join("cache.db")).unwrap(), garbage);
+}
+
+#[test]
+fn invalid_settings_rows_are_refused_and_left_alone() {
+    for (key, bad) in [
+        ("size_limit", rusqlite::types::Value::Integer(-5)),
+        (
+            "eviction_policy",
+            rusqlite::types::Value::Text("most-recently-loved".into()),
+        ),
+        ("cull_limit", rusqlite::types::Value::Text("ten".into())),
+        ("disk_min_file_size", rusqlite::types::Value::Integer(-1)),
+        (
+            "sqlite_journal_mode",
+            rusqlite::types::Value::Text("wal; DROP TABLE Cache".into()),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        Cache::open(dir.path()).unwrap().set("k", &1).unwrap();
+        settings_conn(dir.path())
+            .execute("UPDATE Settings SET value = ?2 WHERE key = ?1", (key, &bad))
+            .unwrap();
+        match Cache::open(dir.path()) {
+            Err(Error::InvalidSetting { name, message }) => {
+                assert_eq!(name, key);
+                assert!(!message.is_empty());
+            }
+            other => panic!("{key}: expected InvalidSetting, got {other:?}"),
+        }
+        assert_eq!(setting(dir.path(), key), bad, "{key} was changed");
+        // An explicit, valid option on open replaces the bad row.
+        if key == "size_limit" {
+            let cache = Cache::builder().size_limit(1 << 20).open(dir.path()).unwrap();
+            assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
+            assert_eq!(setting(dir.path(), key), rusqlite::types::Value::Integer(1 << 20));
+        }
+    }
+}
+
+#[test]
+fn a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    Cache::open(dir.path()).unwrap();
+    settings_conn(dir.path())
+        .execute("UPDATE Settings SET value = 99 WHERE key = 'diskq_format_version'", [])
+        .unwrap();
+    match Cache::open(dir.path()) {
+        Err(Error::UnsupportedFormat { found, .. }) => assert_eq!(found, 99),
+        other => panic!("expected UnsupportedFormat, got {other:?}"),
+    }
+}
+
+#[test]
+fn nan_keys_and_wrong_types_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    assert!(matches!(cache.set(f64::NAN, &1), Err(Error::InvalidKey(_))));
+    assert!(matches!(cache.get::<i64>(f64::NAN), Err(Error::InvalidKey(_))));
+    assert_eq!(cache.len().unwrap(), 0);
+
+    #[derive(serde::Serialize)]
+    struct Point {
+        x: i32,
+        y: i32,
+    }
+    cache.set("point", &Point { x: 1, y: 2 }).unwrap();
+    let err = cache.get::<i64>("point").unwrap_err();
+    match &err {
+        Error::Decode { key, wanted, .. } => {
+            assert_eq!(key, "\"point\"");
+            assert_eq!(*wanted, "i64");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("point") && err.to_string().contains("i64"),
+        "{err}"
+    );
+    cache.set("text", "not a number").unwrap();
+    assert!(cache.get::<u32>("text").unwrap_err().is_decode());
+    assert!(cache.get_bytes("text").unwrap_err().is_decode());
+    assert_eq!(cache.get::<String>("text").unwrap().as_deref(), Some("not a number"));
+}
+
+#[test]
+fn values_that_fail_to_serialize_change_nothing() {
+    struct Unserializable;
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refuses to serialize"))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set("k", &1).unwrap();
+    let err = cache.set("k", &Unserializable).unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    assert!(err.to_string().contains("refuses to serialize"));
+    assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
+    assert!(cache.push(&Unserializable).is_err());
+    assert_eq!(cache.len().unwrap(), 1);
+}
+
+#[test]
+fn a_short_timeout_on_a_held_lock_is_a_timeout_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Cache::open(dir.path()).unwrap();
+    let waiter = Cache::builder()
+        .timeout(Duration::from_millis(100))
+        .open(dir.path())
+        .unwrap();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        holder
+            .transact(|c| {
+                c.set("held", &1)?;
+                locked_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    assert!(waiter.incr("n", 1, 0).unwrap_err().is_timeout());
+    assert!(waiter.push(&1).unwrap_err().is_timeout());
+    release_tx.send(()).unwrap();
+    t.join().unwrap();
+    assert_eq!(waiter.incr("n", 1, 0).unwrap(), 1);
+}
