@@ -48,6 +48,7 @@
 //!
 //! The directory must be on a local file system (not NFS).
 
+mod batch;
 mod cache;
 mod codec;
 mod disk;

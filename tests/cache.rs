@@ -673,3 +673,44 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     assert_eq!(cache.get_bytes("short").unwrap().unwrap().len(), 10);
     assert!(cache.check(false).unwrap().is_empty(), "fixed for good");
 }
+
+#[test]
+fn batches_are_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder().min_file_size(1024).open(dir.path()).unwrap();
+    let big = "b".repeat(5000);
+    let items: Vec<(String, &String)> = (0..50).map(|i| (format!("k{i}"), &big)).collect();
+    assert_eq!(
+        cache
+            .set_many(
+                items.iter().map(|(k, v)| (k.as_str(), *v)),
+                &SetOptions::new().tag("batch")
+            )
+            .unwrap(),
+        50
+    );
+    assert_eq!(value_files(dir.path()), 50);
+    let got: Vec<Option<String>> = cache.get_many(["k0", "absent", "k49"]).unwrap();
+    assert_eq!(got, [Some(big.clone()), None, Some(big.clone())]);
+
+    // One bad key: nothing of the batch is stored, and no file is left.
+    let bad = [
+        (Key::from(-1.0), &big),
+        (Key::from(-2.0), &big),
+        (Key::from(f64::NAN), &big),
+    ];
+    assert!(matches!(
+        cache.set_many(bad, &SetOptions::default()),
+        Err(diskq::Error::InvalidKey(_))
+    ));
+    assert!(!cache.contains_key(-1.0).unwrap());
+    assert_eq!(value_files(dir.path()), 50);
+    let ok = cache.set_many([("k0", &f64::NAN), ("k1", &1.0)], &SetOptions::default());
+    assert_eq!(ok.unwrap(), 2, "NaN values are MessagePack, not an error");
+    assert_eq!(cache.evict("batch").unwrap(), 48);
+    assert_eq!(value_files(dir.path()), 0);
+    assert!(
+        cache.get_many::<_, i64, _>(["k0"]).is_err(),
+        "k0 holds a float now, not an integer"
+    );
+}

@@ -83,13 +83,23 @@ impl Store {
         written: Option<&str>,
         f: impl FnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
+        self.write_with_files(retry, written.map(str::to_owned).into_iter().collect(), f)
+    }
+
+    /// [`Store::write`] for operations that wrote several value files.
+    pub(crate) fn write_with_files<T>(
+        &self,
+        retry: bool,
+        written: Vec<String>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
         if let Some(shared) = active(self.id) {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
-            session.written.extend(written.map(str::to_owned));
+            session.written.extend(written);
             return f(&mut session);
         }
         let mut session = Session::new(self.pool.take()?);
-        session.written.extend(written.map(str::to_owned));
+        session.written = written;
         if let Err(e) = begin(&session.conn, retry) {
             return self.finish(session, Err(e));
         }
@@ -106,6 +116,29 @@ impl Store {
         }
         let mut session = Session::new(self.pool.take()?);
         let result = f(&mut session);
+        self.pool.give(session.conn);
+        result
+    }
+
+    /// Runs `f` in one deferred read transaction: every statement sees the
+    /// same snapshot, and the WAL read lock is taken once. Writers are not
+    /// blocked (WAL).
+    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        if let Some(shared) = active(self.id) {
+            let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
+            return f(&mut session);
+        }
+        let mut session = Session::new(self.pool.take()?);
+        if let Err(e) = session.conn.execute_batch("BEGIN") {
+            self.pool.give(session.conn);
+            return Err(Error::from(e));
+        }
+        let result = f(&mut session);
+        // Ending a read transaction cannot lose anything; a failure leaves
+        // the connection in a transaction, and `give` then drops it.
+        let _ = session
+            .conn
+            .execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         self.pool.give(session.conn);
         result
     }
