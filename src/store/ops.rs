@@ -162,35 +162,37 @@ impl Session {
         Ok(stmt.exists(params![KeySql(key), raw_flag(key), now])?)
     }
 
+    /// The row of `key`, live or expired, with its value (for `incr`).
     pub(crate) fn find_any(&self, key: &Key) -> Result<Option<KeyRow>> {
-        let mut stmt = self.conn.prepare_cached(sql::SELECT_ANY)?;
-        Ok(stmt
-            .query_row(params![KeySql(key), raw_flag(key)], |r| {
-                Ok(KeyRow {
-                    rowid: r.get(0)?,
-                    filename: r.get(1)?,
-                    expire_time: r.get(2)?,
-                    mode: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    value: scalar(r.get_ref(4)?),
-                })
-            })
-            .optional()?)
+        self.find(key, true)
     }
 
-    /// Like `find_any` without reading the value (for writes that replace it).
+    /// The row of `key` without reading its value (for writes that replace it).
     pub(crate) fn find_slot(&self, key: &Key) -> Result<Option<KeyRow>> {
-        let mut stmt = self.conn.prepare_cached(sql::SELECT_SLOT)?;
-        Ok(stmt
-            .query_row(params![KeySql(key), raw_flag(key)], |r| {
-                Ok(KeyRow {
-                    rowid: r.get(0)?,
-                    filename: r.get(1)?,
-                    expire_time: r.get(2)?,
-                    mode: 0,
-                    value: Scalar::Null,
-                })
+        self.find(key, false)
+    }
+
+    fn find(&self, key: &Key, with_value: bool) -> Result<Option<KeyRow>> {
+        let statement = if with_value { sql::SELECT_ANY } else { sql::SELECT_SLOT };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let row = stmt.query_row(params![KeySql(key), raw_flag(key)], |r| {
+            Ok(KeyRow {
+                rowid: r.get(0)?,
+                filename: r.get(1)?,
+                expire_time: r.get(2)?,
+                mode: if with_value {
+                    r.get::<_, Option<i64>>(3)?.unwrap_or(0)
+                } else {
+                    0
+                },
+                value: if with_value {
+                    scalar(r.get_ref(4)?)
+                } else {
+                    Scalar::Null
+                },
             })
-            .optional()?)
+        });
+        Ok(row.optional()?)
     }
 
     pub(crate) fn update_row(&self, rowid: i64, now: f64, row: &NewRow<'_>) -> Result<()> {
