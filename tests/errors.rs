@@ -27,25 +27,56 @@ fn a_file_is_not_a_directory() {
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
 }
 
+/// Opening inside, and opening, a directory this process may not write.
+#[cfg(unix)]
+fn check_unwritable(locked: &std::path::Path) {
+    let inside = locked.join("cache");
+    let err = Cache::open(&inside).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked"), "the message names the path: {err}");
+    let err = Cache::open(locked).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(locked).unwrap().count(), 0, "nothing was created");
+}
+
+/// The unprivileged half of the permission test (run as `nobody` when the
+/// tests run as root, who may write anywhere).
+#[cfg(unix)]
+#[test]
+fn permission_child() {
+    let Ok(locked) = std::env::var("DISKQ_LOCKED_DIR") else {
+        return;
+    };
+    check_unwritable(std::path::Path::new(&locked));
+}
+
 #[cfg(unix)]
 #[test]
 fn a_directory_without_permission_is_an_io_error() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
-    if std::fs::write(locked.join("probe"), b"").is_ok() {
-        eprintln!("skipping: running as a user that ignores permissions (root)");
+    let probe = locked.join("probe");
+    if std::fs::write(&probe, b"").is_err() {
+        check_unwritable(&locked);
         return;
     }
-    let inside = locked.join("cache");
-    let err = Cache::open(&inside).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("locked"), "the message names the path: {err}");
-    let err = Cache::open(&locked).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+    // Root ignores permissions: run the check as `nobody` instead.
+    std::fs::remove_file(&probe).unwrap();
+    let status = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "permission_child", "--nocapture", "--test-threads=1"])
+        .env("DISKQ_LOCKED_DIR", &locked)
+        .status();
+    match status {
+        Ok(status) => assert!(status.success(), "the unprivileged check failed: {status}"),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("setpriv is needed as root: {e}"),
+        Err(e) => eprintln!("skipping: running as root and setpriv is not runnable: {e}"),
+    }
 }
 
 #[test]
