@@ -238,7 +238,7 @@ impl Cache {
         CacheBuilder::default()
     }
 
-    /// The cache directory.
+    /// The cache directory, as an absolute path.
     pub fn directory(&self) -> &Path {
         &self.inner.store.dir
     }

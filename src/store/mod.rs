@@ -55,6 +55,9 @@ impl Store {
     /// Opens (creating if needed) the cache directory `dir`.
     pub(crate) fn open(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
         prepare_directory(dir)?;
+        // An absolute path keeps new connections and value files right if
+        // the process changes its working directory later.
+        let dir = &fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         let db_path = dir.join(DB_NAME);
         if db_path.is_dir() {
             return Err(Error::NotADatabase(db_path));
