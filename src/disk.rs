@@ -103,7 +103,7 @@ impl Disk {
         let mut temp = temp.ok_or_else(|| Error::io(&folder, io::Error::other("could not create a value file")))?;
         let size = fill(temp.as_file_mut()).map_err(|e| Error::io(temp.path(), e))?;
         if self.sync {
-            temp.as_file().sync_all().map_err(|e| Error::io(temp.path(), e))?;
+            temp.as_file().sync_data().map_err(|e| Error::io(temp.path(), e))?;
         }
         temp.persist_noclobber(&path).map_err(|e| Error::io(&path, e.error))?;
         Ok((name, size))
