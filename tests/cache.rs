@@ -714,3 +714,20 @@ fn batches_are_all_or_nothing() {
         "k0 holds a float now, not an integer"
     );
 }
+
+#[test]
+fn a_failed_operation_inside_a_block_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.push("not a number").unwrap();
+    cache
+        .transact(|c| {
+            // The pull removes the row, then fails to decode it: the row comes
+            // back even though the block goes on and commits.
+            assert!(c.pull::<i64>().is_err());
+            c.set("after", &1)
+        })
+        .unwrap();
+    assert_eq!(cache.pull::<String>().unwrap().unwrap().1, "not a number");
+    assert_eq!(cache.get::<i64>("after").unwrap(), Some(1));
+}

@@ -78,9 +78,11 @@ fn crash_child() {
         .create(true)
         .open(dir.join("oplog"))
         .unwrap();
-    // Unbuffered writes: a SIGKILL cannot lose what write(2) returned for.
+    // One write(2) per line, unbuffered: a SIGKILL lands before or after it,
+    // and cannot lose what it returned for.
+    let mut log_line = |line: String| log.write_all(format!("{line}\n").as_bytes()).unwrap();
     for op in from.. {
-        writeln!(log, "B {op}").unwrap();
+        log_line(format!("B {op}"));
         let ack = match op_of(op) {
             Op::Set(k) => {
                 cache.set(format!("k{k}"), &value(op)).unwrap();
@@ -99,7 +101,7 @@ fn crash_child() {
                 None => format!("A {op} -"),
             },
         };
-        writeln!(log, "{ack}").unwrap();
+        log_line(ack);
     }
 }
 

@@ -95,8 +95,7 @@ impl Store {
     ) -> Result<T> {
         if let Some(shared) = active(self.id) {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
-            session.written.extend(written);
-            return f(&mut session);
+            return self.joined(&mut session, written, f);
         }
         let mut session = Session::new(self.pool.take()?);
         session.written = written;
@@ -202,6 +201,32 @@ fn begin(conn: &Connection, retry: bool) -> Result<()> {
 }
 
 impl Store {
+    /// Runs one operation inside this thread's open `transact` block, under
+    /// a savepoint: an operation that fails part-way leaves nothing behind,
+    /// even if the block goes on.
+    fn joined<T>(&self, s: &mut Session, written: Vec<String>, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        let (remove_mark, written_mark) = (s.remove.len(), s.written.len());
+        s.written.extend(written);
+        if let Err(e) = s.conn.execute_batch("SAVEPOINT diskq_op") {
+            let mut orphans = s.written.split_off(written_mark);
+            remove_files(&self.disk, &mut orphans);
+            return Err(Error::from(e));
+        }
+        match f(s) {
+            Ok(v) => {
+                s.conn.execute_batch("RELEASE diskq_op")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = s.conn.execute_batch("ROLLBACK TO diskq_op; RELEASE diskq_op");
+                s.remove.truncate(remove_mark);
+                let mut orphans = s.written.split_off(written_mark);
+                remove_files(&self.disk, &mut orphans);
+                Err(e)
+            }
+        }
+    }
+
     fn nested<T>(&self, shared: &Shared, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let (name, remove_mark, written_mark) = {
             let mut s = shared.try_borrow_mut().map_err(|_| busy_session())?;
