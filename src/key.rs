@@ -45,6 +45,30 @@ impl Key {
             .map_err(|e| Error::Encode(e.to_string()))
     }
 
+    /// The key for any serializable value: integers, floats, strings and
+    /// byte strings (`serde_bytes`) become the native key kinds (the keys a
+    /// Python program would use), anything else is [`Key::encode`]d.
+    ///
+    /// ```
+    /// use diskq::Key;
+    /// assert_eq!(Key::of(&7u16).unwrap(), Key::Int(7));
+    /// assert_eq!(Key::of("page").unwrap(), Key::Text("page".into()));
+    /// assert_eq!(Key::of(&("user", 42)).unwrap(), Key::encode(&("user", 42)).unwrap());
+    /// ```
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
+        let key = match crate::codec::encode(value)? {
+            crate::codec::Encoded::Native(native) => match native {
+                crate::codec::Native::Int(n) => Key::Int(n),
+                crate::codec::Native::Float(x) => Key::Float(x),
+                crate::codec::Native::Text(s) => Key::Text(s),
+                crate::codec::Native::Bytes(b) => Key::Bytes(b),
+            },
+            crate::codec::Encoded::MsgPack(bytes) => Key::Encoded(bytes),
+        };
+        key.validate()?;
+        Ok(key)
+    }
+
     /// Decodes an [`Key::Encoded`] key back into its type. Native keys decode
     /// too, through the same rules as values (`Key::Int(3)` as `i64`, ...).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {

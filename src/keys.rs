@@ -1,38 +1,54 @@
-//! Iteration over keys in insertion order, from either end.
+//! Paged iteration over rows, from either end: keys in insertion order
+//! (`Cache::keys`), items in insertion order (`Index`), and the integer queue
+//! in key order (`Deque`).
 
 use std::collections::VecDeque;
 
 use crate::cache::Cache;
+use crate::codec::Stored;
 use crate::error::Result;
 use crate::key::Key;
+use crate::store::{PageKind, ValueRow};
 
 /// Rows fetched per query.
 const PAGE: i64 = 100;
 
-/// The live keys of a [`Cache`] in insertion order, from [`Cache::keys`].
-///
-/// Double-ended: `.rev()` walks from the newest key. Keys are read a page at
-/// a time; the iteration covers the rows that existed when it started, and
-/// skips those removed (or expired) since.
+/// A double-ended walk over live rows between two cursors, a page at a time.
+/// It covers the rows that existed when it started and skips those removed
+/// (or expired) since.
 #[derive(Debug)]
-pub struct Keys {
+pub(crate) struct Pager {
     cache: Cache,
+    kind: PageKind,
     now: f64,
-    /// Last rowid taken from the front (exclusive lower bound).
+    /// Last cursor taken from the front (exclusive lower bound).
     lo: i64,
-    /// Last rowid taken from the back (exclusive upper bound).
+    /// Last cursor taken from the back (exclusive upper bound).
     hi: i64,
-    front: VecDeque<(i64, Key)>,
-    back: VecDeque<(i64, Key)>,
+    front: VecDeque<(i64, Key, Option<ValueRow>)>,
+    back: VecDeque<(i64, Key, Option<ValueRow>)>,
     failed: bool,
 }
 
-impl Keys {
+impl Pager {
+    pub(crate) fn new(cache: &Cache, kind: PageKind, lo: i64, hi: i64) -> Pager {
+        Pager {
+            cache: cache.clone(),
+            kind,
+            now: cache.now(),
+            lo,
+            hi,
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            failed: false,
+        }
+    }
+
     fn fetch(&mut self, ascending: bool) -> Option<Result<()>> {
         let page = self
             .cache
             .store()
-            .read(|s| s.keys_page(self.lo, self.hi, self.now, ascending, PAGE));
+            .read(|s| s.page(self.kind, (self.lo, self.hi), self.now, ascending, PAGE));
         match page {
             Ok(rows) if rows.is_empty() => None,
             Ok(rows) => {
@@ -49,47 +65,90 @@ impl Keys {
             }
         }
     }
+
+    /// The next row from the front, with its value loaded (`None` for a
+    /// value whose file vanished: the caller skips it).
+    pub(crate) fn next_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if self.front.is_empty()
+                && let Err(e) = self.fetch(true)?
+            {
+                return Some(Err(e));
+            }
+            let (cursor, key, row) = self.front.pop_front()?;
+            if cursor >= self.hi {
+                self.front.clear();
+                return None;
+            }
+            self.lo = cursor;
+            match self.load(key, row) {
+                Some(item) => return Some(item),
+                None => continue,
+            }
+        }
+    }
+
+    /// The next row from the back.
+    pub(crate) fn next_back_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if self.back.is_empty()
+                && let Err(e) = self.fetch(false)?
+            {
+                return Some(Err(e));
+            }
+            let (cursor, key, row) = self.back.pop_front()?;
+            if cursor <= self.lo {
+                self.back.clear();
+                return None;
+            }
+            self.hi = cursor;
+            match self.load(key, row) {
+                Some(item) => return Some(item),
+                None => continue,
+            }
+        }
+    }
+
+    /// `None` when the row's value file is gone (removed since the page was read).
+    fn load(&mut self, key: Key, row: Option<ValueRow>) -> Option<Result<(Key, Option<Stored>)>> {
+        match row {
+            None => Some(Ok((key, None))),
+            Some(mut row) => match self.cache.load(&mut row) {
+                Ok(Some(stored)) => Some(Ok((key, Some(stored)))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+}
+
+/// The live keys of a [`Cache`] in insertion order, from [`Cache::keys`].
+///
+/// Double-ended: `.rev()` walks from the newest key. Keys are read a page at
+/// a time; the iteration covers the rows that existed when it started, and
+/// skips those removed (or expired) since.
+#[derive(Debug)]
+pub struct Keys {
+    pager: Pager,
 }
 
 impl Iterator for Keys {
     type Item = Result<Key>;
 
     fn next(&mut self) -> Option<Result<Key>> {
-        if self.failed {
-            return None;
-        }
-        if self.front.is_empty()
-            && let Err(e) = self.fetch(true)?
-        {
-            return Some(Err(e));
-        }
-        let (rowid, key) = self.front.pop_front()?;
-        if rowid >= self.hi {
-            self.front.clear();
-            return None;
-        }
-        self.lo = rowid;
-        Some(Ok(key))
+        self.pager.next_row().map(|r| r.map(|(key, _)| key))
     }
 }
 
 impl DoubleEndedIterator for Keys {
     fn next_back(&mut self) -> Option<Result<Key>> {
-        if self.failed {
-            return None;
-        }
-        if self.back.is_empty()
-            && let Err(e) = self.fetch(false)?
-        {
-            return Some(Err(e));
-        }
-        let (rowid, key) = self.back.pop_front()?;
-        if rowid <= self.lo {
-            self.back.clear();
-            return None;
-        }
-        self.hi = rowid;
-        Some(Ok(key))
+        self.pager.next_back_row().map(|r| r.map(|(key, _)| key))
     }
 }
 
@@ -109,15 +168,14 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn keys(&self) -> Result<Keys> {
-        let max = self.store().read(|s| s.max_rowid())?;
         Ok(Keys {
-            cache: self.clone(),
-            now: self.now(),
-            lo: 0,
-            hi: max.saturating_add(1),
-            front: VecDeque::new(),
-            back: VecDeque::new(),
-            failed: false,
+            pager: self.rows(PageKind::Keys)?,
         })
+    }
+
+    /// A pager over every live row in insertion order.
+    pub(crate) fn rows(&self, kind: PageKind) -> Result<Pager> {
+        let max = self.store().read(|s| s.max_rowid())?;
+        Ok(Pager::new(self, kind, 0, max.saturating_add(1)))
     }
 }

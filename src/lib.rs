@@ -51,8 +51,10 @@
 mod batch;
 mod cache;
 mod codec;
+pub mod deque;
 mod disk;
 mod error;
+pub mod index;
 mod key;
 mod keys;
 mod maintenance;
@@ -63,7 +65,9 @@ mod settings;
 mod store;
 
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
+pub use deque::Deque;
 pub use error::{Error, Result};
+pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
 pub use options::{Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};

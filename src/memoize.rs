@@ -17,7 +17,7 @@ const LOCK_TTL: Duration = Duration::from_secs(60);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 impl Cache {
-    /// The value of `key`, or, on a miss, the result of `compute`, stored
+    /// The value of `key` (made as [`Key::of`] makes it), or, on a miss, the result of `compute`, stored
     /// with `expire` (`Some(Duration::ZERO)` computes without storing).
     ///
     /// Safe against a thundering herd: of many threads or processes that miss
@@ -44,7 +44,16 @@ impl Cache {
         E: From<Error>,
         F: FnOnce() -> Result<V, E>,
     {
-        let key = Key::encode(&key)?;
+        self.memoize_key(Key::of(&key)?, expire, compute)
+    }
+
+    /// [`Cache::memoize`] on a key already made.
+    pub(crate) fn memoize_key<V, E, F>(&self, key: Key, expire: Option<Duration>, compute: F) -> Result<V, E>
+    where
+        V: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: FnOnce() -> Result<V, E>,
+    {
         let lock = Key::encode(&("diskq.memoize.lock", &key))?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);

@@ -9,19 +9,18 @@ use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{PullOptions, PushOptions, Side};
+use crate::store::{QUEUE_BOUND, Session};
 
 /// The first number of an empty queue, as python-diskcache numbers them.
 const FIRST_NUMBER: i64 = 500_000_000_000_000;
-/// Queue numbers lie strictly between 0 and this.
-const NUMBER_BOUND: i64 = 999_999_999_999_999;
 
 /// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text.
 fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     match prefix {
-        None => (Scalar::Int(0), Scalar::Int(NUMBER_BOUND)),
+        None => (Scalar::Int(0), Scalar::Int(QUEUE_BOUND)),
         Some(p) => (
             Scalar::Text(format!("{p}-000000000000000")),
-            Scalar::Text(format!("{p}-{NUMBER_BOUND}")),
+            Scalar::Text(format!("{p}-{QUEUE_BOUND}")),
         ),
     }
 }
@@ -69,28 +68,127 @@ impl Cache {
     /// Pushes with a queue prefix, a side, an expiry or a tag. Atomic: the
     /// key is one past the current end, and concurrent pushes get distinct keys.
     pub fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
-        let prepared = self.prepare(codec::encode(value)?)?;
+        let mut keys = self.push_many(std::iter::once(value), opts)?;
+        Ok(keys.pop().expect("one key per pushed value"))
+    }
+
+    /// Pushes every value in one transaction (all or none), in order: onto
+    /// the back they keep their order, onto the front each goes before the
+    /// previous one (as repeated pushes would). Returns their keys.
+    ///
+    /// One commit for the whole batch instead of one per item.
+    ///
+    /// ```
+    /// use diskq::{Cache, PullOptions, PushOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// let keys = cache.push_many(["a", "b", "c"], &PushOptions::new().prefix("jobs"))?;
+    /// assert_eq!(keys.len(), 3);
+    /// let taken: Vec<(diskq::Key, String)> = cache.pull_many(2, &PullOptions::new().prefix("jobs"))?;
+    /// assert_eq!(taken.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_many<'v, V, I>(&self, values: I, opts: &PushOptions) -> Result<Vec<Key>>
+    where
+        V: Serialize + ?Sized + 'v,
+        I: IntoIterator<Item = &'v V>,
+    {
+        let mut prepared = Vec::new();
+        for value in values {
+            match codec::encode(value).and_then(|e| self.prepare(e)) {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    for name in prepared.iter().filter_map(|p| p.filename.as_deref()) {
+                        self.store().disk.remove(name);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let files = prepared.iter().filter_map(|p| p.filename.clone()).collect();
         let prefix = opts.prefix.as_deref();
         let (lo, hi) = bounds(prefix);
-        self.store().write(opts.set.retry, prepared.filename.as_deref(), |s| {
+        self.store().write_with_files(opts.set.retry, files, |s| {
             let now = self.now();
             let back = opts.side == Side::Back;
-            let number = match s.queue_edge((&lo, &hi), back)? {
-                Some(edge) => number_of(&edge)? + if back { 1 } else { -1 },
+            let step = if back { 1 } else { -1 };
+            let mut number = match s.queue_edge((&lo, &hi), back)? {
+                Some(edge) => number_of(&edge)? + step,
                 None => FIRST_NUMBER,
             };
-            if number <= 0 || number >= NUMBER_BOUND {
+            let expire_time = Self::expire_time(now, opts.set.expire);
+            let mut keys = Vec::with_capacity(prepared.len());
+            for p in &prepared {
+                if number <= 0 || number >= QUEUE_BOUND {
+                    return Err(Error::InvalidUse("the queue's key range is used up".into()));
+                }
+                let key = key_of(prefix, number);
+                s.insert_row(&key, now, &new_row(p, expire_time, opts.set.tag.as_deref()))?;
+                keys.push(key);
+                number += step;
+            }
+            s.mark_pushed();
+            self.cull_after_write(s, now)?;
+            Ok(keys)
+        })
+    }
+
+    /// Takes up to `n` items from one end of a queue in one transaction, in
+    /// queue order. If one of them does not decode as `V`, none is taken.
+    pub fn pull_many<V: DeserializeOwned>(&self, n: usize, opts: &PullOptions) -> Result<Vec<(Key, V)>> {
+        let (lo, hi) = bounds(opts.prefix.as_deref());
+        self.store().write(opts.retry, None, |s| {
+            let now = self.now();
+            let mut taken = Vec::with_capacity(n.min(1024));
+            while taken.len() < n {
+                match self.pull_one(s, (&lo, &hi), opts.side == Side::Back, now)? {
+                    Some(item) => taken.push(item),
+                    None => break,
+                }
+            }
+            Ok(taken)
+        })
+    }
+
+    /// Removes and decodes the next live item at one end, inside `s`.
+    fn pull_one<V: DeserializeOwned>(
+        &self,
+        s: &mut Session,
+        bounds: (&Scalar, &Scalar),
+        back: bool,
+        now: f64,
+    ) -> Result<Option<(Key, V)>> {
+        loop {
+            let Some((key, mut row)) = s.pull(bounds, back)? else {
+                return Ok(None);
+            };
+            if !is_live(row.expire_time, now) {
+                continue;
+            }
+            match self.load(&mut row)? {
+                Some(stored) => return Ok(Some((key.clone(), codec::decode(stored, &key)?))),
+                // Its value file is gone (check reports such rows): skip it.
+                None => continue,
+            }
+        }
+    }
+
+    /// Moves the item at one end of the integer-keyed queue to the other end
+    /// by renumbering its key; false when the queue is empty.
+    pub(crate) fn requeue(&self, from: Side) -> Result<bool> {
+        let (lo, hi) = bounds(None);
+        self.store().write(false, None, |s| {
+            let from_back = from == Side::Back;
+            let Some(moving) = s.queue_edge((&lo, &hi), from_back)? else {
+                return Ok(false);
+            };
+            let other = s.queue_edge((&lo, &hi), !from_back)?.unwrap_or_else(|| moving.clone());
+            let number = number_of(&other)? + if from_back { -1 } else { 1 };
+            if number <= 0 || number >= QUEUE_BOUND {
                 return Err(Error::InvalidUse("the queue's key range is used up".into()));
             }
-            let key = key_of(prefix, number);
-            let row = new_row(
-                &prepared,
-                Self::expire_time(now, opts.set.expire),
-                opts.set.tag.as_deref(),
-            );
-            s.insert_row(&key, now, &row)?;
-            self.cull_after_write(s, now)?;
-            Ok(key)
+            s.rename_key(&moving, &key_of(None, number))?;
+            Ok(true)
         })
     }
 
@@ -106,20 +204,7 @@ impl Cache {
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write(opts.retry, None, |s| {
-            let now = self.now();
-            loop {
-                let Some((key, mut row)) = s.pull((&lo, &hi), opts.side == Side::Back)? else {
-                    return Ok(None);
-                };
-                if !is_live(row.expire_time, now) {
-                    continue;
-                }
-                match self.load(&mut row)? {
-                    Some(stored) => return Ok(Some((key.clone(), codec::decode(stored, &key)?))),
-                    // Its value file is gone (check reports such rows): skip it.
-                    None => continue,
-                }
-            }
+            self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())
         })
     }
 

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
-pub(crate) use ops::{Batch, NewRow, ValueRow};
+pub(crate) use ops::{Batch, NewRow, PageKind, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
 
 use crate::codec::Scalar;
@@ -32,6 +33,101 @@ pub(crate) const LOCK_NAME: &str = "cache.db.lock";
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// Wakes the threads of this process that wait for an item in a directory,
+/// as soon as a push to it commits here.
+#[derive(Debug, Default)]
+pub(crate) struct Notifier {
+    version: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Notifier {
+    /// The notifier of a directory, shared by every store open on it in this process.
+    fn of(dir: &Path) -> Arc<Notifier> {
+        static ALL: OnceLock<Mutex<HashMap<PathBuf, Weak<Notifier>>>> = OnceLock::new();
+        let mut all = ALL
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = all.get(dir).and_then(Weak::upgrade) {
+            return n;
+        }
+        all.retain(|_, w| w.strong_count() > 0);
+        let n = Arc::new(Notifier::default());
+        all.insert(dir.to_path_buf(), Arc::downgrade(&n));
+        n
+    }
+
+    pub(crate) fn notify(&self) {
+        let mut v = self.version.lock().unwrap_or_else(|p| p.into_inner());
+        *v = v.wrapping_add(1);
+        self.changed.notify_all();
+    }
+
+    fn version(&self) -> u64 {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits up to `pause` for a notification after `seen`; true if one came.
+    fn wait(&self, seen: u64, pause: Duration) -> bool {
+        let v = self.version.lock().unwrap_or_else(|p| p.into_inner());
+        let (v, _) = self
+            .changed
+            .wait_timeout_while(v, pause, |v| *v == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *v != seen
+    }
+}
+
+/// The longest pause of a waiter between two looks at the database, which
+/// bounds how late it notices a push by another process.
+const MAX_POLL: Duration = Duration::from_millis(50);
+
+/// Watches a directory for commits: pushes by this process (at once) and
+/// commits by other processes (`PRAGMA data_version`, polled with a backoff).
+pub(crate) struct Watcher<'a> {
+    store: &'a Store,
+    session: Option<Session>,
+    seen_notice: u64,
+    seen_version: i64,
+    pause: Duration,
+}
+
+impl Watcher<'_> {
+    /// Returns when something may have been pushed, or at `deadline`.
+    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            let pause = self.pause.min(deadline - now);
+            self.pause = (self.pause * 2).min(MAX_POLL);
+            if self.store.notifier.wait(self.seen_notice, pause) {
+                self.seen_notice = self.store.notifier.version();
+                return Ok(());
+            }
+            let session = self
+                .session
+                .as_ref()
+                .expect("a watcher holds its connection until dropped");
+            let version = session.data_version()?;
+            if version != self.seen_version {
+                self.seen_version = version;
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.store.pool.give(session.conn);
+        }
+    }
+}
+
 /// One open `cache.db`: its settings, connection pool and value files.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -42,6 +138,7 @@ pub(crate) struct Store {
     pub(crate) disk: Disk,
     pool: Pool,
     timeout: Duration,
+    pub(crate) notifier: Arc<Notifier>,
 }
 
 /// How to open a store, beyond the persisted settings.
@@ -86,12 +183,27 @@ impl Store {
             disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
             pool,
             timeout: opts.timeout,
+            notifier: Notifier::of(dir),
         })
     }
 
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
         crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
+    }
+
+    /// A watcher for a blocking pop; it holds one connection while it lives.
+    pub(crate) fn watcher(&self) -> Result<Watcher<'_>> {
+        let seen_notice = self.notifier.version();
+        let session = Session::from_conn(self.pool.take()?);
+        let seen_version = session.data_version()?;
+        Ok(Watcher {
+            store: self,
+            session: Some(session),
+            seen_notice,
+            seen_version,
+            pause: Duration::from_millis(1),
+        })
     }
 
     pub(crate) fn statistics(&self) -> bool {

@@ -63,6 +63,19 @@ pub(crate) fn key_from(v: ValueRef<'_>, raw: bool) -> Result<Key> {
     })
 }
 
+/// The exclusive upper bound of integer queue keys.
+pub(crate) const QUEUE_BOUND: i64 = 999_999_999_999_999;
+
+/// Reads (cursor, key, value columns) from an ITEMS_/QUEUE_ row.
+fn item_row(r: &Row<'_>) -> Result<(i64, Key, Option<ValueRow>)> {
+    let raw = r.get::<_, Option<i64>>(2)?.unwrap_or(1) != 0;
+    let cursor = match r.get_ref(0)? {
+        ValueRef::Integer(n) => n,
+        _ => return Err(Error::Corrupt("a row cursor is not an integer".into())),
+    };
+    Ok((cursor, key_from(r.get_ref(1)?, raw)?, Some(ValueRow::from_row(r, 3)?)))
+}
+
 fn raw_flag(key: &Key) -> i64 {
     i64::from(key.is_raw())
 }
@@ -115,6 +128,17 @@ pub(crate) struct NewRow<'a> {
     pub mode: i64,
     pub filename: Option<&'a str>,
     pub value: &'a Scalar,
+}
+
+/// Which rows a page of [`Session::page`] walks, and in which order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageKind {
+    /// Keys only, insertion (rowid) order; the cursor is the rowid.
+    Keys,
+    /// Keys and values, insertion order; the cursor is the rowid.
+    Items,
+    /// The integer-keyed queue, key order; the cursor is the key.
+    Queue,
 }
 
 /// Which rows a batch removal takes.
@@ -286,6 +310,14 @@ impl Session {
         Ok(stmt.execute(params![KeySql(key), raw_flag(key), now, expire_time])? > 0)
     }
 
+    /// Gives the row of `from` the key `to` (same kind of key).
+    pub(crate) fn rename_key(&self, from: &Key, to: &Key) -> Result<()> {
+        self.conn
+            .prepare_cached(sql::RENAME_KEY)?
+            .execute(params![KeySql(from), raw_flag(from), KeySql(to)])?;
+        Ok(())
+    }
+
     pub(crate) fn delete_rowid(&mut self, rowid: i64, filename: Option<String>) -> Result<()> {
         self.conn.prepare_cached(sql::DELETE_ROWID)?.execute([rowid])?;
         self.remove_after_commit(filename);
@@ -361,6 +393,53 @@ impl Session {
             page.push((r.get(0)?, key_from(r.get_ref(1)?, raw)?));
         }
         Ok(page)
+    }
+
+    /// Live rows with `lo < cursor < hi`, in cursor order, at most `limit`:
+    /// (cursor, key, value columns unless `Keys`).
+    pub(crate) fn page(
+        &self,
+        kind: PageKind,
+        (lo, hi): (i64, i64),
+        now: f64,
+        ascending: bool,
+        limit: i64,
+    ) -> Result<Vec<(i64, Key, Option<ValueRow>)>> {
+        if kind == PageKind::Keys {
+            let keys = self.keys_page(lo, hi, now, ascending, limit)?;
+            return Ok(keys.into_iter().map(|(rowid, key)| (rowid, key, None)).collect());
+        }
+        let statement = match (kind, ascending) {
+            (PageKind::Queue, true) => sql::QUEUE_ASC,
+            (PageKind::Queue, false) => sql::QUEUE_DESC,
+            (_, true) => sql::ITEMS_ASC,
+            (_, false) => sql::ITEMS_DESC,
+        };
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let mut rows = stmt.query(params![lo, hi, now, limit])?;
+        let mut page = Vec::new();
+        while let Some(r) = rows.next()? {
+            page.push(item_row(r)?);
+        }
+        Ok(page)
+    }
+
+    /// The live item at position `n` (from the front) of the integer queue.
+    pub(crate) fn queue_nth(&self, n: i64, now: f64) -> Result<Option<(i64, Key, Option<ValueRow>)>> {
+        let mut stmt = self.conn.prepare_cached(sql::QUEUE_NTH)?;
+        let mut rows = stmt.query(params![0, QUEUE_BOUND, now, n])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(item_row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// SQLite's counter of commits by other connections (this connection's view).
+    pub(crate) fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(sql::DATA_VERSION)?
+            .query_row([], |r| r.get(0))?)
     }
 
     pub(crate) fn max_rowid(&self) -> Result<i64> {

@@ -74,6 +74,7 @@ pub(crate) const POP_LIVE: &str = "DELETE FROM Cache \
      RETURNING rowid, mode, filename, value, expire_time, tag";
 pub(crate) const TOUCH_LIVE: &str = "UPDATE Cache SET expire_time = ?4 \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
+pub(crate) const RENAME_KEY: &str = "UPDATE Cache SET key = ?3 WHERE key = ?1 AND raw = ?2";
 pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 
 // ---- Queues (keys 0 < k < 999999999999999, or "prefix-000000000000000") ----
@@ -146,3 +147,24 @@ pub(crate) const SUM_SIZES: &str = "SELECT COALESCE(SUM(size), 0) FROM Cache";
 pub(crate) const FILE_ROWS: &str = "SELECT rowid, size, filename FROM Cache WHERE filename IS NOT NULL";
 pub(crate) const UPDATE_SIZE: &str = "UPDATE Cache SET size = ?2 WHERE rowid = ?1";
 pub(crate) const INTEGRITY_CHECK: &str = "PRAGMA integrity_check";
+
+// ---- Pages of rows with their values ----
+
+/// Items in insertion order: 0 rowid, 1 key, 2 raw, 3 mode, 4 filename, 5 value, 6 expire_time, 7 tag.
+pub(crate) const ITEMS_ASC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+     WHERE ?1 < rowid AND rowid < ?2 AND (expire_time IS NULL OR expire_time > ?3) ORDER BY rowid ASC LIMIT ?4";
+pub(crate) const ITEMS_DESC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+     WHERE ?1 < rowid AND rowid < ?2 AND (expire_time IS NULL OR expire_time > ?3) ORDER BY rowid DESC LIMIT ?4";
+/// Integer-keyed queue items in key order, same columns (the key is its own cursor).
+pub(crate) const QUEUE_ASC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+     WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
+     AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT ?4";
+pub(crate) const QUEUE_DESC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+     WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
+     AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT ?4";
+/// The live queue item at a position: same columns.
+pub(crate) const QUEUE_NTH: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+     WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
+     AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1 OFFSET ?4";
+/// Changes whenever another connection commits.
+pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";

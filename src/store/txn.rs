@@ -24,6 +24,8 @@ pub(crate) struct Session {
     /// Value files this transaction wrote: removed if it rolls back.
     written: Vec<String>,
     savepoints: u32,
+    /// A push happened: waiters of this process are woken after commit.
+    pushed: bool,
 }
 
 impl Session {
@@ -33,7 +35,17 @@ impl Session {
             remove: Vec::new(),
             written: Vec::new(),
             savepoints: 0,
+            pushed: false,
         }
+    }
+
+    pub(crate) fn from_conn(conn: Connection) -> Session {
+        Session::new(conn)
+    }
+
+    /// Marks this transaction as one that adds queue items.
+    pub(crate) fn mark_pushed(&mut self) {
+        self.pushed = true;
     }
 
     /// Remove this value file once the transaction commits.
@@ -171,6 +183,9 @@ impl Store {
                 Ok(()) => {
                     remove_files(&self.disk, &mut session.remove);
                     session.written.clear();
+                    if session.pushed {
+                        self.notifier.notify();
+                    }
                     Ok(value)
                 }
                 Err(e) => Err(Error::from(e)),

@@ -1,0 +1,341 @@
+//! `Deque<T>`: a persistent double-ended queue shared by processes, and its iterator.
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::Cache;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::keys::Pager;
+use crate::options::{PullOptions, PushOptions, Side};
+use crate::settings::EvictionPolicy;
+use crate::store::{PageKind, QUEUE_BOUND};
+
+/// A persistent double-ended queue in a directory, shared by threads and
+/// processes (python-diskcache's `Deque`, on the same format).
+///
+/// Every operation is one transaction, so a pop hands an item to exactly one
+/// consumer. A pop is at-most-once: a consumer that dies after its pop loses
+/// the item. `T` is any serde type; integers, floats, strings and bytes are
+/// stored so that a Python `diskcache.Deque` on the same directory sees them.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskq::Deque;
+///
+/// let dir = tempfile::tempdir()?;
+/// let jobs: Deque<String> = Deque::open(dir.path())?;
+/// jobs.push_back(&"b".to_string())?;
+/// jobs.push_back(&"c".to_string())?;
+/// jobs.push_front(&"a".to_string())?;
+/// assert_eq!(jobs.len()?, 3);
+/// assert_eq!(jobs.pop_front()?.as_deref(), Some("a"));
+/// assert_eq!(jobs.back()?.as_deref(), Some("c"));
+/// let items: Vec<String> = jobs.iter()?.collect::<Result<_, _>>()?;
+/// assert_eq!(items, ["b", "c"]);
+/// // Wait up to 10 ms for an item pushed by any process.
+/// jobs.clear()?;
+/// assert_eq!(jobs.pop_front_timeout(Duration::from_millis(10))?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Deque<T> {
+    cache: Cache,
+    maxlen: Option<usize>,
+    _items: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Deque<T> {
+    fn clone(&self) -> Self {
+        Deque {
+            cache: self.cache.clone(),
+            maxlen: self.maxlen,
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Deque<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deque")
+            .field("directory", &self.cache.directory())
+            .field("maxlen", &self.maxlen)
+            .finish()
+    }
+}
+
+const FRONT: PullOptions = PullOptions {
+    prefix: None,
+    side: Side::Front,
+    retry: false,
+};
+const BACK: PullOptions = PullOptions {
+    prefix: None,
+    side: Side::Back,
+    retry: false,
+};
+
+impl<T: Serialize + DeserializeOwned> Deque<T> {
+    /// Opens (creating if needed) the deque in `dir`, with eviction policy
+    /// `none` (a deque never drops items to save space).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Deque<T>> {
+        Ok(Deque::from_cache(
+            Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
+        ))
+    }
+
+    /// A deque over an open cache (its integer-keyed queue).
+    pub fn from_cache(cache: Cache) -> Deque<T> {
+        Deque {
+            cache,
+            maxlen: None,
+            _items: PhantomData,
+        }
+    }
+
+    /// Bounds the deque: a push onto a full deque drops an item from the
+    /// other end, as `collections.deque` and python-diskcache do. Items over
+    /// the bound now are dropped from the front. The bound belongs to this
+    /// handle (python-diskcache does not persist it either).
+    pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
+        self.maxlen = Some(maxlen);
+        self.cache.transact(|_| {
+            while self.len()? > maxlen {
+                self.cache.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        Ok(self)
+    }
+
+    /// The bound set by [`Deque::with_maxlen`].
+    pub fn maxlen(&self) -> Option<usize> {
+        self.maxlen
+    }
+
+    /// The cache underneath.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn push(&self, value: &T, side: Side) -> Result<()> {
+        let opts = PushOptions {
+            side,
+            ..PushOptions::default()
+        };
+        match self.maxlen {
+            None => self.cache.push_with(value, &opts).map(drop),
+            Some(maxlen) => self.cache.transact(|c| {
+                c.push_with(value, &opts)?;
+                if self.len()? > maxlen {
+                    let other = if side == Side::Back { &FRONT } else { &BACK };
+                    c.pull_with::<serde::de::IgnoredAny>(other)?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// Appends an item at the back.
+    pub fn push_back(&self, value: &T) -> Result<()> {
+        self.push(value, Side::Back)
+    }
+
+    /// Prepends an item at the front.
+    pub fn push_front(&self, value: &T) -> Result<()> {
+        self.push(value, Side::Front)
+    }
+
+    /// Appends every item at the back in one transaction (all or none).
+    pub fn extend<'a, I: IntoIterator<Item = &'a T>>(&self, values: I) -> Result<()>
+    where
+        T: 'a,
+    {
+        self.cache.transact(|c| {
+            c.push_many(values, &PushOptions::default())?;
+            if let Some(maxlen) = self.maxlen {
+                while self.len()? > maxlen {
+                    c.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes and returns the front item.
+    pub fn pop_front(&self) -> Result<Option<T>> {
+        Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
+    }
+
+    /// Removes and returns the back item.
+    pub fn pop_back(&self) -> Result<Option<T>> {
+        Ok(self.cache.pull_with(&BACK)?.map(|(_, v)| v))
+    }
+
+    /// Removes up to `n` items from the front in one transaction, in order.
+    pub fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
+        Ok(self.cache.pull_many(n, &FRONT)?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Removes up to `n` items from the back in one transaction, back first.
+    pub fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
+        Ok(self.cache.pull_many(n, &BACK)?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Waits up to `timeout` for a front item pushed by any thread or
+    /// process. Threads of this process are woken as soon as a push commits;
+    /// pushes by other processes are noticed by polling SQLite's
+    /// `data_version` (a cheap read) with a backoff of at most 50 ms.
+    pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+        self.pop_timeout(Side::Front, timeout)
+    }
+
+    /// [`Deque::pop_front_timeout`] at the back.
+    pub fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+        self.pop_timeout(Side::Back, timeout)
+    }
+
+    fn pop_timeout(&self, side: Side, timeout: Duration) -> Result<Option<T>> {
+        let opts = if side == Side::Front { &FRONT } else { &BACK };
+        let deadline = Instant::now() + timeout;
+        // Watch from before the first look, so that no push is missed.
+        let mut watcher = self.cache.store().watcher()?;
+        loop {
+            if let Some((_, v)) = self.cache.pull_with(opts)? {
+                return Ok(Some(v));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            watcher.wait(deadline)?;
+        }
+    }
+
+    /// The front item, left in place.
+    pub fn front(&self) -> Result<Option<T>> {
+        Ok(self.cache.peek_with(&FRONT)?.map(|(_, v)| v))
+    }
+
+    /// The back item, left in place.
+    pub fn back(&self) -> Result<Option<T>> {
+        Ok(self.cache.peek_with(&BACK)?.map(|(_, v)| v))
+    }
+
+    /// The item at position `index` from the front.
+    pub fn get(&self, index: usize) -> Result<Option<T>> {
+        let n = i64::try_from(index).map_err(|_| Error::InvalidUse("index out of range".into()))?;
+        self.cache.store().read(|s| match s.queue_nth(n, self.cache.now())? {
+            Some((_, key, Some(mut row))) => self.cache.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
+            _ => Ok(None),
+        })
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> Result<usize> {
+        self.cache.len()
+    }
+
+    /// True when there are no items.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.cache.is_empty()
+    }
+
+    /// Removes every item; returns how many.
+    pub fn clear(&self) -> Result<usize> {
+        self.cache.clear()
+    }
+
+    /// The items from front to back; `.rev()` walks from the back.
+    pub fn iter(&self) -> Result<Iter<T>> {
+        Ok(Iter {
+            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
+            _items: PhantomData,
+        })
+    }
+
+    /// Moves `n` items from the front to the back, in one transaction
+    /// (`VecDeque::rotate_left`).
+    pub fn rotate_left(&self, n: usize) -> Result<()> {
+        self.rotate(n, Side::Front)
+    }
+
+    /// Moves `n` items from the back to the front, in one transaction
+    /// (`VecDeque::rotate_right`).
+    pub fn rotate_right(&self, n: usize) -> Result<()> {
+        self.rotate(n, Side::Back)
+    }
+
+    fn rotate(&self, n: usize, from: Side) -> Result<()> {
+        self.cache.transact(|c| {
+            let len = self.len()?;
+            if len == 0 {
+                return Ok(());
+            }
+            for _ in 0..n % len {
+                // The row is renumbered in place: no value is read or rewritten.
+                c.requeue(from)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Keeps only the items for which `keep` returns true, in one transaction.
+    pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) -> Result<()> {
+        self.cache.transact(|c| {
+            let mut drop = Vec::new();
+            let mut pager = Pager::new(c, PageKind::Queue, 0, QUEUE_BOUND);
+            while let Some(row) = pager.next_row() {
+                let (key, stored) = row?;
+                if let Some(stored) = stored {
+                    let value: T = codec::decode(stored, &key)?;
+                    if !keep(&value) {
+                        drop.push(key);
+                    }
+                }
+            }
+            for key in drop {
+                c.delete(key)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one transaction: the deque operations it calls (on this
+    /// thread) are atomic together, across processes.
+    pub fn transact<R, E: From<Error>>(&self, f: impl FnOnce(&Deque<T>) -> Result<R, E>) -> Result<R, E> {
+        self.cache.transact(|_| f(self))
+    }
+}
+
+/// The items of a [`Deque`] from front to back (double-ended), from
+/// [`Deque::iter`]. Items are read a page at a time.
+#[derive(Debug)]
+pub struct Iter<T> {
+    pager: Pager,
+    _items: PhantomData<fn() -> T>,
+}
+
+fn decoded<T: DeserializeOwned>(row: Result<(crate::Key, Option<codec::Stored>)>) -> Option<Result<T>> {
+    match row {
+        Ok((key, Some(stored))) => Some(codec::decode(stored, &key)),
+        Ok((key, None)) => Some(Err(Error::Corrupt(format!("no value was read for key {key}")))),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Iter<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        decoded(self.pager.next_row()?)
+    }
+}
+
+impl<T: DeserializeOwned> DoubleEndedIterator for Iter<T> {
+    fn next_back(&mut self) -> Option<Result<T>> {
+        decoded(self.pager.next_back_row()?)
+    }
+}
