@@ -311,7 +311,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 }
 
 /// The items of a [`Deque`] from front to back (double-ended), from
-/// [`Deque::iter`]. Items are read a page at a time.
+/// [`Deque::iter`]. Items are read a page (100 items, one snapshot) at a
+/// time: an item popped before its page is read is skipped.
 #[derive(Debug)]
 pub struct Iter<T> {
     pager: Pager,

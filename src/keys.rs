@@ -14,8 +14,9 @@ use crate::store::{PageKind, ValueRow};
 const PAGE: i64 = 100;
 
 /// A double-ended walk over live rows between two cursors, a page at a time.
-/// It covers the rows that existed when it started and skips those removed
-/// (or expired) since.
+/// It covers the rows that existed when it started. Each page is read in one
+/// snapshot: a row removed (or expired) before its page is read is skipped,
+/// one removed after may still be yielded.
 #[derive(Debug)]
 pub(crate) struct Pager {
     cache: Cache,
@@ -131,8 +132,9 @@ impl Pager {
 /// The live keys of a [`Cache`] in insertion order, from [`Cache::keys`].
 ///
 /// Double-ended: `.rev()` walks from the newest key. Keys are read a page at
-/// a time; the iteration covers the rows that existed when it started, and
-/// skips those removed (or expired) since.
+/// a time (100 rows, each page one snapshot); the iteration covers the rows
+/// that existed when it started, and skips those removed (or expired) before
+/// their page was read.
 #[derive(Debug)]
 pub struct Keys {
     pager: Pager,
