@@ -33,7 +33,10 @@ fn deque_ends_indexing_and_iteration() {
     assert_eq!(items(&d), [0, 1, 2, 3]);
     assert_eq!(d.len().unwrap(), 4);
     assert_eq!((d.front().unwrap(), d.back().unwrap()), (Some(0), Some(3)));
-    assert_eq!((d.get(0).unwrap(), d.get(2).unwrap(), d.get(4).unwrap()), (Some(0), Some(2), None));
+    assert_eq!(
+        (d.get(0).unwrap(), d.get(2).unwrap(), d.get(4).unwrap()),
+        (Some(0), Some(2), None)
+    );
     let rev: Vec<i64> = d.iter().unwrap().rev().collect::<Result<_, _>>().unwrap();
     assert_eq!(rev, [3, 2, 1, 0]);
     // Both ends of one iterator meet in the middle without repeating.
@@ -53,7 +56,15 @@ fn deque_ends_indexing_and_iteration() {
 fn deque_iterates_across_many_pages_and_large_values() {
     let dir = tempfile::tempdir().unwrap();
     let d: Deque<String> = Deque::open(dir.path()).unwrap();
-    let expected: Vec<String> = (0..450).map(|n| if n % 50 == 0 { format!("{n}{}", "L".repeat(70_000)) } else { n.to_string() }).collect();
+    let expected: Vec<String> = (0..450)
+        .map(|n| {
+            if n % 50 == 0 {
+                format!("{n}{}", "L".repeat(70_000))
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
     d.extend(&expected).unwrap();
     assert_eq!(items(&d), expected);
     let mut rev: Vec<String> = d.iter().unwrap().rev().collect::<Result<_, _>>().unwrap();
@@ -66,7 +77,10 @@ fn deque_iterates_across_many_pages_and_large_values() {
     assert_eq!(it.next().unwrap().unwrap(), expected[0]);
     d.pop_front_many(200).unwrap();
     let rest: Vec<String> = it.collect::<Result<_, _>>().unwrap();
-    let positions: Vec<usize> = rest.iter().map(|v| expected.iter().position(|e| e == v).unwrap()).collect();
+    let positions: Vec<usize> = rest
+        .iter()
+        .map(|v| expected.iter().position(|e| e == v).unwrap())
+        .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert!(positions.iter().all(|&p| p < 101 || p >= 200), "{positions:?}");
     assert_eq!(rest[rest.len() - 250..], expected[200..]);
@@ -146,12 +160,22 @@ fn deque_transact_is_all_or_nothing() {
 #[test]
 fn deque_wrong_type_is_a_decode_error_and_stays() {
     let dir = tempfile::tempdir().unwrap();
-    Deque::<String>::open(dir.path()).unwrap().push_back(&"text".to_string()).unwrap();
+    Deque::<String>::open(dir.path())
+        .unwrap()
+        .push_back(&"text".to_string())
+        .unwrap();
     let d = deque(dir.path());
     let err = d.pop_front().unwrap_err();
     assert!(err.is_decode(), "{err}");
     assert!(items_result(&d).is_err());
-    assert_eq!(Deque::<String>::open(dir.path()).unwrap().pop_front().unwrap().as_deref(), Some("text"));
+    assert_eq!(
+        Deque::<String>::open(dir.path())
+            .unwrap()
+            .pop_front()
+            .unwrap()
+            .as_deref(),
+        Some("text")
+    );
 }
 
 fn items_result(d: &Deque<i64>) -> Result<Vec<i64>, Error> {
@@ -271,7 +295,10 @@ fn index_get_or_insert_with_extend_and_composite_keys() {
     let ix: Index<(String, u32), Doc> = Index::open(dir.path()).unwrap();
     let k1 = ("en".to_string(), 1);
     let k2 = ("fr".to_string(), 1);
-    let doc = |t: &str| Doc { title: t.into(), words: 3 };
+    let doc = |t: &str| Doc {
+        title: t.into(),
+        words: 3,
+    };
     assert_eq!(ix.get_or_insert_with(&k1, || doc("one")).unwrap(), doc("one"));
     assert_eq!(ix.get_or_insert_with(&k1, || unreachable!()).unwrap(), doc("one"));
     ix.extend([(&k2, &doc("un")), (&k1, &doc("uno"))]).unwrap();
@@ -286,15 +313,23 @@ fn index_queue_transact_and_memoize() {
     let dir = tempfile::tempdir().unwrap();
     let ix: Index<String, String> = Index::open(dir.path()).unwrap();
     let k1 = ix.push(&"first".into()).unwrap();
-    let k2 = ix.push_with(&"jobs-a".into(), &PushOptions::new().prefix("jobs")).unwrap();
-    ix.push_with(&"jobs-b".into(), &PushOptions::new().prefix("jobs")).unwrap();
+    let k2 = ix
+        .push_with(&"jobs-a".into(), &PushOptions::new().prefix("jobs"))
+        .unwrap();
+    ix.push_with(&"jobs-b".into(), &PushOptions::new().prefix("jobs"))
+        .unwrap();
     assert_eq!(k1, Key::Int(500_000_000_000_000));
     assert_eq!(k2, Key::Text("jobs-500000000000000".into()));
     assert_eq!(ix.pull().unwrap(), Some((k1, "first".to_string())));
-    let last = ix.pull_with(&PullOptions::new().prefix("jobs").side(Side::Back)).unwrap();
+    let last = ix
+        .pull_with(&PullOptions::new().prefix("jobs").side(Side::Back))
+        .unwrap();
     assert_eq!(last.map(|(_, v)| v).as_deref(), Some("jobs-b"));
     // Text keys of the prefixed queue decode as K = String.
-    assert_eq!(ix.first().unwrap(), Some(("jobs-500000000000000".to_string(), "jobs-a".to_string())));
+    assert_eq!(
+        ix.first().unwrap(),
+        Some(("jobs-500000000000000".to_string(), "jobs-a".to_string()))
+    );
 
     let mut calls = 0;
     for _ in 0..3 {
@@ -332,7 +367,10 @@ fn index_persists_and_reports_bad_types() {
     let keys: Vec<i64> = ix.keys().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(keys, [5, -1, 3]);
     // The keys are the native integers another program would use.
-    assert_eq!(Cache::open(dir.path()).unwrap().get::<String>(-1).unwrap().as_deref(), Some("v-1"));
+    assert_eq!(
+        Cache::open(dir.path()).unwrap().get::<String>(-1).unwrap().as_deref(),
+        Some("v-1")
+    );
 
     let wrong: Index<i64, i64> = Index::open(dir.path()).unwrap();
     let err = wrong.get(&5).unwrap_err();

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+use diskq::{Cache, Deque, Error, Index, Key, PullOptions, PushOptions, SetOptions, Side};
 
 /// The python-diskcache version the tests install.
 const DISKCACHE_VERSION: &str = "5.6.3";
@@ -266,4 +266,98 @@ fn python_and_diskq_increment_one_counter_at_once() {
     }
     assert!(child.wait().unwrap().success());
     assert_eq!(cache.get::<i64>("counter").unwrap(), Some(600));
+}
+
+#[test]
+fn diskq_deque_and_index_read_what_python_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (dq, ix) = (dir.path().join("deque"), dir.path().join("index"));
+    run_python(
+        &python,
+        "python_deque_index.py",
+        &["write", dq.to_str().unwrap(), ix.to_str().unwrap()],
+    );
+
+    let d: Deque<String> = Deque::open(&dq).unwrap();
+    let big = format!("big-{}", "y".repeat(40000));
+    let items: Vec<String> = d.iter().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(items, ["d", "a", "b", "c", big.as_str()]);
+    assert_eq!(d.get(1).unwrap().as_deref(), Some("a"));
+    assert_eq!(d.pop_back().unwrap(), Some(big));
+    d.rotate_left(1).unwrap();
+    assert_eq!(d.pop_front_many(10).unwrap(), ["a", "b", "c", "d"]);
+
+    let index: Index<String, i64> = Index::open(&ix).unwrap();
+    let all: Vec<(String, i64)> = index.iter().unwrap().collect::<Result<_, _>>().unwrap();
+    let want: Vec<(String, i64)> = [("y", 20), ("x", 3), ("w", 4), ("big", 1 << 62)]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+    assert_eq!(all, want);
+    assert_eq!(index.pop_last().unwrap(), Some(("big".into(), 1 << 62)));
+    assert_eq!(index.first().unwrap(), Some(("y".into(), 20)));
+    assert!(index.cache().check(false).unwrap().is_empty());
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct DequeIndexReport {
+    deque: Vec<String>,
+    deque_reversed: Vec<String>,
+    deque_len: usize,
+    index: Vec<(String, i64)>,
+    index_keys_reversed: Vec<String>,
+    deque_popleft: String,
+    deque_pop: String,
+    index_popitem: (String, i64),
+    index_popfirst: (String, i64),
+    deque_after: Vec<String>,
+    index_after: Vec<(String, i64)>,
+}
+
+#[test]
+fn python_deque_and_index_read_what_diskq_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (dq, ix) = (dir.path().join("deque"), dir.path().join("index"));
+    let d: Deque<String> = Deque::open(&dq).unwrap();
+    d.extend(&["b".to_string(), "c".to_string(), "d".to_string(), "e".to_string()])
+        .unwrap();
+    d.push_front(&"a".to_string()).unwrap();
+    d.rotate_right(2).unwrap(); // d e a b c
+    d.retain(|v| v != "b").unwrap();
+    let index: Index<String, i64> = Index::open(&ix).unwrap();
+    for (k, v) in [("one", 1), ("two", 2), ("three", 3)] {
+        index.insert(&k.into(), &v).unwrap();
+    }
+    index.insert(&"one".into(), &10).unwrap();
+    index.remove(&"two".into()).unwrap();
+    index.insert(&"two".into(), &22).unwrap();
+    drop((d, index));
+
+    let line = run_python(
+        &python,
+        "python_deque_index.py",
+        &["read", dq.to_str().unwrap(), ix.to_str().unwrap()],
+    );
+    let report: DequeIndexReport = serde_json::from_str(line.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no report from python ({e}): {line}"));
+    assert_eq!(report.deque, ["d", "e", "a", "c"]);
+    assert_eq!(report.deque_reversed, ["c", "a", "e", "d"]);
+    assert_eq!(report.deque_len, 4);
+    let want: Vec<(String, i64)> = [("one", 10), ("three", 3), ("two", 22)]
+        .map(|(k, v)| (k.into(), v))
+        .into();
+    assert_eq!(report.index, want);
+    assert_eq!(report.index_keys_reversed, ["two", "three", "one"]);
+    assert_eq!((report.deque_popleft.as_str(), report.deque_pop.as_str()), ("d", "c"));
+    assert_eq!(report.index_popitem, ("two".into(), 22));
+    assert_eq!(report.index_popfirst, ("one".into(), 10));
+    assert_eq!(report.deque_after, ["e", "a"]);
+    assert_eq!(report.index_after, [("three".to_string(), 3)]);
+    // And diskq sees what Python left.
+    let d: Deque<String> = Deque::open(&dq).unwrap();
+    assert_eq!(d.iter().unwrap().collect::<Result<Vec<_>, _>>().unwrap(), ["e", "a"]);
+    let index: Index<String, i64> = Index::open(&ix).unwrap();
+    assert_eq!(index.len().unwrap(), 1);
 }

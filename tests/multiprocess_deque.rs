@@ -23,7 +23,10 @@ fn deque(dir: &Path) -> Deque<String> {
 }
 
 fn control(dir: &Path) -> Cache {
-    Cache::builder().timeout(Duration::from_secs(120)).open(dir.join("control")).unwrap()
+    Cache::builder()
+        .timeout(Duration::from_secs(120))
+        .open(dir.join("control"))
+        .unwrap()
 }
 
 fn spawn(role: &str, dir: &Path, id: usize) -> Child {
@@ -79,7 +82,11 @@ fn child() {
                 // and the pop finds nothing, nothing more will come.
                 let done = ctl.get::<i64>("producers-done").unwrap() == Some(2);
                 let taken = match (blocking, id) {
-                    (true, _) => d.pop_front_timeout(Duration::from_millis(200)).unwrap().into_iter().collect(),
+                    (true, _) => d
+                        .pop_front_timeout(Duration::from_millis(200))
+                        .unwrap()
+                        .into_iter()
+                        .collect(),
                     (false, 0) => d.pop_front().unwrap().into_iter().collect(),
                     (false, _) => d.pop_front_many(25).unwrap(),
                 };
@@ -100,7 +107,11 @@ fn child() {
         }
         "logging-consumer" => {
             // Logs each item right after its pop, in one write(2).
-            let mut log = OpenOptions::new().create(true).append(true).open(dir.join("taken.log")).unwrap();
+            let mut log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("taken.log"))
+                .unwrap();
             while let Some(v) = d.pop_front_timeout(Duration::from_secs(5)).unwrap() {
                 log.write_all(format!("{v}\n").as_bytes()).unwrap();
             }
@@ -126,10 +137,16 @@ fn move_items(consumer_role: &str, consumers_first: bool) {
         let consumers: Vec<Child> = (0..2).map(|id| spawn(consumer_role, dir.path(), id)).collect();
         // Let the consumers block on the empty deque before anything is pushed.
         std::thread::sleep(Duration::from_millis(300));
-        (vec![spawn("producer", dir.path(), 0), spawn("producer", dir.path(), 1)], consumers)
+        (
+            vec![spawn("producer", dir.path(), 0), spawn("producer", dir.path(), 1)],
+            consumers,
+        )
     } else {
         let producers: Vec<Child> = (0..2).map(|id| spawn("producer", dir.path(), id)).collect();
-        (producers, (0..2).map(|id| spawn(consumer_role, dir.path(), id)).collect())
+        (
+            producers,
+            (0..2).map(|id| spawn(consumer_role, dir.path(), id)).collect(),
+        )
     };
     for p in producers {
         assert!(p.wait_with_output().unwrap().status.success());
@@ -185,21 +202,36 @@ fn a_killed_consumer_loses_only_the_item_it_took() {
             assert!(Instant::now() < deadline, "the consumer took nothing");
             std::thread::sleep(Duration::from_millis(1));
         }
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         std::thread::sleep(Duration::from_micros(u64::from(nanos % 20_000) + round * 1_000));
-        let status = Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let exit = child.wait().unwrap();
-        assert!(!exit.success(), "round {round}: the consumer ran out of items before the kill");
+        assert!(
+            !exit.success(),
+            "round {round}: the consumer ran out of items before the kill"
+        );
 
         // Account: everything pushed is either logged or still queued, except
         // at most one item per kill (taken, not yet logged).
-        let logged: Vec<String> =
-            std::fs::read_to_string(&log_path).unwrap().lines().map(str::to_owned).collect();
+        let logged: Vec<String> = std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
         let left: Vec<String> = d.iter().unwrap().collect::<Result<_, _>>().unwrap();
         let logged_set: HashSet<&String> = logged.iter().collect();
         assert_eq!(logged_set.len(), logged.len(), "an item was taken twice");
-        assert!(left.iter().all(|v| !logged_set.contains(v)), "a taken item is still queued");
+        assert!(
+            left.iter().all(|v| !logged_set.contains(v)),
+            "a taken item is still queued"
+        );
         // Items leave the front in order: the log is a prefix of what was
         // pushed, and the queue is the rest minus the in-flight item, if any.
         assert_eq!(logged[..], all[..logged.len()]);
@@ -214,5 +246,8 @@ fn a_killed_consumer_loses_only_the_item_it_took() {
         }
     }
     eprintln!("{in_flight_losses} of 6 kills fell between a pop's commit and its log line");
-    assert!(in_flight_losses < 6, "every kill lost an item: the log is not written after each pop");
+    assert!(
+        in_flight_losses < 6,
+        "every kill lost an item: the log is not written after each pop"
+    );
 }
