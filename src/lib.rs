@@ -37,6 +37,42 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Deque
+//!
+//! A double-ended queue of any serde type; every push and pop is one
+//! transaction, so an item goes to exactly one consumer of any process.
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskq::Deque;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let jobs: Deque<u64> = Deque::open(dir.path())?;
+//! jobs.extend(&[1, 2, 3])?; // one commit for the batch
+//! jobs.push_front(&0)?;
+//! assert_eq!(jobs.pop_front()?, Some(0));
+//! assert_eq!(jobs.pop_back_many(2)?, [3, 2]);
+//! // Blocks (without spinning) until a push by any process, or the timeout.
+//! assert_eq!(jobs.pop_front_timeout(Duration::from_millis(50))?, Some(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Index
+//!
+//! A map that keeps insertion order, shared by processes.
+//!
+//! ```
+//! use diskq::Index;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let seen: Index<String, u16> = Index::open(dir.path())?;
+//! seen.insert(&"https://example.com/".into(), &200)?;
+//! seen.insert(&"https://example.com/a".into(), &404)?;
+//! assert_eq!(seen.get(&"https://example.com/a".into())?, Some(404));
+//! assert_eq!(seen.pop_first()?, Some(("https://example.com/".into(), 200)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Concurrency
 //!
 //! SQLite runs in WAL mode: readers never wait, writers queue on one lock
