@@ -450,7 +450,7 @@ fn int_key() -> impl Strategy<Value = i64> + Clone {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn deque_of_ints_matches_vecdeque(ops in proptest::collection::vec(deque_op(int_value()), 1..40)) {
@@ -471,18 +471,24 @@ proptest! {
     }
 
     #[test]
-    fn index_of_string_keys_matches_dict(ops in proptest::collection::vec(index_op(string_key(), int_value(), 0..6), 1..40)) {
+    fn index_of_string_keys_matches_dict(
+        ops in proptest::collection::vec(index_op(string_key(), int_value(), 0..6), 1..40),
+    ) {
         run_index(ops, |dir| Index::<String, i64>::open(dir).unwrap())?;
     }
 
     #[test]
-    fn index_of_int_keys_matches_dict(ops in proptest::collection::vec(index_op(int_key(), string_value(), 0..6), 1..40)) {
+    fn index_of_int_keys_matches_dict(
+        ops in proptest::collection::vec(index_op(int_key(), string_value(), 0..6), 1..40),
+    ) {
         run_index(ops, |dir| Index::<i64, String>::from_cache(string_cache(dir)))?;
     }
 
     /// Many keys, so that the iterators cross their 100-row pages.
     #[test]
-    fn big_index_matches_dict(ops in proptest::collection::vec(index_op(0i64..300, int_value(), 0..150), 1..30)) {
+    fn big_index_matches_dict(
+        ops in proptest::collection::vec(index_op(0i64..300, int_value(), 0..150), 1..30),
+    ) {
         run_index(ops, |dir| Index::<i64, i64>::open(dir).unwrap())?;
     }
 }
