@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::io::Read;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use diskq::Cache;
+use diskq::{Cache, Deque};
 
 fn value(n: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + n * 17) % 251) as u8).collect()
@@ -68,5 +68,28 @@ fn ops(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, ops);
+/// Deque throughput: single pushes and pops against batches of 100.
+fn deque(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d: Deque<u64> = Deque::open(dir.path()).expect("open");
+    let batch: Vec<u64> = (0..100).collect();
+    let mut group = c.benchmark_group("deque");
+    group.throughput(criterion::Throughput::Elements(1));
+    group.bench_function("push_back + pop_front", |b| {
+        b.iter(|| {
+            d.push_back(black_box(&7)).expect("push");
+            black_box(d.pop_front().expect("pop"));
+        })
+    });
+    group.throughput(criterion::Throughput::Elements(100));
+    group.bench_function("extend 100 + pop_front_many 100", |b| {
+        b.iter(|| {
+            d.extend(black_box(&batch)).expect("extend");
+            black_box(d.pop_front_many(100).expect("pop"));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ops, deque);
 criterion_main!(benches);
