@@ -11,6 +11,7 @@ use crate::cache::Cache;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::keys::Pager;
+use crate::lease::{Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
 use crate::settings::EvictionPolicy;
 use crate::store::{PageKind, QUEUE_BOUND};
@@ -211,6 +212,69 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                 return Ok(None);
             }
             watcher.wait(deadline)?;
+        }
+    }
+
+    /// Leases the front item for `duration`: at-least-once delivery, for
+    /// work that must not be lost when a consumer dies (see [`Lease`]). The
+    /// item stays in the deque (and in [`Deque::len`]) but no other pop or
+    /// lease takes it until the lease is acked, nacked or runs out; then the
+    /// next lease gets it first. Use [`Deque::pop_front`] when losing an item
+    /// to a crash is acceptable: it is one write cheaper.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{Deque, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: Deque<String> = Deque::open(dir.path())?;
+    /// jobs.push_back(&"fetch https://example.com/".to_string())?;
+    /// let job = jobs.lease(Duration::from_secs(60))?.expect("a job");
+    /// // ... do the work; a crash here leaves the job to the next lease ...
+    /// assert!(job.ack()?);
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lease(&self, duration: Duration) -> Result<Option<Lease<T>>> {
+        self.cache.lease(&LeaseOptions::new(duration))
+    }
+
+    /// [`Deque::lease`] with a delivery limit and a dead-letter queue (the
+    /// prefix of `opts` must be `None`: a deque is the integer-keyed queue).
+    pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
+        Self::deque_options(opts)?;
+        self.cache.lease(opts)
+    }
+
+    /// [`Deque::lease_with`], waiting up to `wait` for an item pushed by any
+    /// process or freed by a lease that ran out.
+    pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
+        Self::deque_options(opts)?;
+        self.cache.lease_timeout(opts, wait)
+    }
+
+    /// Takes the front item of the dead-letter queue of `opts`: items that
+    /// reached `max_deliveries`.
+    pub fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
+        let pull = PullOptions {
+            prefix: Some(opts.dead_letter_prefix()),
+            side: Side::Front,
+            retry: opts.retry,
+        };
+        Ok(self.cache.pull_with(&pull)?.map(|(_, v)| v))
+    }
+
+    /// Moves every dead letter of `opts` back to the back of the deque.
+    pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
+        Self::deque_options(opts)?;
+        self.cache.requeue_dead_letters(opts)
+    }
+
+    fn deque_options(opts: &LeaseOptions) -> Result<()> {
+        match opts.prefix {
+            None => Ok(()),
+            Some(_) => Err(Error::InvalidUse(
+                "a deque leases from the integer-keyed queue: no prefix".into(),
+            )),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::keys::Pager;
+use crate::lease::{Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, SetOptions};
 use crate::settings::EvictionPolicy;
 use crate::store::PageKind;
@@ -254,6 +255,12 @@ where
     /// Takes an item from a prefixed queue or from the back.
     pub fn pull_with(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.cache.pull_with(opts)
+    }
+
+    /// Leases the front item of a queue of this index (at-least-once
+    /// delivery; see [`Cache::lease`]).
+    pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        self.cache.lease(opts)
     }
 
     /// Runs `f` in one transaction: the index operations it calls (on this

@@ -56,7 +56,10 @@ impl Cache {
 
     /// Removes every item; returns how many (in batches, as [`Cache::expire`]).
     pub fn clear(&self) -> Result<usize> {
-        self.remove_in_batches(Batch::All, BATCH)
+        let removed = self.remove_in_batches(Batch::All, BATCH)?;
+        // Lease bookkeeping of the removed items goes too.
+        self.store().write(false, None, |s| s.clear_leases())?;
+        Ok(removed)
     }
 
     /// Removes expired items, then items by the eviction policy until the

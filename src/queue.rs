@@ -12,10 +12,10 @@ use crate::options::{PullOptions, PushOptions, Side};
 use crate::store::{QUEUE_BOUND, Session};
 
 /// The first number of an empty queue, as python-diskcache numbers them.
-const FIRST_NUMBER: i64 = 500_000_000_000_000;
+pub(crate) const FIRST_NUMBER: i64 = 500_000_000_000_000;
 
 /// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text.
-fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
+pub(crate) fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     match prefix {
         None => (Scalar::Int(0), Scalar::Int(QUEUE_BOUND)),
         Some(p) => (
@@ -25,7 +25,7 @@ fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     }
 }
 
-fn number_of(key: &Key) -> Result<i64> {
+pub(crate) fn number_of(key: &Key) -> Result<i64> {
     match key {
         Key::Int(n) => Ok(*n),
         Key::Text(s) => s
@@ -37,7 +37,7 @@ fn number_of(key: &Key) -> Result<i64> {
     }
 }
 
-fn key_of(prefix: Option<&str>, number: i64) -> Key {
+pub(crate) fn key_of(prefix: Option<&str>, number: i64) -> Key {
     match prefix {
         None => Key::Int(number),
         Some(p) => Key::Text(format!("{p}-{number:015}")),

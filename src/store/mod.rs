@@ -1,6 +1,7 @@
 //! The only place that speaks SQL: schema, statements, connections,
 //! transactions.
 
+mod lease;
 mod ops;
 mod pool;
 pub(crate) mod sql;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
+pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, NewRow, PageKind, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
 

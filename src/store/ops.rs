@@ -92,7 +92,7 @@ pub(crate) struct ValueRow {
 
 impl ValueRow {
     /// Reads columns `first .. first + 5`: mode, filename, value, expire_time, tag.
-    fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<ValueRow> {
+    pub(super) fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<ValueRow> {
         Ok(ValueRow {
             mode: row.get::<_, Option<i64>>(first)?.unwrap_or(0),
             filename: row.get(first + 1)?,

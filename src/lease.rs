@@ -1,0 +1,417 @@
+//! Leases: at-least-once delivery from a queue.
+//!
+//! A pop (`pull`, `pop_front`) is at-most-once: the item is gone the moment
+//! it is taken, so a consumer that dies before finishing loses it. A lease
+//! takes the front item for a while instead: the item stays on disk,
+//! invisible to other consumers, until the holder acks it (done: deleted),
+//! nacks it (back in the queue now) or the lease runs out (back to the next
+//! lease, its delivery count one higher). Every step is one immediate
+//! transaction; no background thread is needed, because the next lease call
+//! of any process finds the leases that ran out.
+
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::cache::Cache;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::Side;
+use crate::queue::{FIRST_NUMBER, bounds, key_of, number_of};
+use crate::store::{LeaseRow, QUEUE_BOUND, Session};
+
+/// How to lease: from which queue, for how long, and what to do with an
+/// item that keeps failing.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskq::LeaseOptions;
+/// let opts = LeaseOptions::new(Duration::from_secs(30)).prefix("jobs").max_deliveries(5);
+/// assert_eq!(opts.dead_letter_prefix(), "jobs-dead-letter");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseOptions {
+    /// The queue: `None` for the integer-keyed queue (a `Deque`), or a prefix.
+    pub prefix: Option<String>,
+    /// How long the item stays invisible to other consumers.
+    pub duration: Duration,
+    /// After this many deliveries, an item whose lease runs out or that is
+    /// nacked goes to the dead-letter queue instead of back to the queue.
+    pub max_deliveries: Option<u32>,
+    /// The prefix of the dead-letter queue; `None`: `"dead-letter"` for the
+    /// integer-keyed queue, `"<prefix>-dead-letter"` for a prefixed one.
+    pub dead_letter: Option<String>,
+    /// Wait for the write lock without limit instead of failing with
+    /// [`Error::Timeout`].
+    pub retry: bool,
+}
+
+impl LeaseOptions {
+    /// A lease of `duration` on the integer-keyed queue, no delivery limit.
+    pub fn new(duration: Duration) -> LeaseOptions {
+        LeaseOptions {
+            prefix: None,
+            duration,
+            max_deliveries: None,
+            dead_letter: None,
+            retry: false,
+        }
+    }
+
+    /// Leases from the queue with this prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> LeaseOptions {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sends an item to the dead-letter queue after `n` deliveries.
+    pub fn max_deliveries(mut self, n: u32) -> LeaseOptions {
+        self.max_deliveries = Some(n);
+        self
+    }
+
+    /// Names the dead-letter queue's prefix.
+    pub fn dead_letter(mut self, prefix: impl Into<String>) -> LeaseOptions {
+        self.dead_letter = Some(prefix.into());
+        self
+    }
+
+    /// Waits for the write lock without limit.
+    pub fn retry(mut self, retry: bool) -> LeaseOptions {
+        self.retry = retry;
+        self
+    }
+
+    /// The prefix of the dead-letter queue these options use.
+    pub fn dead_letter_prefix(&self) -> String {
+        match (&self.dead_letter, &self.prefix) {
+            (Some(d), _) => d.clone(),
+            (None, None) => "dead-letter".to_string(),
+            (None, Some(p)) => format!("{p}-dead-letter"),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.duration.is_zero() {
+            return Err(Error::InvalidSetting {
+                name: "lease duration".into(),
+                message: "must be above zero".into(),
+            });
+        }
+        if self.max_deliveries == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "max_deliveries".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.dead_letter_prefix() == self.prefix.as_deref().unwrap_or_default() {
+            return Err(Error::InvalidSetting {
+                name: "dead_letter".into(),
+                message: "the dead-letter queue must differ from the leased queue".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A leased item: its value, and the right to ack, nack or extend it.
+///
+/// Dropping a lease without [`Lease::ack`] or [`Lease::nack`] does nothing:
+/// the item stays invisible until the lease runs out, then goes to the next
+/// lease (this is what happens when the holder crashes). It is never lost
+/// silently.
+#[derive(Debug)]
+pub struct Lease<V> {
+    cache: Cache,
+    key: Key,
+    token: i64,
+    deliveries: u32,
+    deadline: f64,
+    opts: LeaseOptions,
+    value: V,
+}
+
+impl<V> Lease<V> {
+    /// The item's value.
+    pub fn value(&self) -> &V {
+        &self.value
+    }
+
+    /// How many times the item has been delivered, this time included (1 on
+    /// the first lease; more after leases ran out or nacks).
+    pub fn deliveries(&self) -> u32 {
+        self.deliveries
+    }
+
+    /// When the lease runs out, in the cache clock's seconds (Unix time
+    /// unless the cache was opened with another clock).
+    pub fn deadline(&self) -> f64 {
+        self.deadline
+    }
+
+    /// Done: deletes the item. `false` when the lease had run out and the
+    /// item went to another consumer (or was removed) meanwhile: then the
+    /// other consumer owns it, and the work was done twice.
+    pub fn ack(self) -> Result<bool> {
+        let (cache, key, token) = (&self.cache, &self.key, self.token);
+        cache.store().write(self.opts.retry, None, |s| {
+            let Some(row) = held(s, key, token)? else {
+                return Ok(false);
+            };
+            if let Some(value) = s.row_by_rowid(row.item)? {
+                s.delete_rowid(row.item, value.filename)?;
+            }
+            s.delete_lease_row(key)?;
+            Ok(true)
+        })
+    }
+
+    /// Not done: puts the item back in its queue now, at the front or the
+    /// back, keeping its delivery count (or in the dead-letter queue, if it
+    /// has had its maximum of deliveries). `false` when the lease was lost.
+    pub fn nack(self, side: Side) -> Result<bool> {
+        let (cache, key, token) = (&self.cache, &self.key, self.token);
+        cache.store().write(self.opts.retry, None, |s| {
+            let Some(row) = held(s, key, token)? else {
+                return Ok(false);
+            };
+            if self
+                .opts
+                .max_deliveries
+                .is_some_and(|max| row.deliveries >= i64::from(max))
+            {
+                to_dead_letter(s, key, &self.opts)?;
+                return Ok(true);
+            }
+            let back_in = queue_key(s, self.opts.prefix.as_deref(), side)?;
+            s.rename_key(key, &back_in)?;
+            s.delete_lease_row(key)?;
+            let kept = LeaseRow {
+                deadline: None,
+                token: 0,
+                ..row
+            };
+            s.put_lease_row(&back_in, self.opts.prefix.as_deref().unwrap_or_default(), &kept)?;
+            s.mark_pushed();
+            Ok(true)
+        })
+    }
+
+    /// Heartbeat: the lease now runs until `duration` from now. `false`
+    /// when the lease was already lost.
+    pub fn extend(&mut self, duration: Duration) -> Result<bool> {
+        let deadline = self.cache.now() + duration.as_secs_f64();
+        let (cache, key, token) = (&self.cache, &self.key, self.token);
+        let extended = cache.store().write(self.opts.retry, None, |s| {
+            if held(s, key, token)?.is_none() {
+                return Ok(false);
+            }
+            s.set_lease_deadline(key, deadline)?;
+            Ok(true)
+        })?;
+        if extended {
+            self.deadline = deadline;
+        }
+        Ok(extended)
+    }
+}
+
+/// The lease row of `key` if `token` still holds it.
+fn held(s: &Session, key: &Key, token: i64) -> Result<Option<LeaseRow>> {
+    Ok(s.lease_row(key)?
+        .filter(|row| row.token == token && row.deadline.is_some()))
+}
+
+/// A free key at one end of a queue.
+fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result<Key> {
+    let (lo, hi) = bounds(prefix);
+    let back = side == Side::Back;
+    let number = match s.queue_edge((&lo, &hi), back)? {
+        Some(edge) => number_of(&edge)? + if back { 1 } else { -1 },
+        None => FIRST_NUMBER,
+    };
+    if number <= 0 || number >= QUEUE_BOUND {
+        return Err(Error::InvalidUse("the queue's key range is used up".into()));
+    }
+    Ok(key_of(prefix, number))
+}
+
+/// Moves a leased item to the back of the dead-letter queue.
+fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()> {
+    let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
+    s.rename_key(key, &dead)?;
+    s.delete_lease_row(key)?;
+    s.mark_pushed();
+    Ok(())
+}
+
+fn random_i64() -> Result<i64> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| Error::io("<random source>", std::io::Error::other(e.to_string())))?;
+    Ok(i64::from_le_bytes(bytes))
+}
+
+impl Cache {
+    /// Leases the front item of a queue (at-least-once delivery): the item
+    /// stays on disk, invisible to other consumers, until the returned
+    /// [`Lease`] is acked or nacked or runs out. Items whose lease ran out
+    /// are delivered first. `None` when nothing is available.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{Cache, LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push("job-1")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(60));
+    /// let lease = cache.lease::<String>(&opts)?.expect("one job");
+    /// assert_eq!(lease.value(), "job-1");
+    /// assert!(cache.lease::<String>(&opts)?.is_none(), "invisible while leased");
+    /// lease.nack(Side::Front)?; // give it back
+    /// let again = cache.lease::<String>(&opts)?.expect("back in the queue");
+    /// assert_eq!(again.deliveries(), 2);
+    /// again.ack()?; // done: deleted
+    /// assert!(cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lease<V: DeserializeOwned>(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        opts.validate()?;
+        let queue = opts.prefix.as_deref().unwrap_or_default();
+        let (lo, hi) = bounds(opts.prefix.as_deref());
+        let token = random_i64()?;
+        let lease_key = Key::Text(format!("diskq-lease-{:016x}", random_i64()?));
+        let taken = self.store().write(opts.retry, None, |s| {
+            s.create_lease_table()?;
+            let now = self.now();
+            let deadline = now + opts.duration.as_secs_f64();
+            // Leases that ran out go first.
+            while let Some((expired, deliveries, item)) = s.expired_lease(queue, now)? {
+                let key = Key::Text(expired);
+                if s.rowid_of(&key)? != Some(item) {
+                    s.delete_lease_row(&key)?; // its item was removed
+                    continue;
+                }
+                if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
+                    to_dead_letter(s, &key, opts)?;
+                    continue;
+                }
+                let row = LeaseRow {
+                    deliveries: deliveries + 1,
+                    token,
+                    item,
+                    deadline: Some(deadline),
+                };
+                s.put_lease_row(&key, queue, &row)?;
+                if let Some(value) = self.lease_value(s, &key, item)? {
+                    return Ok(Some((key, row, value)));
+                }
+            }
+            let Some((front, _)) = s.peek((&lo, &hi), now, false)? else {
+                return Ok(None);
+            };
+            let Some(item) = s.rowid_of(&front)? else {
+                return Ok(None);
+            };
+            // A nacked item keeps its delivery count.
+            let before = match s.lease_row(&front)? {
+                Some(row) => {
+                    s.delete_lease_row(&front)?;
+                    if row.item == item { row.deliveries } else { 0 }
+                }
+                None => 0,
+            };
+            s.rename_key(&front, &lease_key)?;
+            let row = LeaseRow {
+                deliveries: before + 1,
+                token,
+                item,
+                deadline: Some(deadline),
+            };
+            s.put_lease_row(&lease_key, queue, &row)?;
+            match self.lease_value(s, &lease_key, item)? {
+                Some(value) => Ok(Some((lease_key.clone(), row, value))),
+                None => Ok(None),
+            }
+        })?;
+        Ok(taken.map(|(key, row, value)| Lease {
+            cache: self.clone(),
+            key,
+            token,
+            deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
+            deadline: row.deadline.unwrap_or_default(),
+            opts: opts.clone(),
+            value,
+        }))
+    }
+
+    /// Loads and decodes a leased item; drops it (and says `None`) when its
+    /// value file is gone.
+    fn lease_value<V: DeserializeOwned>(&self, s: &mut Session, key: &Key, item: i64) -> Result<Option<V>> {
+        let Some(mut row) = s.row_by_rowid(item)? else {
+            return Ok(None);
+        };
+        match self.load(&mut row)? {
+            Some(stored) => Ok(Some(codec::decode(stored, key)?)),
+            None => {
+                s.delete_rowid(item, None)?;
+                s.delete_lease_row(key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Moves every item of the dead-letter queue of `opts` back to the back
+    /// of the leased queue, in one transaction; returns how many. Their
+    /// delivery counts start again from zero.
+    pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
+        opts.validate()?;
+        let dead = opts.dead_letter_prefix();
+        let (lo, hi) = bounds(Some(&dead));
+        self.store().write(opts.retry, None, |s| {
+            let mut moved = 0;
+            while let Some(front) = s.queue_edge((&lo, &hi), false)? {
+                let key = queue_key(s, opts.prefix.as_deref(), Side::Back)?;
+                s.rename_key(&front, &key)?;
+                moved += 1;
+            }
+            if moved > 0 {
+                s.mark_pushed();
+            }
+            Ok(moved)
+        })
+    }
+
+    /// [`Cache::lease`], waiting up to `wait` for an item: pushed by any
+    /// thread or process, or freed by a lease that runs out.
+    pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
+        let until = Instant::now() + wait;
+        let queue = opts.prefix.as_deref().unwrap_or_default().to_string();
+        let mut watcher = self.store().watcher()?;
+        loop {
+            if let Some(lease) = self.lease(opts)? {
+                return Ok(Some(lease));
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(None);
+            }
+            // Wake up when the next running lease runs out, at the latest.
+            let next = self.store().read(|s| {
+                if s.has_lease_table()? {
+                    s.next_deadline(&queue)
+                } else {
+                    Ok(None)
+                }
+            })?;
+            let wake = match next {
+                Some(deadline) => {
+                    let secs = (deadline - self.now()).max(0.0) + 0.001;
+                    now + Duration::try_from_secs_f64(secs).unwrap_or(wait)
+                }
+                None => until,
+            };
+            watcher.wait(wake.min(until))?;
+        }
+    }
+}

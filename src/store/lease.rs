@@ -1,0 +1,145 @@
+//! The lease bookkeeping table and its statements.
+//!
+//! A leased item stays in the `Cache` table, renamed to a text key
+//! `diskq-lease-<16 hex digits>` outside every queue range, so no pull of
+//! any process (python-diskcache's included) can take it. `DiskqLease`
+//! holds, per such key: the queue it came from, the lease deadline, the
+//! delivery count and the holder's token. After a `nack` the item is back at
+//! a queue key and its row stays (deadline NULL), so the delivery count goes
+//! on rising; `item` (the Cache rowid) tells a stale row from a new item that
+//! got the same queue key.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::ops::{KeySql, ValueRow};
+use super::txn::Session;
+use crate::error::Result;
+use crate::key::Key;
+
+const CREATE: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS DiskqLease (\
+     key TEXT PRIMARY KEY, queue TEXT NOT NULL, deadline REAL, \
+     deliveries INTEGER NOT NULL, token INTEGER NOT NULL, item INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS DiskqLease_queue_deadline ON DiskqLease (queue, deadline)",
+];
+const EXPIRED: &str = "SELECT key, deliveries, item FROM DiskqLease \
+     WHERE queue = ?1 AND deadline IS NOT NULL AND deadline <= ?2 ORDER BY deadline LIMIT 1";
+const NEXT_DEADLINE: &str = "SELECT min(deadline) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
+const ROWID: &str = "SELECT rowid FROM Cache WHERE key = ?1 AND raw = 1";
+const ROW_BY_ROWID: &str = "SELECT rowid, mode, filename, value, expire_time, tag FROM Cache WHERE rowid = ?1";
+const BY_KEY: &str = "SELECT deliveries, token, item, deadline FROM DiskqLease WHERE key = ?1";
+const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const DELETE: &str = "DELETE FROM DiskqLease WHERE key = ?1";
+const SET_DEADLINE: &str = "UPDATE DiskqLease SET deadline = ?2 WHERE key = ?1";
+const EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
+const CLEAR: &str = "DELETE FROM DiskqLease";
+
+/// A `DiskqLease` row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeaseRow {
+    pub deliveries: i64,
+    pub token: i64,
+    /// The rowid of the item in `Cache`.
+    pub item: i64,
+    pub deadline: Option<f64>,
+}
+
+impl Session {
+    /// Creates the lease table if it is missing.
+    pub(crate) fn create_lease_table(&self) -> Result<()> {
+        for statement in CREATE {
+            self.conn.prepare_cached(statement)?.execute([])?;
+        }
+        Ok(())
+    }
+
+    /// True when the lease table exists.
+    pub(crate) fn has_lease_table(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(EXISTS)?
+            .query_row([], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Empties the lease table (after a clear of the items).
+    pub(crate) fn clear_leases(&self) -> Result<()> {
+        if self.has_lease_table()? {
+            self.conn.prepare_cached(CLEAR)?.execute([])?;
+        }
+        Ok(())
+    }
+
+    /// The lease of `queue` that ran out first, if one has: (key, deliveries, item).
+    pub(crate) fn expired_lease(&self, queue: &str, now: f64) -> Result<Option<(String, i64, i64)>> {
+        let mut stmt = self.conn.prepare_cached(EXPIRED)?;
+        Ok(stmt
+            .query_row(params![queue, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    /// The earliest deadline of a running lease of `queue`.
+    pub(crate) fn next_deadline(&self, queue: &str) -> Result<Option<f64>> {
+        Ok(self
+            .conn
+            .prepare_cached(NEXT_DEADLINE)?
+            .query_row([queue], |r| r.get(0))?)
+    }
+
+    /// The rowid of the item under a raw `key`.
+    pub(crate) fn rowid_of(&self, key: &Key) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(ROWID)?
+            .query_row([KeySql(key)], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The value columns of the item with `rowid`, expired or not.
+    pub(crate) fn row_by_rowid(&self, rowid: i64) -> Result<Option<ValueRow>> {
+        let mut stmt = self.conn.prepare_cached(ROW_BY_ROWID)?;
+        Ok(stmt.query_row([rowid], |r| ValueRow::from_row(r, 1)).optional()?)
+    }
+
+    /// The lease row under `key` (a lease key, or the queue key of a nacked item).
+    pub(crate) fn lease_row(&self, key: &Key) -> Result<Option<LeaseRow>> {
+        let mut stmt = self.conn.prepare_cached(BY_KEY)?;
+        Ok(stmt
+            .query_row([KeySql(key)], |r| {
+                Ok(LeaseRow {
+                    deliveries: r.get(0)?,
+                    token: r.get(1)?,
+                    item: r.get(2)?,
+                    deadline: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Writes the lease row of `key`.
+    pub(crate) fn put_lease_row(&self, key: &Key, queue: &str, row: &LeaseRow) -> Result<()> {
+        self.conn.prepare_cached(UPSERT)?.execute(params![
+            KeySql(key),
+            queue,
+            row.deadline,
+            row.deliveries,
+            row.token,
+            row.item
+        ])?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_lease_row(&self, key: &Key) -> Result<()> {
+        self.conn.prepare_cached(DELETE)?.execute([KeySql(key)])?;
+        Ok(())
+    }
+
+    pub(crate) fn set_lease_deadline(&self, key: &Key, deadline: f64) -> Result<()> {
+        self.conn
+            .prepare_cached(SET_DEADLINE)?
+            .execute(params![KeySql(key), deadline])?;
+        Ok(())
+    }
+}
