@@ -81,6 +81,16 @@ fn deque(c: &mut Criterion) {
             black_box(d.pop_front().expect("pop"));
         })
     });
+    group.bench_function("push_back + lease + ack", |b| {
+        b.iter(|| {
+            d.push_back(black_box(&7)).expect("push");
+            let lease = d
+                .lease(std::time::Duration::from_secs(60))
+                .expect("lease")
+                .expect("an item");
+            black_box(lease.ack().expect("ack"));
+        })
+    });
     group.throughput(criterion::Throughput::Elements(100));
     group.bench_function("extend 100 + pop_front_many 100", |b| {
         b.iter(|| {

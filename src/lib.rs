@@ -57,6 +57,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Pop or lease: at-most-once or at-least-once
+//!
+//! A pop ([`Deque::pop_front`], [`Cache::pull`]) removes the item in the same
+//! transaction that hands it out: each item goes to exactly one consumer,
+//! but one that dies before finishing its work loses the item. A lease
+//! ([`Deque::lease`], [`Cache::lease`]) hands the item out but keeps it,
+//! hidden, until the consumer acks it; if the consumer dies, the lease runs
+//! out and the next consumer gets the item again (with a higher delivery
+//! count; after `max_deliveries` it goes to a dead-letter queue). Work may
+//! then be done twice, so make it idempotent.
+//!
+//! A crawler is the example: popping a URL from the frontier and crashing
+//! before the page is stored loses that URL for good; leasing it costs one
+//! more commit (the ack) and a restarted crawl fetches it again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskq::{Deque, LeaseOptions, Side};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let frontier: Deque<String> = Deque::open(dir.path())?;
+//! frontier.push_back(&"https://example.com/".to_string())?;
+//! let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(3);
+//! while let Some(mut url) = frontier.lease_with(&opts)? {
+//!     // fetch and store the page; for slow work, send heartbeats:
+//!     url.extend(Duration::from_secs(30))?;
+//!     let fetched = true;
+//!     if fetched { url.ack()?; } else { url.nack(Side::Back)?; }
+//! }
+//! assert!(frontier.is_empty()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Index
 //!
 //! A map that keeps insertion order, shared by processes.
@@ -90,6 +123,7 @@ mod codec;
 pub mod deque;
 mod disk;
 mod error;
+pub mod fanout;
 pub mod index;
 mod key;
 mod keys;
@@ -104,6 +138,7 @@ mod store;
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
 pub use deque::Deque;
 pub use error::{Error, Result};
+pub use fanout::{FanoutCache, FanoutCacheBuilder};
 pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
