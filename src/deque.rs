@@ -11,7 +11,7 @@ use crate::cache::Cache;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::keys::Pager;
-use crate::lease::{Lease, LeaseOptions};
+use crate::lease::{Backlog, Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
 use crate::settings::EvictionPolicy;
 use crate::store::{PageKind, QUEUE_BOUND};
@@ -267,6 +267,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         Self::deque_options(opts)?;
         self.cache.requeue_dead_letters(opts)
+    }
+
+    /// Items queued and items leased, in one snapshot (see [`Cache::backlog`]):
+    /// a deque whose backlog is empty has no work left, even if its cache
+    /// holds other keys.
+    pub fn backlog(&self) -> Result<Backlog> {
+        self.cache.backlog(None)
     }
 
     fn deque_options(opts: &LeaseOptions) -> Result<()> {

@@ -115,6 +115,23 @@ impl LeaseOptions {
     }
 }
 
+/// The work of a queue at one moment, from [`Cache::backlog`] or
+/// [`Deque::backlog`](crate::Deque::backlog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Items in the queue, ready to pop or lease.
+    pub queued: usize,
+    /// Items leased and not yet acked or nacked (their leases may have run out).
+    pub leased: usize,
+}
+
+impl Backlog {
+    /// True when nothing is queued or leased.
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0 && self.leased == 0
+    }
+}
+
 /// A leased item: its value, and the right to ack, nack or extend it.
 ///
 /// Dropping a lease without [`Lease::ack`] or [`Lease::nack`] does nothing:
@@ -379,6 +396,22 @@ impl Cache {
                 s.mark_pushed();
             }
             Ok(moved)
+        })
+    }
+
+    /// How many items of a queue wait, and how many are leased, read in one
+    /// snapshot. A queue whose backlog is zero on both counts has no work
+    /// left: nothing queued, and no consumer that could still push more or
+    /// whose lease could still run out.
+    pub fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
+        let (lo, hi) = bounds(prefix);
+        self.store().read_snapshot(|s| {
+            let queued = s.queued((&lo, &hi), self.now())?;
+            let leased = s.leases_of(prefix.unwrap_or_default())?;
+            Ok(Backlog {
+                queued: queued.try_into().unwrap_or(0),
+                leased: leased.try_into().unwrap_or(0),
+            })
         })
     }
 

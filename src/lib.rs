@@ -132,6 +132,7 @@ mod maintenance;
 mod memoize;
 mod options;
 mod queue;
+pub mod recipes;
 mod settings;
 mod store;
 
@@ -142,6 +143,9 @@ pub use fanout::{FanoutCache, FanoutCacheBuilder};
 pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Lease, LeaseOptions};
+pub use lease::{Backlog, Lease, LeaseOptions};
 pub use options::{Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use recipes::{
+    Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
+};
 pub use settings::EvictionPolicy;

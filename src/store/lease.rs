@@ -11,8 +11,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::ops::{KeySql, ValueRow};
+use super::ops::{KeySql, ScalarSql, ValueRow};
 use super::txn::Session;
+use crate::codec::Scalar;
 use crate::error::Result;
 use crate::key::Key;
 
@@ -32,6 +33,9 @@ const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, d
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const DELETE: &str = "DELETE FROM DiskqLease WHERE key = ?1";
 const SET_DEADLINE: &str = "UPDATE DiskqLease SET deadline = ?2 WHERE key = ?1";
+const RUNNING: &str = "SELECT COUNT(*) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
+const QUEUED: &str = "SELECT COUNT(*) FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 \
+     AND (expire_time IS NULL OR expire_time > ?3)";
 const EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
 const CLEAR: &str = "DELETE FROM DiskqLease";
 
@@ -86,6 +90,20 @@ impl Session {
             .conn
             .prepare_cached(NEXT_DEADLINE)?
             .query_row([queue], |r| r.get(0))?)
+    }
+
+    /// Leases of `queue` not acked or nacked yet (running or run out).
+    pub(crate) fn leases_of(&self, queue: &str) -> Result<i64> {
+        if !self.has_lease_table()? {
+            return Ok(0);
+        }
+        Ok(self.conn.prepare_cached(RUNNING)?.query_row([queue], |r| r.get(0))?)
+    }
+
+    /// Live items of a queue range.
+    pub(crate) fn queued(&self, bounds: (&Scalar, &Scalar), now: f64) -> Result<i64> {
+        let mut stmt = self.conn.prepare_cached(QUEUED)?;
+        Ok(stmt.query_row(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now], |r| r.get(0))?)
     }
 
     /// The rowid of the item under a raw `key`.
