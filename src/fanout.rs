@@ -1,0 +1,738 @@
+//! `FanoutCache`: keys spread over N `Cache` shards by python-diskcache's
+//! hash, with a short lock timeout that turns a busy shard into a miss
+//! instead of a wait; and its named sub-collections.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, CacheBuilder, ValueReader};
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::{Entry, SetOptions};
+use crate::settings::EvictionPolicy;
+
+mod bulk;
+mod named;
+
+pub use bulk::Keys;
+
+/// The default number of shards (python-diskcache's).
+pub const DEFAULT_SHARDS: usize = 8;
+/// The default lock timeout of each shard (python-diskcache's 10 ms).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10);
+/// The default size limit of the whole cache; each shard gets its share.
+const DEFAULT_SIZE_LIMIT: u64 = 1 << 30;
+/// How long opening waits for shards that other processes are creating
+/// (python-diskcache retries its set-up statements for 60 s).
+const OPEN_PATIENCE: Duration = Duration::from_secs(60);
+/// The timeout of the shard handles used by operations python-diskcache
+/// runs with `retry=True` (`read`, `memoize`).
+const PATIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The shard of `key` among `shards`: python-diskcache's `Disk.hash(key) % shards`.
+///
+/// - integer: `n mod 0xFFFFFFFF`, non-negative as Python's `%` (so `-1` hashes to `0xFFFFFFFE`);
+/// - float: adler32 of the 8 big-endian bytes of the `f64` (`struct.pack('!d', x)`);
+/// - text: adler32 of the UTF-8 bytes;
+/// - bytes: adler32 of the bytes;
+/// - [`Key::Encoded`]: adler32 of the MessagePack bytes (Python would hash
+///   its pickle, which diskq never writes, so these keys are diskq's own).
+fn shard_of(key: &Key, shards: usize) -> usize {
+    let hash = match key {
+        Key::Int(n) => {
+            // rem_euclid keeps the result in 0..0xFFFFFFFF, as Python's `%` does.
+            let h = n.rem_euclid(0xFFFF_FFFF);
+            u32::try_from(h).expect("a remainder modulo 0xFFFFFFFF fits in u32")
+        }
+        Key::Float(x) => adler2::adler32_slice(&x.to_be_bytes()),
+        Key::Text(s) => adler2::adler32_slice(s.as_bytes()),
+        Key::Bytes(b) | Key::Encoded(b) => adler2::adler32_slice(b),
+    };
+    (hash as usize) % shards
+}
+
+/// Opens a [`FanoutCache`] with options.
+///
+/// `shards` and `timeout` belong to the handle (they are not stored on
+/// disk: open with the same shard count every time, or keys are looked up in
+/// the wrong shard). The [`Cache`] options are passed to every shard, except
+/// `size_limit`, which is split evenly between them, as python-diskcache
+/// splits it.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskq::FanoutCache;
+///
+/// let dir = tempfile::tempdir()?;
+/// let cache = FanoutCache::builder()
+///     .shards(4)
+///     .timeout(Duration::from_millis(50))
+///     .size_limit(256 << 20)
+///     .open(dir.path())?;
+/// assert_eq!(cache.shards().len(), 4);
+/// assert_eq!(cache.shards()[0].size_limit(), 64 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct FanoutCacheBuilder {
+    shards: usize,
+    timeout: Duration,
+    size_limit: u64,
+    cache: CacheBuilder,
+}
+
+impl Default for FanoutCacheBuilder {
+    fn default() -> Self {
+        FanoutCacheBuilder {
+            shards: DEFAULT_SHARDS,
+            timeout: DEFAULT_TIMEOUT,
+            size_limit: DEFAULT_SIZE_LIMIT,
+            cache: CacheBuilder::default(),
+        }
+    }
+}
+
+impl FanoutCacheBuilder {
+    /// The number of shards (default 8; at least 1).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// How long an operation waits for a shard locked by another connection
+    /// before it gives up (default 10 ms): a `get` then misses, a `set`
+    /// returns `false`, and the timeout is counted in [`FanoutStats::timeouts`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The soft size limit of the whole cache in bytes (default 1 GiB); each
+    /// shard gets `size_limit / shards`. Always applied to every shard, as
+    /// python-diskcache does, so it replaces the stored limit on each open.
+    pub fn size_limit(mut self, bytes: u64) -> Self {
+        self.size_limit = bytes;
+        self
+    }
+
+    /// [`CacheBuilder::cull_limit`] of every shard.
+    pub fn cull_limit(mut self, items: u64) -> Self {
+        self.cache = self.cache.cull_limit(items);
+        self
+    }
+
+    /// [`CacheBuilder::eviction_policy`] of every shard.
+    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
+        self.cache = self.cache.eviction_policy(policy);
+        self
+    }
+
+    /// [`CacheBuilder::statistics`] of every shard.
+    pub fn statistics(mut self, on: bool) -> Self {
+        self.cache = self.cache.statistics(on);
+        self
+    }
+
+    /// [`CacheBuilder::tag_index`] of every shard.
+    pub fn tag_index(mut self, on: bool) -> Self {
+        self.cache = self.cache.tag_index(on);
+        self
+    }
+
+    /// [`CacheBuilder::min_file_size`] of every shard.
+    pub fn min_file_size(mut self, bytes: u64) -> Self {
+        self.cache = self.cache.min_file_size(bytes);
+        self
+    }
+
+    /// [`CacheBuilder::sqlite_cache_size`] of every shard.
+    pub fn sqlite_cache_size(mut self, pages: i64) -> Self {
+        self.cache = self.cache.sqlite_cache_size(pages);
+        self
+    }
+
+    /// [`CacheBuilder::sqlite_mmap_size`] of every shard.
+    pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
+        self.cache = self.cache.sqlite_mmap_size(bytes);
+        self
+    }
+
+    /// [`CacheBuilder::sqlite_synchronous`] of every shard.
+    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
+        self.cache = self.cache.sqlite_synchronous(level);
+        self
+    }
+
+    /// [`CacheBuilder::sync_files`] of every shard.
+    pub fn sync_files(mut self, on: bool) -> Self {
+        self.cache = self.cache.sync_files(on);
+        self
+    }
+
+    /// [`CacheBuilder::clock`] of every shard (for tests that drive expiry).
+    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.cache = self.cache.clock(clock);
+        self
+    }
+
+    /// Opens (creating if needed) the fanout cache in `dir`: shards in
+    /// `dir/000`, `dir/001`, ...
+    ///
+    /// Shards that another process is creating at the same moment are waited
+    /// for (up to 60 s), whatever the timeout. Fails with
+    /// [`Error::InvalidSetting`] for zero shards, [`Error::NotADirectory`]
+    /// when `dir` is a file, and as [`Cache::open`] fails for a shard.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
+        let dir = dir.as_ref();
+        if self.shards == 0 {
+            return Err(Error::setting("shards", "a fanout cache needs at least one shard"));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::NotADirectory(dir.to_path_buf()));
+        }
+        let builder = self
+            .cache
+            .timeout(self.timeout)
+            .size_limit(self.size_limit / self.shards as u64);
+        let shards = (0..self.shards)
+            .map(|i| open_patiently(&builder, &dir.join(format!("{i:03}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(FanoutCache {
+            inner: Arc::new(Inner {
+                dir,
+                patient: shards.iter().map(|_| OnceLock::new()).collect(),
+                shards,
+                builder,
+                timeout: self.timeout,
+                timeouts: AtomicU64::new(0),
+                named: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// Opens a cache, retrying while another process holds the set-up lock.
+fn open_patiently(builder: &CacheBuilder, dir: &Path) -> Result<Cache> {
+    let start = Instant::now();
+    loop {
+        match builder.clone().open(dir) {
+            Err(e) if e.is_timeout() && start.elapsed() < OPEN_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A cache spread over several [`Cache`] shards, each in its own directory
+/// with its own lock (python-diskcache's `FanoutCache`, on the same format:
+/// a Python `FanoutCache` with as many shards finds every key diskq wrote,
+/// and the other way round).
+///
+/// Writers of different shards do not wait for each other. Each shard has a
+/// short lock timeout (default 10 ms) and no operation on one key returns
+/// [`Error::Timeout`]: when its shard stays locked past the timeout, `get`
+/// misses, `set`, `add`, `delete` and `touch` return `false`, `incr` returns
+/// `None`, and the timeout is counted in [`FanoutStats::timeouts`]. Other
+/// errors (a value that does not decode, an I/O error) are returned as they are.
+///
+/// A key's shard is python-diskcache's `Disk.hash(key) % shards` (adler32 of
+/// text, bytes and float keys, the integer modulo `0xFFFFFFFF` for integer
+/// keys), so `1` and `1.0`, which name one row in a [`Cache`], may live in
+/// different shards here, as in Python.
+///
+/// ```
+/// use diskq::FanoutCache;
+///
+/// let dir = tempfile::tempdir()?;
+/// let cache = FanoutCache::open(dir.path())?;
+/// assert!(cache.set("user:7", "Ada")?);
+/// assert_eq!(cache.get::<String>("user:7")?.as_deref(), Some("Ada"));
+/// assert_eq!(cache.incr("visits", 1, 0)?, Some(1));
+/// assert_eq!(cache.len()?, 2);
+/// // Named collections live beside the shards.
+/// let jobs = cache.deque::<String>("jobs")?;
+/// jobs.push_back(&"crawl /".into())?;
+/// assert_eq!(jobs.pop_front()?.as_deref(), Some("crawl /"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct FanoutCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    shards: Vec<Cache>,
+    /// Long-timeout handles on the shards, opened on first use.
+    patient: Vec<OnceLock<Cache>>,
+    /// The builder of the shards (for their patient handles).
+    builder: CacheBuilder,
+    timeout: Duration,
+    timeouts: AtomicU64,
+    /// Named sub-collections opened so far, by directory.
+    named: Mutex<HashMap<PathBuf, Cache>>,
+}
+
+impl fmt::Debug for FanoutCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FanoutCache")
+            .field("directory", &self.inner.dir)
+            .field("shards", &self.inner.shards.len())
+            .field("timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+/// Hit, miss and timeout counts of a [`FanoutCache`], from [`FanoutCache::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FanoutStats {
+    /// Gets that found a live item, summed over the shards (counted while
+    /// statistics are enabled; stored in the shards, shared by processes).
+    pub hits: u64,
+    /// Gets that found nothing, summed over the shards (as `hits`).
+    pub misses: u64,
+    /// Operations of this handle (and its clones) that found their shard
+    /// locked past the timeout, since it was opened or
+    /// [`FanoutCache::reset_stats`]. Kept in memory, always counted.
+    pub timeouts: u64,
+}
+
+impl FanoutCache {
+    /// Opens (creating if needed) the fanout cache in `dir` with 8 shards and
+    /// a 10 ms timeout.
+    pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
+        FanoutCache::builder().open(dir)
+    }
+
+    /// A builder for opening with options.
+    pub fn builder() -> FanoutCacheBuilder {
+        FanoutCacheBuilder::default()
+    }
+
+    /// The directory holding the shards, as an absolute path.
+    pub fn directory(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The lock timeout of each shard.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The shards, in order (`000`, `001`, ...). For reading their settings
+    /// or statistics; writing a key into another shard than
+    /// [`FanoutCache::shard_index`] names hides it from the fanout cache.
+    pub fn shards(&self) -> &[Cache] {
+        &self.inner.shards
+    }
+
+    /// The index of the shard that holds `key` (see [`FanoutCache`] for the rule).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.shard_index(7), 7);
+    /// assert_eq!(cache.shard_index(-1), 6); // 0xFFFFFFFE % 8, as in Python
+    /// assert_eq!(cache.shard_index("hello"), 5); // zlib.adler32(b"hello") % 8
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shard_index(&self, key: impl Into<Key>) -> usize {
+        shard_of(&key.into(), self.inner.shards.len())
+    }
+
+    fn route(&self, key: impl Into<Key>) -> (Key, &Cache) {
+        let key = key.into();
+        let shard = &self.inner.shards[shard_of(&key, self.inner.shards.len())];
+        (key, shard)
+    }
+
+    /// A shard handle with a long timeout, for operations that wait.
+    fn patient(&self, key: &Key) -> Result<&Cache> {
+        let i = shard_of(key, self.inner.shards.len());
+        let cell = &self.inner.patient[i];
+        if let Some(cache) = cell.get() {
+            return Ok(cache);
+        }
+        let dir = self.inner.shards[i].directory();
+        let opened = open_patiently(&self.inner.builder.clone().timeout(PATIENT_TIMEOUT), dir)?;
+        Ok(cell.get_or_init(|| opened))
+    }
+
+    fn count_timeout(&self) {
+        self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A timeout becomes `fallback` (and is counted); other results pass.
+    fn absorb<T>(&self, result: Result<T>, fallback: T) -> Result<T> {
+        match result {
+            Err(Error::Timeout) => {
+                self.count_timeout();
+                Ok(fallback)
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `op` until it does not time out, counting each timeout.
+    fn until_done<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        loop {
+            match op() {
+                Err(Error::Timeout) => self.count_timeout(),
+                other => return other,
+            }
+        }
+    }
+
+    /// The value of `key` decoded as `V`; `None` when absent, expired, or
+    /// its shard stayed locked past the timeout ([`Cache::get`]).
+    ///
+    /// A shard is locked for a get only when the get writes: with statistics
+    /// on, or under the least-recently-used and least-frequently-used
+    /// policies. Otherwise gets never wait for writers.
+    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.get(key), None)
+    }
+
+    /// The value of `key` with its expiry time and tag ([`Cache::get_entry`]);
+    /// `None` as for [`FanoutCache::get`].
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.get_entry(key), None)
+    }
+
+    /// The raw bytes of a bytes value ([`Cache::get_bytes`]); `None` as for
+    /// [`FanoutCache::get`].
+    pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.get_bytes(key), None)
+    }
+
+    /// The values of `keys`, in order: one snapshot read per shard
+    /// ([`Cache::get_many`]). Keys of a shard that timed out read as `None`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_many([("a", &1), ("b", &2)], &Default::default())?;
+    /// let values: Vec<Option<i64>> = cache.get_many(["a", "x", "b"])?;
+    /// assert_eq!(values, [Some(1), None, Some(2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many<K, V, I>(&self, keys: I) -> Result<Vec<Option<V>>>
+    where
+        K: Into<Key>,
+        V: DeserializeOwned,
+        I: IntoIterator<Item = K>,
+    {
+        let keys: Vec<Key> = keys.into_iter().map(Into::into).collect();
+        let mut groups = vec![Vec::new(); self.inner.shards.len()];
+        for (pos, key) in keys.iter().enumerate() {
+            groups[shard_of(key, self.inner.shards.len())].push(pos);
+        }
+        let mut values: Vec<Option<V>> = keys.iter().map(|_| None).collect();
+        for (shard, positions) in self.inner.shards.iter().zip(&groups) {
+            if positions.is_empty() {
+                continue;
+            }
+            let found = self.absorb(shard.get_many(positions.iter().map(|&p| &keys[p])), Vec::new())?;
+            for (&pos, value) in positions.iter().zip(found) {
+                values[pos] = value;
+            }
+        }
+        Ok(values)
+    }
+
+    /// A reader over a bytes or text value ([`Cache::read`]): the open value
+    /// file for a large value (with its path), memory for a small one.
+    /// Waits for a locked shard (as python-diskcache's `read` retries).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("page", b"<html>")?;
+    /// let mut reader = cache.read("page")?.expect("present");
+    /// assert!(reader.path().is_some());
+    /// let mut html = String::new();
+    /// reader.read_to_string(&mut html)?;
+    /// assert_eq!(html, "<html>");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
+        let key = key.into();
+        let shard = self.patient(&key)?;
+        self.until_done(|| shard.read(&key))
+    }
+
+    /// True when `key` has a live value; `false` also when its shard stayed
+    /// locked past the timeout (counted), which a read almost never meets.
+    pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.contains_key(key), false)
+    }
+
+    /// Stores `value` under `key` ([`Cache::set`]); `true` when stored,
+    /// `false` when the shard stayed locked past the timeout.
+    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+        self.set_with(key, value, &SetOptions::default())
+    }
+
+    /// [`FanoutCache::set`] with an expiry, a tag, or retry (which waits for
+    /// the shard instead of returning `false`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::SetOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let opts = SetOptions::new().expire(Duration::from_secs(60)).tag("session").retry(true);
+    /// assert!(cache.set_with("token", "abc", &opts)?);
+    /// assert_eq!(cache.get_entry::<String>("token")?.expect("set").tag.as_deref(), Some("session"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.set_with(key, value, opts).map(|()| true), false)
+    }
+
+    /// Stores raw bytes ([`Cache::set_bytes`]); `false` on a shard timeout.
+    pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<bool> {
+        self.set_bytes_with(key, bytes, &SetOptions::default())
+    }
+
+    /// [`FanoutCache::set_bytes`] with options.
+    pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.set_bytes_with(key, bytes, opts).map(|()| true), false)
+    }
+
+    /// Streams `reader` into a value file and stores it under `key` as bytes
+    /// ([`Cache::set_reader`]); the size, or `None` when the shard stayed
+    /// locked past the timeout (the reader is consumed either way: ask for
+    /// [`SetOptions::retry`] to wait instead).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let size = cache.set_reader("blob", &mut &b"streamed"[..], &Default::default())?;
+    /// assert_eq!(size, Some(8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_reader(&self, key: impl Into<Key>, reader: &mut dyn Read, opts: &SetOptions) -> Result<Option<u64>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.set_reader(key, reader, opts).map(Some), None)
+    }
+
+    /// Stores every pair, one transaction per shard ([`Cache::set_many`]):
+    /// each shard's part is stored whole or not at all, the whole batch is
+    /// not atomic. Returns how many were stored (a shard that timed out
+    /// stores none of its part).
+    pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
+    where
+        K: Into<Key>,
+        V: Serialize + ?Sized + 'v,
+        I: IntoIterator<Item = (K, &'v V)>,
+    {
+        let mut groups: Vec<Vec<(Key, &'v V)>> = self.inner.shards.iter().map(|_| Vec::new()).collect();
+        for (key, value) in items {
+            let key = key.into();
+            groups[shard_of(&key, self.inner.shards.len())].push((key, value));
+        }
+        let mut stored = 0;
+        for (shard, group) in self.inner.shards.iter().zip(groups) {
+            if !group.is_empty() {
+                stored += self.absorb(shard.set_many(group, opts), 0)?;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Stores `value` only if `key` has no live value ([`Cache::add`]);
+    /// `true` if it did, `false` if the key was present or the shard stayed
+    /// locked past the timeout.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.add("leader", "worker-1")?);
+    /// assert!(!cache.add("leader", "worker-2")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+        self.add_with(key, value, &SetOptions::default())
+    }
+
+    /// [`FanoutCache::add`] with options.
+    pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.add_with(key, value, opts), false)
+    }
+
+    /// Adds `delta` to the integer value of `key` ([`Cache::incr`], atomic);
+    /// the new value, or `None` when the shard stayed locked past the timeout
+    /// (nothing was added).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.incr("hits", 1, 0)?, Some(1));
+    /// assert_eq!(cache.incr("hits", 10, 0)?, Some(11));
+    /// assert_eq!(cache.decr("hits", 1, 0)?, Some(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<Option<i64>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.incr(key, delta, default).map(Some), None)
+    }
+
+    /// Subtracts `delta` ([`Cache::decr`]); `None` on a shard timeout.
+    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<Option<i64>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.decr(key, delta, default).map(Some), None)
+    }
+
+    /// Deletes `key` ([`Cache::delete`]); `true` if it had a live value,
+    /// `false` if not or when the shard stayed locked past the timeout.
+    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.delete(key), false)
+    }
+
+    /// Removes `key` and returns its value ([`Cache::pop`], atomic); `None`
+    /// when absent or when the shard stayed locked past the timeout (the
+    /// value is then still there).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("job", "index /")?;
+    /// assert_eq!(cache.pop::<String>("job")?.as_deref(), Some("index /"));
+    /// assert_eq!(cache.pop::<String>("job")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.pop(key), None)
+    }
+
+    /// Gives a live `key` a new expiry ([`Cache::touch`]); `true` if it was
+    /// live, `false` if not or when the shard stayed locked past the timeout.
+    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        let (key, shard) = self.route(key);
+        self.absorb(shard.touch(key, expire), false)
+    }
+
+    /// The value of `key` (made as [`Key::of`] makes it), or, on a miss, the
+    /// result of `compute`, stored with `expire` ([`Cache::memoize`]: one
+    /// caller computes while the others wait). Runs on a handle of the
+    /// key's shard with a 60 s timeout, since python-diskcache's memoize
+    /// retries on timeouts.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let v = cache.memoize(("fib", 30), None, || Ok::<u64, diskq::Error>(832_040))?;
+    /// assert_eq!(v, 832_040);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memoize<K, V, E, F>(&self, key: K, expire: Option<Duration>, compute: F) -> Result<V, E>
+    where
+        K: Serialize,
+        V: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: FnOnce() -> Result<V, E>,
+    {
+        let key = Key::of(&key)?;
+        self.patient(&key)?.memoize_key(key, expire, compute)
+    }
+
+    /// Runs `f` with every shard locked (one immediate transaction per
+    /// shard, taken in shard order and waited for however long it takes, as
+    /// python-diskcache's `FanoutCache.transact` does): the operations `f`
+    /// calls on this cache from this thread are isolated from every other
+    /// writer, and an `Err` from `f` rolls all of them back.
+    ///
+    /// The shards commit one after the other, so a reader may see one
+    /// shard's changes a moment before another's, and a failure to commit
+    /// one shard (a full disk) does not undo the shards already committed.
+    /// It stops every writer of the cache while it runs: keep it short.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.transact(|c| {
+    ///     c.incr("total", 120, 0)?;
+    ///     c.incr("count", 1, 0)?;
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert_eq!(cache.get::<i64>("total")?, Some(120));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&FanoutCache) -> Result<T, E>) -> Result<T, E> {
+        let mut f = Some(f);
+        let mut run = || match f.take() {
+            Some(f) => f(self),
+            None => Err(E::from(Error::InvalidUse("a transaction body ran twice".into()))),
+        };
+        lock_shards(&self.inner.shards, &mut run)
+    }
+}
+
+/// Runs `run` inside a transaction on each of `shards`, nested in order.
+fn lock_shards<T, E: From<Error>>(shards: &[Cache], run: &mut dyn FnMut() -> Result<T, E>) -> Result<T, E> {
+    match shards.split_first() {
+        None => run(),
+        Some((first, rest)) => first.transact_with(true, |_| lock_shards(rest, run)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_rule_matches_python_diskcache() {
+        // Disk.hash(key) of python-diskcache 5.6.3, printed by Python.
+        let cases: [(Key, u64); 12] = [
+            (Key::from("hello"), 103547413),
+            (Key::from("héllo wörld"), 773523054),
+            (Key::from(""), 1),
+            (Key::from(&b"\x00bin"[..]), 40501562),
+            (Key::from(-1), 4294967294),
+            (Key::from(-42), 4294967253),
+            (Key::from(i64::MIN), 2147483647),
+            (Key::from(i64::MAX), 2147483647),
+            (Key::Int(4294967295), 0),
+            (Key::from(1.5), 147325240),
+            (Key::from(-0.0), 67633281),
+            (Key::from(1e300), 262341487),
+        ];
+        for (key, hash) in cases {
+            for shards in [1, 3, 8, 13] {
+                assert_eq!(
+                    shard_of(&key, shards) as u64,
+                    hash % shards as u64,
+                    "{key} over {shards}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fanout_cache_is_clone_send_sync() {
+        fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+        assert_traits::<FanoutCache>();
+    }
+}

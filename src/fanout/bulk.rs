@@ -1,0 +1,247 @@
+//! Operations that span the shards of a `FanoutCache`: sizes, statistics,
+//! `check`, bulk removals and key iteration.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use super::{FanoutCache, FanoutStats};
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::key::Key;
+use crate::options::Warning;
+use crate::settings::EvictionPolicy;
+use crate::store::{Batch, Session};
+
+/// Rows removed per transaction by `expire`, `evict` and `clear`.
+const BATCH: u64 = 100;
+/// Rows removed per transaction by `cull` (python-diskcache's number).
+const CULL_BATCH: u64 = 10;
+
+impl FanoutCache {
+    /// The number of live items in all shards.
+    pub fn len(&self) -> Result<usize> {
+        self.inner.shards.iter().map(Cache::len).sum()
+    }
+
+    /// True when no shard holds a live item.
+    pub fn is_empty(&self) -> Result<bool> {
+        for shard in &self.inner.shards {
+            if !shard.is_empty()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Bytes on disk of all shards ([`Cache::volume`]); named sub-collections
+    /// are not included.
+    pub fn volume(&self) -> Result<u64> {
+        self.inner.shards.iter().map(Cache::volume).sum()
+    }
+
+    /// Hits and misses summed over the shards, and this handle's timeouts.
+    ///
+    /// Unlike python-diskcache's `stats()`, reading them does not turn
+    /// statistics on: use [`FanoutCache::set_statistics`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.get::<i64>("a")?;
+    /// cache.get::<i64>("b")?;
+    /// let stats = cache.stats()?;
+    /// assert_eq!((stats.hits, stats.misses, stats.timeouts), (1, 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Result<FanoutStats> {
+        let mut total = FanoutStats {
+            timeouts: self.inner.timeouts.load(Ordering::Relaxed),
+            ..FanoutStats::default()
+        };
+        for shard in &self.inner.shards {
+            let s = shard.stats()?;
+            total.hits += s.hits;
+            total.misses += s.misses;
+        }
+        Ok(total)
+    }
+
+    /// Whether the shards count hits and misses (the first shard's setting).
+    pub fn statistics(&self) -> bool {
+        self.inner.shards[0].statistics()
+    }
+
+    /// Turns hit and miss counting on or off in every shard (waiting for
+    /// locked shards).
+    pub fn set_statistics(&self, enable: bool) -> Result<()> {
+        for shard in &self.inner.shards {
+            self.until_done(|| shard.set_statistics(enable))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the hit and miss counts of every shard, and this handle's
+    /// timeout count, back to zero (waiting for locked shards).
+    pub fn reset_stats(&self) -> Result<()> {
+        for shard in &self.inner.shards {
+            self.until_done(|| shard.reset_stats())?;
+        }
+        self.inner.timeouts.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Checks every shard ([`Cache::check`]) and returns all warnings, shard
+    /// by shard. Waits for locked shards (python-diskcache raises instead).
+    pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
+        let mut warnings = Vec::new();
+        for shard in &self.inner.shards {
+            warnings.extend(self.until_done(|| shard.check(fix))?);
+        }
+        Ok(warnings)
+    }
+
+    /// Removes every expired item; returns how many.
+    ///
+    /// This and the other bulk removals ([`FanoutCache::evict`],
+    /// [`FanoutCache::clear`], [`FanoutCache::cull`]) work in small batches,
+    /// each its own transaction, and, as python-diskcache's do, go on past
+    /// shard timeouts until every shard is done: they wait for a locked
+    /// shard, count its timeouts, and count every item removed.
+    pub fn expire(&self) -> Result<usize> {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| self.remove_batches(shard, Batch::Expired { now: shard.now() }, BATCH))
+            .sum()
+    }
+
+    /// Removes every item with `tag`; returns how many.
+    ///
+    /// ```
+    /// use diskq::SetOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().tag_index(true).open(dir.path())?;
+    /// for n in 0..10 {
+    ///     cache.set_with(n, &n, &SetOptions::new().tag("even-or-odd"))?;
+    /// }
+    /// assert_eq!(cache.evict("even-or-odd")?, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn evict(&self, tag: &str) -> Result<usize> {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| self.remove_batches(shard, Batch::Tagged(tag), BATCH))
+            .sum()
+    }
+
+    /// Removes every item of every shard; returns how many.
+    pub fn clear(&self) -> Result<usize> {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| self.remove_batches(shard, Batch::All, BATCH))
+            .sum()
+    }
+
+    /// Removes expired items, then, in each shard over its share of the
+    /// size limit, items by the eviction policy until it is under; returns
+    /// how many.
+    pub fn cull(&self) -> Result<usize> {
+        let mut removed = self.expire()?;
+        for shard in &self.inner.shards {
+            let policy = shard.eviction_policy();
+            if policy == EvictionPolicy::None {
+                continue;
+            }
+            while self.until_done(|| shard.volume())? > shard.size_limit() {
+                let n = self.remove_batch(shard, Batch::Policy(policy), CULL_BATCH)?;
+                if n == 0 {
+                    break;
+                }
+                removed += n;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes one batch from `shard`, retrying it past timeouts.
+    fn remove_batch(&self, shard: &Cache, batch: Batch<'_>, size: u64) -> Result<usize> {
+        self.until_done(|| {
+            shard
+                .store()
+                .write(false, None, |s: &mut Session| s.delete_batch(batch, size))
+        })
+    }
+
+    /// Removes batches from `shard` until none is left; returns how many.
+    fn remove_batches(&self, shard: &Cache, batch: Batch<'_>, size: u64) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            match self.remove_batch(shard, batch, size)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// The live keys of every shard: shard `000`'s in insertion order, then
+    /// `001`'s, ... (double-ended: `.rev()` starts from the last shard's
+    /// newest key). Iteration order is not insertion order across shards.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// for n in [3, 1, 2] {
+    ///     cache.set(n, &0)?;
+    /// }
+    /// // Integer keys below the shard count sit in the shard of their number.
+    /// let keys: Vec<i64> = cache.keys()?.map(|k| k.map(|k| k.as_int().unwrap_or(-1))).collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keys(&self) -> Result<Keys> {
+        Ok(Keys {
+            shards: self.inner.shards.iter().map(Cache::keys).collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// The live keys of a [`FanoutCache`], shard after shard, from
+/// [`FanoutCache::keys`].
+///
+/// Double-ended; each shard's keys are read a page at a time, as
+/// [`crate::Keys`] reads them.
+#[derive(Debug)]
+pub struct Keys {
+    shards: VecDeque<crate::Keys>,
+}
+
+impl Iterator for Keys {
+    type Item = Result<Key>;
+
+    fn next(&mut self) -> Option<Result<Key>> {
+        loop {
+            match self.shards.front_mut()?.next() {
+                Some(key) => return Some(key),
+                None => {
+                    self.shards.pop_front();
+                }
+            }
+        }
+    }
+}
+
+impl DoubleEndedIterator for Keys {
+    fn next_back(&mut self) -> Option<Result<Key>> {
+        loop {
+            match self.shards.back_mut()?.next_back() {
+                Some(key) => return Some(key),
+                None => {
+                    self.shards.pop_back();
+                }
+            }
+        }
+    }
+}
