@@ -361,3 +361,98 @@ fn python_deque_and_index_read_what_diskq_wrote() {
     let index: Index<String, i64> = Index::open(&ix).unwrap();
     assert_eq!(index.len().unwrap(), 1);
 }
+
+/// The keys of `tests/interop/python_fanout.py`, named as it names them.
+fn fanout_keys() -> Vec<(Key, String)> {
+    let text = |s: &str| (Key::from(s), format!("str:{s:?}").replace('"', "'"));
+    let bytes = |b: &[u8]| {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        (Key::from(b.to_vec()), format!("b:{hex}"))
+    };
+    let int = |n: i64| (Key::from(n), format!("int:{n}"));
+    let float = |x: f64, repr: &str| (Key::from(x), format!("float:{repr}"));
+    vec![
+        text("hello"),
+        text("héllo wörld"),
+        text(""),
+        text("a"),
+        bytes(b"\x00bin"),
+        bytes(b""),
+        bytes(&[0xff; 10]),
+        int(16),
+        int(1),
+        int(7),
+        int(-1),
+        int(-42),
+        int(i64::MAX),
+        int(i64::MIN),
+        int(4294967295),
+        int(4294967296),
+        float(1.5, "1.5"),
+        float(-1.5, "-1.5"),
+        float(0.25, "0.25"),
+        float(1e300, "1e+300"),
+        float(2.5, "2.5"),
+    ]
+}
+
+#[test]
+fn fanout_shards_agree_with_python_both_ways() {
+    let Some(python) = python() else { return };
+    for shards in [8usize, 3] {
+        // Python writes; diskq finds each key in the shard Python chose.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let out = run_python(&python, "python_fanout.py", &["write", path, &shards.to_string()]);
+        let placed: Vec<(String, usize)> = serde_json::from_str(out.trim()).unwrap();
+        let cache = diskq::FanoutCache::builder().shards(shards).open(dir.path()).unwrap();
+        let keys = fanout_keys();
+        assert_eq!(placed.len(), keys.len());
+        for ((key, name), (py_name, py_shard)) in keys.iter().zip(&placed) {
+            assert_eq!(name, py_name, "the key lists agree");
+            assert_eq!(cache.shard_index(key), *py_shard, "{name} over {shards} shards");
+            assert_eq!(
+                cache.get::<String>(key).unwrap().as_deref(),
+                Some(name.as_str()),
+                "{name}"
+            );
+        }
+        assert_eq!(cache.len().unwrap(), keys.len());
+        let named = cache.cache("named").unwrap();
+        assert_eq!(named.get::<String>("inside").unwrap().as_deref(), Some("named cache"));
+        let jobs: Deque<String> = cache.deque("jobs").unwrap();
+        assert_eq!(
+            jobs.iter().unwrap().collect::<Result<Vec<_>, _>>().unwrap(),
+            ["j1", "j2"]
+        );
+        let ix: Index<String, i64> = cache.index("ix").unwrap();
+        assert_eq!(ix.get(&"k".to_string()).unwrap(), Some(7));
+
+        // diskq writes; Python finds every key.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = diskq::FanoutCache::builder().shards(shards).open(dir.path()).unwrap();
+        for (key, name) in &keys {
+            assert!(cache.set(key, name).unwrap());
+        }
+        cache.cache("named").unwrap().set("inside", "named cache").unwrap();
+        let jobs: Deque<String> = cache.deque("jobs").unwrap();
+        jobs.extend(&["j1".to_string(), "j2".to_string()]).unwrap();
+        let ix: Index<String, i64> = cache.index("ix").unwrap();
+        ix.insert(&"k".to_string(), &7).unwrap();
+        drop((cache, jobs, ix));
+        let path = dir.path().to_str().unwrap();
+        let out = run_python(&python, "python_fanout.py", &["read", path, &shards.to_string()]);
+        let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        for (_, name) in &keys {
+            assert_eq!(
+                report["found"][name.as_str()],
+                serde_json::json!(name),
+                "python finds {name}"
+            );
+        }
+        assert_eq!(report["len"], serde_json::json!(keys.len()));
+        assert_eq!(report["named"], serde_json::json!("named cache"));
+        assert_eq!(report["jobs"], serde_json::json!(["j1", "j2"]));
+        assert_eq!(report["ix"], serde_json::json!({"k": 7}));
+    }
+}
