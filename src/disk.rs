@@ -62,6 +62,32 @@ impl Disk {
         Ok(path)
     }
 
+    /// Refuses a value file path with a symbolic link below the cache
+    /// directory (a folder or the file itself): diskq never reads, writes or
+    /// removes through a link, which could lead out of the directory.
+    /// Components that do not exist yet are fine (a write creates them).
+    pub(crate) fn no_links(&self, path: &Path) -> Result<()> {
+        let relative = path
+            .strip_prefix(&self.dir)
+            .expect("value file paths are built inside the cache directory");
+        let mut at = self.dir.clone();
+        for part in relative.components() {
+            at.push(part);
+            match fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(Error::Corrupt(format!(
+                        "{} is a symbolic link; diskq does not follow links in its directory",
+                        at.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(&at, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `data` to a new value file; returns its name and size.
     pub(crate) fn write_bytes(&self, data: &[u8]) -> Result<(String, u64)> {
         self.write_with(|file| {
@@ -84,6 +110,7 @@ impl Disk {
             .to_path_buf();
         let mut temp = None;
         for attempt in 1..=CREATE_ATTEMPTS {
+            self.no_links(&path)?;
             if let Err(e) = fs::create_dir_all(&folder) {
                 if attempt == CREATE_ATTEMPTS {
                     return Err(Error::io(&folder, e));
@@ -101,11 +128,27 @@ impl Disk {
             }
         }
         let mut temp = temp.ok_or_else(|| Error::io(&folder, io::Error::other("could not create a value file")))?;
-        let size = fill(temp.as_file_mut()).map_err(|e| Error::io(temp.path(), e))?;
-        if self.sync {
-            temp.as_file().sync_data().map_err(|e| Error::io(temp.path(), e))?;
+        let written = fill(temp.as_file_mut()).and_then(|size| {
+            if self.sync {
+                temp.as_file().sync_data()?;
+            }
+            Ok(size)
+        });
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                let err = Error::io(temp.path(), e);
+                // Dropping the temporary file removes it; its folders go too once empty.
+                drop(temp);
+                self.remove_empty_folders(&path);
+                return Err(err);
+            }
+        };
+        if let Err(e) = temp.persist_noclobber(&path) {
+            drop(e.file);
+            self.remove_empty_folders(&path);
+            return Err(Error::io(&path, e.error));
         }
-        temp.persist_noclobber(&path).map_err(|e| Error::io(&path, e.error))?;
         Ok((name, size))
     }
 
@@ -121,6 +164,7 @@ impl Disk {
     /// delete, or lost: `check` reports it).
     pub(crate) fn open(&self, filename: &str) -> Result<Option<(File, PathBuf)>> {
         let path = self.path(filename)?;
+        self.no_links(&path)?;
         match File::open(&path) {
             Ok(f) => Ok(Some((f, path))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -143,7 +187,15 @@ impl Disk {
     /// is an orphan that `check` finds.
     pub(crate) fn remove(&self, filename: &str) {
         let Ok(path) = self.path(filename) else { return };
+        if self.no_links(&path).is_err() {
+            return;
+        }
         let _ = fs::remove_file(&path);
+        self.remove_empty_folders(&path);
+    }
+
+    /// Removes the two folders of a value file path, deepest first, while empty.
+    fn remove_empty_folders(&self, path: &Path) {
         let mut folder = path.parent();
         for _ in 0..2 {
             let Some(f) = folder else { break };

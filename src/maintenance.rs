@@ -192,8 +192,11 @@ impl Cache {
                         continue;
                     }
                 };
+                // A file reached through a link is as good as missing:
+                // diskq never follows links in its directory.
+                let linked = self.store().disk.no_links(&path).is_err();
                 match fs::symlink_metadata(&path) {
-                    Ok(meta) if meta.is_file() => {
+                    Ok(meta) if meta.is_file() && !linked => {
                         known.insert(path.clone());
                         let real = meta.len() as i64;
                         if real != size {

@@ -65,17 +65,21 @@ impl Cache {
             let waited_too_long = started.elapsed() > LOCK_TTL;
             if waited_too_long || self.add_with(&lock, &std::process::id(), &lock_opts)? {
                 let result = compute();
-                if let Ok(value) = &result
-                    && expire != Some(Duration::ZERO)
-                {
-                    let opts = SetOptions {
-                        expire,
-                        tag: None,
-                        retry: true,
-                    };
-                    self.set_with(&key, value, &opts)?;
-                }
+                let stored = match &result {
+                    Ok(value) if expire != Some(Duration::ZERO) => {
+                        let opts = SetOptions {
+                            expire,
+                            tag: None,
+                            retry: true,
+                        };
+                        self.set_with(&key, value, &opts)
+                    }
+                    _ => Ok(()),
+                };
+                // The lock goes even when storing failed (a value that does
+                // not serialize), or every caller would wait out its TTL.
                 self.delete(&lock)?;
+                stored?;
                 return result;
             }
             std::thread::sleep(pause);

@@ -1,15 +1,18 @@
-//! Crash tests: a child process writes in a loop and is SIGKILLed at a random
-//! moment, many times over one directory. After each kill the parent checks
-//! that `check(true)` leaves a consistent directory, that every acknowledged
+//! Crash tests: a child process writes in a loop (sets of small and
+//! file-backed values, values streamed through `set_reader`, deletes, pushes
+//! and pulls) and is SIGKILLed at a varying moment, many times over one
+//! directory. After each kill the parent checks that `check(true)` leaves a
+//! consistent directory, that no value file is left without its row (read
+//! from `cache.db` directly, not through `check`), that every acknowledged
 //! write is there, and that the queue lost and duplicated nothing. The one
 //! operation in flight at the kill may or may not have committed: both
 //! outcomes are accepted, nothing else.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -34,11 +37,37 @@ fn value(op: u64) -> Value {
     }
 }
 
+/// The content streamed by op `op` through `set_reader`: 4 to 10 KB (always
+/// a value file), the op number first so a reader can tell which op wrote it.
+fn blob(op: u64) -> Vec<u8> {
+    let len = 4096 + (op % 7) as usize * 1000;
+    let mut data = op.to_le_bytes().to_vec();
+    data.extend((8..len).map(|i| (i as u64).wrapping_mul(op | 1) as u8));
+    data
+}
+
+/// A reader that hands out `data` a few bytes at a time, so a kill can land
+/// in the middle of a streamed write.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(512).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// What operation `op` does, derived from its number alone so that parent
 /// and child agree without talking.
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Set(u64),
+    Stream(u64),
     Delete(u64),
     Push,
     Pull,
@@ -47,10 +76,11 @@ enum Op {
 fn op_of(op: u64) -> Op {
     // A small LCG on the op number picks the kind and the key.
     let h = op.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33;
-    match h % 8 {
-        0..=2 => Op::Set(h / 8 % KEYS),
-        3 => Op::Delete(h / 8 % KEYS),
-        4..=5 => Op::Push,
+    match h % 9 {
+        0..=2 => Op::Set(h / 9 % KEYS),
+        3 => Op::Stream(h / 9 % KEYS),
+        4 => Op::Delete(h / 9 % KEYS),
+        5..=6 => Op::Push,
         _ => Op::Pull,
     }
 }
@@ -76,7 +106,7 @@ fn crash_child() {
     let mut log = OpenOptions::new()
         .append(true)
         .create(true)
-        .open(dir.join("oplog"))
+        .open(dir.with_file_name("oplog"))
         .unwrap();
     // One write(2) per line, unbuffered: a SIGKILL lands before or after it,
     // and cannot lose what it returned for.
@@ -88,8 +118,21 @@ fn crash_child() {
                 cache.set(format!("k{k}"), &value(op)).unwrap();
                 format!("A {op}")
             }
+            Op::Stream(k) => {
+                let mut reader = Trickle { data: blob(op), at: 0 };
+                cache
+                    .set_reader(format!("b{k}"), &mut reader, &Default::default())
+                    .unwrap();
+                format!("A {op}")
+            }
             Op::Delete(k) => {
-                cache.delete(format!("k{k}")).unwrap();
+                // A delete removes both the value and the blob of its key, atomically.
+                cache
+                    .transact(|c| {
+                        c.delete(format!("k{k}"))?;
+                        c.delete(format!("b{k}"))
+                    })
+                    .unwrap();
                 format!("A {op}")
             }
             Op::Push => {
@@ -108,6 +151,7 @@ fn crash_child() {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Model {
     values: HashMap<u64, u64>,
+    blobs: HashMap<u64, u64>,
     queue: VecDeque<u64>,
 }
 
@@ -119,8 +163,12 @@ impl Model {
             Op::Set(k) => {
                 self.values.insert(k, op);
             }
+            Op::Stream(k) => {
+                self.blobs.insert(k, op);
+            }
             Op::Delete(k) => {
                 self.values.remove(&k);
+                self.blobs.remove(&k);
             }
             Op::Push => self.queue.push_back(op),
             Op::Pull => {
@@ -145,6 +193,17 @@ fn observe(cache: &Cache) -> Model {
             values.insert(k, v.op);
         }
     }
+    let mut blobs = HashMap::new();
+    for k in 0..KEYS {
+        if let Some(mut reader) = cache.read(format!("b{k}")).unwrap() {
+            let mut data = Vec::new();
+            reader.read_to_end(&mut data).unwrap();
+            assert!(data.len() >= 8, "blob b{k} is torn: {} bytes", data.len());
+            let op = u64::from_le_bytes(data[..8].try_into().unwrap());
+            assert!(data == blob(op), "blob b{k} of op {op} is torn");
+            blobs.insert(k, op);
+        }
+    }
     let mut queue = VecDeque::new();
     for key in cache.keys().unwrap() {
         let key = key.unwrap();
@@ -154,19 +213,63 @@ fn observe(cache: &Cache) -> Model {
             queue.push_back(v.op);
         }
     }
-    Model { values, queue }
+    let distinct: HashSet<u64> = queue.iter().copied().collect();
+    assert_eq!(distinct.len(), queue.len(), "an item is in the queue twice: {queue:?}");
+    Model { values, blobs, queue }
+}
+
+/// Every file below `dir` (value files, temporary files, anything).
+fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            files_below(&entry.path(), out);
+        } else {
+            out.push(entry.path());
+        }
+    }
+}
+
+/// Checks, without `check`, that the files below `dir` other than the
+/// database's are exactly the value files its rows name.
+fn assert_files_match_rows(dir: &Path, round: usize) {
+    let conn = rusqlite::Connection::open(dir.join("cache.db")).unwrap();
+    let named: BTreeSet<PathBuf> = conn
+        .prepare("SELECT filename FROM Cache WHERE filename IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|name| dir.join(name.unwrap()))
+        .collect();
+    let mut files = Vec::new();
+    files_below(dir, &mut files);
+    let found: BTreeSet<PathBuf> = files
+        .into_iter()
+        .filter(|p| {
+            let top = p.parent() == Some(dir);
+            let name = p.file_name().unwrap().to_string_lossy();
+            !(top && name.starts_with("cache.db"))
+        })
+        .collect();
+    assert_eq!(
+        found, named,
+        "round {round}: the value files are not the ones the rows name"
+    );
 }
 
 fn run_kills(rounds: usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    // The side log lives beside the cache directory, so that `check` sees
+    // only what diskq wrote.
+    let dir = &tmp.path().join("cache");
+    let oplog = tmp.path().join("oplog");
     open(dir);
     let exe = std::env::current_exe().unwrap();
     let mut model = Model::default();
     let mut next_op = 0u64;
     let mut in_flight_commits = 0;
     for round in 0..rounds {
-        let _ = std::fs::remove_file(dir.join("oplog"));
+        let _ = std::fs::remove_file(&oplog);
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env("DISKQ_CRASH_DIR", dir)
@@ -181,7 +284,7 @@ fn run_kills(rounds: usize) {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let log = std::fs::read_to_string(dir.join("oplog")).unwrap_or_default();
+        let log = std::fs::read_to_string(&oplog).unwrap_or_default();
         let mut begun = None;
         for line in log.lines() {
             let parts: Vec<&str> = line.split(' ').collect();
@@ -216,6 +319,7 @@ fn run_kills(rounds: usize) {
             cache.check(false).unwrap().is_empty(),
             "round {round}: check(true) left problems"
         );
+        assert_files_match_rows(dir, round);
 
         let found = observe(&cache);
         if found == model {
@@ -239,7 +343,7 @@ fn run_kills(rounds: usize) {
         }
         assert_eq!(
             cache.len().unwrap(),
-            model.values.len() + model.queue.len(),
+            model.values.len() + model.blobs.len() + model.queue.len(),
             "round {round}: len"
         );
     }
@@ -248,7 +352,7 @@ fn run_kills(rounds: usize) {
 
 #[test]
 fn sigkill_during_writes_loses_nothing_acknowledged() {
-    run_kills(25);
+    run_kills(60);
 }
 
 #[test]
