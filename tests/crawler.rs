@@ -2,8 +2,8 @@
 //! this test's own copy of the synthetic site (which counts the requests
 //! for each path), and the stored results are compared with the site.
 //!
-//! The example binary is the one `cargo test` builds beside this test; when
-//! only this test was built, it is built here with the same cargo.
+//! The example binary is built here with the cargo that runs the test (a
+//! no-op when `cargo test` has just built it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../examples/crawler/site.rs"]
@@ -19,25 +19,27 @@ use std::time::{Duration, Instant};
 use diskq::{Cache, Index};
 use site::{PageResult, Server};
 
-/// The crawler binary of the same profile as this test.
+/// The crawler binary of the same profile as this test, built (or found
+/// up to date) by the cargo that runs the test, so it is never stale.
 fn crawler() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         // target/<profile>/deps/crawler-<hash> -> target/<profile>/examples/crawler
         let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let binary = profile_dir.join("examples").join("crawler");
-        if !binary.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--example", "crawler"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            assert!(build.status().unwrap().success(), "building the crawler example");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "diskq", "--example", "crawler"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
         }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building the crawler example");
+        let binary = profile_dir.join("examples").join("crawler");
         assert!(binary.exists(), "no crawler binary at {}", binary.display());
         binary
     })
@@ -218,4 +220,48 @@ fn a_killed_worker_and_parent_lose_nothing_and_the_next_run_resumes() {
     // killed between its count and its request counts one it never made.
     let counted = stat(dir.path(), "duplicates") as usize;
     assert!(counted >= twice.len() && counted <= 1, "duplicates counted: {counted}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_stops_between_pages_and_the_next_run_fetches_nothing_twice() {
+    use std::os::unix::process::CommandExt;
+    let pages = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(pages).unwrap();
+    // Its own process group, as a shell job: Ctrl-C signals the whole group.
+    let mut crawl = Guard(
+        Command::new(crawler())
+            .args(["--workers", "2", "--url", &server.url(), "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pages_done = || Index::<String, PageResult>::open(dir.path().join("pages")).unwrap().len().unwrap();
+    while pages_done() < 100 {
+        assert!(Instant::now() < deadline, "the crawl does not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let group = format!("-{}", crawl.0.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let lines: Vec<String> = BufReader::new(crawl.0.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!crawl.0.wait().unwrap().success(), "an interrupted crawl is not a finished one");
+    assert!(lines.iter().any(|l| l.starts_with("interrupted")), "{lines:?}");
+    let part = results(dir.path()).len();
+    let frontier: diskq::Deque<String> = diskq::Deque::open(dir.path().join("frontier")).unwrap();
+    assert_eq!(frontier.backlog().unwrap().leased, 0, "no page was left in progress");
+    assert!(part < site::reachable(pages).len(), "the crawl was interrupted ({part} pages)");
+
+    let mut resumed = Guard(start(&server, dir.path(), 2));
+    assert!(resumed.0.wait().unwrap().success());
+    assert_matches_site(dir.path(), pages);
+    let counts = server.counts();
+    assert!(counts.values().all(|n| *n == 1), "a page was fetched twice");
+    assert_eq!(stat(dir.path(), "duplicates"), 0);
 }

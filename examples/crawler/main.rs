@@ -14,8 +14,8 @@
 //!
 //! Kill it at any moment (Ctrl-C, or SIGKILL of a worker or the parent) and
 //! run the same command again: it continues from the frontier on disk. Pages
-//! that were stored are not fetched again; a page a killed worker was in the
-//! middle of is fetched again once its lease runs out (`--lease-secs`,
+//! that were stored are not fetched again. Ctrl-C lets every worker finish
+//! its page first; a page a SIGKILLed worker was in the middle of is fetched again once its lease runs out (`--lease-secs`,
 //! default 10): each worker holds one lease at a time, so that is at most one
 //! page per killed worker. Workers whose parent died finish their page and
 //! stop. `--max-pages N` stops the workers once N pages are stored.
@@ -30,12 +30,17 @@ mod site;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diskq::{Cache, Deque, Index, LeaseOptions, Side};
 use indicatif::{ProgressBar, ProgressStyle};
 use site::PageResult;
 use url::Url;
+
+/// Set by Ctrl-C (SIGINT): workers finish the page in hand and
+/// stop, the parent waits for them and prints the summary.
+static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Deliveries of a page before it is recorded as failed.
 const MAX_DELIVERIES: u32 = 3;
@@ -184,7 +189,7 @@ fn worker(id: usize, args: &Args, origin: &Url) -> Result<(), Box<dyn std::error
     loop {
         // An orphaned worker (its parent and the site it served are gone)
         // stops; its lease runs out and the next run fetches the page.
-        if std::os::unix::process::parent_id() != parent {
+        if std::os::unix::process::parent_id() != parent || STOP.load(Ordering::Relaxed) {
             return Ok(());
         }
         if args
@@ -347,6 +352,9 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(100));
     }
     bar.finish_and_clear();
+    if STOP.load(Ordering::Relaxed) {
+        println!("interrupted: every worker finished the page in hand and stopped");
+    }
     let elapsed = started.elapsed();
     drop(server);
 
@@ -406,6 +414,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Ctrl-C reaches the parent and its workers (one process group): each
+    // stops between pages, so nothing is left half done. A SIGKILL cannot be
+    // caught; its page waits for its lease to run out.
+    if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed)) {
+        eprintln!("warning: no Ctrl-C handler ({e}); an interrupted page is fetched again later");
+    }
     let result = match args.worker {
         Some(id) => match args.url.as_deref().map(Url::parse) {
             Some(Ok(origin)) => worker(id, &args, &origin).map(|()| true),
