@@ -106,6 +106,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## FanoutCache
+//!
+//! Keys spread over shards (subdirectories `000`, `001`, ...) by
+//! python-diskcache's own hash, each shard with its own write lock; a shard
+//! locked past the short timeout makes a `get` a miss and a `set` `false`
+//! instead of a wait.
+//!
+//! ```
+//! use diskq::FanoutCache;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cache = FanoutCache::builder().shards(4).open(dir.path())?;
+//! assert!(cache.set("page:/", "<html>...</html>")?);
+//! assert_eq!(cache.get::<String>("page:/")?.as_deref(), Some("<html>...</html>"));
+//! let jobs = cache.deque::<String>("jobs")?; // named collections in the same directory
+//! jobs.push_back(&"crawl /".to_string())?;
+//! assert_eq!(cache.len()?, 1, "named collections are not shards");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Recipes
+//!
+//! Locks, a semaphore, a throttle, a barrier, a running average and
+//! stampede-proof memoizing, built on Cache operations and so shared by
+//! every process on the directory (see [`recipes`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskq::{BoundedSemaphore, Lock, Throttle};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cache = diskq::Cache::open(dir.path())?;
+//! let lock = Lock::new(&cache, "nightly-report", Duration::from_secs(300))?;
+//! {
+//!     let _held = lock.lock()?; // one holder in all processes; a dead one frees it at expiry
+//! }
+//! let downloads = BoundedSemaphore::new(&cache, "downloads", 4, Duration::from_secs(60))?;
+//! let _slot = downloads.lock()?;
+//! let api = Throttle::new(&cache, "api", 10, Duration::from_secs(1))?; // 10 calls per second
+//! api.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Concurrency
 //!
 //! SQLite runs in WAL mode: readers never wait, writers queue on one lock
