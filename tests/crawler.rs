@@ -240,23 +240,40 @@ fn ctrl_c_stops_between_pages_and_the_next_run_fetches_nothing_twice() {
             .unwrap(),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    let pages_done = || Index::<String, PageResult>::open(dir.path().join("pages")).unwrap().len().unwrap();
+    let pages_done = || {
+        Index::<String, PageResult>::open(dir.path().join("pages"))
+            .unwrap()
+            .len()
+            .unwrap()
+    };
     while pages_done() < 100 {
         assert!(Instant::now() < deadline, "the crawl does not progress");
         std::thread::sleep(Duration::from_millis(20));
     }
     let group = format!("-{}", crawl.0.id());
-    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", "--", &group])
+            .status()
+            .unwrap()
+            .success()
+    );
     let lines: Vec<String> = BufReader::new(crawl.0.stdout.take().unwrap())
         .lines()
         .map(Result::unwrap)
         .collect();
-    assert!(!crawl.0.wait().unwrap().success(), "an interrupted crawl is not a finished one");
+    assert!(
+        !crawl.0.wait().unwrap().success(),
+        "an interrupted crawl is not a finished one"
+    );
     assert!(lines.iter().any(|l| l.starts_with("interrupted")), "{lines:?}");
     let part = results(dir.path()).len();
     let frontier: diskq::Deque<String> = diskq::Deque::open(dir.path().join("frontier")).unwrap();
     assert_eq!(frontier.backlog().unwrap().leased, 0, "no page was left in progress");
-    assert!(part < site::reachable(pages).len(), "the crawl was interrupted ({part} pages)");
+    assert!(
+        part < site::reachable(pages).len(),
+        "the crawl was interrupted ({part} pages)"
+    );
 
     let mut resumed = Guard(start(&server, dir.path(), 2));
     assert!(resumed.0.wait().unwrap().success());
