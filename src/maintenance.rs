@@ -12,6 +12,9 @@ use crate::options::{Stats, Warning, WarningKind};
 use crate::settings::EvictionPolicy;
 use crate::store::{Batch, DB_NAME};
 
+/// SQLite's primary result code for a damaged database file.
+const SQLITE_CORRUPT: i32 = 11;
+
 /// Rows removed per transaction by `expire`, `evict` and `clear`, so that
 /// other writers get the lock in between.
 const BATCH: u64 = 100;
@@ -153,7 +156,12 @@ impl Cache {
     /// ```
     pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
         let mut warnings = Vec::new();
-        let problems = self.store().read(|s| s.integrity_problems())?;
+        let problems = match self.store().read(|s| s.integrity_problems()) {
+            Ok(problems) => problems,
+            // Damage bad enough to stop the check itself is one more problem.
+            Err(Error::Sqlite { code, message }) if code & 0xff == SQLITE_CORRUPT => vec![message],
+            Err(e) => return Err(e),
+        };
         let corrupt = !problems.is_empty();
         for message in problems {
             warnings.push(Warning {
@@ -163,7 +171,15 @@ impl Cache {
             });
         }
         if corrupt && fix {
-            self.store().read(|s| s.vacuum())?;
+            // VACUUM rebuilds the file from what still reads; when that
+            // fails the damage is beyond check, and it says so.
+            self.store().read(|s| s.vacuum()).map_err(|e| {
+                Error::Corrupt(format!(
+                    "{}: SQLite's integrity check failed and VACUUM could not rebuild the file ({e}); \
+                         restore it from a copy, or copy out the rows that still read",
+                    self.directory().join(DB_NAME).display()
+                ))
+            })?;
         }
         // Writers of value files hold this lock shared until their row
         // commits; holding it exclusively keeps their new files from looking
@@ -174,7 +190,7 @@ impl Cache {
             None
         };
         let dir = self.directory().to_path_buf();
-        self.store().write(false, None, |s| {
+        let compared = self.store().write(false, None, |s| {
             let mut known = HashSet::new();
             for (rowid, size, filename) in s.file_rows()? {
                 let path = match self.store().disk.path(&filename) {
@@ -281,7 +297,14 @@ impl Cache {
                 });
             }
             Ok(())
-        })?;
+        });
+        match compared {
+            Ok(()) => {}
+            // A damaged file may not read far enough to compare rows and
+            // files; without `fix` the Integrity warning is the report.
+            Err(Error::Sqlite { code, .. }) if corrupt && !fix && code & 0xff == SQLITE_CORRUPT => {}
+            Err(e) => return Err(e),
+        }
         Ok(warnings)
     }
 }

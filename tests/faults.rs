@@ -1,0 +1,578 @@
+//! Faults from outside: the disk fills (a file-size limit), the directory
+//! becomes read-only, value files are deleted or truncated behind diskq's
+//! back, the database file is overwritten in the middle. Each must give a
+//! clear error (never a panic), leave what was stored readable, and
+//! `check(true)` must bring the directory back to a consistent state.
+//!
+//! The limits and users are set on child processes (the test binary run
+//! again with a role in an environment variable) through `sh`, `prlimit`
+//! and `setpriv` from util-linux, so the tests need no `unsafe` and no extra
+//! crate.
+#![allow(clippy::unwrap_used)]
+#![cfg(target_os = "linux")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diskq::{Cache, Error, WarningKind};
+
+const KIB: usize = 1024;
+
+/// Values stored before a fault; all must be readable after it.
+fn seed(cache: &Cache) {
+    for i in 0..20 {
+        cache.set(format!("small{i}"), &format!("value {i}")).unwrap();
+        cache.set_bytes(format!("file{i}"), &file_value(i)).unwrap();
+        cache.push(&i).unwrap();
+    }
+}
+
+fn file_value(i: usize) -> Vec<u8> {
+    (0..20 * KIB).map(|j| (i * 31 + j) as u8).collect()
+}
+
+fn assert_seeded(cache: &Cache) {
+    for i in 0..20 {
+        assert_eq!(
+            cache.get::<String>(format!("small{i}")).unwrap(),
+            Some(format!("value {i}"))
+        );
+        assert_eq!(
+            cache.get_bytes(format!("file{i}")).unwrap(),
+            Some(file_value(i)),
+            "file{i}"
+        );
+    }
+    let queued: Vec<usize> = diskq::Deque::<usize>::from_cache(cache.clone())
+        .iter()
+        .unwrap()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(queued, (0..20).collect::<Vec<_>>());
+}
+
+fn open(dir: &Path) -> Cache {
+    Cache::builder().min_file_size(4 * KIB as u64).open(dir).unwrap()
+}
+
+/// Runs this test binary's test `role` in a child, through `wrapper`
+/// (a command and its arguments put before the binary).
+fn run_child(role: &str, wrapper: &[&str], envs: &[(&str, &Path)]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(wrapper[0]);
+    cmd.args(&wrapper[1..])
+        .arg(&exe)
+        .args(["--exact", role, "--nocapture", "--test-threads=1"])
+        .env("DISKQ_FAULT_ROLE", role);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {wrapper:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "child {role} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn is_role(role: &str) -> bool {
+    std::env::var("DISKQ_FAULT_ROLE").as_deref() == Ok(role)
+}
+
+fn dir_env() -> PathBuf {
+    PathBuf::from(std::env::var("DISKQ_FAULT_DIR").unwrap())
+}
+
+/// `check(true)` repairs, a second `check` finds nothing, and no file is
+/// left that no row names.
+fn assert_repaired(cache: &Cache) -> Vec<diskq::Warning> {
+    let warnings = cache.check(true).unwrap();
+    let again = cache.check(false).unwrap();
+    assert!(again.is_empty(), "check(true) left: {again:?} (it found {warnings:?})");
+    warnings
+}
+
+// ------------------------------------------------------------ disk full
+
+/// The file-size limit the child runs under: the value files and the
+/// database's write-ahead log cannot grow past it.
+const FSIZE: usize = 1024 * KIB;
+
+/// Under a file-size limit (with SIGXFSZ ignored, so a write past it
+/// fails with EFBIG instead of killing the process): large values, a
+/// streamed value and a growing database each fail with a clear error;
+/// what was stored stays readable in the same process.
+#[test]
+fn disk_full_child() {
+    if !is_role("disk_full_child") {
+        return;
+    }
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max file size")).unwrap();
+    assert!(line.contains(&FSIZE.to_string()), "the limit is not set: {line}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ignored = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).unwrap();
+    let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert!(ignored & (1 << (25 - 1)) != 0, "SIGXFSZ is not ignored");
+
+    let cache = open(&dir_env());
+    assert_seeded(&cache);
+
+    // A value file larger than the limit.
+    let err = cache.set_bytes("file0", &vec![1u8; FSIZE + 1]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("too large"), "{err}");
+    assert_eq!(
+        cache.get_bytes("file0").unwrap(),
+        Some(file_value(0)),
+        "the old value stays"
+    );
+    // The same, streamed.
+    let err = cache
+        .set_reader(
+            "stream",
+            &mut std::io::repeat(7).take_bytes(FSIZE as u64 * 2),
+            &Default::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(!cache.contains_key("stream").unwrap());
+
+    // Fill the database (inline values) until SQLite cannot grow its files.
+    let mut stored = 0usize;
+    let err = loop {
+        match cache.set(format!("fill{stored}"), &"f".repeat(3 * KIB)) {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 100_000, "the file-size limit never hit the database");
+    };
+    println!("FILLED {stored} {err}");
+    assert!(
+        matches!(err, Error::Sqlite { .. } | Error::Io { .. }),
+        "disk full is an SQLite or I/O error: {err:?}"
+    );
+    assert!(!err.to_string().is_empty());
+    // Later writes fail the same way or succeed; reads go on working.
+    for i in 0..5 {
+        let _ = cache.set(format!("after{i}"), &i);
+        let _ = cache.push(&i);
+    }
+    assert_eq!(cache.get::<String>("small3").unwrap().as_deref(), Some("value 3"));
+    assert_eq!(cache.get_bytes("file3").unwrap(), Some(file_value(3)));
+    for i in 0..stored {
+        assert!(
+            cache.contains_key(format!("fill{i}")).unwrap(),
+            "fill{i} acknowledged, then lost"
+        );
+    }
+}
+
+/// Helper: `Read::take` on `io::Repeat` without importing the trait everywhere.
+trait TakeBytes {
+    fn take_bytes(self, n: u64) -> std::io::Take<std::io::Repeat>;
+}
+impl TakeBytes for std::io::Repeat {
+    fn take_bytes(self, n: u64) -> std::io::Take<std::io::Repeat> {
+        std::io::Read::take(self, n)
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_check_repairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    seed(&open(&dir));
+    // `trap '' XFSZ` makes the signal ignored, which survives exec.
+    let limit = format!("--fsize={FSIZE}");
+    let out = run_child(
+        "disk_full_child",
+        &["sh", "-c", "trap '' XFSZ; exec prlimit \"$0\" \"$@\"", &limit],
+        &[("DISKQ_FAULT_DIR", &dir)],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let filled: usize = stdout
+        .lines()
+        .find_map(|l| l.split("FILLED ").nth(1))
+        .unwrap_or_else(|| panic!("no FILLED line: {stdout}"))
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("disk full after {filled} writes: {stdout}");
+
+    let cache = open(&dir);
+    assert_repaired(&cache);
+    assert_seeded(&cache);
+    for i in 0..filled {
+        assert!(
+            cache.contains_key(format!("fill{i}")).unwrap(),
+            "fill{i} lost after reopen"
+        );
+    }
+    // With room again, writes work.
+    cache.set_bytes("file0", &vec![1u8; FSIZE + 1]).unwrap();
+    assert_eq!(cache.get_bytes("file0").unwrap().map(|v| v.len()), Some(FSIZE + 1));
+}
+
+// ------------------------------------------------------------ read-only
+
+fn chmod_tree(path: &Path, dir_mode: u32, file_mode: u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chmod_tree(&entry.unwrap().path(), dir_mode, file_mode);
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    } else {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(file_mode)).unwrap();
+    }
+}
+
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+/// Runs as `nobody` (root ignores permissions): the directory becomes
+/// read-only under an open cache, then is opened again read-only.
+#[test]
+fn read_only_child() {
+    if !is_role("read_only_child") {
+        return;
+    }
+    let dir = dir_env();
+    let cache = open(&dir);
+    assert_seeded(&cache);
+    cache.set("before", &1).unwrap();
+    chmod_tree(&dir, 0o555, 0o444);
+    assert!(
+        std::fs::write(dir.join("probe"), b"").is_err(),
+        "the directory is still writable: is this running as root?"
+    );
+
+    // Under the open cache: a new value file cannot be made.
+    let err = cache.set_bytes("new-file", &vec![3u8; 8 * KIB]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("ermission denied"), "{err}");
+    assert_eq!(cache.get_bytes("new-file").unwrap(), None);
+    // Small writes may still go through the database's open file; either way no panic.
+    let small = cache.set("small-while-open", &2);
+    println!("SMALL {}", small.is_ok());
+    assert_seeded(&cache);
+    drop(cache);
+
+    // Opened again: reads work or the open fails clearly; writes fail clearly.
+    match Cache::open(&dir) {
+        Ok(cache) => {
+            println!("REOPEN ok");
+            assert_seeded(&cache);
+            let err = cache.set("after", &3).unwrap_err();
+            println!("WRITE {err}");
+            assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
+            assert!(cache.set_bytes("file-after", &vec![3u8; 8 * KIB]).is_err());
+            let warnings = cache.check(false);
+            println!("CHECK {warnings:?}");
+        }
+        Err(err) => {
+            println!("REOPEN {err}");
+            assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
+            assert!(err.to_string().contains("cache"), "the message names the place: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_read_only_directory_is_a_clear_error_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("cache");
+    seed(&open(&dir));
+    // A directory we made is ours: owned by 0 when we run as root.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&dir).unwrap()) == 0;
+    let out = if root {
+        // Give the directory to `nobody`, who can then lose the right to write it.
+        chown_tree(&dir, 65534);
+        run_child(
+            "read_only_child",
+            &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+            &[("DISKQ_FAULT_DIR", &dir)],
+        )
+    } else {
+        run_child("read_only_child", &["env"], &[("DISKQ_FAULT_DIR", &dir)])
+    };
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+
+    chmod_tree(&dir, 0o755, 0o644);
+    let cache = open(&dir);
+    let warnings = assert_repaired(&cache);
+    assert!(
+        warnings
+            .iter()
+            .all(|w| matches!(w.kind, WarningKind::EmptyDirectory | WarningKind::UnknownFile)),
+        "{warnings:?}"
+    );
+    assert_seeded(&cache);
+    assert_eq!(cache.get::<i64>("before").unwrap(), Some(1));
+    assert_eq!(cache.get_bytes("new-file").unwrap(), None);
+}
+
+// ------------------------------------------------- value files behind our back
+
+/// Path of the value file of `key` (text or integer), from `cache.db`.
+fn value_path(cache: &Cache, key: impl rusqlite::ToSql) -> PathBuf {
+    let dir = cache.directory();
+    let conn = rusqlite::Connection::open(dir.join("cache.db")).unwrap();
+    let name: String = conn
+        .query_row("SELECT filename FROM Cache WHERE key = ?1 AND raw = 1", [key], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn a_deleted_value_file_is_a_miss_that_check_reports_and_fixes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = open(tmp.path());
+    seed(&cache);
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Big {
+        text: String,
+    }
+    cache
+        .set(
+            "struct",
+            &Big {
+                text: "s".repeat(8 * KIB),
+            },
+        )
+        .unwrap();
+    let queue_file_key = cache.push(&"q".repeat(8 * KIB)).unwrap();
+    for key in ["file5", "struct"] {
+        std::fs::remove_file(value_path(&cache, key)).unwrap();
+    }
+    std::fs::remove_file(value_path(&cache, queue_file_key.as_int().unwrap())).unwrap();
+
+    // A miss, as for a value removed by a concurrent delete: never a hang.
+    assert_eq!(cache.get_bytes("file5").unwrap(), None);
+    assert!(cache.read("file5").unwrap().is_none());
+    assert_eq!(cache.get::<Big>("struct").unwrap(), None);
+    assert_eq!(cache.get_bytes("file6").unwrap(), Some(file_value(6)));
+
+    let warnings = cache.check(false).unwrap();
+    let missing = warnings.iter().filter(|w| w.kind == WarningKind::MissingFile).count();
+    assert_eq!(missing, 3, "{warnings:?}");
+    assert!(warnings.iter().all(|w| !w.fixed));
+    let before = cache.len().unwrap();
+    let fixed = assert_repaired(&cache);
+    assert!(fixed.iter().all(|w| w.fixed), "{fixed:?}");
+    assert_eq!(cache.len().unwrap(), before - 3, "the three rows went");
+    assert!(!cache.contains_key("file5").unwrap());
+    // The queue skips nothing else and returns nothing twice.
+    let items: Vec<usize> = std::iter::from_fn(|| cache.pull::<usize>().unwrap().map(|(_, v)| v)).collect();
+    assert_eq!(items, (0..20).collect::<Vec<_>>());
+    assert!(cache.pull::<String>().unwrap().is_none());
+}
+
+#[test]
+fn a_truncated_value_file_is_a_clear_error_that_check_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = open(tmp.path());
+    seed(&cache);
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Big {
+        items: Vec<String>,
+    }
+    let big = Big {
+        items: (0..1000).map(|i| format!("item {i}")).collect(),
+    };
+    cache.set("struct", &big).unwrap();
+    cache.set("text", &"é".repeat(4 * KIB)).unwrap();
+    let cut = |key: &str, len: u64| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(value_path(&cache, key))
+            .unwrap();
+        f.set_len(len).unwrap();
+    };
+    cut("struct", 100);
+    // Cut inside a two-byte character: no longer UTF-8.
+    cut("text", 4 * KIB as u64 + 1);
+    cut("file7", 10);
+
+    let err = cache.get::<Big>("struct").unwrap_err();
+    assert!(err.is_decode(), "{err:?}");
+    assert!(err.to_string().contains("struct"), "{err}");
+    let err = cache.get::<String>("text").unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_) | Error::Decode { .. }), "{err:?}");
+    // A bytes value has no structure to check: the short content comes back,
+    // and `check` reports the size.
+    assert_eq!(cache.get_bytes("file7").unwrap().map(|b| b.len()), Some(10));
+
+    let warnings = cache.check(false).unwrap();
+    let wrong = warnings.iter().filter(|w| w.kind == WarningKind::WrongFileSize).count();
+    assert_eq!(wrong, 3, "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.message.contains("10 != 20480")),
+        "{warnings:?}"
+    );
+    let size_before = cache.volume().unwrap();
+    assert_repaired(&cache);
+    assert!(cache.volume().unwrap() < size_before, "sizes now match the files");
+    assert_eq!(
+        cache.get_bytes("file8").unwrap(),
+        Some(file_value(8)),
+        "others untouched"
+    );
+    // A damaged value can be replaced.
+    cache.set("struct", &big).unwrap();
+    assert_eq!(cache.get::<Big>("struct").unwrap(), Some(big));
+}
+
+// ---------------------------------------------------------- corrupt database
+
+const PAGE: u64 = 4096;
+
+/// A database of `n` rows, checkpointed so that all of it is in `cache.db`.
+fn corruptible(dir: &Path) -> u64 {
+    let cache = open(dir);
+    for i in 0..400 {
+        cache
+            .set(format!("key{i}"), &format!("value {i} {}", "v".repeat(200)))
+            .unwrap();
+    }
+    seed(&cache);
+    drop(cache);
+    let conn = rusqlite::Connection::open(dir.join("cache.db")).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    std::fs::metadata(dir.join("cache.db")).unwrap().len() / PAGE
+}
+
+fn overwrite_page(db: &Path, page: u64, byte: u8) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(page * PAGE)).unwrap();
+    f.write_all(&vec![byte; PAGE as usize]).unwrap();
+    f.sync_all().unwrap();
+}
+
+fn is_clear(err: &Error) -> bool {
+    !err.to_string().is_empty()
+        && matches!(
+            err,
+            Error::Sqlite { .. } | Error::Corrupt(_) | Error::NotADatabase(_) | Error::Decode { .. }
+        )
+}
+
+/// Overwrites each page past the first in turn (one copy each) with
+/// garbage: opening, reading every key, the queue, `len` and `check` give
+/// values or clear errors, never a panic; `check(true)` either repairs
+/// (everything then reads back whole) or fails with `Error::Corrupt`
+/// naming the file. (SQLite's VACUUM cannot rebuild a file with a page of
+/// garbage, so most of these end in `Corrupt`.)
+#[test]
+fn a_corrupt_database_gives_clear_errors_and_check_repairs_what_it_can() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = tmp.path().join("pristine");
+    let pages = corruptible(&pristine);
+    assert!(pages > 20, "{pages} pages");
+    let (mut detected, mut repaired, mut refused_to_open, mut read_errors) = (0, 0, 0, 0);
+    for page in 1..pages {
+        let dir = tmp.path().join(format!("p{page}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(pristine.join("cache.db"), dir.join("cache.db")).unwrap();
+        for entry in std::fs::read_dir(&pristine).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &dir.join(entry.file_name()));
+            }
+        }
+        overwrite_page(&dir.join("cache.db"), page, 0xA5);
+        let cache = match Cache::open(&dir) {
+            Ok(cache) => cache,
+            Err(err) => {
+                assert!(is_clear(&err), "page {page}: open: {err:?}");
+                refused_to_open += 1;
+                continue;
+            }
+        };
+        let mut errors = 0;
+        for i in 0..400 {
+            match cache.get::<String>(format!("key{i}")) {
+                Ok(Some(v)) => assert!(v.starts_with(&format!("value {i} ")), "page {page}: key{i} = {v}"),
+                Ok(None) => {}
+                Err(err) => {
+                    assert!(is_clear(&err), "page {page}: get: {err:?}");
+                    errors += 1;
+                }
+            }
+        }
+        if let Err(err) = cache.len() {
+            assert!(is_clear(&err), "page {page}: len: {err:?}");
+        }
+        if let Err(err) = cache.keys().map(|keys| keys.count()) {
+            assert!(is_clear(&err), "page {page}: keys: {err:?}");
+        }
+        if errors > 0 {
+            read_errors += 1;
+        }
+        match cache.check(false) {
+            Ok(w) if w.iter().any(|w| w.kind == WarningKind::Integrity) => detected += 1,
+            Ok(w) => assert!(errors == 0, "page {page}: reads failed but check found {w:?}"),
+            Err(err) => panic!("page {page}: check(false) failed instead of reporting: {err:?}"),
+        }
+        match cache.check(true) {
+            Ok(_) => match cache.check(false) {
+                Ok(w) if w.is_empty() => {
+                    // Repaired: everything reads back whole.
+                    for i in 0..400 {
+                        let v: String = cache.get(format!("key{i}")).unwrap().unwrap();
+                        assert!(v.starts_with(&format!("value {i} ")), "page {page}: key{i}");
+                    }
+                    assert_seeded(&cache);
+                    repaired += 1;
+                }
+                Ok(w) => panic!("page {page}: check(true) succeeded but left {w:?}"),
+                Err(err) => panic!("page {page}: check(true) succeeded, then check failed: {err:?}"),
+            },
+            Err(err) => {
+                // What check cannot repair is reported as such, naming the file.
+                assert!(matches!(err, Error::Corrupt(_)), "page {page}: check(true): {err:?}");
+                assert!(err.to_string().contains("cache.db"), "{err}");
+            }
+        }
+        drop(cache);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    eprintln!(
+        "{} pages corrupted one at a time: open refused {refused_to_open}, reads failed {read_errors}, \
+         check detected {detected}, check(true) repaired {repaired}",
+        pages - 1
+    );
+    assert!(detected > 0);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
