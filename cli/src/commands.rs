@@ -1,0 +1,351 @@
+//! Each subcommand, run against a cache and writing to the given output.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+use rmpv::Value;
+use serde_json::{Map, Value as Json, json};
+
+use crate::args::{Cli, Command};
+use crate::dir::{self, Access};
+use crate::failure::Failure;
+use crate::show;
+
+/// The longest pause of `pull --wait` between two looks at the queue: how
+/// late it may notice an item pushed by another process.
+const MAX_POLL: Duration = Duration::from_millis(50);
+
+/// How a command that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked (exit status 0).
+    Done,
+    /// The key or queue item asked for is not there (exit status 2); the
+    /// message says what was missing.
+    Absent(String),
+    /// `check` left inconsistencies in place (exit status 1).
+    Inconsistent(String),
+}
+
+/// Runs the parsed command line, writing its output to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let json = cli.json;
+    let key_of = |text: &str| parse_key(text, cli.int_key);
+    match &cli.command {
+        Command::Stats { dir } => stats(dir, json, out),
+        Command::Check { dir, fix } => check(dir, *fix, json, out),
+        Command::Get { dir, key } => get(dir, &key_of(key)?, json, out),
+        Command::Set {
+            dir,
+            key,
+            value,
+            expire,
+            tag,
+        } => {
+            let mut opts = SetOptions::new();
+            opts.expire = *expire;
+            opts.tag = tag.clone();
+            set(dir, &key_of(key)?, value, &opts, json, out)
+        }
+        Command::Delete { dir, key } => {
+            let key = key_of(key)?;
+            let deleted = dir::open(dir, Access::Existing)?.delete(&key)?;
+            if json {
+                emit(out, &json!({ "key": show::key_json(&key), "deleted": deleted }))?;
+            }
+            Ok(if deleted {
+                Outcome::Done
+            } else {
+                Outcome::Absent(format!("no key {key}"))
+            })
+        }
+        Command::Keys { dir } => keys(&dir::open(dir, Access::Existing)?, json, out),
+        Command::Len { dir } => {
+            let len = dir::open(dir, Access::Existing)?.len()?;
+            count(out, json, "len", len)
+        }
+        Command::Clear { dir } => {
+            let removed = dir::open(dir, Access::Existing)?.clear()?;
+            count(out, json, "removed", removed)
+        }
+        Command::Expire { dir } => {
+            let removed = dir::open(dir, Access::Existing)?.expire()?;
+            count(out, json, "removed", removed)
+        }
+        Command::Evict { dir, tag } => {
+            let removed = dir::open(dir, Access::Existing)?.evict(tag)?;
+            count(out, json, "removed", removed)
+        }
+        Command::Push {
+            dir,
+            value,
+            front,
+            prefix,
+        } => {
+            let mut opts = PushOptions::new().side(if *front { Side::Front } else { Side::Back });
+            opts.prefix = prefix.clone();
+            push(dir, value, &opts, json, out)
+        }
+        Command::Pull {
+            dir,
+            back,
+            prefix,
+            wait,
+        } => {
+            let mut opts = PullOptions::new().side(if *back { Side::Back } else { Side::Front });
+            opts.prefix = prefix.clone();
+            pull(dir, &opts, *wait, json, out)
+        }
+    }
+}
+
+/// A key from the command line: text, or an integer with `--int-key`.
+fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
+    if !int {
+        return Ok(Key::from(text));
+    }
+    text.trim()
+        .parse::<i64>()
+        .map(Key::Int)
+        .map_err(|_| Failure::new(format!("{text:?} is not an integer key (from -2^63 to 2^63-1)")))
+}
+
+fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::Existing)?;
+    let meta = dir::metadata(dir)?;
+    let volume = cache.volume()?;
+    let stats = cache.stats()?;
+    let settings = cache.settings();
+    if json {
+        let settings: Map<String, Json> = settings
+            .into_iter()
+            .map(|(name, value)| {
+                let value = value.parse::<i64>().map(Json::from).unwrap_or(Json::String(value));
+                (name, value)
+            })
+            .collect();
+        emit(
+            out,
+            &json!({
+                "directory": cache.directory().display().to_string(),
+                "count": meta.count,
+                "size": meta.size,
+                "volume": volume,
+                "hits": stats.hits,
+                "misses": stats.misses,
+                "settings": settings,
+            }),
+        )?;
+        return Ok(Outcome::Done);
+    }
+    let mut rows = vec![
+        ("directory".to_string(), cache.directory().display().to_string()),
+        ("count".to_string(), meta.count.to_string()),
+        ("size".to_string(), meta.size.to_string()),
+        ("volume".to_string(), volume.to_string()),
+        ("hits".to_string(), stats.hits.to_string()),
+        ("misses".to_string(), stats.misses.to_string()),
+    ];
+    rows.extend(settings);
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in rows {
+        writeln!(out, "{name:<width$}  {value}").map_err(Failure::output)?;
+    }
+    Ok(Outcome::Done)
+}
+
+fn check(dir: &Path, fix: bool, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let warnings = dir::open(dir, Access::Existing)?.check(fix)?;
+    let remaining = warnings.iter().filter(|w| !w.fixed).count();
+    if json {
+        let list: Vec<Json> = warnings
+            .iter()
+            .map(|w| json!({ "kind": format!("{:?}", w.kind), "message": w.message, "fixed": w.fixed }))
+            .collect();
+        emit(out, &json!({ "warnings": list, "remaining": remaining }))?;
+    } else {
+        for w in &warnings {
+            writeln!(out, "{:?}: {w}", w.kind).map_err(Failure::output)?;
+        }
+    }
+    Ok(match remaining {
+        0 => Outcome::Done,
+        n if fix => Outcome::Inconsistent(format!("{n} inconsistencies could not be repaired")),
+        n => Outcome::Inconsistent(format!("{n} inconsistencies found (diskq check --fix repairs them)")),
+    })
+}
+
+fn get(dir: &Path, key: &Key, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::Existing)?;
+    let absent = || Outcome::Absent(format!("no key {key}"));
+    // Text and bytes are streamed from their file, never held whole in
+    // memory. `read` does not count hits and misses, so with statistics on,
+    // `get` reads the value instead.
+    if !json && !cache.statistics() {
+        match cache.read(key) {
+            Ok(Some(mut reader)) => {
+                copy(&mut reader, out, key)?;
+                return Ok(Outcome::Done);
+            }
+            Ok(None) => return Ok(absent()),
+            // A number or MessagePack value: read below.
+            Err(Error::Decode { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match cache.get::<Value>(key)? {
+        Some(value) => {
+            show_value(out, key, &value, json)?;
+            Ok(Outcome::Done)
+        }
+        None => Ok(absent()),
+    }
+}
+
+fn set(
+    dir: &Path,
+    key: &Key,
+    value: &str,
+    opts: &SetOptions,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::CreateIfNew)?;
+    let size = if value == "-" {
+        cache.set_reader(key, &mut io::stdin().lock(), opts)?
+    } else {
+        cache.set_with(key, value, opts)?;
+        value.len() as u64
+    };
+    if json {
+        emit(out, &json!({ "key": show::key_json(key), "size": size }))?;
+    }
+    Ok(Outcome::Done)
+}
+
+fn keys(cache: &Cache, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    if json {
+        // One array, written as the keys come: a large cache is never held
+        // in memory.
+        out.write_all(b"[").map_err(Failure::output)?;
+        for (i, key) in cache.keys()?.enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(out, "{sep}{}", show::key_json(&key?)).map_err(Failure::output)?;
+        }
+        out.write_all(b"]\n").map_err(Failure::output)?;
+    } else {
+        for key in cache.keys()? {
+            writeln!(out, "{}", show::key_text(&key?)).map_err(Failure::output)?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn push(dir: &Path, value: &str, opts: &PushOptions, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::CreateIfNew)?;
+    let key = if value == "-" {
+        // The library has no streaming push: the value is read whole.
+        let mut bytes = Vec::new();
+        io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::new(format!("cannot read standard input: {e}")))?;
+        cache.push_with(&Value::Binary(bytes), opts)?
+    } else {
+        cache.push_with(value, opts)?
+    };
+    if json {
+        emit(out, &json!({ "key": show::key_json(&key) }))?;
+    } else {
+        writeln!(out, "{}", show::key_text(&key)).map_err(Failure::output)?;
+    }
+    Ok(Outcome::Done)
+}
+
+fn pull(
+    dir: &Path,
+    opts: &PullOptions,
+    wait: Option<Duration>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::Existing)?;
+    let deadline = Instant::now() + wait.unwrap_or(Duration::ZERO);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some((key, value)) = cache.pull_with::<Value>(opts)? {
+            // The item has left the queue: say so if it cannot be written.
+            return match show_value(out, &key, &value, json).and_then(|()| out.flush().map_err(Failure::output)) {
+                Ok(()) => Ok(Outcome::Done),
+                Err(f) => Err(Failure::new(format!(
+                    "the item {key} was taken from the queue but not written: {f}"
+                ))),
+            };
+        }
+        // Wait with reads, which take no lock, until an item shows up.
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
+                return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
+            }
+            thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(MAX_POLL);
+            if cache.backlog(opts.prefix.as_deref())?.queued > 0 {
+                break;
+            }
+        }
+    }
+}
+
+fn show_value(out: &mut dyn Write, key: &Key, value: &Value, json: bool) -> Result<(), Failure> {
+    if json {
+        emit(out, &show::value_json(key, value))
+    } else {
+        show::write_value(out, value).map_err(Failure::output)
+    }
+}
+
+/// Copies a stored value to the output, telling a failed read of the value
+/// from a failed write.
+fn copy(reader: &mut dyn Read, out: &mut dyn Write, key: &Key) -> Result<(), Failure> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Failure::new(format!("cannot read the value of key {key}: {e}"))),
+        };
+        out.write_all(&buf[..n]).map_err(Failure::output)?;
+    }
+}
+
+fn count(out: &mut dyn Write, json: bool, name: &str, n: usize) -> Result<Outcome, Failure> {
+    if json {
+        emit(out, &json!({ name: n }))?;
+    } else {
+        writeln!(out, "{n}").map_err(Failure::output)?;
+    }
+    Ok(Outcome::Done)
+}
+
+fn emit(out: &mut dyn Write, value: &Json) -> Result<(), Failure> {
+    writeln!(out, "{value}").map_err(Failure::output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_text_unless_asked_for_integers() {
+        assert_eq!(parse_key("42", false).expect("text"), Key::from("42"));
+        assert_eq!(parse_key("-42", true).expect("int"), Key::Int(-42));
+        let err = parse_key("4x", true).expect_err("not an integer");
+        assert!(err.to_string().contains("\"4x\" is not an integer key"), "{err}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The tool on a directory made by the real python-diskcache (installed from
+//! PyPI into the workspace's `target/pyenv`, as the library's interop tests
+//! do): every command, scalar and bytes values, value files, queues, and a
+//! pickle reported as one. Then Python reads what the tool wrote.
+//!
+//! Without Python (or PyPI) the test skips with a message, except under
+//! `CI=true`, where it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{arg, diskq, diskq_with_stdin};
+use serde_json::json;
+
+/// The python-diskcache version the library's interop tests use.
+const DISKCACHE_VERSION: &str = "5.6.3";
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
+}
+
+/// The venv's python with diskcache installed, or why there is none.
+fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        // The workspace's target directory, shared with the library's tests
+        // whatever CARGO_TARGET_DIR this build uses.
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv");
+        let python = venv.join("bin/python");
+        let has_diskcache = |python: &Path| {
+            Command::new(python)
+                .args([
+                    "-c",
+                    &format!("import diskcache; assert diskcache.__version__ == '{DISKCACHE_VERSION}'"),
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if has_diskcache(&python) {
+            return Ok(python);
+        }
+        match Command::new("python3").arg("-m").arg("venv").arg(&venv).output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(format!(
+                    "python3 -m venv failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            Err(e) => return Err(format!("python3 not found: {e}")),
+        }
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", &format!("diskcache=={DISKCACHE_VERSION}")])
+            .output();
+        match pip {
+            Ok(o) if o.status.success() && has_diskcache(&python) => Ok(python),
+            Ok(o) => Err(format!(
+                "pip install diskcache failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("pip not runnable: {e}")),
+        }
+    });
+    match found {
+        Ok(python) => Some(python.clone()),
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("python-diskcache is required in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipping the python-diskcache test of the diskq tool: {why}");
+            None
+        }
+    }
+}
+
+fn run_python(python: &Path, name: &str, dir: &Path) -> String {
+    let out = Command::new(python).arg(script(name)).arg(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn every_command_works_on_a_python_diskcache_directory() {
+    let Some(python) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("py");
+    let d = arg(&dir);
+    let written: usize = run_python(&python, "writes.py", &dir).trim().parse().unwrap();
+    assert_eq!(written, 14);
+
+    // Reads: every kind as it is, and as JSON.
+    assert_eq!(diskq(&["get", d, "text"]).ok().text(), "héllo wörld");
+    assert_eq!(diskq(&["get", d, "bytes"]).ok().stdout, b"\x00\x01binary\xff");
+    assert_eq!(diskq(&["get", d, "int"]).ok().text(), "-1234567890123\n");
+    assert_eq!(diskq(&["get", d, "float"]).ok().text(), "2.5\n");
+    assert_eq!(diskq(&["get", d, "--int-key", "-7"]).ok().text(), "int key");
+    let big: Vec<u8> = (0..200).flat_map(|_| 0..=255u8).collect();
+    assert_eq!(diskq(&["get", d, "big-bytes"]).ok().stdout, big);
+    assert_eq!(diskq(&["get", d, "big-text"]).ok().text(), "ü".repeat(40000));
+    for (key, kind, value) in [
+        ("text", "text", json!("héllo wörld")),
+        ("bytes", "bytes", json!("AAFiaW5hcnn/")),
+        ("int", "int", json!(-1234567890123i64)),
+        ("float", "float", json!(2.5)),
+    ] {
+        assert_eq!(
+            diskq(&["get", d, key, "--json"]).ok().json(),
+            json!({ "key": key, "kind": kind, "value": value })
+        );
+    }
+    assert_eq!(
+        diskq(&["--json", "get", d, "big-text"]).ok().json()["value"],
+        json!("ü".repeat(40000))
+    );
+
+    // A pickle is reported as one, in plain and JSON mode, and left alone.
+    diskq(&["get", d, "pickled"]).fails(1, "the value of key \"pickled\" is a Python pickle");
+    diskq(&["get", d, "pickled", "--json"]).fails(1, "is a Python pickle");
+    diskq(&["pull", d, "--prefix", "pickles"]).fails(1, "is a Python pickle");
+
+    // Listing, counting, statistics, checking.
+    assert_eq!(diskq(&["len", d]).ok().text(), "14\n");
+    let keys = diskq(&["keys", d, "--json"]).ok().json();
+    assert_eq!(
+        keys,
+        json!([
+            "text",
+            "bytes",
+            "int",
+            "float",
+            -7,
+            "big-bytes",
+            "big-text",
+            "pickled",
+            "tagged",
+            500000000000000i64,
+            500000000000001i64,
+            499999999999999i64,
+            "jobs-500000000000000",
+            "pickles-500000000000000"
+        ])
+    );
+    let stats = diskq(&["stats", d, "--json"]).ok().json();
+    assert_eq!(stats["count"], 14);
+    assert!(stats["size"].as_u64().unwrap() >= 51_200 + 80_000, "{stats}");
+    assert_eq!(stats["settings"]["eviction_policy"], "least-recently-stored");
+    assert_eq!(stats["settings"]["disk_min_file_size"], 32768);
+    assert_eq!(diskq(&["check", d]).ok().text(), "");
+
+    // The queues Python pushed, in Python's order.
+    assert_eq!(diskq(&["pull", d]).ok().text(), "zeroth");
+    assert_eq!(diskq(&["pull", d, "--back"]).ok().text(), "second");
+    assert_eq!(
+        diskq(&["pull", d, "--json"]).ok().json(),
+        json!({ "key": 500000000000000i64, "kind": "text", "value": "first" })
+    );
+    diskq(&["pull", d]).absent();
+    assert_eq!(diskq(&["pull", d, "--prefix", "jobs"]).ok().text(), "job-1");
+
+    // Writes, which Python then reads.
+    diskq(&["set", d, "from-cli", "written by diskq"]).ok();
+    let stdin: Vec<u8> = (0..4).flat_map(|_| 0..=255u8).collect();
+    diskq_with_stdin(&["set", d, "stdin", "-"], Some(&stdin)).ok();
+    diskq(&["set", d, "--int-key", "41", "int key from diskq"]).ok();
+    diskq_with_stdin(&["push", d, "-", "--prefix", "cli"], Some(b"pushed bytes")).ok();
+    run_python(&python, "reads.py", &dir);
+
+    // Removal commands.
+    assert_eq!(diskq(&["evict", d, "group-a"]).ok().text(), "1\n");
+    diskq(&["delete", d, "text"]).ok();
+    diskq(&["get", d, "text"]).absent();
+    assert_eq!(diskq(&["expire", d]).ok().text(), "0\n");
+    let left = diskq(&["len", d]).ok().text().trim().parse::<usize>().unwrap();
+    assert_eq!(diskq(&["clear", d]).ok().text(), format!("{left}\n"));
+    diskq(&["check", d]).ok();
+    assert_eq!(diskq(&["len", d]).ok().text(), "0\n");
+}
