@@ -201,9 +201,10 @@ fn ten_mib_from_stdin_through_set_and_push() {
 fn a_closed_output_pipe_is_not_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::open(tmp.path()).unwrap();
-    for i in 0..20_000 {
-        cache.set(format!("key-{i}"), &i).unwrap();
-    }
+    let items: Vec<(String, i64)> = (0..20_000).map(|i| (format!("key-{i}"), i)).collect();
+    cache
+        .set_many(items.iter().map(|(k, v)| (k.as_str(), v)), &Default::default())
+        .unwrap();
     let run = shell(
         r#"set -o pipefail; "$DISKQ" keys "$D" | head -n 1; echo "status $?""#,
         tmp.path(),
