@@ -1,6 +1,9 @@
 //! Micro-benchmarks of single Cache operations (criterion).
 //!
-//! `cargo bench --bench ops`. Each benchmark runs on a fresh directory with
+//! `cargo bench --bench ops`: set, get hit, get miss, incr, push, pull,
+//! 1 MiB set and streamed read, and the Deque's single and batched pushes and
+//! pops. The workloads of `shared/BENCH.md` are `benches/workloads.rs`
+//! (`bash benches/compare.sh`). Each group runs on a fresh directory with
 //! default settings; values are 100 random-looking bytes unless named.
 
 use std::hint::black_box;
@@ -46,6 +49,16 @@ fn ops(c: &mut Criterion) {
     });
     c.bench_function("incr", |b| {
         b.iter(|| black_box(cache.incr("counter", 1, 0).expect("incr")))
+    });
+    c.bench_function("push", |b| b.iter(|| cache.push(black_box(&small[..])).expect("push")));
+    // The pushes above left items to pull; each batch tops the queue up first
+    // (untimed), so every timed pull finds one.
+    c.bench_function("pull", |b| {
+        b.iter_batched(
+            || cache.push(&small[..]).expect("push"),
+            |_| black_box(cache.pull::<serde_bytes::ByteBuf>().expect("pull").expect("an item")),
+            BatchSize::SmallInput,
+        )
     });
     c.bench_function("push + pull", |b| {
         b.iter(|| {
@@ -101,5 +114,17 @@ fn deque(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ops, deque);
+/// Short runs: the whole suite takes a few minutes on a shared 2-core machine.
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = ops, deque
+}
 criterion_main!(benches);

@@ -1,0 +1,478 @@
+//! The workloads W1–W10 of `shared/BENCH.md` on diskq, one JSON line per
+//! measurement on stdout (see `benches/common/mod.rs`).
+//!
+//! `cargo bench --bench workloads [-- --only W1,W5]`; `bash benches/compare.sh`
+//! runs it beside python-diskcache and the raw-SQLite ceiling.
+//!
+//! The multi-process workloads (W5, W8) re-run this binary with
+//! `DISKQ_BENCH_ROLE` naming the child's role. Each child opens the
+//! directory, prints `ready`, waits for `go` on stdin, works, then prints its
+//! result; the parent times from `go` to the last child's exit and checks
+//! exact counts.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::{BATCH, N, PER_THREAD, Report, THREADS, Timer, VALUE_LEN, key, report_timer, values};
+use diskq::{Cache, Deque, FanoutCache, Index};
+use serde_bytes::ByteBuf;
+
+const IMP: &str = "diskq";
+/// W5: items per producer; W8: keys per writer.
+const PER_CHILD: usize = 10_000;
+/// The W5 item a consumer stops at.
+const STOP: u64 = u64::MAX;
+
+fn main() {
+    if let Ok(role) = std::env::var("DISKQ_BENCH_ROLE") {
+        child(&role);
+        return;
+    }
+    let only = common::selected();
+    let run = |id: &str| common::wanted(&only, id);
+    if run("W1") || run("W2") || run("W3") {
+        w1_w3(&only);
+    }
+    if run("W4") {
+        w4();
+    }
+    if run("W5") {
+        w5();
+    }
+    if run("W6") {
+        w6();
+    }
+    if run("W7") {
+        w7();
+    }
+    if run("W8") {
+        w8();
+    }
+    if run("W9") {
+        w9();
+    }
+    if run("W10") {
+        w10();
+    }
+}
+
+fn w1_w3(only: &[String]) {
+    let dir = common::scratch();
+    let cache = Cache::open(dir.path()).expect("open");
+    let vals = values(N, VALUE_LEN, 1);
+    let keys: Vec<String> = (0..N).map(key).collect();
+    let mut t = Timer::with_capacity(N);
+    for (k, v) in keys.iter().zip(&vals) {
+        t.op(|| cache.set_bytes(k.as_str(), v).expect("set"));
+    }
+    if common::wanted(only, "W1") {
+        report_timer(IMP, "W1", "set", &t, true);
+    }
+    if common::wanted(only, "W2") {
+        let mut t = Timer::with_capacity(N);
+        for k in &keys {
+            let got = t.op(|| cache.get_bytes(k.as_str()).expect("get"));
+            assert!(got.is_some(), "W2: every get hits");
+        }
+        report_timer(IMP, "W2", "get hit", &t, true);
+    }
+    if common::wanted(only, "W3") {
+        let absent: Vec<String> = (N..2 * N).map(key).collect();
+        let mut t = Timer::with_capacity(N);
+        for k in &absent {
+            let got = t.op(|| cache.get_bytes(k.as_str()).expect("get"));
+            assert!(got.is_none(), "W3: every get misses");
+        }
+        report_timer(IMP, "W3", "get miss", &t, false);
+    }
+}
+
+fn w4() {
+    let dir = common::scratch();
+    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
+    let vals: Vec<ByteBuf> = values(N, VALUE_LEN, 4).into_iter().map(ByteBuf::from).collect();
+    let mut t = Timer::with_capacity(N);
+    for v in &vals {
+        t.op(|| d.push_back(v).expect("push"));
+    }
+    report_timer(IMP, "W4", "push_back", &t, false);
+    let mut t = Timer::with_capacity(N);
+    for _ in 0..N {
+        let got = t.op(|| d.pop_front().expect("pop"));
+        assert!(got.is_some(), "W4: every pop finds an item");
+    }
+    report_timer(IMP, "W4", "pop_front", &t, false);
+}
+
+fn w6() {
+    const COUNT: usize = 200;
+    const SIZE: usize = 1 << 20;
+    let dir = common::scratch();
+    let cache = Cache::open(dir.path()).expect("open");
+    let mut big = values(1, SIZE, 6).pop().expect("one value");
+    let start = Instant::now();
+    for n in 0..COUNT {
+        big[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        cache.set_bytes(key(n), &big).expect("set");
+    }
+    let bytes = (COUNT * SIZE) as u64;
+    print_mb(
+        "W6",
+        "set 1 MiB",
+        COUNT,
+        start.elapsed().as_secs_f64(),
+        bytes,
+        String::new(),
+    );
+
+    // Streamed reads first, so the high-water mark of resident memory shows
+    // what `read` itself needs (get_bytes below holds whole values).
+    let hwm_before = peak_rss_kb();
+    let mut buf = vec![0u8; 64 << 10];
+    let start = Instant::now();
+    let mut total = 0u64;
+    for n in 0..COUNT {
+        let mut reader = cache.read(key(n)).expect("read").expect("present");
+        loop {
+            let got = reader.read(&mut buf).expect("read");
+            if got == 0 {
+                break;
+            }
+            total += got as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(total, bytes, "W6: read returns every byte");
+    let growth = peak_rss_kb().saturating_sub(hwm_before);
+    print_mb(
+        "W6",
+        "read 1 MiB (streamed)",
+        COUNT,
+        secs,
+        bytes,
+        format!("\"peak_rss_growth_kb\":{growth}"),
+    );
+
+    let start = Instant::now();
+    for n in 0..COUNT {
+        let got = cache.get_bytes(key(n)).expect("get").expect("present");
+        assert_eq!(got.len(), SIZE);
+    }
+    print_mb(
+        "W6",
+        "get 1 MiB",
+        COUNT,
+        start.elapsed().as_secs_f64(),
+        bytes,
+        String::new(),
+    );
+}
+
+fn print_mb(workload: &str, phase: &str, ops: usize, seconds: f64, bytes: u64, extra: String) {
+    Report {
+        imp: IMP,
+        workload,
+        phase,
+        ops,
+        seconds,
+        lat_ns: None,
+        bytes: Some(bytes),
+        raw: false,
+        extra,
+    }
+    .print();
+}
+
+/// VmHWM of this process, in KiB (0 where /proc is missing).
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn w7() {
+    let dir = common::scratch();
+    let idx: Index<String, ByteBuf> = Index::open(dir.path()).expect("open");
+    let vals: Vec<ByteBuf> = values(N, VALUE_LEN, 7).into_iter().map(ByteBuf::from).collect();
+    let keys: Vec<String> = (0..N).map(key).collect();
+    let mut t = Timer::with_capacity(N);
+    for (k, v) in keys.iter().zip(&vals) {
+        t.op(|| idx.insert(k, v).expect("insert"));
+    }
+    report_timer(IMP, "W7", "insert", &t, false);
+    let start = Instant::now();
+    let mut seen = 0;
+    for (k, expected) in idx.keys().expect("keys").zip(&keys) {
+        assert_eq!(&k.expect("key"), expected, "W7: keys come in insertion order");
+        seen += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(seen, N);
+    plain("W7", "iterate keys", N, secs, String::new());
+}
+
+fn plain(workload: &str, phase: &str, ops: usize, seconds: f64, extra: String) {
+    Report {
+        imp: IMP,
+        workload,
+        phase,
+        ops,
+        seconds,
+        lat_ns: None,
+        bytes: None,
+        raw: false,
+        extra,
+    }
+    .print();
+}
+
+fn w9() {
+    let dir = common::scratch();
+    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
+    let vals: Vec<ByteBuf> = values(N, VALUE_LEN, 9).into_iter().map(ByteBuf::from).collect();
+    let start = Instant::now();
+    for chunk in vals.chunks(BATCH) {
+        d.extend(chunk).expect("extend");
+    }
+    plain(
+        "W9",
+        "push batches of 100",
+        N,
+        start.elapsed().as_secs_f64(),
+        String::new(),
+    );
+    let start = Instant::now();
+    let mut taken = 0;
+    while taken < N {
+        let got = d.pop_front_many(BATCH).expect("pop many");
+        assert!(!got.is_empty(), "W9: the queue holds every pushed item");
+        taken += got.len();
+    }
+    assert_eq!(taken, N);
+    plain(
+        "W9",
+        "pop batches of 100",
+        N,
+        start.elapsed().as_secs_f64(),
+        String::new(),
+    );
+}
+
+fn w10() {
+    let dir = common::scratch();
+    let cache = Cache::open(dir.path()).expect("open");
+    let barrier = Arc::new(Barrier::new(THREADS + 1));
+    let vals = Arc::new(values(PER_THREAD, VALUE_LEN, 10));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (cache, barrier, vals) = (cache.clone(), barrier.clone(), vals.clone());
+            std::thread::spawn(move || {
+                let keys: Vec<String> = (0..PER_THREAD).map(|i| key(t * PER_THREAD + i)).collect();
+                let mut timer = Timer::with_capacity(PER_THREAD);
+                barrier.wait();
+                for (k, v) in keys.iter().zip(vals.iter()) {
+                    timer.op(|| cache.set_bytes(k.as_str(), v).expect("set"));
+                }
+                timer.lat_ns
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let mut lat = Vec::with_capacity(THREADS * PER_THREAD);
+    for h in handles {
+        lat.extend(h.join().expect("a writer thread"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(cache.len().expect("len"), THREADS * PER_THREAD, "W10: every set landed");
+    Report {
+        imp: IMP,
+        workload: "W10",
+        phase: "8 threads set",
+        ops: THREADS * PER_THREAD,
+        seconds: secs,
+        lat_ns: Some(&lat),
+        bytes: None,
+        raw: false,
+        extra: String::new(),
+    }
+    .print();
+}
+
+// ---- Multi-process workloads ----
+
+struct Worker {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+fn spawn(role: &str, dir: &std::path::Path, id: usize) -> Worker {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let mut child = Command::new(exe)
+        .env("DISKQ_BENCH_ROLE", role)
+        .env("DISKQ_BENCH_PATH", dir)
+        .env("DISKQ_BENCH_ID", id.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a child");
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("child's ready line");
+    assert_eq!(line.trim(), "ready", "child {role} {id} did not start");
+    Worker { child, out }
+}
+
+fn go(workers: &mut [Worker]) -> Instant {
+    let start = Instant::now();
+    for w in workers.iter_mut() {
+        let stdin = w.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(b"go\n").expect("send go");
+        stdin.flush().expect("flush go");
+    }
+    start
+}
+
+/// Waits for a worker and returns what it printed after `ready`.
+fn finish(mut w: Worker) -> String {
+    let mut rest = String::new();
+    w.out.read_to_string(&mut rest).expect("child output");
+    let status = w.child.wait().expect("wait child");
+    assert!(status.success(), "a child failed: {status}");
+    rest
+}
+
+fn w5() {
+    let dir = common::scratch();
+    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
+    let mut producers: Vec<Worker> = (0..2).map(|i| spawn("producer", dir.path(), i)).collect();
+    let mut consumers: Vec<Worker> = (0..2).map(|i| spawn("consumer", dir.path(), i)).collect();
+    let start = go(&mut consumers);
+    go(&mut producers);
+    for p in producers {
+        finish(p);
+    }
+    // FIFO: the stops come after every item, one for each consumer.
+    for _ in 0..2 {
+        d.push_back(&ByteBuf::from(item(STOP))).expect("push stop");
+    }
+    let mut taken: Vec<u64> = Vec::with_capacity(2 * PER_CHILD);
+    let mut per_consumer = Vec::new();
+    for c in consumers {
+        let out = finish(c);
+        let ids: Vec<u64> = out.split_whitespace().map(|s| s.parse().expect("an item id")).collect();
+        per_consumer.push(ids.len());
+        taken.extend(ids);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    taken.sort_unstable();
+    let expected: Vec<u64> = (0..(2 * PER_CHILD) as u64).collect();
+    let exactly_once = taken == expected;
+    assert!(exactly_once, "W5: every item is taken exactly once");
+    plain(
+        "W5",
+        "2 producers + 2 consumers",
+        2 * PER_CHILD,
+        secs,
+        format!("\"exactly_once\":{exactly_once},\"per_consumer\":{per_consumer:?}"),
+    );
+}
+
+/// A W5 item: its id in the first 8 bytes, then filler.
+fn item(id: u64) -> Vec<u8> {
+    let mut v = vec![0xA5u8; VALUE_LEN];
+    v[..8].copy_from_slice(&id.to_le_bytes());
+    v
+}
+
+fn w8() {
+    let dir = common::scratch();
+    let fanout = FanoutCache::builder().shards(4).open(dir.path()).expect("open");
+    let mut writers: Vec<Worker> = (0..2).map(|i| spawn("fanout", dir.path(), i)).collect();
+    let start = go(&mut writers);
+    let mut retries = 0u64;
+    for w in writers {
+        retries += finish(w).trim().parse::<u64>().expect("a retry count");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for n in 0..2 * PER_CHILD {
+        assert!(
+            fanout.get_bytes(key(n)).expect("get").is_some(),
+            "W8: every key was set"
+        );
+    }
+    plain(
+        "W8",
+        "2 processes set",
+        2 * PER_CHILD,
+        secs,
+        format!("\"timeouts_retried\":{retries}"),
+    );
+}
+
+fn child(role: &str) {
+    let dir = std::env::var_os("DISKQ_BENCH_PATH").expect("DISKQ_BENCH_PATH");
+    let id: usize = std::env::var("DISKQ_BENCH_ID")
+        .expect("DISKQ_BENCH_ID")
+        .parse()
+        .expect("a numeric id");
+    let ready = || {
+        println!("ready");
+        std::io::stdout().flush().expect("flush");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).expect("go line");
+    };
+    match role {
+        "producer" => {
+            let d: Deque<ByteBuf> = Deque::open(&dir).expect("open");
+            let items: Vec<ByteBuf> = (0..PER_CHILD)
+                .map(|i| ByteBuf::from(item((id * PER_CHILD + i) as u64)))
+                .collect();
+            ready();
+            for v in &items {
+                d.push_back(v).expect("push");
+            }
+        }
+        "consumer" => {
+            let d: Deque<ByteBuf> = Deque::open(&dir).expect("open");
+            ready();
+            let mut ids = Vec::with_capacity(2 * PER_CHILD);
+            loop {
+                let v = d
+                    .pop_front_timeout(Duration::from_secs(60))
+                    .expect("pop")
+                    .expect("an item or a stop within 60 s");
+                let id = u64::from_le_bytes(v[..8].try_into().expect("8 bytes of id"));
+                if id == STOP {
+                    break;
+                }
+                ids.push(id);
+            }
+            let text: Vec<String> = ids.iter().map(u64::to_string).collect();
+            println!("{}", text.join(" "));
+        }
+        "fanout" => {
+            let f = FanoutCache::builder().shards(4).open(&dir).expect("open");
+            let vals = values(PER_CHILD, VALUE_LEN, 80 + id as u64);
+            let keys: Vec<String> = (0..PER_CHILD).map(|i| key(id * PER_CHILD + i)).collect();
+            ready();
+            let mut retries = 0u64;
+            for (k, v) in keys.iter().zip(&vals) {
+                // A busy shard times out after 10 ms and `set` returns false,
+                // as in python-diskcache; retry so every key lands.
+                while !f.set_bytes(k.as_str(), v).expect("set") {
+                    retries += 1;
+                }
+            }
+            println!("{retries}");
+        }
+        other => panic!("unknown DISKQ_BENCH_ROLE {other}"),
+    }
+}
