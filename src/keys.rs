@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::codec::Stored;
 use crate::error::Result;
 use crate::key::Key;
-use crate::store::{PageKind, ValueRow};
+use crate::store::{PageKind, PageRow, ValueRow};
 
 /// Rows fetched per query.
 const PAGE: i64 = 100;
@@ -26,8 +26,8 @@ pub(crate) struct Pager {
     lo: i64,
     /// Last cursor taken from the back (exclusive upper bound).
     hi: i64,
-    front: VecDeque<(i64, Key, Option<ValueRow>)>,
-    back: VecDeque<(i64, Key, Option<ValueRow>)>,
+    front: VecDeque<PageRow>,
+    back: VecDeque<PageRow>,
     failed: bool,
 }
 
@@ -117,7 +117,11 @@ impl Pager {
     }
 
     /// `None` when the row's value file is gone (removed since the page was read).
-    fn load(&mut self, key: Key, row: Option<ValueRow>) -> Option<Result<(Key, Option<Stored>)>> {
+    fn load(&mut self, key: Result<Key>, row: Option<ValueRow>) -> Option<Result<(Key, Option<Stored>)>> {
+        let key = match key {
+            Ok(key) => key,
+            Err(e) => return Some(Err(e)),
+        };
         match row {
             None => Some(Ok((key, None))),
             Some(mut row) => match self.cache.load(&mut row) {

@@ -66,14 +66,19 @@ pub(crate) fn key_from(v: ValueRef<'_>, raw: bool) -> Result<Key> {
 /// The exclusive upper bound of integer queue keys.
 pub(crate) const QUEUE_BOUND: i64 = 999_999_999_999_999;
 
+/// One row of a page: its cursor, its key (an error for a damaged key, kept
+/// per row so that one bad row does not hide the rest of the page) and its
+/// value columns.
+pub(crate) type PageRow = (i64, Result<Key>, Option<ValueRow>);
+
 /// Reads (cursor, key, value columns) from an ITEMS_/QUEUE_ row.
-fn item_row(r: &Row<'_>) -> Result<(i64, Key, Option<ValueRow>)> {
+fn item_row(r: &Row<'_>) -> Result<PageRow> {
     let raw = r.get::<_, Option<i64>>(2)?.unwrap_or(1) != 0;
     let cursor = match r.get_ref(0)? {
         ValueRef::Integer(n) => n,
         _ => return Err(Error::Corrupt("a row cursor is not an integer".into())),
     };
-    Ok((cursor, key_from(r.get_ref(1)?, raw)?, Some(ValueRow::from_row(r, 3)?)))
+    Ok((cursor, key_from(r.get_ref(1)?, raw), Some(ValueRow::from_row(r, 3)?)))
 }
 
 fn raw_flag(key: &Key) -> i64 {
@@ -383,14 +388,21 @@ impl Session {
     }
 
     /// Live keys with `lo < rowid < hi`, in rowid order, at most `limit`.
-    pub(crate) fn keys_page(&self, lo: i64, hi: i64, now: f64, ascending: bool, limit: i64) -> Result<Vec<(i64, Key)>> {
+    pub(crate) fn keys_page(
+        &self,
+        lo: i64,
+        hi: i64,
+        now: f64,
+        ascending: bool,
+        limit: i64,
+    ) -> Result<Vec<(i64, Result<Key>)>> {
         let statement = if ascending { sql::KEYS_ASC } else { sql::KEYS_DESC };
         let mut stmt = self.conn.prepare_cached(statement)?;
         let mut rows = stmt.query(params![lo, hi, now, limit])?;
         let mut page = Vec::new();
         while let Some(r) = rows.next()? {
             let raw = r.get::<_, Option<i64>>(2)?.unwrap_or(1) != 0;
-            page.push((r.get(0)?, key_from(r.get_ref(1)?, raw)?));
+            page.push((r.get(0)?, key_from(r.get_ref(1)?, raw)));
         }
         Ok(page)
     }
@@ -404,7 +416,7 @@ impl Session {
         now: f64,
         ascending: bool,
         limit: i64,
-    ) -> Result<Vec<(i64, Key, Option<ValueRow>)>> {
+    ) -> Result<Vec<PageRow>> {
         if kind == PageKind::Keys {
             let keys = self.keys_page(lo, hi, now, ascending, limit)?;
             return Ok(keys.into_iter().map(|(rowid, key)| (rowid, key, None)).collect());
@@ -429,7 +441,10 @@ impl Session {
         let mut stmt = self.conn.prepare_cached(sql::QUEUE_NTH)?;
         let mut rows = stmt.query(params![0, QUEUE_BOUND, now, n])?;
         match rows.next()? {
-            Some(r) => Ok(Some(item_row(r)?)),
+            Some(r) => {
+                let (cursor, key, row) = item_row(r)?;
+                Ok(Some((cursor, key?, row)))
+            }
             None => Ok(None),
         }
     }
