@@ -139,9 +139,13 @@ fn consume(id: usize, args: &Args) -> diskq::Result<()> {
 }
 
 fn spawn(role: &str, id: usize, args: &Args) -> std::io::Result<Child> {
+    // A child works out its share from the same numbers as the parent.
     Command::new(std::env::current_exe()?)
         .args([role, &id.to_string(), "--dir"])
         .arg(&args.dir)
+        .args(["--tasks", &args.tasks.to_string()])
+        .args(["--producers", &args.producers.to_string()])
+        .args(["--consumers", &args.consumers.to_string()])
         .spawn()
 }
 
