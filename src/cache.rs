@@ -358,9 +358,10 @@ impl Cache {
     pub(crate) fn load(&self, row: &mut ValueRow) -> Result<Option<Stored>> {
         let value = std::mem::replace(&mut row.value, Scalar::Null);
         let disk = &self.inner.store.disk;
+        let size = row.size;
         let file = |name: &Option<String>| -> Result<Option<Vec<u8>>> {
             match name {
-                Some(name) => disk.read(name),
+                Some(name) => disk.read(name, size),
                 None => Err(Error::Corrupt("a file-backed row has no file name".into())),
             }
         };
@@ -557,13 +558,15 @@ impl Cache {
             };
             match (row.mode, &row.value, &row.filename) {
                 (MODE_BINARY | MODE_TEXT, Scalar::Null, Some(name)) => {
-                    Ok(store.disk.open(name)?.map(|(file, path)| {
-                        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                        ValueReader {
-                            inner: ReaderInner::File(file),
-                            path: Some(path),
-                            len,
-                        }
+                    let Some((file, path)) = store.disk.open(name)? else {
+                        return Ok(None);
+                    };
+                    let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+                    crate::disk::check_size(&path, len, row.size)?;
+                    Ok(Some(ValueReader {
+                        inner: ReaderInner::File(file),
+                        path: Some(path),
+                        len,
                     }))
                 }
                 (MODE_RAW, Scalar::Blob(b), _) => Ok(Some(ValueReader::memory(b.clone()))),

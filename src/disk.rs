@@ -172,13 +172,16 @@ impl Disk {
         }
     }
 
-    /// Reads a whole value file; `None` when it is gone.
-    pub(crate) fn read(&self, filename: &str) -> Result<Option<Vec<u8>>> {
+    /// Reads a whole value file; `None` when it is gone. With the row's
+    /// `size`, a file of another length (truncated or rewritten behind
+    /// diskq's back) is [`Error::Corrupt`] rather than a short value.
+    pub(crate) fn read(&self, filename: &str, size: Option<i64>) -> Result<Option<Vec<u8>>> {
         let Some((mut file, path)) = self.open(filename)? else {
             return Ok(None);
         };
         let mut data = Vec::with_capacity(file.metadata().map(|m| m.len() as usize).unwrap_or(0));
-        file.read_to_end(&mut data).map_err(|e| Error::io(path, e))?;
+        file.read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
+        check_size(&path, data.len() as u64, size)?;
         Ok(Some(data))
     }
 
@@ -204,6 +207,18 @@ impl Disk {
             }
             folder = f.parent();
         }
+    }
+}
+
+/// Fails when a value file's length differs from its row's `size` (when known).
+pub(crate) fn check_size(path: &Path, len: u64, size: Option<i64>) -> Result<()> {
+    match size {
+        Some(size) if u64::try_from(size).ok() != Some(len) => Err(Error::Corrupt(format!(
+            "value file {} has {len} bytes where its row says {size}: it was changed outside diskq \
+             (check reports it; check(true) accepts the file as it is)",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -270,12 +285,13 @@ mod tests {
         let d = Disk::new(dir.path().to_path_buf(), true, Duration::from_secs(1));
         let (name, size) = d.write_bytes(b"hello").unwrap();
         assert_eq!(size, 5);
-        assert_eq!(d.read(&name).unwrap().unwrap(), b"hello");
+        assert_eq!(d.read(&name, Some(5)).unwrap().unwrap(), b"hello");
+        assert!(matches!(d.read(&name, Some(4)), Err(Error::Corrupt(_))));
         let (name2, size2) = d.write_reader(&mut &b"stream"[..]).unwrap();
         assert_eq!(size2, 6);
         d.remove(&name);
         d.remove(&name2);
-        assert!(d.read(&name).unwrap().is_none());
+        assert!(d.read(&name, None).unwrap().is_none());
         // Both folder levels are gone once empty.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

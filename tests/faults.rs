@@ -385,7 +385,7 @@ fn a_deleted_value_file_is_a_miss_that_check_reports_and_fixes() {
 }
 
 #[test]
-fn a_truncated_value_file_is_a_clear_error_that_check_reports() {
+fn a_truncated_value_file_is_a_clear_error_that_check_reports_and_fixes() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = open(tmp.path());
     seed(&cache);
@@ -409,19 +409,37 @@ fn a_truncated_value_file_is_a_clear_error_that_check_reports() {
     // Cut inside a two-byte character: no longer UTF-8.
     cut("text", 4 * KIB as u64 + 1);
     cut("file7", 10);
+    // A queue item of bytes in a file, cut too, behind the 20 seeded items.
+    let q = cache.push(serde_bytes::Bytes::new(&[9u8; 8 * KIB])).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(value_path(&cache, q.as_int().unwrap()))
+        .unwrap();
+    f.set_len(5).unwrap();
+    for i in 0..20 {
+        assert_eq!(cache.pull::<usize>().unwrap().map(|(_, v)| v), Some(i));
+    }
+    // The damaged item is an error, and stays (a pull that fails takes nothing).
+    let err = cache.pull::<serde_bytes::ByteBuf>().unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err:?}");
+    assert!(cache.contains_key(q.clone()).unwrap());
 
-    let err = cache.get::<Big>("struct").unwrap_err();
-    assert!(err.is_decode(), "{err:?}");
-    assert!(err.to_string().contains("struct"), "{err}");
-    let err = cache.get::<String>("text").unwrap_err();
-    assert!(matches!(err, Error::Corrupt(_) | Error::Decode { .. }), "{err:?}");
-    // A bytes value has no structure to check: the short content comes back,
-    // and `check` reports the size.
-    assert_eq!(cache.get_bytes("file7").unwrap().map(|b| b.len()), Some(10));
-
+    // The file's length no longer matches its row: a clear error naming the
+    // file, for every kind of value and for the streaming reader.
+    for err in [
+        cache.get::<Big>("struct").unwrap_err(),
+        cache.get::<String>("text").unwrap_err(),
+        cache.get_bytes("file7").unwrap_err(),
+        cache.read("file7").unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().contains(".val"), "{err}");
+    }
+    let listed: Vec<_> = cache.keys().unwrap().collect();
+    assert!(listed.iter().all(|k| k.is_ok()), "listing keys reads no value");
     let warnings = cache.check(false).unwrap();
     let wrong = warnings.iter().filter(|w| w.kind == WarningKind::WrongFileSize).count();
-    assert_eq!(wrong, 3, "{warnings:?}");
+    assert_eq!(wrong, 4, "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.message.contains("10 != 20480")),
         "{warnings:?}"
@@ -434,6 +452,16 @@ fn a_truncated_value_file_is_a_clear_error_that_check_reports() {
         Some(file_value(8)),
         "others untouched"
     );
+    // check(true) took the files as they are: the short bytes now read back,
+    // the damaged struct and text are decode errors.
+    assert_eq!(cache.get_bytes("file7").unwrap(), Some(file_value(7)[..10].to_vec()));
+    assert!(cache.get::<Big>("struct").unwrap_err().is_decode());
+    let (_, short) = cache.pull::<serde_bytes::ByteBuf>().unwrap().unwrap();
+    assert_eq!(short.as_slice(), &[9u8; 5]);
+    assert!(matches!(
+        cache.get::<String>("text"),
+        Err(Error::Corrupt(_) | Error::Decode { .. })
+    ));
     // A damaged value can be replaced.
     cache.set("struct", &big).unwrap();
     assert_eq!(cache.get::<Big>("struct").unwrap(), Some(big));

@@ -93,12 +93,21 @@ pub(crate) struct ValueRow {
     pub value: Scalar,
     pub expire_time: Option<f64>,
     pub tag: Option<String>,
+    /// The stored size, when the statement read it (a value file's length).
+    pub size: Option<i64>,
 }
 
 impl ValueRow {
-    /// Reads columns `first .. first + 5`: mode, filename, value, expire_time, tag.
+    /// Reads columns `first .. first + 5`: mode, filename, value, expire_time,
+    /// tag, and `size` when the statement has a column after them.
     pub(super) fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<ValueRow> {
+        let size = if row.as_ref().column_count() > first + 5 {
+            row.get::<_, Option<i64>>(first + 5)?
+        } else {
+            None
+        };
         Ok(ValueRow {
+            size,
             mode: row.get::<_, Option<i64>>(first)?.unwrap_or(0),
             filename: row.get(first + 1)?,
             value: scalar(row.get_ref(first + 2)?),

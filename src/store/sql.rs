@@ -42,15 +42,15 @@ pub(crate) const INCREMENT_MISSES: &str = "UPDATE Settings SET value = value + 1
 
 // ---- Single items ----
 
-/// Columns read to return a value: 0 rowid, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag.
-pub(crate) const SELECT_LIVE: &str = "SELECT rowid, mode, filename, value, expire_time, tag FROM Cache \
+/// Columns read to return a value: 0 rowid, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag, 6 size.
+pub(crate) const SELECT_LIVE: &str = "SELECT rowid, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
 pub(crate) const GET_TOUCH_ACCESS_TIME: &str = "UPDATE Cache SET access_time = ?3 \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3) \
-     RETURNING rowid, mode, filename, value, expire_time, tag";
+     RETURNING rowid, mode, filename, value, expire_time, tag, size";
 pub(crate) const GET_COUNT_ACCESS: &str = "UPDATE Cache SET access_count = access_count + 1 \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3) \
-     RETURNING rowid, mode, filename, value, expire_time, tag";
+     RETURNING rowid, mode, filename, value, expire_time, tag, size";
 pub(crate) const CONTAINS_LIVE: &str = "SELECT 1 FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
 /// Any row, live or expired: 0 rowid, 1 filename, 2 expire_time, 3 mode, 4 value.
@@ -71,7 +71,7 @@ pub(crate) const DELETE_LIVE: &str = "DELETE FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3) RETURNING filename";
 pub(crate) const POP_LIVE: &str = "DELETE FROM Cache \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3) \
-     RETURNING rowid, mode, filename, value, expire_time, tag";
+     RETURNING rowid, mode, filename, value, expire_time, tag, size";
 pub(crate) const TOUCH_LIVE: &str = "UPDATE Cache SET expire_time = ?4 \
      WHERE key = ?1 AND raw = ?2 AND (expire_time IS NULL OR expire_time > ?3)";
 pub(crate) const RENAME_KEY: &str = "UPDATE Cache SET key = ?3 WHERE key = ?1 AND raw = ?2";
@@ -83,26 +83,26 @@ pub(crate) const QUEUE_LAST_KEY: &str =
     "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1";
 pub(crate) const QUEUE_FIRST_KEY: &str =
     "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1";
-/// Pull: 0 key, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag.
+/// Pull: 0 key, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag, 6 size.
 pub(crate) const PULL_FRONT: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1) \
-     RETURNING key, mode, filename, value, expire_time, tag";
+     RETURNING key, mode, filename, value, expire_time, tag, size";
 pub(crate) const PULL_BACK: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1) \
-     RETURNING key, mode, filename, value, expire_time, tag";
-pub(crate) const PEEK_FRONT: &str = "SELECT key, mode, filename, value, expire_time, tag FROM Cache \
+     RETURNING key, mode, filename, value, expire_time, tag, size";
+pub(crate) const PEEK_FRONT: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
      ORDER BY key ASC LIMIT 1";
-pub(crate) const PEEK_BACK: &str = "SELECT key, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const PEEK_BACK: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
      ORDER BY key DESC LIMIT 1";
 
 // ---- Iteration order (rowid = insertion order) ----
 
 /// peekitem: 0 key, 1 raw, 2 mode, 3 filename, 4 value, 5 expire_time, 6 tag.
-pub(crate) const FIRST_ITEM: &str = "SELECT key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const FIRST_ITEM: &str = "SELECT key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE expire_time IS NULL OR expire_time > ?1 ORDER BY rowid ASC LIMIT 1";
-pub(crate) const LAST_ITEM: &str = "SELECT key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const LAST_ITEM: &str = "SELECT key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE expire_time IS NULL OR expire_time > ?1 ORDER BY rowid DESC LIMIT 1";
 pub(crate) const KEYS_ASC: &str = "SELECT rowid, key, raw FROM Cache WHERE ?1 < rowid AND rowid < ?2 \
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY rowid ASC LIMIT ?4";
@@ -151,19 +151,19 @@ pub(crate) const INTEGRITY_CHECK: &str = "PRAGMA integrity_check";
 // ---- Pages of rows with their values ----
 
 /// Items in insertion order: 0 rowid, 1 key, 2 raw, 3 mode, 4 filename, 5 value, 6 expire_time, 7 tag.
-pub(crate) const ITEMS_ASC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const ITEMS_ASC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < rowid AND rowid < ?2 AND (expire_time IS NULL OR expire_time > ?3) ORDER BY rowid ASC LIMIT ?4";
-pub(crate) const ITEMS_DESC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const ITEMS_DESC: &str = "SELECT rowid, key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < rowid AND rowid < ?2 AND (expire_time IS NULL OR expire_time > ?3) ORDER BY rowid DESC LIMIT ?4";
 /// Integer-keyed queue items in key order, same columns (the key is its own cursor).
-pub(crate) const QUEUE_ASC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const QUEUE_ASC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT ?4";
-pub(crate) const QUEUE_DESC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const QUEUE_DESC: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT ?4";
 /// The live queue item at a position: same columns.
-pub(crate) const QUEUE_NTH: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag FROM Cache \
+pub(crate) const QUEUE_NTH: &str = "SELECT key, key, raw, mode, filename, value, expire_time, tag, size FROM Cache \
      WHERE ?1 < key AND key < ?2 AND raw = 1 AND typeof(key) = 'integer' \
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1 OFFSET ?4";
 /// Changes whenever another connection commits.
