@@ -109,8 +109,15 @@ fn crash_child() {
         .open(dir.with_file_name("oplog"))
         .unwrap();
     // One write(2) per line, unbuffered: a SIGKILL lands before or after it,
-    // and cannot lose what it returned for.
-    let mut log_line = |line: String| log.write_all(format!("{line}\n").as_bytes()).unwrap();
+    // and cannot lose what it returned for. The acknowledgement is also
+    // synced, as the issue asks (a SIGKILL alone would not need it: the page
+    // cache outlives the process).
+    let mut log_line = |line: String| {
+        log.write_all(format!("{line}\n").as_bytes()).unwrap();
+        if line.starts_with('A') {
+            log.sync_data().unwrap();
+        }
+    };
     for op in from.. {
         log_line(format!("B {op}"));
         let ack = match op_of(op) {
