@@ -772,3 +772,54 @@ fn a_linked_value_file_is_never_read() {
     assert!(!l.cache.contains_key("k").unwrap());
     assert_eq!(std::fs::read(l.outside.join("secret")).unwrap(), b"outside data");
 }
+
+// ------------------------------------------------------------ extreme numbers
+
+#[test]
+fn extreme_counts_and_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let deque: Deque<u32> = Deque::open(dir.path()).unwrap();
+    deque.extend(&[1, 2, 3]).unwrap();
+    assert!(matches!(deque.get(usize::MAX), Ok(None) | Err(Error::InvalidUse(_))));
+    assert_eq!(deque.get(2).unwrap(), Some(3));
+    deque.rotate_left(usize::MAX).unwrap();
+    deque.rotate_right(usize::MAX - 1).unwrap();
+    let mut items: Vec<u32> = deque.iter().unwrap().map(|v| v.unwrap()).collect();
+    items.sort_unstable();
+    assert_eq!(items, [1, 2, 3], "rotations move items, never lose them");
+    assert_eq!(deque.pop_front_many(usize::MAX).unwrap().len(), 3);
+    deque.extend(&[4, 5]).unwrap();
+    let cache = deque.cache().clone();
+    assert_eq!(
+        cache.pull_many::<u32>(usize::MAX, &PullOptions::new()).unwrap().len(),
+        2
+    );
+    let deque = deque.with_maxlen(0).unwrap();
+    deque.push_back(&6).unwrap();
+    assert!(deque.is_empty().unwrap(), "a deque bounded at 0 keeps nothing");
+}
+
+/// A row at the very end of the queue's key range (a foreign writer, or a
+/// very old queue): a push past it is a clear error, not an overflow.
+#[test]
+fn a_queue_at_the_end_of_its_key_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set(Key::Int(999_999_999_999_998), &"last").unwrap();
+    match cache.push(&"one more") {
+        Err(Error::InvalidUse(m)) => assert!(!m.is_empty()),
+        other => panic!("expected InvalidUse, got {other:?}"),
+    }
+    // The front still works.
+    let k = cache
+        .push_with(&"front", &PushOptions::new().side(diskq::Side::Front))
+        .unwrap();
+    assert!(k.as_int().unwrap() < 999_999_999_999_998);
+    cache.set(Key::Int(1), &"first").unwrap();
+    assert!(
+        cache
+            .push_with(&"x", &PushOptions::new().side(diskq::Side::Front))
+            .is_err()
+    );
+    assert_eq!(cache.len().unwrap(), 3);
+}
