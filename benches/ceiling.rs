@@ -153,7 +153,95 @@ fn pop(conn: &Connection) -> Option<Vec<u8>> {
     got
 }
 
+/// The expired-rows select diskq runs after every write (src/store/sql.rs).
+const SELECT_EXPIRED: &str = "SELECT rowid, filename FROM Cache \
+     WHERE expire_time IS NOT NULL AND expire_time < ?1 ORDER BY expire_time LIMIT ?2";
+/// The same without the LIMIT parameter: the caller stops after `limit` rows.
+const SELECT_EXPIRED_UNLIMITED: &str = "SELECT rowid, filename FROM Cache \
+     WHERE expire_time IS NOT NULL AND expire_time < ?1 ORDER BY expire_time";
+
+/// `--experiments`: what one cached statement costs when a bound LIMIT
+/// makes SQLite re-prepare it on every use (rusqlite clears the bindings of
+/// a statement returned to its cache, and SQLite >= 3.47 expires a
+/// statement whose LIMIT parameter is cleared or rebound), against the
+/// same statement without the parameter and with the query planner
+/// stability guarantee (QPSG) on.
+fn experiments() {
+    let dir = common::scratch();
+    let conn = create(dir.path());
+    let vals = values(N, VALUE_LEN, 1);
+    for (n, v) in vals.iter().enumerate() {
+        set(&conn, &key(n), v);
+    }
+    const RUNS: usize = 100_000;
+    let run = |conn: &Connection, sql: &str, limit: Option<i64>| {
+        let start = Instant::now();
+        for _ in 0..RUNS {
+            let mut stmt = conn.prepare_cached(sql).expect("prepare");
+            let rows: Vec<(i64, Option<String>)> = match limit {
+                Some(l) => stmt
+                    .query_map(params![now(), l], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .expect("query")
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows"),
+                None => stmt
+                    .query_map(params![now()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .expect("query")
+                    .take(10)
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows"),
+            };
+            assert!(rows.is_empty());
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let secs = run(&conn, SELECT_EXPIRED, Some(10));
+    plain("X1", "select expired, LIMIT ?2 (as diskq)", RUNS, secs);
+    let secs = run(&conn, SELECT_EXPIRED_UNLIMITED, None);
+    plain("X1", "select expired, no LIMIT, take(10)", RUNS, secs);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .expect("QPSG");
+    conn.flush_prepared_statement_cache();
+    let secs = run(&conn, SELECT_EXPIRED, Some(10));
+    plain("X1", "select expired, LIMIT ?2, QPSG on", RUNS, secs);
+
+    // Batches of 100 pushes as W9, bare, under a savepoint (as diskq's
+    // Deque::extend runs push_many inside transact), and under a savepoint
+    // with temp_store = MEMORY (the sub-journal kept in memory).
+    for (phase, savepoint, memory) in [
+        ("push batches of 100", false, false),
+        ("push batches of 100 in a SAVEPOINT", true, false),
+        ("push batches of 100 in a SAVEPOINT, temp_store = MEMORY", true, true),
+    ] {
+        let dir = common::scratch();
+        let conn = create(dir.path());
+        if memory {
+            conn.execute_batch("PRAGMA temp_store = MEMORY").expect("temp_store");
+        }
+        let vals = values(N, VALUE_LEN, 9);
+        let start = Instant::now();
+        for chunk in vals.chunks(BATCH) {
+            conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+            if savepoint {
+                conn.execute_batch("SAVEPOINT diskq_op").expect("savepoint");
+            }
+            for v in chunk {
+                push_in_txn(&conn, v);
+            }
+            if savepoint {
+                conn.execute_batch("RELEASE diskq_op").expect("release");
+            }
+            conn.execute_batch("COMMIT").expect("commit");
+        }
+        plain("X2", phase, N, start.elapsed().as_secs_f64());
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--experiments") {
+        experiments();
+        return;
+    }
     let only = common::selected();
     let run = |id: &str| common::wanted(&only, id);
     if run("W1") || run("W2") || run("W3") {
@@ -169,17 +257,23 @@ fn main() {
             report_timer(IMP, "W1", "set", &t, true);
         }
         if run("W2") {
-            let mut t = Timer::with_capacity(N);
-            for k in &keys {
-                assert!(t.op(|| get(&conn, k)).is_some());
+            let mut t = Timer::default();
+            for _ in 0..common::repeat() {
+                t = Timer::with_capacity(N);
+                for k in &keys {
+                    assert!(t.op(|| get(&conn, k)).is_some());
+                }
             }
             report_timer(IMP, "W2", "get hit", &t, true);
         }
         if run("W3") {
             let absent: Vec<String> = (N..2 * N).map(key).collect();
-            let mut t = Timer::with_capacity(N);
-            for k in &absent {
-                assert!(t.op(|| get(&conn, k)).is_none());
+            let mut t = Timer::default();
+            for _ in 0..common::repeat() {
+                t = Timer::with_capacity(N);
+                for k in &absent {
+                    assert!(t.op(|| get(&conn, k)).is_none());
+                }
             }
             report_timer(IMP, "W3", "get miss", &t, false);
         }

@@ -3,8 +3,9 @@
 # and on the raw-SQLite ceiling, prints the table and writes
 # benches/RESULTS.md, benches/latency-get.svg and benches/latency-set.svg.
 #
-#     bash benches/compare.sh            # everything (about 6–10 minutes on 2 cores)
+#     bash benches/compare.sh            # everything, 3 rounds (about 5–8 minutes on 2 cores)
 #     bash benches/compare.sh W1,W2      # some workloads only
+#     DISKQ_BENCH_ROUNDS=1 bash benches/compare.sh
 #
 # python-diskcache comes from PyPI into the virtual environment target/pyenv
 # (the one tests/interop.rs uses), made here if missing. Respects
@@ -38,16 +39,24 @@ pyver=$("$venv/bin/python" -c 'import diskcache; print(diskcache.__version__)')
 echo "compare.sh: building the bench programs" >&2
 cargo bench --quiet --no-run --bench workloads --bench ceiling >&2
 
-echo "compare.sh: diskq" >&2
-cargo bench --quiet --bench workloads -- "${only_args[@]}" >"$out/diskq.jsonl"
-echo "compare.sh: raw-SQLite ceiling" >&2
-cargo bench --quiet --bench ceiling -- "${only_args[@]}" >"$out/ceiling.jsonl"
-echo "compare.sh: python-diskcache $pyver" >&2
-"$venv/bin/python" benches/workloads.py "${only_args[@]}" |
-    python3 -c 'import json, sys
+# The machine is shared and noisy: run the three in turn, several rounds,
+# and keep each measurement's median round (merge.py).
+rounds=${DISKQ_BENCH_ROUNDS:-3}
+: >"$out/diskq.jsonl"
+: >"$out/ceiling.jsonl"
+: >"$out/python.jsonl"
+for round in $(seq 1 "$rounds"); do
+    echo "compare.sh: round $round of $rounds: diskq" >&2
+    cargo bench --quiet --bench workloads -- "${only_args[@]}" >>"$out/diskq.jsonl"
+    echo "compare.sh: round $round of $rounds: raw-SQLite ceiling" >&2
+    cargo bench --quiet --bench ceiling -- "${only_args[@]}" >>"$out/ceiling.jsonl"
+    echo "compare.sh: round $round of $rounds: python-diskcache $pyver" >&2
+    "$venv/bin/python" benches/workloads.py "${only_args[@]}" |
+        python3 -c 'import json, sys
 v = sys.argv[1]
 for line in sys.stdin:
-    r = json.loads(line); r["version"] = v; print(json.dumps(r))' "$pyver" >"$out/python.jsonl"
+    r = json.loads(line); r["version"] = v; print(json.dumps(r))' "$pyver" >>"$out/python.jsonl"
+done
 
 command="bash benches/compare.sh${only:+ $only}"
 python3 benches/merge.py --diskq "$out/diskq.jsonl" --python "$out/python.jsonl" \

@@ -186,6 +186,17 @@ pub fn selected() -> Vec<String> {
     only
 }
 
+/// `--repeat N`: run the read phases (W2, W3) N times over, reporting the
+/// last, so a profiler gets enough samples of them (default 1).
+pub fn repeat() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
 pub fn wanted(only: &[String], id: &str) -> bool {
     only.is_empty() || only.iter().any(|o| o == id)
 }
