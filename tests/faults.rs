@@ -1,13 +1,17 @@
-//! Faults from outside: the disk fills (a file-size limit), the directory
-//! becomes read-only, value files are deleted or truncated behind diskq's
-//! back, the database file is overwritten in the middle. Each must give a
-//! clear error (never a panic), leave what was stored readable, and
-//! `check(true)` must bring the directory back to a consistent state.
+//! Faults from outside: the disk fills (a file-size limit, and a real
+//! 4 MiB file system), the directory becomes read-only, value files are
+//! deleted or truncated behind diskq's back, the database file is
+//! overwritten in the middle. Each must give a clear error (never a panic)
+//! and leave what was stored readable; `check(true)` must bring the
+//! directory back to a consistent state, or, for a database page SQLite
+//! cannot rebuild, fail with `Error::Corrupt` naming the file.
 //!
-//! The limits and users are set on child processes (the test binary run
-//! again with a role in an environment variable) through `sh`, `prlimit`
-//! and `setpriv` from util-linux, so the tests need no `unsafe` and no extra
-//! crate.
+//! The limits, mounts and users are set on child processes (the test
+//! binary run again with a role in an environment variable) through `sh`,
+//! `prlimit`, `unshare` and `setpriv` from util-linux, so the tests need no
+//! `unsafe` and no extra crate. As root (as CI runs) the read-only test
+//! runs its child as `nobody`; mounting needs root, and elsewhere that one
+//! test says why it skips (it never skips under CI).
 #![allow(clippy::unwrap_used)]
 #![cfg(target_os = "linux")]
 
@@ -220,6 +224,136 @@ fn a_full_disk_is_a_clear_error_and_check_repairs() {
     // With room again, writes work.
     cache.set_bytes("file0", &vec![1u8; FSIZE + 1]).unwrap();
     assert_eq!(cache.get_bytes("file0").unwrap().map(|v| v.len()), Some(FSIZE + 1));
+}
+
+/// A real full file system: a 4 MiB tmpfs mounted over the cache directory
+/// in a private mount namespace (so it vanishes with the child). Runs
+/// inside that namespace from start to end.
+#[test]
+fn full_file_system_child() {
+    if !is_role("full_file_system_child") {
+        return;
+    }
+    let dir = dir_env();
+    let out = Command::new("df")
+        .arg("-Pk")
+        .arg(dir.parent().unwrap())
+        .output()
+        .unwrap();
+    let df = String::from_utf8_lossy(&out.stdout);
+    assert!(df.contains("diskq-test"), "the small file system is not mounted: {df}");
+    let cache = open(&dir);
+    seed(&cache);
+    // Ballast beside the cache that an operator can delete to make room again.
+    let ballast = dir.with_file_name("ballast");
+    std::fs::write(&ballast, vec![0u8; 512 * KIB]).unwrap();
+
+    // Large values until a value file cannot be written.
+    let mut big = 0usize;
+    let err = loop {
+        match cache.set_bytes(format!("big{big}"), &vec![big as u8; 256 * KIB]) {
+            Ok(()) => big += 1,
+            Err(e) => break e,
+        }
+        assert!(big < 64, "a 4 MiB file system took {big} values of 256 KiB");
+    };
+    assert!(matches!(err, Error::Io { .. } | Error::Sqlite { .. }), "{err:?}");
+    assert!(err.to_string().contains("space"), "the message says why: {err}");
+    // Small values until the database cannot grow either.
+    let mut small = 0usize;
+    let err = loop {
+        match cache.set(format!("fill{small}"), &"f".repeat(2 * KIB)) {
+            Ok(()) => small += 1,
+            Err(e) => break e,
+        }
+        assert!(small < 10_000, "the database never filled the file system");
+    };
+    println!("FULL after {big} large and {small} small values: {err}");
+    assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
+    assert!(!err.to_string().is_empty());
+    // A full disk keeps what it had.
+    assert_seeded(&cache);
+    for i in 0..big {
+        assert_eq!(
+            cache.get_bytes(format!("big{i}")).unwrap().map(|v| v.len()),
+            Some(256 * KIB)
+        );
+    }
+    for i in 0..small {
+        assert!(
+            cache.contains_key(format!("fill{i}")).unwrap(),
+            "fill{i} acknowledged, then lost"
+        );
+    }
+    drop(cache);
+
+    // Room again: nothing was left behind, and writes work.
+    std::fs::remove_file(&ballast).unwrap();
+    let cache = open(&dir);
+    let warnings = cache.check(false).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_repaired(&cache);
+    assert_seeded(&cache);
+    for i in 0..small {
+        assert!(
+            cache.contains_key(format!("fill{i}")).unwrap(),
+            "fill{i} lost after reopen"
+        );
+    }
+    cache.set("after", &1).unwrap();
+    cache.set_bytes("after-file", &vec![1u8; 64 * KIB]).unwrap();
+    assert_eq!(cache.get::<i64>("after").unwrap(), Some(1));
+}
+
+#[test]
+fn a_full_file_system_is_a_clear_error_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let dir = mnt.join("cache");
+    let mount = format!(
+        "mount -t tmpfs -o size=4m diskq-test {} && exec \"$0\" \"$@\"",
+        shell_quote(&mnt)
+    );
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &mount])
+        .arg(&exe)
+        .args(["--exact", "full_file_system_child", "--nocapture", "--test-threads=1"])
+        .env("DISKQ_FAULT_ROLE", "full_file_system_child")
+        .env("DISKQ_FAULT_DIR", &dir)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => panic!("unshare (util-linux) is needed: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && (stderr.contains("unshare failed") || stderr.contains("mount: ")) {
+        // Mounting needs root (CAP_SYS_ADMIN); CI runs as root and never skips.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot mount a small file system: {stderr}"
+        );
+        eprintln!("skipping: cannot mount a small file system here: {stderr}");
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let line = stdout.lines().find_map(|l| l.split("FULL ").nth(1));
+    eprintln!("{}", line.unwrap_or_else(|| panic!("no FULL line: {stdout}")));
+    assert_eq!(
+        std::fs::read_dir(&mnt).unwrap().count(),
+        0,
+        "the mount went with the child"
+    );
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }
 
 // ------------------------------------------------------------ read-only
