@@ -63,21 +63,32 @@ impl Disk {
     }
 
     /// Refuses a value file path with a symbolic link below the cache
-    /// directory (a folder or the file itself): diskq never reads, writes or
-    /// removes through a link, which could lead out of the directory.
-    /// Components that do not exist yet are fine (a write creates them).
+    /// directory (a folder or the file itself), or with anything but a
+    /// folder or a regular file where those belong: diskq never reads,
+    /// writes or removes through a link, which could lead out of the
+    /// directory, nor opens a FIFO or a device, which could block or never
+    /// end. Components that do not exist yet are fine (a write creates them).
     pub(crate) fn no_links(&self, path: &Path) -> Result<()> {
         let relative = path
             .strip_prefix(&self.dir)
             .expect("value file paths are built inside the cache directory");
+        let parts = relative.components().count();
         let mut at = self.dir.clone();
-        for part in relative.components() {
+        for (i, part) in relative.components().enumerate() {
             at.push(part);
+            let last = i + 1 == parts;
             match fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     return Err(Error::Corrupt(format!(
                         "{} is a symbolic link; diskq does not follow links in its directory",
                         at.display()
+                    )));
+                }
+                Ok(meta) if (last && !meta.is_file()) || (!last && !meta.is_dir()) => {
+                    return Err(Error::Corrupt(format!(
+                        "{} is not a {}",
+                        at.display(),
+                        if last { "regular file" } else { "folder" }
                     )));
                 }
                 Ok(_) => {}

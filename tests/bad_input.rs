@@ -823,3 +823,37 @@ fn a_queue_at_the_end_of_its_key_range() {
     );
     assert_eq!(cache.len().unwrap(), 3);
 }
+
+/// A FIFO where a value file belongs: a read would block for ever on it.
+/// diskq refuses it at once, and `check(true)` removes it.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_a_value_file_is_refused_not_waited_on() {
+    let l = linked();
+    l.cache.set_bytes("k", b"value in a file").unwrap();
+    let file = value_file(&l.cache, "k");
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
+    assert!(made.success());
+    let cache = l.cache.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send((cache.get_bytes("k").map(drop), cache.read("k").map(drop)));
+    });
+    let (get, read) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a read of a FIFO value file hangs");
+    for r in [get, read] {
+        match r {
+            Err(e @ Error::Corrupt(_)) => assert!(e.to_string().contains("not a regular file"), "{e}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+    let warnings = l.cache.check(true).unwrap();
+    assert!(
+        warnings.iter().any(|w| w.kind == WarningKind::MissingFile),
+        "{warnings:?}"
+    );
+    assert!(l.cache.check(false).unwrap().is_empty());
+    assert!(std::fs::symlink_metadata(&file).is_err(), "check removed the FIFO");
+}
