@@ -176,7 +176,9 @@ impl Cache {
             self.store().read(|s| s.vacuum()).map_err(|e| {
                 Error::Corrupt(format!(
                     "{}: SQLite's integrity check failed and VACUUM could not rebuild the file ({e}); \
-                         restore it from a copy, or copy out the rows that still read",
+                     with no process using the directory, restore it from a copy or recover its \
+                     readable rows into a new file (the sqlite3 shell's .recover), then run \
+                     check(true) again to match rows and value files",
                     self.directory().join(DB_NAME).display()
                 ))
             })?;
