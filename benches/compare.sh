@@ -3,7 +3,7 @@
 # and on the raw-SQLite ceiling, prints the table and writes
 # benches/RESULTS.md, benches/latency-get.svg and benches/latency-set.svg.
 #
-#     bash benches/compare.sh            # everything, 3 rounds (about 5–8 minutes on 2 cores)
+#     bash benches/compare.sh            # everything, 5 rounds (about 3–9 minutes on 2 cores)
 #     bash benches/compare.sh W1,W2      # some workloads only
 #     DISKQ_BENCH_ROUNDS=1 bash benches/compare.sh
 #
@@ -41,7 +41,7 @@ cargo bench --quiet --no-run --bench workloads --bench ceiling >&2
 
 # The machine is shared and noisy: run the three in turn, several rounds,
 # and keep each measurement's median round (merge.py).
-rounds=${DISKQ_BENCH_ROUNDS:-3}
+rounds=${DISKQ_BENCH_ROUNDS:-5}
 : >"$out/diskq.jsonl"
 : >"$out/ceiling.jsonl"
 : >"$out/python.jsonl"

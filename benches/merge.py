@@ -137,9 +137,24 @@ def targets(data):
         vc = ratio(r(c, w, phase), r(d, w, phase))
         add(f"{w} {phase}: diskq ÷ python-diskcache", fmt_ratio(vp), "≥ 3×", None if vp is None else vp >= 3)
         add(f"{w} {phase}: ceiling ÷ diskq", fmt_ratio(vc), "≤ 1.3×", None if vc is None else vc <= 1.3)
+    for w, phase in (("W2", "get hit"), ("W3", "get miss")):
+        vb = ratio(r(c, w, phase), r(p, w, phase))
+        add(f"{w} {phase}: ceiling ÷ python-diskcache (the bound on the 3× above)", fmt_ratio(vb), "info", None)
     for w, phase in (("W1", "set"), ("W4", "push_back"), ("W4", "pop_front"), ("W7", "insert")):
         vc = ratio(r(c, w, phase), r(d, w, phase))
         add(f"{w} {phase}: ceiling ÷ diskq", fmt_ratio(vc), "≤ 1.2×", None if vc is None else vc <= 1.2)
+        # Throughput of one-write-per-transaction runs is dominated by the
+        # checkpoints' fsyncs on a shared disk; the median op is CPU and WAL
+        # writes, the part diskq controls.
+        dm = d.get((w, phase), {}).get("median_us")
+        cm = c.get((w, phase), {}).get("median_us")
+        vm = ratio(dm, cm)
+        add(
+            f"{w} {phase}: diskq ÷ ceiling median latency ({fmt(dm)} / {fmt(cm)} µs)",
+            fmt_ratio(vm),
+            "≤ 1.2×",
+            None if vm is None else vm <= 1.2,
+        )
     for w, phase in (("W5", "2 producers + 2 consumers"), ("W8", "2 processes set")):
         vp = ratio(r(d, w, phase), r(p, w, phase))
         add(f"{w}: diskq ÷ python-diskcache", fmt_ratio(vp), "≥ 1.5×", None if vp is None else vp >= 1.5)
