@@ -4,7 +4,7 @@
 # benches/RESULTS.md, benches/latency-get.svg and benches/latency-set.svg.
 #
 #     bash benches/compare.sh            # everything, 5 rounds (about 3–9 minutes on 2 cores)
-#     bash benches/compare.sh W1,W2      # some workloads only
+#     bash benches/compare.sh W1,W2      # some workloads only (results in the target dir)
 #     DISKQ_BENCH_ROUNDS=1 bash benches/compare.sh
 #
 # python-diskcache comes from PyPI into the virtual environment target/pyenv
@@ -58,7 +58,13 @@ for line in sys.stdin:
     r = json.loads(line); r["version"] = v; print(json.dumps(r))' "$pyver" >>"$out/python.jsonl"
 done
 
+# A partial run must not replace the committed results: it writes beside
+# its JSON lines instead.
+dest=benches
+if [[ -n "$only" ]]; then
+    dest="$out"
+fi
 command="bash benches/compare.sh${only:+ $only}"
 python3 benches/merge.py --diskq "$out/diskq.jsonl" --python "$out/python.jsonl" \
-    --ceiling "$out/ceiling.jsonl" --command "$command" --out benches
-echo "compare.sh: wrote benches/RESULTS.md, benches/latency-get.svg, benches/latency-set.svg" >&2
+    --ceiling "$out/ceiling.jsonl" --command "$command" --out "$dest"
+echo "compare.sh: wrote $dest/RESULTS.md, $dest/latency-get.svg, $dest/latency-set.svg" >&2
