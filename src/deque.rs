@@ -155,12 +155,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     where
         T: 'a,
     {
+        let Some(maxlen) = self.maxlen else {
+            // One transaction already; no savepoint needed around it.
+            self.cache.push_many(values, &PushOptions::default())?;
+            return Ok(());
+        };
         self.cache.transact(|c| {
             c.push_many(values, &PushOptions::default())?;
-            if let Some(maxlen) = self.maxlen {
-                while self.len()? > maxlen {
-                    c.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
-                }
+            while self.len()? > maxlen {
+                c.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
             }
             Ok(())
         })
