@@ -109,9 +109,15 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
         d.extend(batch).unwrap();
     }
     let mut victim = spawn(dir.path(), 0);
+    // The others start once consumer 0 is going, so that on a loaded machine
+    // they cannot drain the queue before it has leased its share.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read_log(&log_path(dir.path(), 0)).0.len() < 200 {
+        assert!(Instant::now() < deadline, "consumer 0 did not start");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let others: Vec<Child> = (1..3).map(|id| spawn(dir.path(), id)).collect();
     // Kill consumer 0 once it has leased a good share, while it holds leases.
-    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (leased, acked) = read_log(&log_path(dir.path(), 0));
         if leased.len() >= 1_000 && leased.len() > acked.len() {
