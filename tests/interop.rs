@@ -6,71 +6,22 @@
 //! `CI=true`, where they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use diskq::{Cache, Deque, Error, Index, Key, PullOptions, PushOptions, SetOptions, Side};
-
-/// The python-diskcache version the tests install.
-const DISKCACHE_VERSION: &str = "5.6.3";
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(name)
 }
 
-/// The venv's python with diskcache installed, or why there is none.
+/// The venv's python with diskcache installed (see `support/pyenv.rs`).
 fn python() -> Option<PathBuf> {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv");
-        let python = venv.join("bin/python");
-        let has_diskcache = |python: &Path| {
-            Command::new(python)
-                .args([
-                    "-c",
-                    &format!("import diskcache; assert diskcache.__version__ == '{DISKCACHE_VERSION}'"),
-                ])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if has_diskcache(&python) {
-            return Ok(python);
-        }
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
-        match made {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return Err(format!(
-                    "python3 -m venv failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-            }
-            Err(e) => return Err(format!("python3 not found: {e}")),
-        }
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", &format!("diskcache=={DISKCACHE_VERSION}")])
-            .output();
-        match pip {
-            Ok(o) if o.status.success() && has_diskcache(&python) => Ok(python),
-            Ok(o) => Err(format!(
-                "pip install diskcache failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            )),
-            Err(e) => Err(format!("pip not runnable: {e}")),
-        }
-    });
-    match found {
-        Ok(python) => Some(python.clone()),
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("python-diskcache is required in CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipping the python-diskcache interop test: {why}");
-            None
-        }
-    }
+    pyenv::python("the python-diskcache interop test")
 }
 
 fn run_python(python: &Path, name: &str, args: &[&str]) -> String {
