@@ -93,6 +93,21 @@ fn assert_matches_site(dir: &Path, pages: u64) {
     }
 }
 
+/// Waits until at least `n` pages are stored; fails past `deadline`.
+fn wait_for_pages(dir: &Path, n: usize, deadline: Instant) {
+    let pages: Index<String, PageResult> = Index::open(dir.join("pages")).unwrap();
+    while pages.len().unwrap() < n {
+        assert!(Instant::now() < deadline, "the crawl does not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Everything the child prints, until it closes its stdout.
+fn output_lines(child: &mut Child) -> Vec<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    BufReader::new(stdout).lines().map(Result::unwrap).collect()
+}
+
 fn stat(dir: &Path, key: &str) -> i64 {
     let stats = Cache::open(dir.join("stats")).unwrap();
     stats.get(key).unwrap().unwrap_or(0)
@@ -104,8 +119,7 @@ fn three_workers_fetch_every_reachable_page_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(pages).unwrap();
     let mut crawl = Guard(start(&server, dir.path(), 3));
-    let stdout = BufReader::new(crawl.0.stdout.take().unwrap());
-    let lines: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    let lines = output_lines(&mut crawl.0);
     assert!(
         crawl.0.wait().unwrap().success(),
         "the crawler failed:\n{}",
@@ -162,22 +176,10 @@ fn a_killed_worker_and_parent_lose_nothing_and_the_next_run_resumes() {
     }
     // Let the crawl get going, then kill one worker in the middle of it.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let pages_done = || {
-        Index::<String, PageResult>::open(dir.path().join("pages"))
-            .unwrap()
-            .len()
-            .unwrap()
-    };
-    while pages_done() < 100 {
-        assert!(Instant::now() < deadline, "the crawl does not progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_pages(dir.path(), 100, deadline);
     sigkill(pids[0]);
     // ... and then the parent: the other worker finishes its page and stops.
-    while pages_done() < 200 {
-        assert!(Instant::now() < deadline, "the crawl does not progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_pages(dir.path(), 200, deadline);
     sigkill(crawl.0.id());
     crawl.0.wait().unwrap();
     while alive(pids[1]) {
@@ -192,10 +194,7 @@ fn a_killed_worker_and_parent_lose_nothing_and_the_next_run_resumes() {
 
     // The same command again continues from the frontier on disk.
     let mut resumed = Guard(start(&server, dir.path(), 2));
-    let lines: Vec<String> = BufReader::new(resumed.0.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
-        .collect();
+    let lines = output_lines(&mut resumed.0);
     assert!(resumed.0.wait().unwrap().success(), "{lines:?}");
     assert!(
         lines.iter().any(|l| l.contains(&format!("{part} pages already done"))),
@@ -240,16 +239,7 @@ fn ctrl_c_stops_between_pages_and_the_next_run_fetches_nothing_twice() {
             .unwrap(),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    let pages_done = || {
-        Index::<String, PageResult>::open(dir.path().join("pages"))
-            .unwrap()
-            .len()
-            .unwrap()
-    };
-    while pages_done() < 100 {
-        assert!(Instant::now() < deadline, "the crawl does not progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_pages(dir.path(), 100, deadline);
     let group = format!("-{}", crawl.0.id());
     assert!(
         Command::new("kill")
@@ -258,10 +248,7 @@ fn ctrl_c_stops_between_pages_and_the_next_run_fetches_nothing_twice() {
             .unwrap()
             .success()
     );
-    let lines: Vec<String> = BufReader::new(crawl.0.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
-        .collect();
+    let lines = output_lines(&mut crawl.0);
     assert!(
         !crawl.0.wait().unwrap().success(),
         "an interrupted crawl is not a finished one"
