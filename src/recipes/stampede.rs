@@ -132,7 +132,7 @@ impl MemoizeStampede {
     {
         let stored = Key::of(&key)?;
         let Some(entry) = self.cache.get_entry::<(V, f64)>(&stored)? else {
-            let pair = self.cache.memoize(&key, Some(self.expire), || timed(compute))?;
+            let pair = self.cache.memoize_key(stored, Some(self.expire), || timed(compute))?;
             return Ok(pair.0);
         };
         let (value, delta) = entry.value;
