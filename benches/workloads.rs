@@ -1,10 +1,10 @@
-//! The workloads W1–W10 of `shared/BENCH.md` on diskq, one JSON line per
+//! The workloads W1–W11 of `shared/BENCH.md` on diskq, one JSON line per
 //! measurement on stdout (see `benches/common/mod.rs`).
 //!
 //! `cargo bench --bench workloads [-- --only W1,W5]`; `bash benches/compare.sh`
 //! runs it beside python-diskcache and the raw-SQLite ceiling.
 //!
-//! The multi-process workloads (W5, W8) re-run this binary with
+//! The multi-process workloads (W5, W8, W11) re-run this binary with
 //! `DISKQ_BENCH_ROLE` naming the child's role. Each child opens the
 //! directory, prints `ready`, waits for `go` on stdin, works, then prints its
 //! result; the parent times from `go` to the last child's exit and checks
@@ -54,6 +54,9 @@ fn main() {
     }
     if run("W9") {
         w9();
+    }
+    if run("W11") {
+        w11();
     }
     if run("W10") {
         w10();
@@ -423,6 +426,79 @@ fn w8() {
     );
 }
 
+/// W11: pushes per interval.
+const W11_ITEMS: usize = 100;
+/// W11: the intervals between pushes, in milliseconds.
+const W11_INTERVALS: [u64; 3] = [1, 20, 100];
+
+/// Nanoseconds since the Unix epoch: the one clock every process shares.
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos() as u64
+}
+
+/// W11: wake latency across processes. The parent pushes an item (its push
+/// time) every 1, 20 and 100 ms while 1, then 4, consumer processes wait in
+/// `pop_front_timeout`; each consumer reports pop time minus push time.
+fn w11() {
+    for consumers in [1usize, 4] {
+        for interval in W11_INTERVALS {
+            let dir = common::scratch();
+            let d: Deque<u64> = Deque::open(dir.path()).expect("open");
+            let mut workers: Vec<Worker> = (0..consumers).map(|i| spawn("waiter", dir.path(), i)).collect();
+            go(&mut workers);
+            // Let the consumers block before the first push: they print
+            // nothing until they are done, so give them a moment to wait.
+            std::thread::sleep(Duration::from_millis(200));
+            let start = Instant::now();
+            for n in 0..W11_ITEMS {
+                let due = start + Duration::from_millis(interval * n as u64);
+                if let Some(pause) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(pause);
+                }
+                d.push_back(&wall_ns()).expect("push");
+            }
+            for _ in 0..consumers {
+                d.push_back(&0).expect("push stop");
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let mut lat: Vec<u64> = Vec::new();
+            for w in workers {
+                lat.extend(
+                    finish(w)
+                        .split_whitespace()
+                        .map(|s| s.parse::<u64>().expect("a latency")),
+                );
+            }
+            assert_eq!(lat.len(), W11_ITEMS, "W11: every item is popped once");
+            lat.sort_unstable();
+            let q = |x| common::quantile_us(&lat, x);
+            plain(
+                "W11",
+                &format!(
+                    "every {interval} ms, {consumers} consumer{}",
+                    if consumers > 1 { "s" } else { "" }
+                ),
+                W11_ITEMS,
+                secs,
+                format!(
+                    "\"median_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1},\"latencies_us\":[{}]",
+                    q(0.5),
+                    q(0.9),
+                    q(0.99),
+                    q(1.0),
+                    lat.iter()
+                        .map(|ns| format!("{:.1}", *ns as f64 / 1000.0))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            );
+        }
+    }
+}
+
 fn child(role: &str) {
     let dir = std::env::var_os("DISKQ_BENCH_PATH").expect("DISKQ_BENCH_PATH");
     let id: usize = std::env::var("DISKQ_BENCH_ID")
@@ -462,6 +538,23 @@ fn child(role: &str) {
                 ids.push(id);
             }
             let text: Vec<String> = ids.iter().map(u64::to_string).collect();
+            println!("{}", text.join(" "));
+        }
+        "waiter" => {
+            let d: Deque<u64> = Deque::open(&dir).expect("open");
+            ready();
+            let mut lat = Vec::new();
+            loop {
+                let pushed = d
+                    .pop_front_timeout(Duration::from_secs(60))
+                    .expect("pop")
+                    .expect("an item or a stop within 60 s");
+                if pushed == 0 {
+                    break;
+                }
+                lat.push(wall_ns().saturating_sub(pushed));
+            }
+            let text: Vec<String> = lat.iter().map(u64::to_string).collect();
             println!("{}", text.join(" "));
         }
         "fanout" => {

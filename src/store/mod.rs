@@ -1,6 +1,7 @@
 //! The only place that speaks SQL: schema, statements, connections,
 //! transactions.
 
+mod doorbell;
 mod lease;
 mod ops;
 mod pool;
@@ -35,12 +36,13 @@ pub(crate) const LOCK_NAME: &str = "cache.db.lock";
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// Wakes the threads of this process that wait for an item in a directory,
-/// as soon as a push to it commits here.
-#[derive(Debug, Default)]
+/// Wakes the waiters of a directory: the threads of this process at once
+/// (a condvar), and those of other processes through the doorbell.
+#[derive(Debug)]
 pub(crate) struct Notifier {
     version: Mutex<u64>,
     changed: Condvar,
+    bell: doorbell::Bell,
 }
 
 impl Notifier {
@@ -55,15 +57,33 @@ impl Notifier {
             return n;
         }
         all.retain(|_, w| w.strong_count() > 0);
-        let n = Arc::new(Notifier::default());
+        let n = Arc::new(Notifier {
+            version: Mutex::new(0),
+            changed: Condvar::new(),
+            bell: doorbell::Bell::new(dir),
+        });
         all.insert(dir.to_path_buf(), Arc::downgrade(&n));
         n
     }
 
+    /// Wakes this process's waiters.
     pub(crate) fn notify(&self) {
         let mut v = self.version.lock().unwrap_or_else(|p| p.into_inner());
         *v = v.wrapping_add(1);
         self.changed.notify_all();
+    }
+
+    /// After a commit that can feed a waiter: wakes the waiters of this
+    /// process and of every other process watching the doorbell.
+    pub(crate) fn pushed(&self) {
+        self.notify();
+        self.bell.ring();
+    }
+
+    /// Starts watching the doorbell (once per process and directory); true
+    /// when other processes' rings reach this process's waiters.
+    fn listen(self: &Arc<Self>) -> bool {
+        self.bell.listen(Arc::downgrade(self))
     }
 
     fn version(&self) -> u64 {
@@ -82,11 +102,14 @@ impl Notifier {
 }
 
 /// The longest pause of a waiter between two looks at the database, which
-/// bounds how late it notices a push by another process.
-const MAX_POLL: Duration = Duration::from_millis(50);
+/// bounds how late it notices a push by a process that rang no doorbell
+/// (python-diskcache), or by any process where the doorbell is not watched.
+pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
-/// Watches a directory for commits: pushes by this process (at once) and
-/// commits by other processes (`PRAGMA data_version`, polled with a backoff).
+/// Watches a directory for commits: pushes by this process (at once), rings
+/// of the doorbell by other processes (at once, where it is watched), and
+/// any commit (`PRAGMA data_version`, every [`FALLBACK_POLL`] when the
+/// doorbell is watched, else polled with a backoff up to it).
 pub(crate) struct Watcher<'a> {
     store: &'a Store,
     session: Option<Session>,
@@ -103,8 +126,17 @@ impl Watcher<'_> {
             if now >= deadline {
                 return Ok(());
             }
-            let pause = self.pause.min(deadline - now);
-            self.pause = (self.pause * 2).min(MAX_POLL);
+            // With the doorbell watched, the poll is only the fallback for
+            // writers that ring nothing; else it is the only way to notice
+            // other processes, and starts fast.
+            let step = if self.store.notifier.bell.live() {
+                FALLBACK_POLL
+            } else {
+                let step = self.pause;
+                self.pause = (self.pause * 2).min(FALLBACK_POLL);
+                step
+            };
+            let pause = step.min(deadline - now);
             if self.store.notifier.wait(self.seen_notice, pause) {
                 self.seen_notice = self.store.notifier.version();
                 return Ok(());
@@ -196,6 +228,9 @@ impl Store {
 
     /// A watcher for a blocking pop; it holds one connection while it lives.
     pub(crate) fn watcher(&self) -> Result<Watcher<'_>> {
+        // The doorbell is watched before the first look at the queue, so
+        // no ring after that look is missed.
+        self.notifier.listen();
         let seen_notice = self.notifier.version();
         let session = Session::from_conn(self.pool.take()?);
         let seen_version = session.data_version()?;

@@ -184,7 +184,7 @@ impl Store {
                     remove_files(&self.disk, &mut session.remove);
                     session.written.clear();
                     if session.pushed {
-                        self.notifier.notify();
+                        self.notifier.pushed();
                     }
                     Ok(value)
                 }
