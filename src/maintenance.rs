@@ -159,7 +159,7 @@ impl Cache {
         let problems = match self.store().read(|s| s.integrity_problems()) {
             Ok(problems) => problems,
             // Damage bad enough to stop the check itself is one more problem.
-            Err(Error::Sqlite { code, message }) if code & 0xff == SQLITE_CORRUPT => vec![message],
+            Err(Error::Sqlite { code, source }) if code & 0xff == SQLITE_CORRUPT => vec![source.to_string()],
             Err(e) => return Err(e),
         };
         let corrupt = !problems.is_empty();
