@@ -136,6 +136,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
                 "volume": volume,
                 "hits": stats.hits,
                 "misses": stats.misses,
+                "culled": stats.culled,
                 "settings": settings,
             }),
         )?;
@@ -148,6 +149,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         ("volume".to_string(), volume.to_string()),
         ("hits".to_string(), stats.hits.to_string()),
         ("misses".to_string(), stats.misses.to_string()),
+        ("culled".to_string(), stats.culled.to_string()),
     ];
     rows.extend(settings);
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -245,7 +247,7 @@ fn keys(cache: &Cache, json: bool, out: &mut dyn Write) -> Result<Outcome, Failu
 }
 
 fn push(dir: &Path, value: &str, opts: &PushOptions, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::CreateIfNew)?;
+    let cache = dir::open(dir, Access::CreateQueueIfNew)?;
     let key = if value == "-" {
         // The library has no streaming push: the value is read whole.
         let mut bytes = Vec::new();
