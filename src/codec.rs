@@ -90,7 +90,12 @@ pub(crate) fn decode<T: DeserializeOwned>(stored: Stored, key: &Key) -> Result<T
     let wanted = std::any::type_name::<T>();
     match stored {
         Stored::Native(native) => decode_native(&native).map_err(|e| {
-            Error::decode(key, wanted, format!("the stored {} does not fit", native.kind()), Some(e.into()))
+            Error::decode(
+                key,
+                wanted,
+                format!("the stored {} does not fit", native.kind()),
+                Some(e.into()),
+            )
         }),
         Stored::MsgPack(bytes) => rmp_serde::from_slice(&bytes)
             .map_err(|e| Error::decode(key, wanted, "the stored MessagePack does not fit", Some(e.into()))),

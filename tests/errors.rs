@@ -251,7 +251,10 @@ fn an_io_error_shows_the_os_error_once() {
     assert!(levels[0].contains("plain"), "the message names the path: {levels:?}");
     assert_eq!(chain(&err).matches("(os error").count(), 1, "{}", chain(&err));
     let os = std::error::Error::source(&err).unwrap();
-    assert!(os.downcast_ref::<std::io::Error>().is_some(), "the cause is the io::Error");
+    assert!(
+        os.downcast_ref::<std::io::Error>().is_some(),
+        "the cause is the io::Error"
+    );
 }
 
 #[test]
@@ -282,7 +285,9 @@ fn decode_and_encode_errors_chain_the_serializers_error() {
     cache.set("list", &vec![1, 2, 3]).unwrap();
     let err = cache.get::<String>("list").unwrap_err();
     match &err {
-        Error::Decode { key, wanted, message, .. } => {
+        Error::Decode {
+            key, wanted, message, ..
+        } => {
             assert_eq!(key, "\"list\"");
             assert!(wanted.contains("String"), "{wanted}");
             assert!(!message.is_empty());
@@ -290,7 +295,11 @@ fn decode_and_encode_errors_chain_the_serializers_error() {
         other => panic!("expected Decode, got {other:?}"),
     }
     let levels = assert_each_cause_once(&err);
-    assert_eq!(levels.len(), 2, "the MessagePack decoder's error is the source: {levels:?}");
+    assert_eq!(
+        levels.len(),
+        2,
+        "the MessagePack decoder's error is the source: {levels:?}"
+    );
 
     struct Unserializable;
     impl serde::Serialize for Unserializable {

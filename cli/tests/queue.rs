@@ -253,6 +253,10 @@ fn a_push_into_an_existing_cache_keeps_its_policy_and_counts_its_culls() {
     assert_eq!(stats["culled"], 6 - left, "every culled item is counted: {stats}");
     let text = diskq(&["stats", d]).ok().text();
     let row = text.lines().find(|l| l.starts_with("culled")).unwrap_or_default();
-    assert_eq!(row.split_whitespace().nth(1), Some((6 - left).to_string().as_str()), "{text}");
+    assert_eq!(
+        row.split_whitespace().nth(1),
+        Some((6 - left).to_string().as_str()),
+        "{text}"
+    );
     assert_eq!(Cache::open(d).unwrap().stats().unwrap().culled, 6 - left);
 }
