@@ -17,6 +17,29 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The enum is `#[non_exhaustive]`: match the variants you handle and keep a
 /// catch-all arm. Helpers such as [`Error::is_timeout`] answer the common
 /// questions without a match.
+///
+/// A variant's message ([`Display`](fmt::Display)) says what failed and
+/// never repeats its cause, which is its
+/// [`source`](std::error::Error::source): print the chain to see why, as
+/// error reports (`anyhow`, `eyre`) do.
+///
+/// ```
+/// use std::error::Error as _;
+/// let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("plain");
+/// std::fs::write(&file, b"not a folder")?;
+/// let err = diskq::Cache::open(file.join("cache")).unwrap_err();
+/// let mut chain = vec![err.to_string()];
+/// let mut cause = err.source();
+/// while let Some(c) = cause {
+///     chain.push(c.to_string());
+///     cause = c.source();
+/// }
+/// // "I/O error on .../plain/cache", then "Not a directory (os error 20)"
+/// assert_eq!(chain.len(), 2);
+/// assert!(chain[0].contains("plain") && !chain[0].contains("os error"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

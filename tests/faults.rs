@@ -134,7 +134,7 @@ fn disk_full_child() {
     // A value file larger than the limit.
     let err = cache.set_bytes("file0", &vec![1u8; FSIZE + 1]).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("too large"), "{err}");
+    assert!(chain(&err).contains("too large"), "{}", chain(&err));
     assert_eq!(
         cache.get_bytes("file0").unwrap(),
         Some(file_value(0)),
@@ -427,7 +427,11 @@ fn read_only_child() {
         Err(err) => {
             println!("REOPEN {}", chain(&err));
             assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
-            assert!(err.to_string().contains("cache"), "the message names the place: {err}");
+            assert!(
+                chain(&err).contains("cache"),
+                "the message names the place: {}",
+                chain(&err)
+            );
         }
     }
 }
