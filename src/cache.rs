@@ -339,7 +339,7 @@ impl Cache {
     ) -> Result<Prepared> {
         let guard = self.inner.store.disk.writer_guard()?;
         let (name, size) = write(&self.inner.store.disk)?;
-        let size = i64::try_from(size).map_err(|_| Error::Encode("value larger than 2^63 bytes".into()))?;
+        let size = i64::try_from(size).map_err(|_| Error::encode("value larger than 2^63 bytes"))?;
         Ok(Prepared {
             mode,
             filename: Some(name),
@@ -622,17 +622,13 @@ impl Cache {
         let policy = self.inner.store.settings.eviction_policy;
         self.inner.store.write(false, None, |s| {
             let now = self.now();
-            let overflow = || Error::Encode(format!("incrementing key {key} by {delta} overflows i64"));
+            let overflow = || Error::encode(format!("incrementing key {key} by {delta} overflows i64"));
             match s.find_any(&key)? {
                 Some(old) if is_live(old.expire_time, now) => {
                     let current = match (old.mode, &old.value) {
                         (MODE_RAW, Scalar::Int(n)) => *n,
                         _ => {
-                            return Err(Error::Decode {
-                                key: key.to_string(),
-                                wanted: "i64",
-                                message: "incr needs an integer value".into(),
-                            });
+                            return Err(Error::decode(&key, "i64", "incr needs an integer value", None));
                         }
                     };
                     let value = current.checked_add(delta).ok_or_else(overflow)?;
@@ -668,7 +664,7 @@ impl Cache {
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let negated = delta
             .checked_neg()
-            .ok_or_else(|| Error::Encode(format!("cannot negate the delta {delta}")))?;
+            .ok_or_else(|| Error::encode(format!("cannot negate the delta {delta}")))?;
         self.incr(key, negated, default)
     }
 
@@ -780,11 +776,7 @@ fn wrong_kind(key: &Key, wanted: &'static str, found: &Stored) -> Error {
         Stored::MsgPack(_) => "a MessagePack value",
         Stored::Pickle => "a pickle",
     };
-    Error::Decode {
-        key: key.to_string(),
-        wanted,
-        message: format!("the stored value is {kind}"),
-    }
+    Error::decode(key, wanted, format!("the stored value is {kind}"), None)
 }
 
 /// A reader over a stored bytes or text value, from [`Cache::read`].

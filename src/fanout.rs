@@ -302,6 +302,9 @@ pub struct FanoutStats {
     pub hits: u64,
     /// Gets that found nothing, summed over the shards (as `hits`).
     pub misses: u64,
+    /// Live items culled for the size limit, summed over the shards
+    /// (always counted; see [`Stats::culled`](crate::Stats::culled)).
+    pub culled: u64,
     /// Operations of this handle (and its clones) that found their shard
     /// locked past the timeout, since it was opened or
     /// [`FanoutCache::reset_stats`]. Kept in memory, always counted.

@@ -9,7 +9,7 @@ use crate::cache::Cache;
 use crate::codec::Scalar;
 use crate::error::{Error, Result};
 use crate::options::{Stats, Warning, WarningKind};
-use crate::settings::EvictionPolicy;
+use crate::settings::{CULLED_KEY, EvictionPolicy};
 use crate::store::{Batch, DB_NAME};
 
 /// SQLite's primary result code for a damaged database file.
@@ -103,16 +103,28 @@ impl Cache {
         Ok(u64::try_from(v).unwrap_or(0))
     }
 
-    /// Hits and misses counted so far (while statistics were enabled).
+    /// Hits and misses counted so far (while statistics were enabled), and
+    /// the items culled for the size limit (always counted).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().size_limit(0).open(dir.path())?;
+    /// cache.set("a", &1)?; // over the limit at once: culled
+    /// assert_eq!(cache.stats()?.culled, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Result<Stats> {
         self.store().read(|s| {
             let count = |name| match s.setting(name)? {
                 Scalar::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+                // The culled row appears with the first cull.
+                Scalar::Null if name == CULLED_KEY => Ok(0),
                 other => Err(Error::setting(name, format!("expected an integer, found {other:?}"))),
             };
             Ok(Stats {
                 hits: count("hits")?,
                 misses: count("misses")?,
+                culled: count(CULLED_KEY)?,
             })
         })
     }
@@ -132,11 +144,12 @@ impl Cache {
         Ok(())
     }
 
-    /// Sets the hit and miss counts back to zero.
+    /// Sets the hit, miss and culled counts back to zero.
     pub fn reset_stats(&self) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("hits", &Scalar::Int(0))?;
-            s.set_setting("misses", &Scalar::Int(0))
+            s.set_setting("misses", &Scalar::Int(0))?;
+            s.set_setting(CULLED_KEY, &Scalar::Int(0))
         })
     }
 
@@ -159,7 +172,7 @@ impl Cache {
         let problems = match self.store().read(|s| s.integrity_problems()) {
             Ok(problems) => problems,
             // Damage bad enough to stop the check itself is one more problem.
-            Err(Error::Sqlite { code, message }) if code & 0xff == SQLITE_CORRUPT => vec![message],
+            Err(Error::Sqlite { code, source }) if code & 0xff == SQLITE_CORRUPT => vec![source.to_string()],
             Err(e) => return Err(e),
         };
         let corrupt = !problems.is_empty();

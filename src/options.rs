@@ -163,13 +163,19 @@ pub struct Entry<V> {
     pub tag: Option<String>,
 }
 
-/// Hit and miss counts, kept while statistics are enabled.
+/// Hit and miss counts, kept while statistics are enabled, and the count of
+/// items culled, always kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Gets that found a live item.
     pub hits: u64,
     /// Gets that found nothing (or only an expired item).
     pub misses: u64,
+    /// Live items removed by the eviction policy because the cache was over
+    /// its size limit (by writes and by [`Cache::cull`](crate::Cache::cull)),
+    /// counted by diskq whether or not statistics are on. Expired items
+    /// removed are not counted; culls made by python-diskcache are not seen.
+    pub culled: u64,
 }
 
 /// What [`Cache::check`](crate::Cache::check) found.

@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 /// python-diskcache and is format 1.
 pub(crate) const FORMAT_VERSION: i64 = 1;
 pub(crate) const FORMAT_VERSION_KEY: &str = "diskq_format_version";
+/// The Settings row counting the live items culled for the size limit
+/// ([`Stats::culled`](crate::Stats::culled)). python-diskcache reads every
+/// Settings row back as an attribute of its Cache on open (and writes it
+/// back unchanged); only `sqlite_` and `disk_` rows mean something to it.
+pub(crate) const CULLED_KEY: &str = "diskq_culled";
 
 /// Which items a cull removes first when the cache is over its size limit.
 ///

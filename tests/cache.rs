@@ -465,6 +465,8 @@ fn size_limit_culls_on_write_and_cull_reaches_the_limit() {
     assert!(!cache.contains_key(0).unwrap(), "the oldest items were culled");
     assert!(cache.contains_key(199).unwrap());
     assert!(value_files(dir.path()) < 200);
+    let left = cache.len().unwrap() as u64;
+    assert_eq!(cache.stats().unwrap().culled, 200 - left, "every cull is counted");
 
     // Without culling on write, cull() does the work.
     let dir = tempfile::tempdir().unwrap();
@@ -478,7 +480,10 @@ fn size_limit_culls_on_write_and_cull_reaches_the_limit() {
         cache.set_bytes(i, &[1u8; 4096]).unwrap();
     }
     assert!(cache.volume().unwrap() > limit);
-    assert!(cache.cull().unwrap() > 0);
+    assert_eq!(cache.stats().unwrap().culled, 0);
+    let culled = cache.cull().unwrap();
+    assert!(culled > 0);
+    assert_eq!(cache.stats().unwrap().culled, culled as u64, "cull() counts too");
     assert!(cache.volume().unwrap() <= limit);
     assert!(cache.check(false).unwrap().is_empty());
 }

@@ -21,6 +21,11 @@ use std::process::{Command, Output};
 
 use diskq::{Cache, Error, WarningKind};
 
+#[path = "support/chain.rs"]
+#[allow(dead_code)]
+mod support_chain;
+use support_chain::chain;
+
 const KIB: usize = 1024;
 
 /// Values stored before a fault; all must be readable after it.
@@ -129,7 +134,7 @@ fn disk_full_child() {
     // A value file larger than the limit.
     let err = cache.set_bytes("file0", &vec![1u8; FSIZE + 1]).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("too large"), "{err}");
+    assert!(chain(&err).contains("too large"), "{}", chain(&err));
     assert_eq!(
         cache.get_bytes("file0").unwrap(),
         Some(file_value(0)),
@@ -155,7 +160,7 @@ fn disk_full_child() {
         }
         assert!(stored < 100_000, "the file-size limit never hit the database");
     };
-    println!("FILLED {stored} {err}");
+    println!("FILLED {stored} {}", chain(&err));
     assert!(
         matches!(err, Error::Sqlite { .. } | Error::Io { .. }),
         "disk full is an SQLite or I/O error: {err:?}"
@@ -258,7 +263,7 @@ fn full_file_system_child() {
         assert!(big < 64, "a 4 MiB file system took {big} values of 256 KiB");
     };
     assert!(matches!(err, Error::Io { .. } | Error::Sqlite { .. }), "{err:?}");
-    assert!(err.to_string().contains("space"), "the message says why: {err}");
+    assert!(chain(&err).contains("space"), "the message says why: {}", chain(&err));
     // Small values until the database cannot grow either.
     let mut small = 0usize;
     let err = loop {
@@ -268,7 +273,7 @@ fn full_file_system_child() {
         }
         assert!(small < 10_000, "the database never filled the file system");
     };
-    println!("FULL after {big} large and {small} small values: {err}");
+    println!("FULL after {big} large and {small} small values: {}", chain(&err));
     assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
     assert!(!err.to_string().is_empty());
     // A full disk keeps what it had.
@@ -399,7 +404,7 @@ fn read_only_child() {
     // Under the open cache: a new value file cannot be made.
     let err = cache.set_bytes("new-file", &vec![3u8; 8 * KIB]).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("ermission denied"), "{err}");
+    assert!(chain(&err).contains("ermission denied"), "{}", chain(&err));
     assert_eq!(cache.get_bytes("new-file").unwrap(), None);
     // Small writes may still go through the database's open file; either way no panic.
     let small = cache.set("small-while-open", &2);
@@ -413,16 +418,20 @@ fn read_only_child() {
             println!("REOPEN ok");
             assert_seeded(&cache);
             let err = cache.set("after", &3).unwrap_err();
-            println!("WRITE {err}");
+            println!("WRITE {}", chain(&err));
             assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
             assert!(cache.set_bytes("file-after", &vec![3u8; 8 * KIB]).is_err());
             let warnings = cache.check(false);
             println!("CHECK {warnings:?}");
         }
         Err(err) => {
-            println!("REOPEN {err}");
+            println!("REOPEN {}", chain(&err));
             assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
-            assert!(err.to_string().contains("cache"), "the message names the place: {err}");
+            assert!(
+                chain(&err).contains("cache"),
+                "the message names the place: {}",
+                chain(&err)
+            );
         }
     }
 }

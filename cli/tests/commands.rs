@@ -167,6 +167,7 @@ fn stats_show_counts_volume_hits_and_every_setting() {
     assert_eq!(stats["size"], 20);
     assert!(stats["volume"].as_u64().unwrap() >= 4096, "{stats}");
     assert_eq!((stats["hits"].clone(), stats["misses"].clone()), (json!(2), json!(1)));
+    assert_eq!(stats["culled"], 0, "{stats}");
     let settings = stats["settings"].as_object().unwrap();
     for (name, want) in [
         ("statistics", json!(1)),
@@ -185,14 +186,23 @@ fn stats_show_counts_volume_hits_and_every_setting() {
         .collect();
     let names: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
     assert_eq!(
-        names[..7],
-        ["directory", "count", "size", "volume", "hits", "misses", "statistics"]
+        names[..8],
+        [
+            "directory",
+            "count",
+            "size",
+            "volume",
+            "hits",
+            "misses",
+            "culled",
+            "statistics"
+        ]
     );
     assert!(
-        rows.contains(&("count", "3")) && rows.contains(&("hits", "2")),
+        rows.contains(&("count", "3")) && rows.contains(&("hits", "2")) && rows.contains(&("culled", "0")),
         "{plain}"
     );
-    assert_eq!(rows.len(), 6 + settings.len());
+    assert_eq!(rows.len(), 7 + settings.len());
 }
 
 #[test]

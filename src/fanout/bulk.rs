@@ -63,6 +63,7 @@ impl FanoutCache {
             let s = shard.stats()?;
             total.hits += s.hits;
             total.misses += s.misses;
+            total.culled += s.culled;
         }
         Ok(total)
     }

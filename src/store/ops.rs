@@ -498,6 +498,13 @@ impl Session {
         for name in names {
             self.remove_after_commit(name);
         }
+        if matches!(batch, Batch::Policy(_)) && count > 0 {
+            // Live items dropped for the size limit: never silently.
+            let n = i64::try_from(count).unwrap_or(i64::MAX);
+            self.conn
+                .prepare_cached(sql::ADD_TO_COUNTER)?
+                .execute(params![crate::settings::CULLED_KEY, n])?;
+        }
         Ok(count)
     }
 

@@ -38,6 +38,9 @@ pub(crate) const INSERT_METADATA: &str = "INSERT OR IGNORE INTO Settings VALUES 
 pub(crate) const SELECT_SETTING: &str = "SELECT value FROM Settings WHERE key = ?1";
 pub(crate) const UPDATE_SETTING: &str = "UPDATE Settings SET value = ?2 WHERE key = ?1";
 pub(crate) const INCREMENT_HITS: &str = "UPDATE Settings SET value = value + 1 WHERE key = 'hits'";
+/// Adds ?2 to the counter row ?1 of the Settings table, creating it.
+pub(crate) const ADD_TO_COUNTER: &str = "INSERT INTO Settings (key, value) VALUES (?1, ?2) \
+     ON CONFLICT (key) DO UPDATE SET value = coalesce(value, 0) + excluded.value";
 pub(crate) const INCREMENT_MISSES: &str = "UPDATE Settings SET value = value + 1 WHERE key = 'misses'";
 
 // ---- Single items ----
