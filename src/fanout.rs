@@ -172,6 +172,12 @@ impl FanoutCacheBuilder {
         self
     }
 
+    /// [`CacheBuilder::sqlite_journal_mode`] of every shard.
+    pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
+        self.cache = self.cache.sqlite_journal_mode(mode);
+        self
+    }
+
     /// [`CacheBuilder::sync_files`] of every shard.
     pub fn sync_files(mut self, on: bool) -> Self {
         self.cache = self.cache.sync_files(on);
