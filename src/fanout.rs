@@ -210,7 +210,7 @@ impl FanoutCacheBuilder {
             .timeout(self.timeout)
             .size_limit(self.size_limit / self.shards as u64);
         let shards = (0..self.shards)
-            .map(|i| open_patiently(&builder, &dir.join(format!("{i:03}"))))
+            .map(|i| open_patiently(&builder, dir, &dir.join(format!("{i:03}"))))
             .collect::<Result<Vec<_>>>()?;
         let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         Ok(FanoutCache {
@@ -227,8 +227,35 @@ impl FanoutCacheBuilder {
     }
 }
 
-/// Opens a cache, retrying while another process holds the set-up lock.
-fn open_patiently(builder: &CacheBuilder, dir: &Path) -> Result<Cache> {
+/// Refuses a symbolic link at `dir` or at any folder between `root` and it:
+/// a shard or named folder linked elsewhere would put a database anywhere
+/// on the system.
+fn no_links_below(root: &Path, dir: &Path) -> Result<()> {
+    let Ok(relative) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut at = root.to_path_buf();
+    for part in relative.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Corrupt(format!(
+                    "{} is a symbolic link; diskq does not follow links in its directory",
+                    at.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&at, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Opens a cache in `dir` (below the fanout root `root`), retrying while
+/// another process holds the set-up lock.
+fn open_patiently(builder: &CacheBuilder, root: &Path, dir: &Path) -> Result<Cache> {
+    no_links_below(root, dir)?;
     let start = Instant::now();
     loop {
         match builder.clone().open(dir) {
@@ -371,7 +398,7 @@ impl FanoutCache {
             return Ok(cache);
         }
         let dir = self.inner.shards[i].directory();
-        let opened = open_patiently(&self.inner.builder.clone().timeout(PATIENT_TIMEOUT), dir)?;
+        let opened = open_patiently(&self.inner.builder.clone().timeout(PATIENT_TIMEOUT), &self.inner.dir, dir)?;
         Ok(cell.get_or_init(|| opened))
     }
 

@@ -158,7 +158,7 @@ impl Store {
         // the process changes its working directory later.
         let dir = &fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         let db_path = dir.join(DB_NAME);
-        if db_path.is_dir() {
+        if fs::symlink_metadata(&db_path).is_ok_and(|m| m.is_dir()) {
             return Err(Error::NotADatabase(db_path));
         }
         let conn = pool::connect(&db_path, opts.timeout)?;

@@ -90,9 +90,27 @@ impl Pool {
     }
 }
 
+/// The files SQLite opens beside the database, by the suffix it adds to its name.
+const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
 /// Opens a connection with the busy timeout and statement cache set, no pragmas.
+///
+/// The database and the files SQLite opens beside it must each be a regular
+/// file or absent: a link (which would send reads and writes to a database
+/// anywhere on the system) or a FIFO or device (where SQLite's first read
+/// blocks for ever) is refused with [`Error::Corrupt`] before SQLite opens
+/// anything, and SQLite is asked not to follow a link put there later.
 pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    crate::disk::regular_or_absent(db_path)?;
+    for suffix in COMPANION_SUFFIXES {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(suffix);
+        crate::disk::regular_or_absent(Path::new(&name))?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
     conn.busy_timeout(timeout)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
