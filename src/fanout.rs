@@ -21,6 +21,7 @@ use crate::settings::EvictionPolicy;
 
 mod bulk;
 mod named;
+mod shards;
 
 pub use bulk::Keys;
 
@@ -61,9 +62,13 @@ fn shard_of(key: &Key, shards: usize) -> usize {
 
 /// Opens a [`FanoutCache`] with options.
 ///
-/// `shards` and `timeout` belong to the handle (they are not stored on
-/// disk: open with the same shard count every time, or keys are looked up in
-/// the wrong shard). The [`Cache`] options are passed to every shard, except
+/// The shard count is recorded in the directory (a file `diskq-fanout`,
+/// which python-diskcache ignores) when it is first opened, and reopening
+/// with another count fails with [`Error::InvalidSetting`] named `shards`
+/// instead of looking keys up in the wrong shard. A directory without the
+/// record (made by python-diskcache) is counted by its shard folders `000`,
+/// `001`, ... instead, and the record written. `timeout` belongs to the
+/// handle and is not stored. The [`Cache`] options are passed to every shard, except
 /// `size_limit`, which is split evenly between them, as python-diskcache
 /// splits it.
 ///
@@ -195,8 +200,22 @@ impl FanoutCacheBuilder {
     ///
     /// Shards that another process is creating at the same moment are waited
     /// for (up to 60 s), whatever the timeout. Fails with
-    /// [`Error::InvalidSetting`] for zero shards, [`Error::NotADirectory`]
-    /// when `dir` is a file, and as [`Cache::open`] fails for a shard.
+    /// [`Error::InvalidSetting`] for zero shards or a shard count other than
+    /// the directory's, [`Error::NotADirectory`] when `dir` is a file, and as
+    /// [`Cache::open`] fails for a shard.
+    ///
+    /// ```
+    /// use diskq::{Error, FanoutCache};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// FanoutCache::builder().shards(4).open(dir.path())?;
+    /// match FanoutCache::builder().shards(8).open(dir.path()) {
+    ///     Err(Error::InvalidSetting { name, .. }) => assert_eq!(name, "shards"),
+    ///     other => panic!("expected a refusal, got {other:?}"),
+    /// }
+    /// assert_eq!(FanoutCache::builder().shards(4).open(dir.path())?.shards().len(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
         let dir = dir.as_ref();
         if self.shards == 0 {
@@ -205,6 +224,7 @@ impl FanoutCacheBuilder {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::NotADirectory(dir.to_path_buf()));
         }
+        shards::settle(dir, self.shards)?;
         let builder = self
             .cache
             .timeout(self.timeout)
