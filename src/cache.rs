@@ -694,7 +694,7 @@ impl Cache {
     /// Deletes `key`; true if it had a live value. Atomic.
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
-        self.inner.store.write(false, None, |s| s.delete_live(&key, self.now()))
+        self.inner.store.write_freeing(|s| s.delete_live(&key, self.now()))
     }
 
     /// Removes `key` and returns its value. Atomic: of concurrent pops of one
@@ -704,12 +704,10 @@ impl Cache {
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
-        self.inner
-            .store
-            .write(false, None, |s| match s.pop_live(&key, self.now())? {
-                Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
-                None => Ok(None),
-            })
+        self.inner.store.write_freeing(|s| match s.pop_live(&key, self.now())? {
+            Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
+            None => Ok(None),
+        })
     }
 
     /// True when `key` has a live value.

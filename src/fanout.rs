@@ -418,7 +418,11 @@ impl FanoutCache {
             return Ok(cache);
         }
         let dir = self.inner.shards[i].directory();
-        let opened = open_patiently(&self.inner.builder.clone().timeout(PATIENT_TIMEOUT), &self.inner.dir, dir)?;
+        let opened = open_patiently(
+            &self.inner.builder.clone().timeout(PATIENT_TIMEOUT),
+            &self.inner.dir,
+            dir,
+        )?;
         Ok(cell.get_or_init(|| opened))
     }
 

@@ -608,7 +608,11 @@ fn a_python_made_root_keeps_its_shard_count() {
             .args(["-c", script, dir.path().to_str().unwrap(), what])
             .output()
             .unwrap();
-        assert!(out.status.success(), "python {what}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "python {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run("write");
     let before = root_names(dir.path());

@@ -203,7 +203,11 @@ fn a_linked_lock_file_is_refused_and_its_target_never_created() {
     cache.set("k", &1).unwrap();
     std::fs::remove_file(tmp.path().join("cache.db.lock")).unwrap();
     std::os::unix::fs::symlink(&target, tmp.path().join("cache.db.lock")).unwrap();
-    assert_refused("large set", cache.set_bytes("big", &vec![7u8; 64 * 1024]), "cache.db.lock");
+    assert_refused(
+        "large set",
+        cache.set_bytes("big", &vec![7u8; 64 * 1024]),
+        "cache.db.lock",
+    );
     assert_refused("check(true)", cache.check(true), "cache.db.lock");
     assert!(!target.exists(), "diskq created the link's target");
     assert_eq!(snapshot(outside.path()), before);
@@ -273,5 +277,9 @@ fn a_linked_fanout_shard_folder_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&target, tmp.path().join("000")).unwrap();
     assert_refused("fanout open", diskq::FanoutCache::open(tmp.path()), "000");
-    assert_eq!(snapshot(outside.path()), before, "diskq wrote into the shard's link target");
+    assert_eq!(
+        snapshot(outside.path()),
+        before,
+        "diskq wrote into the shard's link target"
+    );
 }

@@ -47,7 +47,14 @@ pub(crate) fn settle(root: &Path, wanted: usize) -> Result<()> {
         },
         // A root diskq may not write to still opens (its shards may be
         // readable); the folders were counted above.
-        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(Error::io(&record, e)),
     }
 }

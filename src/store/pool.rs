@@ -90,6 +90,15 @@ impl Pool {
     }
 }
 
+/// Checkpoints the whole write-ahead log and truncates it to zero bytes.
+pub(crate) const CHECKPOINT_TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+/// The most the write-ahead log keeps of its file after a checkpoint, in
+/// bytes. SQLite reuses the log from its start after each checkpoint
+/// (every 1,000 pages, about 4 MiB) and would keep the file at the largest
+/// size it ever reached, which long readers or a burst can make much
+/// larger; with this limit the file shrinks back to 1 MiB instead.
+const JOURNAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 1048576";
+
 /// The files SQLite opens beside the database, by the suffix it adds to its name.
 const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
@@ -122,6 +131,7 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
     // spilled temp files (a batch inside a transact block wrote ~70% of its
     // time there). Durability is unaffected: recovery goes through the WAL.
     run_pragma(&conn, "PRAGMA temp_store = MEMORY")?;
+    run_pragma(&conn, JOURNAL_SIZE_LIMIT)?;
     Ok(conn)
 }
 
