@@ -215,6 +215,23 @@ fn a_linked_lock_file_is_refused_and_its_target_never_created() {
 }
 
 #[test]
+fn a_linked_reserve_file_is_left_alone_and_its_target_never_created() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("created-by-diskq");
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&target, tmp.path().join("cache.db.reserve")).unwrap();
+    let cache = Cache::open(tmp.path()).unwrap();
+    cache.set("k", &1).unwrap();
+    assert!(cache.delete("k").unwrap());
+    cache.clear().unwrap();
+    drop(cache);
+    assert!(!target.exists(), "diskq created the link's target");
+    assert!(snapshot(outside.path()).is_empty());
+    let link = std::fs::symlink_metadata(tmp.path().join("cache.db.reserve")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+}
+
+#[test]
 fn a_linked_database_is_refused_and_the_target_left_alone() {
     let outside = tempfile::tempdir().unwrap();
     let other = Cache::open(outside.path()).unwrap();
