@@ -629,3 +629,23 @@ fn a_python_made_root_keeps_its_shard_count() {
     run("read");
     assert_shards_refused(FanoutCache::open(dir.path()), 3);
 }
+
+#[test]
+fn openers_racing_on_a_new_root_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("fan");
+    let start = Arc::new(std::sync::Barrier::new(6));
+    let openers: Vec<_> = (0..6)
+        .map(|_| {
+            let (root, start) = (root.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                FanoutCache::builder().shards(4).open(&root).map(|c| c.shards().len())
+            })
+        })
+        .collect();
+    for opener in openers {
+        assert_eq!(opener.join().unwrap().unwrap(), 4);
+    }
+    assert_shards_refused(FanoutCache::open(&root), 4);
+}

@@ -36,6 +36,13 @@ pub(crate) fn settle(root: &Path, wanted: usize) -> Result<()> {
         return agree(root, wanted, recorded, &format!("recorded in {}", record.display()));
     }
     if let Some(found) = shard_folders(root)? {
+        if found != wanted {
+            // A diskq creating the root writes the record before its first
+            // shard folder: the folders seen may be its first ones.
+            if let Some(recorded) = read_record(&record)? {
+                return agree(root, wanted, recorded, &format!("recorded in {}", record.display()));
+            }
+        }
         agree(root, wanted, found, "counted from its shard folders")?;
     }
     match write_record(root, &record, wanted) {
