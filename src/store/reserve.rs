@@ -33,36 +33,28 @@ pub(crate) fn make(dir: &Path) -> bool {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(_) => return false,
     }
-    match write(&path) {
-        Ok(()) => true,
-        Err(_) => {
-            let _ = fs::remove_file(&path);
-            false
-        }
-    }
+    write(dir, &path).is_ok()
 }
 
-fn write(path: &Path) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.create(true).write(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let mut file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    // Zeros written out, so the file system has really allocated them.
+/// Writes the reserve under a temporary name and renames it into place, so
+/// that processes opening one directory at once never leave a short or
+/// sparse reserve. A temporary file that cannot be written whole is removed
+/// (its space goes back to the user).
+fn write(dir: &Path, path: &Path) -> io::Result<()> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!("{RESERVE_NAME}."))
+        .tempfile_in(dir)?;
+    // Zeros written out, so the file system really allocates them.
     let chunk = [0u8; 64 * 1024];
     let mut left = RESERVE_BYTES;
     while left > 0 {
         let n = left.min(chunk.len() as u64) as usize;
-        file.write_all(&chunk[..n])?;
+        temp.write_all(&chunk[..n])?;
         left -= n as u64;
     }
-    file.flush()
+    temp.flush()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Deletes the reserve, giving its space to the operation about to retry;
