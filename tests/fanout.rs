@@ -601,7 +601,12 @@ fn a_python_made_root_keeps_its_shard_count() {
                       [c.set('key%d' % i, i) for i in range(20)]\n\
                   else:\n    \
                       assert all(c.get('key%d' % i) == i for i in range(20)), 'lost keys'\n    \
-                      assert c.get('from-diskq') == 'yes'\n\
+                      assert c.get('from-diskq') == 'yes'\n    \
+                      import warnings\n    \
+                      with warnings.catch_warnings(record=True) as seen:\n        \
+                          warnings.simplefilter('always')\n        \
+                          c.check()\n    \
+                      assert not seen, [str(w.message) for w in seen]\n\
                   c.close()\n";
     let run = |what: &str| {
         let out = Command::new(&python)
