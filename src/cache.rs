@@ -169,13 +169,32 @@ impl CacheBuilder {
         self
     }
 
-    /// `PRAGMA synchronous`: 0 OFF, 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// `PRAGMA synchronous`: 1 NORMAL (default), 2 FULL, 3 EXTRA.
     /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
     /// any process; a power loss may lose the last commits. FULL also
-    /// survives a power loss, at one fsync per commit. OFF risks corruption
-    /// on power loss.
+    /// survives a power loss, at one fsync per commit. 0 (OFF), which risks
+    /// corruption on power loss, is refused with [`Error::InvalidSetting`],
+    /// from this option and from a stored row alike; an explicit option
+    /// replaces a refused row.
     pub fn sqlite_synchronous(mut self, level: i64) -> Self {
         self.overrides.sqlite_synchronous = Some(level);
+        self
+    }
+
+    /// `PRAGMA journal_mode`: `wal` (default), `delete`, `truncate` or
+    /// `persist`. `memory` and `off`, which make a commit non-atomic, are
+    /// refused with [`Error::InvalidSetting`], from this option and from a
+    /// stored row alike; an explicit option replaces a refused row.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().sqlite_journal_mode("wal").open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(diskq::Cache::builder().sqlite_journal_mode("off").open(dir.path()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
+        self.overrides.sqlite_journal_mode = Some(mode.into());
         self
     }
 
@@ -671,7 +690,7 @@ impl Cache {
     /// Deletes `key`; true if it had a live value. Atomic.
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
-        self.inner.store.write(false, None, |s| s.delete_live(&key, self.now()))
+        self.inner.store.write_freeing(|s| s.delete_live(&key, self.now()))
     }
 
     /// Removes `key` and returns its value. Atomic: of concurrent pops of one
@@ -681,12 +700,10 @@ impl Cache {
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
-        self.inner
-            .store
-            .write(false, None, |s| match s.pop_live(&key, self.now())? {
-                Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
-                None => Ok(None),
-            })
+        self.inner.store.write_freeing(|s| match s.pop_live(&key, self.now())? {
+            Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
+            None => Ok(None),
+        })
     }
 
     /// True when `key` has a live value.

@@ -233,15 +233,61 @@ pub(crate) fn check_size(path: &Path, len: u64, size: Option<i64>) -> Result<()>
     }
 }
 
+/// Refuses `path` when it is a symbolic link or anything but a regular file
+/// (a FIFO, a socket, a device, a folder); a missing path is fine. diskq
+/// never opens a name in its directory through a link, which could lead
+/// anywhere on the system, nor a special file, which could block for ever.
+pub(crate) fn regular_or_absent(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => regular(path, &meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Refuses `meta` (of `path`, not followed) unless it is a regular file.
+fn regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err(Error::Corrupt(format!(
+            "{} is a symbolic link; diskq does not follow links in its directory",
+            path.display()
+        )));
+    }
+    if !kind.is_file() {
+        return Err(Error::Corrupt(format!(
+            "{} is not a regular file (a folder, FIFO, socket or device); diskq opens only \
+             regular files in its directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Locks `path` (created if needed), shared or exclusive, waiting up to
-/// `timeout`; the lock lasts as long as the returned file.
+/// `timeout`; the lock lasts as long as the returned file. A link or a
+/// special file at `path` is refused ([`regular_or_absent`]); the open
+/// itself does not follow a link and does not block (on Unix), so one put
+/// there after the check is refused too.
 pub(crate) fn lock_file(path: &Path, timeout: Duration, shared: bool) -> Result<File> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    regular_or_absent(path)?;
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            // A link or FIFO swapped in after the check: say what it is.
+            regular_or_absent(path)?;
+            return Err(Error::io(path, e));
+        }
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    regular(path, &meta)?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {

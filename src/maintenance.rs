@@ -25,7 +25,7 @@ impl Cache {
     fn remove_in_batches(&self, batch: Batch<'_>, size: u64) -> Result<usize> {
         let mut total = 0;
         loop {
-            let removed = self.store().write(false, None, |s| s.delete_batch(batch, size))?;
+            let removed = self.store().write_freeing(|s| s.delete_batch(batch, size))?;
             total += removed;
             if removed == 0 {
                 return Ok(total);
@@ -61,7 +61,7 @@ impl Cache {
     pub fn clear(&self) -> Result<usize> {
         let removed = self.remove_in_batches(Batch::All, BATCH)?;
         // Lease bookkeeping of the removed items goes too.
-        self.store().write(false, None, |s| s.clear_leases())?;
+        self.store().write_freeing(|s| s.clear_leases())?;
         Ok(removed)
     }
 
@@ -77,7 +77,7 @@ impl Cache {
         while self.volume()? > limit {
             let removed = self
                 .store()
-                .write(false, None, |s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
+                .write_freeing(|s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
             if removed == 0 {
                 break;
             }

@@ -63,7 +63,7 @@ thread_local! {
     static ACTIVE: RefCell<Vec<(usize, Shared)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn active(id: usize) -> Option<Shared> {
+pub(super) fn active(id: usize) -> Option<Shared> {
     ACTIVE.with(|a| a.borrow().iter().rev().find(|(i, _)| *i == id).map(|(_, s)| s.clone()))
 }
 
