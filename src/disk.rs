@@ -235,15 +235,16 @@ impl Disk {
         let too_large = || {
             Error::io(
                 &path,
-                io::Error::new(io::ErrorKind::OutOfMemory, format!("a value of {len} bytes does not fit in memory")),
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("a value of {len} bytes does not fit in memory"),
+                ),
             )
         };
         let mut data = Vec::new();
         data.try_reserve_exact(usize::try_from(len).map_err(|_| too_large())?)
             .map_err(|_| too_large())?;
-        file.take(len)
-            .read_to_end(&mut data)
-            .map_err(|e| Error::io(&path, e))?;
+        file.take(len).read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
         // A file cut short while it was read.
         check_size(&path, data.len() as u64, size)?;
         Ok(Some(data))

@@ -265,6 +265,7 @@ fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
         "Cache",
         "Cache_key_raw",
         "Cache_expire_time",
+        "Cache_filename",
         "Settings_count_insert",
         "Settings_count_delete",
         "Settings_size_insert",
