@@ -343,3 +343,99 @@ fn a_text_mode_in_a_queue_names_the_key() {
     assert!(is_corrupt_naming(&err, &[&key.to_string(), "mode"]), "{err}");
     assert!(cache.contains_key(key).unwrap());
 }
+
+// ---- Point 7: new value folders (and the rename) are synced before the row commits ----
+
+const ROLE: &str = "DISKQ_HOSTILE_ROLE";
+
+/// The child of [`new_value_folders_are_synced_before_the_row_commits`]:
+/// one file-backed write into a new cache, run under `strace`.
+#[test]
+fn sync_child() {
+    if std::env::var(ROLE).as_deref() != Ok("sync") {
+        return;
+    }
+    let dir = PathBuf::from(std::env::var("DISKQ_HOSTILE_DIR").unwrap());
+    let cache = open(&dir);
+    cache.set_bytes("k", b"a value in its own file").unwrap();
+}
+
+/// Traced with `strace -f -y` (each descriptor shown with its path): the
+/// write must fsync the cache folder after making `ab`, `ab` after making
+/// `ab/cd`, and `ab/cd` after renaming the value file into it, all before
+/// the row's commit reaches the write-ahead log. Without strace (or
+/// without ptrace rights) it says so and skips, except under CI.
+#[cfg(target_os = "linux")]
+#[test]
+fn new_value_folders_are_synced_before_the_row_commits() {
+    use std::process::Command;
+    let usable = Command::new("strace")
+        .args(["-qq", "-e", "trace=none", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is needed (and allowed to trace) under CI"
+        );
+        eprintln!("skipped: strace is not installed or may not trace here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fs::canonicalize(tmp.path()).unwrap().join("cache");
+    let log = tmp.path().join("strace.log");
+    let status = Command::new("strace")
+        .args(["-f", "-y", "-qq", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=mkdir,mkdirat,rename,renameat,renameat2,link,linkat,fsync,fdatasync,pwrite64,write",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "sync_child", "--test-threads=1"])
+        .env(ROLE, "sync")
+        .env("DISKQ_HOSTILE_DIR", &dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let name = filename_of(&dir, "k");
+    let (top, folder) = (dir.join(&name[..2]), dir.join(&name[..5]));
+    let file = dir.join(&name);
+    let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+    let find = |from: usize, what: &dyn Fn(&str) -> bool| -> Option<usize> {
+        lines.iter().skip(from).position(|l| what(l)).map(|i| i + from)
+    };
+    let synced = |path: &Path| {
+        let fd = format!("</{}>)", path.display().to_string().trim_start_matches('/'));
+        move |l: &str| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(&fd)
+    };
+    let made = |path: &Path| {
+        let quoted = format!("\"{}\"", path.display());
+        move |l: &str| l.contains("mkdir") && l.contains(&quoted) && l.trim_end().ends_with("= 0")
+    };
+    let show = || lines.join("\n");
+    let made_top = find(0, &made(&top)).unwrap_or_else(|| panic!("no mkdir of {}:\n{}", top.display(), show()));
+    find(made_top, &synced(&dir)).unwrap_or_else(|| panic!("the cache folder is not synced after mkdir:\n{}", show()));
+    let made_folder =
+        find(made_top, &made(&folder)).unwrap_or_else(|| panic!("no mkdir of {}:\n{}", folder.display(), show()));
+    find(made_folder, &synced(&top))
+        .unwrap_or_else(|| panic!("{} is not synced after mkdir:\n{}", top.display(), show()));
+    let file_quoted = format!("\"{}\"", file.display());
+    let renamed = find(made_folder, &|l: &str| {
+        (l.contains("rename") || l.contains("link")) && l.contains(&file_quoted)
+    })
+    .unwrap_or_else(|| panic!("no rename to {}:\n{}", file.display(), show()));
+    let folder_synced = find(renamed, &synced(&folder))
+        .unwrap_or_else(|| panic!("{} is not synced after the rename:\n{}", folder.display(), show()));
+    let wal = format!(
+        "</{}>",
+        dir.join("cache.db-wal").display().to_string().trim_start_matches('/')
+    );
+    let committed = find(renamed, &|l: &str| l.contains("pwrite64(") && l.contains(&wal))
+        .unwrap_or_else(|| panic!("no write of the row to the WAL:\n{}", show()));
+    assert!(
+        folder_synced < committed,
+        "the row committed before its folder was synced:\n{}",
+        show()
+    );
+}
