@@ -7,6 +7,9 @@
 //! removal outside the value files, and `check` must report it.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -95,6 +98,66 @@ fn the_grace_period_is_an_option() {
     let remove = CheckOptions::new().fix(true).orphan_grace(Duration::from_secs(60));
     assert!(cache.check_with(&remove).unwrap().iter().any(|w| w.fixed));
     assert!(!path.exists());
+}
+
+/// The real python-diskcache streams a value (`set(..., read=True)`) and
+/// stops half-way (its reader waits on a pipe) while `check(true)` runs:
+/// the file it is writing is kept, its set commits, and the value reads
+/// back. (Python takes no diskq lock: only the grace period protects it.)
+#[test]
+fn check_fix_beside_a_streaming_python_writer_keeps_its_file() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let Some(python) = pyenv::python("the check-beside-python test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = r#"
+import sys, diskcache
+class Stream:
+    def __init__(self):
+        self.told = False
+    def read(self, n=-1):
+        if not self.told:
+            # The value file is open by now: tell the parent, then wait.
+            print("writing", flush=True)
+            self.told = True
+        line = sys.stdin.buffer.readline()
+        return b"" if line in (b"", b"end\n") else line
+cache = diskcache.Cache(sys.argv[1])
+print(cache.set("streamed", Stream(), read=True), flush=True)
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", program])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "writing\n");
+
+    let cache = Cache::open(dir.path()).unwrap();
+    let warnings = cache.check(true).unwrap();
+    assert!(
+        warnings.iter().any(|w| w.kind == WarningKind::UnknownFile && !w.fixed),
+        "{warnings:?}"
+    );
+
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"half one\nhalf two\nend\n").unwrap();
+    drop(stdin);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "True\n");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        cache.get_bytes("streamed").unwrap().as_deref(),
+        Some(&b"half one\nhalf two\n"[..])
+    );
+    assert!(cache.check(false).unwrap().is_empty(), "{:?}", cache.check(false));
 }
 
 #[test]
