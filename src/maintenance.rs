@@ -12,7 +12,7 @@ use crate::disk::{is_temp_name, is_value_folder, is_value_name};
 use crate::error::{Error, Result};
 use crate::options::{CheckOptions, Stats, Warning, WarningKind};
 use crate::settings::EvictionPolicy;
-use crate::store::{Batch, DB_NAME, Session};
+use crate::store::{Batch, DB_NAME, FileRow, Session};
 
 /// SQLite's primary result code for a damaged database file.
 const SQLITE_CORRUPT: i32 = 11;
@@ -284,7 +284,13 @@ impl Cache {
         // Folders whose content this pass removed: removed when empty,
         // whatever their age.
         let mut emptied = HashSet::new();
-        for (rowid, key, size, filename) in s.file_rows()? {
+        for FileRow {
+            rowid,
+            key,
+            size,
+            filename,
+        } in s.file_rows()?
+        {
             let path = match disk.path(&filename) {
                 Ok(path) => path,
                 Err(_) => {

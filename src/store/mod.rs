@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
-pub(crate) use ops::{Batch, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
+pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
 
 use crate::codec::Scalar;

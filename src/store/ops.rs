@@ -63,6 +63,17 @@ pub(crate) fn key_from(v: ValueRef<'_>, raw: bool) -> Result<Key> {
     })
 }
 
+/// A row naming a value file, as `check` compares it with the files.
+#[derive(Debug)]
+pub(crate) struct FileRow {
+    pub rowid: i64,
+    /// The key as messages show it.
+    pub key: String,
+    /// `None` when the column is not an integer.
+    pub size: Option<i64>,
+    pub filename: String,
+}
+
 /// A row's key (column `at`, raw flag at `at + 1`) as messages show it.
 fn key_text(r: &Row<'_>, at: usize) -> rusqlite::Result<String> {
     let raw = !matches!(r.get_ref(at + 1)?, ValueRef::Integer(0));
@@ -736,16 +747,20 @@ impl Session {
         Ok(total)
     }
 
-    /// Every row naming a file: rowid, key (for messages), size (`None`
-    /// when not an integer) and file name.
-    pub(crate) fn file_rows(&self) -> Result<Vec<(i64, String, Option<i64>, String)>> {
+    /// Every row naming a file.
+    pub(crate) fn file_rows(&self) -> Result<Vec<FileRow>> {
         let mut stmt = self.conn.prepare(sql::FILE_ROWS)?;
         let rows = stmt.query_map([], |r| {
             let size = match r.get_ref(3)? {
                 ValueRef::Integer(n) => Some(n),
                 _ => None,
             };
-            Ok((r.get(0)?, key_text(r, 1)?, size, r.get(4)?))
+            Ok(FileRow {
+                rowid: r.get(0)?,
+                key: key_text(r, 1)?,
+                size,
+                filename: r.get(4)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
