@@ -567,7 +567,8 @@ impl Cache {
                     let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
                     crate::disk::check_size(&path, len, row.size).map_err(|e| of_key(e, &key))?;
                     Ok(Some(ValueReader {
-                        inner: ReaderInner::File(file),
+                        // Never more than the row's size, even if the file grows.
+                        inner: ReaderInner::File(file.take(len)),
                         path: Some(path),
                         len,
                     }))
@@ -805,7 +806,7 @@ pub struct ValueReader {
 #[derive(Debug)]
 enum ReaderInner {
     Memory(Cursor<Vec<u8>>),
-    File(File),
+    File(std::io::Take<File>),
 }
 
 impl ValueReader {

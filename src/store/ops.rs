@@ -213,6 +213,11 @@ impl ValueRow {
         }
         if let Some(name) = &self.filename {
             check_filename(key, name)?;
+            // Without a size a read could not tell a file grown behind
+            // diskq's back (every writer stores one).
+            if self.size.is_none() {
+                return Err(bad_column(key, "size", "null"));
+            }
         }
         Ok(())
     }
