@@ -465,11 +465,20 @@ impl Cache {
             }
             warn(
                 WarningKind::SizeMismatch,
-                format!("Settings.size != SUM(Cache.size); {stored_size:?} != {size}"),
+                format!("Settings.size != SUM(Cache.size); {} != {size}", show(&stored_size)),
                 fixed,
             );
         }
         Ok(())
+    }
+}
+
+/// A Settings value as a message shows it.
+fn show(value: &Scalar) -> String {
+    match value {
+        Scalar::Int(n) => n.to_string(),
+        Scalar::Real(x) => x.to_string(),
+        other => format!("{other:?}"),
     }
 }
 
