@@ -205,6 +205,13 @@ fn a_row_naming_cache_db_never_removes_the_database() {
     assert!(is_corrupt_naming(&err, &["\"k\""]), "{err}");
     assert!(dir.path().join("cache.db").is_file());
     assert_eq!(cache.get::<i64>("other").unwrap(), Some(7));
+    // A set replacing such a row replaces the row only.
+    cache.set("k2", &1).unwrap();
+    forge_filename(dir.path(), "k2", "cache.db", db_len);
+    cache.set("k2", &5).unwrap();
+    assert!(dir.path().join("cache.db").is_file());
+    assert_eq!(cache.get::<i64>("k2").unwrap(), Some(5));
+    assert_eq!(cache.get::<i64>("other").unwrap(), Some(7));
 
     let warnings = cache.check(false).unwrap();
     assert!(kinds(&warnings).contains(&WarningKind::BadFileName), "{warnings:?}");
@@ -378,6 +385,8 @@ fn a_text_mode_names_the_key_and_the_column() {
     assert!(is_corrupt_naming(&err, &["\"k\"", "mode"]), "{err}");
     let err = cache.pop::<i64>("k").unwrap_err();
     assert!(is_corrupt_naming(&err, &["\"k\"", "mode"]), "{err}");
+    let err = cache.incr("k", 1, 0).unwrap_err();
+    assert!(is_corrupt_naming(&err, &["\"k\"", "mode"]), "{err}");
     assert_eq!(cache.get::<i64>("ok").unwrap(), Some(2));
 
     let warnings = cache.check(false).unwrap();
@@ -458,6 +467,7 @@ fn new_value_folders_are_synced_before_the_row_commits() {
         .args(["--exact", "sync_child", "--test-threads=1"])
         .env(ROLE, "sync")
         .env("DISKQ_HOSTILE_DIR", &dir)
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
