@@ -226,7 +226,8 @@ impl ValueRow {
 /// The error for a row whose `column` holds a value of SQLite type `kind`.
 pub(crate) fn bad_column(key: &Key, column: &str, kind: &str) -> Error {
     Error::Corrupt(format!(
-        "the row of key {key} is damaged: its {column} column holds a value of type {kind},          which no writer stores there (check reports it)"
+        "the row of key {key} is damaged: its {column} column holds a value of type {kind}, \
+         which no writer stores there (check reports it)"
     ))
 }
 
@@ -764,7 +765,8 @@ impl Session {
                 rowid: r.get(0)?,
                 key: key_text(r, 1)?,
                 size,
-                filename: r.get(4)?,
+                // FILE_ROWS reads text only; not UTF-8 is no value file name.
+                filename: String::from_utf8_lossy(r.get_ref(4)?.as_bytes().unwrap_or_default()).into_owned(),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
