@@ -501,7 +501,10 @@ impl Cache {
                 s.get_recording(key, now, policy)?
             };
             let found = match row {
-                Some(mut row) => self.load(&mut row)?.map(|stored| (row, stored)),
+                Some(mut row) => self
+                    .load(&mut row)
+                    .map_err(|e| of_key(e, key))?
+                    .map(|stored| (row, stored)),
                 None => None,
             };
             if store.statistics() {
@@ -581,9 +584,10 @@ impl Cache {
                         return Ok(None);
                     };
                     let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-                    crate::disk::check_size(&path, len, row.size)?;
+                    crate::disk::check_size(&path, len, row.size).map_err(|e| of_key(e, &key))?;
                     Ok(Some(ValueReader {
-                        inner: ReaderInner::File(file),
+                        // Never more than the row's size, even if the file grows.
+                        inner: ReaderInner::File(file.take(len)),
                         path: Some(path),
                         len,
                     }))
@@ -701,7 +705,11 @@ impl Cache {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
         self.inner.store.write_freeing(|s| match s.pop_live(&key, self.now())? {
-            Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
+            Some(mut row) => self
+                .load(&mut row)
+                .map_err(|e| of_key(e, &key))?
+                .map(|st| codec::decode(st, &key))
+                .transpose(),
             None => Ok(None),
         })
     }
@@ -807,7 +815,7 @@ pub struct ValueReader {
 #[derive(Debug)]
 enum ReaderInner {
     Memory(Cursor<Vec<u8>>),
-    File(File),
+    File(std::io::Take<File>),
 }
 
 impl ValueReader {
@@ -841,6 +849,15 @@ impl Read for ValueReader {
             ReaderInner::Memory(c) => c.read(buf),
             ReaderInner::File(f) => f.read(buf),
         }
+    }
+}
+
+/// Names `key` in a [`Error::Corrupt`] about its value (a value file of the
+/// wrong length, say), so the user knows which key to delete.
+fn of_key(e: Error, key: &Key) -> Error {
+    match e {
+        Error::Corrupt(message) => Error::Corrupt(format!("key {key}: {message}")),
+        other => other,
     }
 }
 

@@ -156,7 +156,8 @@
 //! cache's timeout. [`Cache::transact`] makes a group of operations atomic.
 //! Large values live in files written before their row commits and removed
 //! after the commit that drops it, so a crash at any moment leaves at worst an
-//! orphan file, which [`Cache::check`] removes.
+//! orphan file, which [`Cache::check`] removes once it is older than a grace
+//! period ([`CheckOptions`]), so that a writer still at work keeps its file.
 //!
 //! The directory must be on a local file system (not NFS).
 //!
@@ -205,7 +206,7 @@ pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
 pub use lease::{Backlog, Lease, LeaseOptions};
-pub use options::{Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };

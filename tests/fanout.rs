@@ -233,10 +233,16 @@ fn operations_span_every_shard() {
 
     // check: a clean cache, then an orphan file in one shard.
     assert!(cache.check(false).unwrap().is_empty());
-    let orphan = cache.shards()[3].directory().join("ab/cd/orphan.val");
+    let orphan = cache.shards()[3]
+        .directory()
+        .join("ab/cd/0123456789abcdef0123456789ab.val");
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"left by a crash").unwrap();
-    let warnings = cache.check(true).unwrap();
+    // Fresh, as a file a live writer is writing: kept by default.
+    assert!(cache.check(true).unwrap().iter().all(|w| !w.fixed));
+    assert!(orphan.exists());
+    let no_grace = diskq::CheckOptions::new().fix(true).orphan_grace(Duration::ZERO);
+    let warnings = cache.check_with(&no_grace).unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::UnknownFile && w.fixed),
         "{warnings:?}"

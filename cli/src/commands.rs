@@ -5,7 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+use diskq::{Cache, CheckOptions, Error, Key, PullOptions, PushOptions, SetOptions, Side};
 use rmpv::Value;
 use serde_json::{Map, Value as Json, json};
 
@@ -37,7 +37,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let key_of = |text: &str| parse_key(text, cli.int_key);
     match &cli.command {
         Command::Stats { dir } => stats(dir, json, out),
-        Command::Check { dir, fix } => check(dir, *fix, json, out),
+        Command::Check { dir, fix, grace } => check(dir, *fix, Duration::from_secs(*grace), json, out),
         Command::Get { dir, key } => get(dir, &key_of(key)?, json, out),
         Command::Set {
             dir,
@@ -160,8 +160,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
     Ok(Outcome::Done)
 }
 
-fn check(dir: &Path, fix: bool, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let warnings = dir::open(dir, Access::Existing)?.check(fix)?;
+fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
+    let warnings = dir::open(dir, Access::Existing)?.check_with(&opts)?;
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
     if json {
         let list: Vec<Json> = warnings

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
-pub(crate) use ops::{Batch, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
+pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
 
 use crate::codec::Scalar;
@@ -330,6 +330,7 @@ fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
         "Cache",
         "Cache_key_raw",
         "Cache_expire_time",
+        "Cache_filename",
         "Settings_count_insert",
         "Settings_count_delete",
         "Settings_size_insert",
