@@ -86,6 +86,7 @@ pub struct CacheBuilder {
     overrides: Overrides,
     timeout: Duration,
     sync_files: bool,
+    wake_poll: Duration,
     clock: Option<Clock>,
 }
 
@@ -95,6 +96,7 @@ impl fmt::Debug for CacheBuilder {
             .field("overrides", &self.overrides)
             .field("timeout", &self.timeout)
             .field("sync_files", &self.sync_files)
+            .field("wake_poll", &self.wake_poll)
             .finish()
     }
 }
@@ -105,6 +107,7 @@ impl Default for CacheBuilder {
             overrides: Overrides::default(),
             timeout: Duration::from_secs(60),
             sync_files: true,
+            wake_poll: crate::store::WAKE_POLL,
             clock: None,
         }
     }
@@ -206,6 +209,26 @@ impl CacheBuilder {
         self
     }
 
+    /// How often a blocked wait (`pop_front_timeout`, `lease_timeout`, ...)
+    /// looks at the database for commits that rang no doorbell: pushes by
+    /// python-diskcache, or by any process where the doorbell cannot be
+    /// watched (not Linux, no inotify). Default 50 ms; not persisted. On
+    /// Linux, pushes by diskq processes wake waiters at once whatever this
+    /// is; elsewhere it is how late a waiter can see them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().wake_poll(Duration::from_millis(10)).open(dir.path())?;
+    /// let queue: diskq::Deque<i64> = diskq::Deque::from_cache(cache);
+    /// assert_eq!(queue.pop_front_timeout(Duration::from_millis(30))?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wake_poll(mut self, every: Duration) -> Self {
+        self.wake_poll = every.max(Duration::from_millis(1));
+        self
+    }
+
     /// Replaces the clock (seconds since the Unix epoch) used for expiry and
     /// access times. For tests that drive time without sleeping.
     pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
@@ -224,6 +247,7 @@ impl CacheBuilder {
         let opts = StoreOptions {
             timeout: self.timeout,
             sync_files: self.sync_files,
+            wake_poll: self.wake_poll,
         };
         let store = Store::open(dir.as_ref(), &self.overrides, &opts)?;
         Ok(Cache {

@@ -8,7 +8,7 @@
 //! within microseconds, and a process with nothing to do sleeps in `poll(2)`.
 //!
 //! Nothing depends on the doorbell for correctness. Waiters still look at
-//! `PRAGMA data_version` every [`FALLBACK_POLL`](super::FALLBACK_POLL),
+//! `PRAGMA data_version` every `wake_poll` (`CacheBuilder::wake_poll`, 50 ms),
 //! which catches python-diskcache writers (they ring nothing), a doorbell
 //! that was replaced behind our back, and systems or file systems without
 //! inotify. Setting `DISKQ_DOORBELL=off` in the environment forces that

@@ -105,11 +105,11 @@ impl Notifier {
 /// The longest pause of a waiter between two looks at the database, which
 /// bounds how late it notices a push by a process that rang no doorbell
 /// (python-diskcache), or by any process where the doorbell is not watched.
-pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
+pub(crate) const WAKE_POLL: Duration = Duration::from_millis(50);
 
 /// Watches a directory for commits: pushes by this process (at once), rings
 /// of the doorbell by other processes (at once, where it is watched), and
-/// any commit (`PRAGMA data_version`, every [`FALLBACK_POLL`] when the
+/// any commit (`PRAGMA data_version`, every [`WAKE_POLL`] when the
 /// doorbell is watched, else polled with a backoff up to it).
 pub(crate) struct Watcher<'a> {
     store: &'a Store,
@@ -130,11 +130,12 @@ impl Watcher<'_> {
             // With the doorbell watched, the poll is only the fallback for
             // writers that ring nothing; else it is the only way to notice
             // other processes, and starts fast.
+            let poll = self.store.wake_poll;
             let step = if self.store.notifier.bell.live() {
-                FALLBACK_POLL
+                poll
             } else {
-                let step = self.pause;
-                self.pause = (self.pause * 2).min(FALLBACK_POLL);
+                let step = self.pause.min(poll);
+                self.pause = (self.pause * 2).min(poll);
                 step
             };
             let pause = step.min(deadline - now);
@@ -173,6 +174,7 @@ pub(crate) struct Store {
     pub(crate) disk: Disk,
     pool: Pool,
     timeout: Duration,
+    wake_poll: Duration,
     pub(crate) notifier: Arc<Notifier>,
     /// A freeing operation met a full disk: later ones truncate the log and
     /// make the reserve again, until that has worked.
@@ -184,6 +186,8 @@ pub(crate) struct Store {
 pub(crate) struct StoreOptions {
     pub timeout: Duration,
     pub sync_files: bool,
+    /// The longest pause of a waiter between two looks at the database.
+    pub wake_poll: Duration,
 }
 
 impl Store {
@@ -223,6 +227,7 @@ impl Store {
             disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
             pool,
             timeout: opts.timeout,
+            wake_poll: opts.wake_poll,
             notifier: Notifier::of(dir),
             recovering: AtomicBool::new(false),
         })
