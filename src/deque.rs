@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::keys::Pager;
 use crate::lease::{Backlog, Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
+use crate::queue::bounds;
 use crate::settings::EvictionPolicy;
 use crate::store::{PageKind, QUEUE_BOUND};
 
@@ -43,6 +44,36 @@ use crate::store::{PageKind, QUEUE_BOUND};
 /// assert_eq!(jobs.pop_front_timeout(Duration::from_millis(10))?, None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Its keys, beside others
+///
+/// A deque owns only its queue's keys in its cache: the integer keys of
+/// python-diskcache's queue range (0 to 999999999999999), the items leased
+/// from it (see [`Deque::lease`]) and its default dead-letter queue
+/// (`dead-letter-<15 digits>`). Other keys of the same cache (a seen-set
+/// beside a crawler's frontier, say) are not items: `len`, `clear`, `iter`,
+/// `get`, `front`/`back`, the pops, `rotate_*`, `retain` and `maxlen` neither
+/// count, show nor remove them, as a `VecDeque` beside other variables.
+/// python-diskcache's `Deque` differs: its `len` counts and its `clear`
+/// removes every key of the cache, and its iteration walks them all.
+///
+/// [`Deque::len`] counts what the deque holds: queued items, leased items
+/// and dead letters. The positional operations (`iter`, `get`, `front`,
+/// `back`, pops, `rotate_*`, `retain`) and `maxlen` see the queued items
+/// only; [`Deque::backlog`] tells queued from leased.
+///
+/// ```
+/// use diskq::{Cache, Deque};
+/// let dir = tempfile::tempdir()?;
+/// let cache = Cache::open(dir.path())?;
+/// cache.set("seen:https://example.com/", &true)?;
+/// let frontier: Deque<String> = Deque::from_cache(cache.clone());
+/// frontier.push_back(&"https://example.com/a".to_string())?;
+/// assert_eq!(frontier.len()?, 1);
+/// assert_eq!(frontier.clear()?, 1);
+/// assert!(cache.contains_key("seen:https://example.com/")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Deque<T> {
     cache: Cache,
     maxlen: Option<usize>,
@@ -68,6 +99,10 @@ impl<T> std::fmt::Debug for Deque<T> {
     }
 }
 
+/// The dead-letter queue of a deque's leases when their options name none
+/// (`LeaseOptions::dead_letter_prefix` without a prefix).
+const DEAD_LETTERS: &str = "dead-letter";
+
 const FRONT: PullOptions = PullOptions {
     prefix: None,
     side: Side::Front,
@@ -88,7 +123,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         ))
     }
 
-    /// A deque over an open cache (its integer-keyed queue).
+    /// A deque over an open cache: its integer-keyed queue, beside whatever
+    /// other keys the cache holds (see [the type's docs](Deque#its-keys-beside-others)).
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
             cache,
@@ -100,16 +136,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Bounds the deque: a push onto a full deque drops an item from the
     /// other end, as `collections.deque` and python-diskcache do. Items over
     /// the bound now are dropped from the front. The bound belongs to this
-    /// handle (python-diskcache does not persist it either).
+    /// handle (python-diskcache does not persist it either). It bounds the
+    /// queued items: leased items and dead letters are neither counted
+    /// against it nor dropped, and neither are the cache's other keys.
     pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
         self.maxlen = Some(maxlen);
-        self.cache.transact(|_| {
-            while self.len()? > maxlen {
-                self.cache.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
-            }
-            Ok::<_, Error>(())
-        })?;
+        self.cache.transact(|_| self.trim(maxlen, &FRONT))?;
         Ok(self)
+    }
+
+    /// Drops queued items from one end until at most `maxlen` are left.
+    fn trim(&self, maxlen: usize, from: &PullOptions) -> Result<()> {
+        let over = self.cache.queue_len(None)?.saturating_sub(maxlen);
+        if over > 0 {
+            self.cache.pull_many::<serde::de::IgnoredAny>(over, from)?;
+        }
+        Ok(())
     }
 
     /// The bound set by [`Deque::with_maxlen`].
@@ -131,11 +173,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             None => self.cache.push_with(value, &opts).map(drop),
             Some(maxlen) => self.cache.transact(|c| {
                 c.push_with(value, &opts)?;
-                if self.len()? > maxlen {
-                    let other = if side == Side::Back { &FRONT } else { &BACK };
-                    c.pull_with::<serde::de::IgnoredAny>(other)?;
-                }
-                Ok(())
+                self.trim(maxlen, if side == Side::Back { &FRONT } else { &BACK })
             }),
         }
     }
@@ -162,10 +200,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         };
         self.cache.transact(|c| {
             c.push_many(values, &PushOptions::default())?;
-            while self.len()? > maxlen {
-                c.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
-            }
-            Ok(())
+            self.trim(maxlen, &FRONT)
         })
     }
 
@@ -307,19 +342,32 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         })
     }
 
-    /// The number of items.
+    /// The number of items the deque holds: queued, leased and dead letters
+    /// (not the cache's other keys; python-diskcache's `len` counts those
+    /// too). Read in one snapshot, from the key index.
     pub fn len(&self) -> Result<usize> {
-        self.cache.len()
+        let (lo, hi) = bounds(None);
+        let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
+        let n = self.cache.store().read_snapshot(|s| {
+            let now = self.cache.now();
+            Ok(s.queue_len((&lo, &hi), now)? + s.leases_of("")? + s.queue_len((&dead_lo, &dead_hi), now)?)
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// True when there are no items.
+    /// True when the deque holds no item (queued, leased or dead letter),
+    /// whatever else its cache holds.
     pub fn is_empty(&self) -> Result<bool> {
-        self.cache.is_empty()
+        Ok(self.len()? == 0)
     }
 
-    /// Removes every item; returns how many.
+    /// Removes every item the deque holds (queued, leased and dead letters;
+    /// a held lease's ack then returns false); returns how many. The
+    /// cache's other keys stay (python-diskcache's `clear` removes them).
+    /// Runs in batches, each its own transaction, as [`Cache::clear`].
     pub fn clear(&self) -> Result<usize> {
-        self.cache.clear()
+        let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
+        Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
     }
 
     /// The items from front to back; `.rev()` walks from the back.
@@ -344,7 +392,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     fn rotate(&self, n: usize, from: Side) -> Result<()> {
         self.cache.transact(|c| {
-            let len = self.len()?;
+            let len = self.cache.queue_len(None)?;
             if len == 0 {
                 return Ok(());
             }

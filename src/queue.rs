@@ -14,7 +14,10 @@ use crate::store::{QUEUE_BOUND, Session};
 /// The first number of an empty queue, as python-diskcache numbers them.
 pub(crate) const FIRST_NUMBER: i64 = 500_000_000_000_000;
 
-/// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text.
+/// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text
+/// (python-diskcache's bounds, both exclusive). The store's queue statements
+/// also check each key's shape (an integer; `<prefix>-` and exactly 15
+/// digits), as the range of `jobs` holds the keys of queue `jobs-2` too.
 pub(crate) fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     match prefix {
         None => (Scalar::Int(0), Scalar::Int(QUEUE_BOUND)),
@@ -169,6 +172,30 @@ impl Cache {
                 Some(stored) => return Ok(Some((key.clone(), codec::decode(stored, &key)?))),
                 // Its value file is gone (check reports such rows): skip it.
                 None => continue,
+            }
+        }
+    }
+
+    /// The live items of a queue (its own keys only), counted in the index.
+    pub(crate) fn queue_len(&self, prefix: Option<&str>) -> Result<usize> {
+        let (lo, hi) = bounds(prefix);
+        let n = self.store().read(|s| s.queue_len((&lo, &hi), self.now()))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Removes every item of a queue, expired or not, in batches (each its
+    /// own transaction, as [`Cache::clear`]); returns how many.
+    pub(crate) fn clear_queue(&self, prefix: Option<&str>) -> Result<usize> {
+        const BATCH: u64 = 100;
+        let (lo, hi) = bounds(prefix);
+        let mut total = 0;
+        loop {
+            let removed = self
+                .store()
+                .write(false, None, |s| s.delete_queue_batch((&lo, &hi), BATCH))?;
+            total += removed;
+            if removed == 0 {
+                return Ok(total);
             }
         }
     }

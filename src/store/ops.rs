@@ -382,6 +382,46 @@ impl Session {
         }
     }
 
+    /// Live items of a queue range (the queue's keys only, see `sql::QUEUE_LEN`).
+    pub(crate) fn queue_len(&self, bounds: (&Scalar, &Scalar), now: f64) -> Result<i64> {
+        let mut stmt = self.conn.prepare_cached(sql::QUEUE_LEN)?;
+        Ok(stmt.query_row(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now], |r| r.get(0))?)
+    }
+
+    /// Removes up to `limit` rows of a queue range, expired or not; returns how many.
+    pub(crate) fn delete_queue_batch(&mut self, bounds: (&Scalar, &Scalar), limit: u64) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let names: Vec<Option<String>> = {
+            let mut stmt = self.conn.prepare_cached(sql::DELETE_QUEUE_BATCH)?;
+            stmt.query_map(params![ScalarSql(bounds.0), ScalarSql(bounds.1), limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let count = names.len();
+        for name in names {
+            self.remove_after_commit(name);
+        }
+        Ok(count)
+    }
+
+    /// Removes the items leased from `queue` (`""`: the integer-keyed one)
+    /// and the queue's lease bookkeeping; returns how many items.
+    pub(crate) fn delete_queue_leases(&mut self, queue: &str) -> Result<usize> {
+        if !self.has_lease_table()? {
+            return Ok(0);
+        }
+        let names: Vec<Option<String>> = {
+            let mut stmt = self.conn.prepare_cached(sql::DELETE_LEASED_ITEMS)?;
+            stmt.query_map([queue], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        self.conn.prepare_cached(sql::DELETE_QUEUE_LEASES)?.execute([queue])?;
+        let count = names.len();
+        for name in names {
+            self.remove_after_commit(name);
+        }
+        Ok(count)
+    }
+
     /// The first or last live row in insertion order.
     pub(crate) fn edge_item(&self, last: bool, now: f64) -> Result<Option<(Key, ValueRow)>> {
         let statement = if last { sql::LAST_ITEM } else { sql::FIRST_ITEM };

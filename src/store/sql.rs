@@ -77,25 +77,76 @@ pub(crate) const TOUCH_LIVE: &str = "UPDATE Cache SET expire_time = ?4 \
 pub(crate) const RENAME_KEY: &str = "UPDATE Cache SET key = ?3 WHERE key = ?1 AND raw = ?2";
 pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 
-// ---- Queues (keys 0 < k < 999999999999999, or "prefix-000000000000000") ----
+// ---- Queues ----
+//
+// A queue is the keys `?1 < key < ?2` (python-diskcache's range, see
+// `queue::bounds`) of its own shape: an integer for the unprefixed queue, or
+// text `<prefix>-` and exactly 15 digits (as long as the lower bound ?1).
+// The shape keeps queue `jobs` from taking the keys of queue `jobs-2`, which
+// sort inside its range. The range walks the (key, raw) index; the shape is
+// a filter on the index's own columns.
 
-pub(crate) const QUEUE_LAST_KEY: &str =
-    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1";
-pub(crate) const QUEUE_FIRST_KEY: &str =
-    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1";
+/// The shape condition of a queue key (see above); the range goes before it.
+macro_rules! queue_shape {
+    () => {
+        "raw = 1 AND (typeof(key) = 'integer' OR (typeof(key) = 'text' AND length(key) = length(?1) \
+         AND substr(key, -15) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'))"
+    };
+}
+
+pub(crate) const QUEUE_LAST_KEY: &str = concat!(
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1"
+);
+pub(crate) const QUEUE_FIRST_KEY: &str = concat!(
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1"
+);
 /// Pull: 0 key, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag, 6 size.
-pub(crate) const PULL_FRONT: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1) \
-     RETURNING key, mode, filename, value, expire_time, tag, size";
-pub(crate) const PULL_BACK: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1) \
-     RETURNING key, mode, filename, value, expire_time, tag, size";
-pub(crate) const PEEK_FRONT: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
-     ORDER BY key ASC LIMIT 1";
-pub(crate) const PEEK_BACK: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
-     ORDER BY key DESC LIMIT 1";
+pub(crate) const PULL_FRONT: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PULL_BACK: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PEEK_FRONT: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1"
+);
+pub(crate) const PEEK_BACK: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT 1"
+);
+/// Live items of a queue: the rows of its range (counted in the (key, raw)
+/// index alone) minus its expired rows (found through the expire_time index:
+/// `+key` keeps the planner off the key index, which would read every row).
+pub(crate) const QUEUE_LEN: &str = concat!(
+    "SELECT (SELECT COUNT(*) FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    ") - (SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?3 \
+     AND ?1 < +key AND +key < ?2 AND ",
+    queue_shape!(),
+    ")"
+);
+/// Removes up to ?3 rows of a queue, live or expired, from the front.
+pub(crate) const DELETE_QUEUE_BATCH: &str = concat!(
+    "DELETE FROM Cache WHERE rowid IN (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key LIMIT ?3) RETURNING filename"
+);
+/// Removes the items leased from queue ?1 (their rows sit at lease keys).
+pub(crate) const DELETE_LEASED_ITEMS: &str = "DELETE FROM Cache WHERE raw = 1 AND key IN \
+     (SELECT key FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL) RETURNING filename";
+/// Removes the lease bookkeeping of queue ?1 (after its items are gone).
+pub(crate) const DELETE_QUEUE_LEASES: &str = "DELETE FROM DiskqLease WHERE queue = ?1";
 
 // ---- Iteration order (rowid = insertion order) ----
 
@@ -168,3 +219,52 @@ pub(crate) const QUEUE_NTH: &str = "SELECT key, key, raw, mode, filename, value,
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1 OFFSET ?4";
 /// Changes whenever another connection commits.
 pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `statement`, one line per step.
+    fn plan(conn: &rusqlite::Connection, statement: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).unwrap();
+        let values: [&dyn rusqlite::ToSql; 4] = [&"q-000000000000000", &"q-999999999999999", &1.0, &10];
+        let params = &values[..stmt.parameter_count()];
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+    }
+
+    #[test]
+    fn queue_statements_walk_the_key_index() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for statement in [CREATE_SETTINGS, CREATE_CACHE].iter().chain(CREATE_INDEXES) {
+            conn.execute_batch(statement).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE DiskqLease (key TEXT PRIMARY KEY, queue TEXT NOT NULL, deadline REAL, \
+             deliveries INTEGER NOT NULL, token INTEGER NOT NULL, item INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for statement in [
+            QUEUE_LAST_KEY,
+            QUEUE_FIRST_KEY,
+            PULL_FRONT,
+            PULL_BACK,
+            PEEK_FRONT,
+            PEEK_BACK,
+            DELETE_QUEUE_BATCH,
+        ] {
+            let plan = plan(&conn, statement);
+            assert!(plan.contains("USING INDEX Cache_key_raw (key>? AND key<?)")
+                || plan.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+                "{statement}\n{plan}");
+            assert!(!plan.contains("SCAN Cache"), "{statement}\n{plan}");
+        }
+        // The count: the range in the index alone, the expired rows by expire_time.
+        let len = plan(&conn, QUEUE_LEN);
+        assert!(len.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"), "{len}");
+        assert!(len.contains("USING INDEX Cache_expire_time (expire_time>? AND expire_time<?)"), "{len}");
+        assert!(!len.contains("SCAN Cache"), "{len}");
+        let leased = plan(&conn, DELETE_LEASED_ITEMS);
+        assert!(leased.contains("Cache_key_raw"), "{leased}");
+    }
+}
