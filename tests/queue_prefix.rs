@@ -1,0 +1,136 @@
+//! A prefixed queue holds exactly the keys of its own shape, `<prefix>-`
+//! and 15 digits (issue 13, point 4): the keys of queue `jobs-2` sort inside
+//! the range of queue `jobs`, and neither pull, peek, push numbering,
+//! leases nor the backlog of `jobs` may take them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use diskq::{Backlog, Cache, Key, LeaseOptions, PullOptions, PushOptions, Side};
+
+fn push(cache: &Cache, prefix: &str, value: &str) -> Key {
+    cache.push_with(value, &PushOptions::new().prefix(prefix)).unwrap()
+}
+
+fn pull(cache: &Cache, prefix: &str, side: Side) -> Option<(Key, String)> {
+    cache.pull_with(&PullOptions::new().prefix(prefix).side(side)).unwrap()
+}
+
+fn peek(cache: &Cache, prefix: &str, side: Side) -> Option<(Key, String)> {
+    cache.peek_with(&PullOptions::new().prefix(prefix).side(side)).unwrap()
+}
+
+#[test]
+fn a_queue_does_not_take_the_items_of_a_queue_whose_prefix_extends_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    push(&cache, "jobs-2", "a");
+    push(&cache, "jobs-2", "b");
+    assert_eq!(pull(&cache, "jobs", Side::Front), None);
+    assert_eq!(pull(&cache, "jobs", Side::Back), None);
+    assert_eq!(peek(&cache, "jobs", Side::Front), None);
+    assert_eq!(peek(&cache, "jobs", Side::Back), None);
+    assert_eq!(cache.backlog(Some("jobs")).unwrap(), Backlog::default());
+    // Numbering starts afresh, not from the other queue's last key.
+    assert_eq!(push(&cache, "jobs", "x"), Key::from("jobs-500000000000000"));
+    let front = cache
+        .push_with("w", &PushOptions::new().prefix("jobs").side(Side::Front))
+        .unwrap();
+    assert_eq!(front, Key::from("jobs-499999999999999"));
+    assert_eq!(cache.backlog(Some("jobs")).unwrap().queued, 2);
+    assert_eq!(cache.backlog(Some("jobs-2")).unwrap().queued, 2);
+    assert_eq!(pull(&cache, "jobs", Side::Front).unwrap().1, "w");
+    assert_eq!(pull(&cache, "jobs", Side::Back).unwrap().1, "x");
+    assert_eq!(pull(&cache, "jobs", Side::Front), None);
+    // The other queue is whole.
+    assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap(), (Key::from("jobs-2-500000000000000"), "a".into()));
+    assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap().1, "b");
+    assert!(cache.is_empty().unwrap());
+}
+
+#[test]
+fn python_made_keys_of_the_shape_are_items_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    // python-diskcache names queue items f'{prefix}-{num:015d}'.
+    for (num, value) in [(7u64, "seven"), (500_000_000_000_000, "five"), (600_000_000_000_000, "last")] {
+        cache.set(format!("jobs-{num:015}"), &value).unwrap();
+    }
+    // Keys inside the range of `jobs` but not of its shape.
+    let strangers = [
+        "jobs-12345",             // too few digits
+        "jobs-1234567890123456",  // too many
+        "jobs-12345678901234x",   // 15 characters, not all digits
+        "jobs-2-000000000000001", // queue jobs-2
+        "jobs-5-dead-letter-000000000000001",
+    ];
+    for key in strangers {
+        cache.set(key, &"stranger").unwrap();
+    }
+    assert_eq!(cache.backlog(Some("jobs")).unwrap().queued, 3);
+    assert_eq!(peek(&cache, "jobs", Side::Back).unwrap().1, "last");
+    assert_eq!(
+        push(&cache, "jobs", "after"),
+        Key::from("jobs-600000000000001"),
+        "numbered after the last python-made key"
+    );
+    let taken: Vec<(Key, String)> = cache.pull_many(10, &PullOptions::new().prefix("jobs")).unwrap();
+    let values: Vec<&str> = taken.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(values, ["seven", "five", "last", "after"]);
+    for key in strangers {
+        assert_eq!(cache.get::<String>(key).unwrap().as_deref(), Some("stranger"), "{key} was taken");
+    }
+}
+
+#[test]
+fn leases_and_dead_letters_keep_to_their_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    push(&cache, "jobs-2", "theirs");
+    let opts = LeaseOptions::new(Duration::from_secs(60)).prefix("jobs");
+    assert!(cache.lease::<String>(&opts).unwrap().is_none(), "nothing of its own to lease");
+    push(&cache, "jobs", "mine");
+    let lease = cache.lease::<String>(&opts).unwrap().unwrap();
+    assert_eq!(lease.value(), "mine");
+    assert_eq!(cache.backlog(Some("jobs")).unwrap(), Backlog { queued: 0, leased: 1 });
+    assert_eq!(cache.backlog(Some("jobs-2")).unwrap(), Backlog { queued: 1, leased: 0 });
+    assert!(lease.ack().unwrap());
+    // Dead letters of `jobs` go to `jobs-dead-letter`, a queue of its own.
+    let poison = LeaseOptions::new(Duration::from_secs(60)).prefix("jobs").max_deliveries(1);
+    push(&cache, "jobs", "poison");
+    let l = cache.lease::<String>(&poison).unwrap().unwrap();
+    assert!(l.nack(Side::Back).unwrap());
+    assert_eq!(cache.backlog(Some("jobs")).unwrap(), Backlog::default());
+    assert_eq!(cache.backlog(Some("jobs-dead-letter")).unwrap().queued, 1);
+    assert_eq!(cache.requeue_dead_letters(&poison).unwrap(), 1);
+    assert_eq!(pull(&cache, "jobs", Side::Front).unwrap().1, "poison");
+    assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap().1, "theirs");
+}
+
+#[test]
+fn the_integer_queue_holds_integer_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    // A float key inside the numeric range is no queue item.
+    cache.set(2.5, &"float").unwrap();
+    assert_eq!(cache.pull::<String>().unwrap(), None);
+    assert_eq!(cache.peek::<String>().unwrap(), None);
+    assert_eq!(cache.push("first").unwrap(), Key::Int(500_000_000_000_000));
+    assert_eq!(cache.backlog(None).unwrap().queued, 1);
+    assert_eq!(cache.pull::<String>().unwrap().unwrap().1, "first");
+    assert_eq!(cache.get::<String>(2.5).unwrap().as_deref(), Some("float"));
+}
+
+#[test]
+fn prefixes_of_any_characters_keep_their_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    for prefix in ["jöbs", "", "a*[b]?", "x-9"] {
+        push(&cache, prefix, prefix);
+        push(&cache, &format!("{prefix}-1"), "nested");
+        assert_eq!(cache.backlog(Some(prefix)).unwrap().queued, 1, "{prefix:?}");
+        assert_eq!(pull(&cache, prefix, Side::Back).unwrap().1, prefix);
+        assert_eq!(pull(&cache, prefix, Side::Front), None, "{prefix:?}");
+        assert_eq!(pull(&cache, &format!("{prefix}-1"), Side::Front).unwrap().1, "nested");
+    }
+}
