@@ -53,7 +53,8 @@ impl Cache {
     /// A python-diskcache `Cache.push` / `Deque` on the same directory sees
     /// the same queue. As there, the queue is the range of integer keys
     /// between 0 and 999999999999999: do not `set` plain integer keys in that
-    /// range on a cache used as a queue (or give the queue a prefix).
+    /// range on a cache used as a queue (or give the queue a prefix). Keys of
+    /// other kinds (text, bytes, floats) are never items of this queue.
     ///
     /// ```
     /// use diskq::{Cache, Key};
@@ -70,6 +71,30 @@ impl Cache {
 
     /// Pushes with a queue prefix, a side, an expiry or a tag. Atomic: the
     /// key is one past the current end, and concurrent pushes get distinct keys.
+    ///
+    /// The queue of prefix `p` is exactly the text keys `p-` followed by 15
+    /// digits (python-diskcache's `f'{prefix}-{num:015d}'`, whoever made
+    /// them); the unprefixed queue is the integer keys from 1 to
+    /// 999999999999998. So queues `jobs` and `jobs-2` stay apart in every
+    /// push, pull, peek, lease and backlog, although the keys of `jobs-2`
+    /// sort inside the range of `jobs`. python-diskcache's own `pull` with
+    /// prefix `jobs` does take the items of `jobs-2` (it checks the range
+    /// only): where Python pulls, use prefixes that do not extend each other.
+    /// (A pull from the front of `jobs` steps over the keys of `jobs-2` in
+    /// the index, so such a pair also costs time.)
+    ///
+    /// ```
+    /// use diskq::{Cache, Key, PullOptions, PushOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push_with("theirs", &PushOptions::new().prefix("jobs-2"))?;
+    /// let key = cache.push_with("mine", &PushOptions::new().prefix("jobs"))?;
+    /// assert_eq!(key, Key::from("jobs-500000000000000"));
+    /// let (_, mine): (Key, String) = cache.pull_with(&PullOptions::new().prefix("jobs"))?.expect("an item");
+    /// assert_eq!(mine, "mine");
+    /// assert!(cache.pull_with::<String>(&PullOptions::new().prefix("jobs"))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
         let mut keys = self.push_many(std::iter::once(value), opts)?;
         Ok(keys.pop().expect("one key per pushed value"))

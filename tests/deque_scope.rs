@@ -15,7 +15,10 @@ use proptest::prelude::*;
 
 /// A cache for a deque (eviction `none`, as `Deque::open` makes).
 fn open(dir: &std::path::Path) -> Cache {
-    Cache::builder().eviction_policy(EvictionPolicy::None).open(dir).unwrap()
+    Cache::builder()
+        .eviction_policy(EvictionPolicy::None)
+        .open(dir)
+        .unwrap()
 }
 
 /// Keys that are no item of the integer-keyed queue, each with its value:
@@ -42,7 +45,11 @@ fn set_others(cache: &Cache) {
 
 fn assert_others_intact(cache: &Cache) {
     for (key, value) in other_keys() {
-        assert_eq!(cache.get::<i64>(key.clone()).unwrap(), Some(value), "key {key} was touched");
+        assert_eq!(
+            cache.get::<i64>(key.clone()).unwrap(),
+            Some(value),
+            "key {key} was touched"
+        );
     }
 }
 

@@ -43,7 +43,10 @@ fn a_queue_does_not_take_the_items_of_a_queue_whose_prefix_extends_its_own() {
     assert_eq!(pull(&cache, "jobs", Side::Back).unwrap().1, "x");
     assert_eq!(pull(&cache, "jobs", Side::Front), None);
     // The other queue is whole.
-    assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap(), (Key::from("jobs-2-500000000000000"), "a".into()));
+    assert_eq!(
+        pull(&cache, "jobs-2", Side::Front).unwrap(),
+        (Key::from("jobs-2-500000000000000"), "a".into())
+    );
     assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap().1, "b");
     assert!(cache.is_empty().unwrap());
 }
@@ -53,7 +56,11 @@ fn python_made_keys_of_the_shape_are_items_and_others_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     // python-diskcache names queue items f'{prefix}-{num:015d}'.
-    for (num, value) in [(7u64, "seven"), (500_000_000_000_000, "five"), (600_000_000_000_000, "last")] {
+    for (num, value) in [
+        (7u64, "seven"),
+        (500_000_000_000_000, "five"),
+        (600_000_000_000_000, "last"),
+    ] {
         cache.set(format!("jobs-{num:015}"), &value).unwrap();
     }
     // Keys inside the range of `jobs` but not of its shape.
@@ -78,7 +85,11 @@ fn python_made_keys_of_the_shape_are_items_and_others_are_not() {
     let values: Vec<&str> = taken.iter().map(|(_, v)| v.as_str()).collect();
     assert_eq!(values, ["seven", "five", "last", "after"]);
     for key in strangers {
-        assert_eq!(cache.get::<String>(key).unwrap().as_deref(), Some("stranger"), "{key} was taken");
+        assert_eq!(
+            cache.get::<String>(key).unwrap().as_deref(),
+            Some("stranger"),
+            "{key} was taken"
+        );
     }
 }
 
@@ -88,7 +99,10 @@ fn leases_and_dead_letters_keep_to_their_queue() {
     let cache = Cache::open(dir.path()).unwrap();
     push(&cache, "jobs-2", "theirs");
     let opts = LeaseOptions::new(Duration::from_secs(60)).prefix("jobs");
-    assert!(cache.lease::<String>(&opts).unwrap().is_none(), "nothing of its own to lease");
+    assert!(
+        cache.lease::<String>(&opts).unwrap().is_none(),
+        "nothing of its own to lease"
+    );
     push(&cache, "jobs", "mine");
     let lease = cache.lease::<String>(&opts).unwrap().unwrap();
     assert_eq!(lease.value(), "mine");
@@ -96,7 +110,9 @@ fn leases_and_dead_letters_keep_to_their_queue() {
     assert_eq!(cache.backlog(Some("jobs-2")).unwrap(), Backlog { queued: 1, leased: 0 });
     assert!(lease.ack().unwrap());
     // Dead letters of `jobs` go to `jobs-dead-letter`, a queue of its own.
-    let poison = LeaseOptions::new(Duration::from_secs(60)).prefix("jobs").max_deliveries(1);
+    let poison = LeaseOptions::new(Duration::from_secs(60))
+        .prefix("jobs")
+        .max_deliveries(1);
     push(&cache, "jobs", "poison");
     let l = cache.lease::<String>(&poison).unwrap().unwrap();
     assert!(l.nack(Side::Back).unwrap());

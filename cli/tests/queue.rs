@@ -51,7 +51,10 @@ fn a_prefix_does_not_pull_the_items_of_a_longer_prefix() {
         "jobs-2-500000000000000\n"
     );
     diskq(&["pull", d, "--prefix", "jobs"]).absent();
-    assert_eq!(diskq(&["push", d, "mine", "--prefix", "jobs"]).ok().text(), "jobs-500000000000000\n");
+    assert_eq!(
+        diskq(&["push", d, "mine", "--prefix", "jobs"]).ok().text(),
+        "jobs-500000000000000\n"
+    );
     assert_eq!(diskq(&["pull", d, "--prefix", "jobs", "--back"]).ok().text(), "mine");
     assert_eq!(diskq(&["pull", d, "--prefix", "jobs-2"]).ok().text(), "theirs");
 }

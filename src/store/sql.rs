@@ -254,15 +254,23 @@ mod tests {
             DELETE_QUEUE_BATCH,
         ] {
             let plan = plan(&conn, statement);
-            assert!(plan.contains("USING INDEX Cache_key_raw (key>? AND key<?)")
-                || plan.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
-                "{statement}\n{plan}");
+            assert!(
+                plan.contains("USING INDEX Cache_key_raw (key>? AND key<?)")
+                    || plan.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+                "{statement}\n{plan}"
+            );
             assert!(!plan.contains("SCAN Cache"), "{statement}\n{plan}");
         }
         // The count: the range in the index alone, the expired rows by expire_time.
         let len = plan(&conn, QUEUE_LEN);
-        assert!(len.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"), "{len}");
-        assert!(len.contains("USING INDEX Cache_expire_time (expire_time>? AND expire_time<?)"), "{len}");
+        assert!(
+            len.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+            "{len}"
+        );
+        assert!(
+            len.contains("USING INDEX Cache_expire_time (expire_time>? AND expire_time<?)"),
+            "{len}"
+        );
         assert!(!len.contains("SCAN Cache"), "{len}");
         let leased = plan(&conn, DELETE_LEASED_ITEMS);
         assert!(leased.contains("Cache_key_raw"), "{leased}");
