@@ -141,7 +141,7 @@ fn the_integer_queue_holds_integer_keys_only() {
 fn prefixes_of_any_characters_keep_their_shape() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    for prefix in ["jöbs", "", "a*[b]?", "x-9"] {
+    for prefix in ["jöbs", "", "a*[b]?", "x-9", "a\0b", "%_"] {
         push(&cache, prefix, prefix);
         push(&cache, &format!("{prefix}-1"), "nested");
         assert_eq!(cache.backlog(Some(prefix)).unwrap().queued, 1, "{prefix:?}");

@@ -81,7 +81,9 @@ pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 //
 // A queue is the keys `?1 < key < ?2` (python-diskcache's range, see
 // `queue::bounds`) of its own shape: an integer for the unprefixed queue, or
-// text `<prefix>-` and exactly 15 digits (as long as the lower bound ?1).
+// text `<prefix>-` and exactly 15 digits (as many bytes as the lower bound
+// ?1, the last 15 bytes digits: counted in bytes, as `length` and `substr`
+// of text stop at a NUL, which a prefix may hold).
 // The shape keeps queue `jobs` from taking the keys of queue `jobs-2`, which
 // sort inside its range. The range walks the (key, raw) index; the shape is
 // a filter on the index's own columns.
@@ -89,8 +91,8 @@ pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 /// The shape condition of a queue key (see above); the range goes before it.
 macro_rules! queue_shape {
     () => {
-        "raw = 1 AND (typeof(key) = 'integer' OR (typeof(key) = 'text' AND length(key) = length(?1) \
-         AND substr(key, -15) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'))"
+        "raw = 1 AND (typeof(key) = 'integer' OR (typeof(key) = 'text' AND octet_length(key) = octet_length(?1) \
+         AND substr(CAST(key AS BLOB), -15) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'))"
     };
 }
 
