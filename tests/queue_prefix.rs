@@ -65,9 +65,14 @@ fn python_made_keys_of_the_shape_are_items_and_others_are_not() {
     }
     // Keys inside the range of `jobs` but not of its shape.
     let strangers = [
-        "jobs-12345",             // too few digits
-        "jobs-1234567890123456",  // too many
-        "jobs-12345678901234x",   // 15 characters, not all digits
+        "jobs-12345",            // too few digits
+        "jobs-1234567890123456", // too many
+        "jobs-12345678901234x",  // 15 characters, not all digits
+        "jobs-1234e5678901234",  // a number, but not digits only
+        "jobs- 23456789012345",
+        "jobs-+23456789012345",
+        "jobs-1234567890123.4",
+        "jobs-12345678901234\0",
         "jobs-2-000000000000001", // queue jobs-2
         "jobs-5-dead-letter-000000000000001",
     ];

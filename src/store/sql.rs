@@ -81,18 +81,22 @@ pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 //
 // A queue is the keys `?1 < key < ?2` (python-diskcache's range, see
 // `queue::bounds`) of its own shape: an integer for the unprefixed queue, or
-// text `<prefix>-` and exactly 15 digits (as many bytes as the lower bound
-// ?1, the last 15 bytes digits: counted in bytes, as `length` and `substr`
-// of text stop at a NUL, which a prefix may hold).
-// The shape keeps queue `jobs` from taking the keys of queue `jobs-2`, which
-// sort inside its range. The range walks the (key, raw) index; the shape is
-// a filter on the index's own columns.
+// text `<prefix>-` and exactly 15 digits. The shape keeps queue `jobs` from
+// taking the keys of queue `jobs-2`, which sort inside its range. The range
+// walks the (key, raw) index; the shape is a filter on the index's own
+// columns, cheap enough for a COUNT over a long queue:
+// - as many bytes as the lower bound ?1 (`octet_length`: `length` and
+//   `substr` of text stop at a NUL, which a prefix may hold);
+// - the last 15 bytes all digits: '1' and 15 digits read as an integer is at
+//   least 10^15, '1' and anything else stops early (at most 14 digits read).
+//   A GLOB of 15 `[0-9]` classes says the same at several times the cost,
+//   and matches no blob where SQLite is built with LIKE_DOESNT_MATCH_BLOBS.
 
 /// The shape condition of a queue key (see above); the range goes before it.
 macro_rules! queue_shape {
     () => {
         "raw = 1 AND (typeof(key) = 'integer' OR (typeof(key) = 'text' AND octet_length(key) = octet_length(?1) \
-         AND substr(CAST(key AS BLOB), -15) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'))"
+         AND CAST('1' || substr(CAST(key AS BLOB), -15) AS INTEGER) >= 1000000000000000))"
     };
 }
 
