@@ -4,9 +4,14 @@
 //! leases nor the backlog of `jobs` may take them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use diskq::{Backlog, Cache, Key, LeaseOptions, PullOptions, PushOptions, Side};
+use diskq::{Backlog, Cache, Deque, Key, LeaseOptions, PullOptions, PushOptions, Side};
 
 fn push(cache: &Cache, prefix: &str, value: &str) -> Key {
     cache.push_with(value, &PushOptions::new().prefix(prefix)).unwrap()
@@ -154,4 +159,64 @@ fn prefixes_of_any_characters_keep_their_shape() {
         assert_eq!(pull(&cache, prefix, Side::Front), None, "{prefix:?}");
         assert_eq!(pull(&cache, &format!("{prefix}-1"), Side::Front).unwrap().1, "nested");
     }
+}
+
+/// Runs `code` with the venv's python-diskcache, `dir` as `sys.argv[1]`; its stdout.
+fn run_python(python: &Path, code: &str, dir: &Path) -> String {
+    let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn queues_python_made_are_split_by_shape_and_python_does_not_split_them() {
+    let Some(python) = pyenv::python("the python-diskcache queue prefix test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let made = run_python(
+        &python,
+        "import sys, diskcache\n\
+         c = diskcache.Cache(sys.argv[1], eviction_policy='none')\n\
+         c.set('unrelated', 1)\n\
+         c.push('a', prefix='jobs'); c.push('b', prefix='jobs-2'); c.push('c', prefix='jobs')\n\
+         d = diskcache.Deque(directory=sys.argv[1])\n\
+         d.append('item')\n\
+         print(len(d))\n",
+        dir.path(),
+    );
+    assert_eq!(
+        made.trim(),
+        "5",
+        "python-diskcache's Deque counts every key of its cache"
+    );
+    let cache = Cache::open(dir.path()).unwrap();
+    let d: Deque<String> = Deque::from_cache(cache.clone());
+    assert_eq!(d.len().unwrap(), 1, "diskq's Deque counts its own items");
+    assert_eq!(cache.backlog(Some("jobs")).unwrap().queued, 2);
+    assert_eq!(
+        pull(&cache, "jobs", Side::Front).unwrap(),
+        (Key::from("jobs-500000000000000"), "a".into())
+    );
+    assert_eq!(
+        pull(&cache, "jobs", Side::Front).unwrap(),
+        (Key::from("jobs-500000000000001"), "c".into())
+    );
+    assert_eq!(pull(&cache, "jobs", Side::Front), None);
+    assert_eq!(pull(&cache, "jobs-2", Side::Front).unwrap().1, "b");
+    // What python-diskcache does instead: its pull of `jobs` takes an item
+    // of `jobs-2` (its keys sort inside the range it checks).
+    push(&cache, "jobs-2", "theirs");
+    let taken = run_python(
+        &python,
+        "import sys, diskcache\n\
+         c = diskcache.Cache(sys.argv[1])\n\
+         print(c.pull(prefix='jobs'))\n",
+        dir.path(),
+    );
+    assert_eq!(taken.trim(), "('jobs-2-500000000000000', 'theirs')");
 }
