@@ -80,8 +80,8 @@ impl Cache {
     /// sort inside the range of `jobs`. python-diskcache's own `pull` with
     /// prefix `jobs` does take the items of `jobs-2` (it checks the range
     /// only): where Python pulls, use prefixes that do not extend each other.
-    /// (A pull from the front of `jobs` steps over the keys of `jobs-2` in
-    /// the index, so such a pair also costs time.)
+    /// A pull of `jobs` steps over all the keys of `jobs-2` in one index
+    /// seek, however many there are.
     ///
     /// ```
     /// use diskq::{Cache, Key, PullOptions, PushOptions};

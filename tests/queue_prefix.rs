@@ -7,11 +7,15 @@
 #[path = "support/pyenv.rs"]
 mod pyenv;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diskq::{Backlog, Cache, Deque, Key, LeaseOptions, PullOptions, PushOptions, Side};
+use diskq::{Backlog, Cache, Deque, Key, LeaseOptions, PullOptions, PushOptions, SetOptions, Side};
+use proptest::prelude::*;
 
 fn push(cache: &Cache, prefix: &str, value: &str) -> Key {
     cache.push_with(value, &PushOptions::new().prefix(prefix)).unwrap()
@@ -219,4 +223,99 @@ fn queues_python_made_are_split_by_shape_and_python_does_not_split_them() {
         dir.path(),
     );
     assert_eq!(taken.trim(), "('jobs-2-500000000000000', 'theirs')");
+}
+
+// ---- A model: any keys around a prefix's range, against a brute-force filter ----
+
+/// A key around the range of queue `p`: `p-` and 15 digits (few distinct
+/// ones, so that keys share their starts), or such a key cut short or
+/// changed at one place by a byte that sorts next to the digits, or another
+/// queue's key (`p-2-...`).
+fn key_near_p() -> impl Strategy<Value = String> {
+    // Few digit strings, so that keys share their starts (and carries happen).
+    let pool = [
+        "000000000000001",
+        "099999999999999",
+        "100000000000000",
+        "199999999999999",
+        "200000000000000",
+        "499999999999999",
+        "500000000000000",
+        "500000000000001",
+        "509999999999999",
+        "510000000000000",
+        "999999999999998",
+    ];
+    let digits =
+        move || prop_oneof![4 => proptest::sample::select(pool.to_vec()).prop_map(String::from), 1 => "[059]{15}"];
+    let odd = proptest::sample::select(vec!["", "-", "/", ":", "a", "\0", "0", "9"]);
+    prop_oneof![
+        3 => digits().prop_map(|d| format!("p-{d}")),
+        5 => (digits(), 0usize..17, odd, "[09a-]{0,2}")
+            .prop_map(|(d, at, odd, rest)| format!("p-{}{odd}{rest}", &d[..at.min(15)])),
+        1 => digits().prop_map(|d| format!("p-2-{d}")),
+    ]
+}
+
+fn shaped(key: &str) -> bool {
+    key.len() == 17
+        && key[2..].bytes().all(|b| b.is_ascii_digit())
+        && key != "p-000000000000000"
+        && key != "p-999999999999999"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_prefixed_queue_is_exactly_its_shaped_keys(
+        keys in proptest::collection::btree_set(key_near_p(), 0..60),
+        expired in proptest::collection::vec(proptest::bool::weighted(0.2), 60),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let ms = Arc::new(AtomicU64::new(1_000_000));
+        let clock = ms.clone();
+        let cache = Cache::builder()
+            .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+            .open(dir.path())
+            .unwrap();
+        let mut live = Vec::new();
+        for (key, &gone) in keys.iter().zip(&expired) {
+            if gone {
+                cache.set_with(key.as_str(), key, &SetOptions::new().expire(Duration::from_secs(1))).unwrap();
+            } else {
+                cache.set(key.as_str(), key).unwrap();
+                if shaped(key) {
+                    live.push(key.clone());
+                }
+            }
+        }
+        ms.fetch_add(2_000, Ordering::SeqCst);
+        // A BTreeSet of Strings is in byte order, as SQLite compares text.
+        let first = live.first().cloned();
+        let last = live.last().cloned();
+        prop_assert_eq!(peek(&cache, "p", Side::Front).map(|(_, v)| v), first);
+        prop_assert_eq!(peek(&cache, "p", Side::Back).map(|(_, v)| v), last);
+        prop_assert_eq!(cache.backlog(Some("p")).unwrap().queued, live.len());
+        let mut taken = Vec::new();
+        let mut back = false;
+        while let Some((key, value)) = pull(&cache, "p", if back { Side::Back } else { Side::Front }) {
+            prop_assert_eq!(Key::from(value.as_str()), key);
+            taken.push(value);
+            back = !back;
+        }
+        let mut want = Vec::new();
+        let mut model: VecDeque<String> = live.iter().cloned().collect();
+        let mut back = false;
+        while let Some(v) = if back { model.pop_back() } else { model.pop_front() } {
+            want.push(v);
+            back = !back;
+        }
+        prop_assert_eq!(taken, want);
+        for (key, &gone) in keys.iter().zip(&expired) {
+            if !gone && !shaped(key) {
+                prop_assert_eq!(cache.get::<String>(key.as_str()).unwrap(), Some(key.clone()));
+            }
+        }
+    }
 }

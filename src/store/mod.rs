@@ -4,6 +4,7 @@
 mod lease;
 mod ops;
 mod pool;
+mod shape;
 pub(crate) mod sql;
 mod txn;
 

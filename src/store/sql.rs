@@ -131,6 +131,79 @@ pub(crate) const PEEK_BACK: &str = concat!(
     queue_shape!(),
     " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT 1"
 );
+// A prefixed queue's edge: the shape among the first 8 keys of the range
+// (one statement, as above, in the usual case), else the scan of
+// `store::shape`, which steps over the keys of other shapes (a queue
+// `jobs-2` inside the range of `jobs`) with the probes and by-key
+// statements below.
+
+/// The first 8 keys of a queue range in one order, for the `*_NEAR` statements.
+macro_rules! queue_near {
+    ($columns:literal, $order:literal) => {
+        concat!(
+            "(SELECT ",
+            $columns,
+            " FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ",
+            $order,
+            " LIMIT 8)"
+        )
+    };
+}
+
+pub(crate) const QUEUE_LAST_KEY_NEAR: &str = concat!(
+    "SELECT key FROM ",
+    queue_near!("key, raw", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1"
+);
+pub(crate) const QUEUE_FIRST_KEY_NEAR: &str = concat!(
+    "SELECT key FROM ",
+    queue_near!("key, raw", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1"
+);
+pub(crate) const PULL_FRONT_NEAR: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PULL_BACK_NEAR: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PEEK_FRONT_NEAR: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw, expire_time", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1)"
+);
+pub(crate) const PEEK_BACK_NEAR: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw, expire_time", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT 1)"
+);
+/// The first text key from ?1 (inclusive) below ?2, of any shape.
+pub(crate) const QUEUE_PROBE_UP: &str =
+    "SELECT key FROM Cache WHERE ?1 <= key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1";
+/// The last text key above ?1 and below ?2, of any shape.
+pub(crate) const QUEUE_PROBE_DOWN: &str =
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1";
+/// A queue row by its key, removed: same columns as PULL_FRONT.
+pub(crate) const PULL_KEY: &str = "DELETE FROM Cache WHERE key = ?1 AND raw = 1 \
+     RETURNING key, mode, filename, value, expire_time, tag, size";
+/// A queue row by its key: same columns as PEEK_FRONT.
+pub(crate) const PEEK_KEY: &str =
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE key = ?1 AND raw = 1";
 /// Live items of a queue: the rows of its range (counted in the (key, raw)
 /// index alone) minus its expired rows (found through the expire_time index:
 /// `+key` keeps the planner off the key index, which would read every row).
@@ -258,6 +331,13 @@ mod tests {
             PEEK_FRONT,
             PEEK_BACK,
             DELETE_QUEUE_BATCH,
+            QUEUE_LAST_KEY_NEAR,
+            QUEUE_FIRST_KEY_NEAR,
+            PULL_FRONT_NEAR,
+            PULL_BACK_NEAR,
+            PEEK_FRONT_NEAR,
+            PEEK_BACK_NEAR,
+            QUEUE_PROBE_DOWN,
         ] {
             let plan = plan(&conn, statement);
             assert!(
@@ -278,6 +358,15 @@ mod tests {
             "{len}"
         );
         assert!(!len.contains("SCAN Cache"), "{len}");
+        let up = plan(&conn, QUEUE_PROBE_UP);
+        assert!(
+            up.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+            "{up}"
+        );
+        for statement in [PULL_KEY, PEEK_KEY] {
+            let plan = plan(&conn, statement);
+            assert!(plan.contains("Cache_key_raw (key=? AND raw=?)"), "{statement}\n{plan}");
+        }
         let leased = plan(&conn, DELETE_LEASED_ITEMS);
         assert!(leased.contains("Cache_key_raw"), "{leased}");
     }
