@@ -5,7 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+use diskq::{Cache, CheckOptions, Error, Key, PullOptions, PushOptions, SetOptions, Side};
 use rmpv::Value;
 use serde_json::{Map, Value as Json, json};
 
@@ -13,6 +13,7 @@ use crate::args::{Cli, Command};
 use crate::dir::{self, Access};
 use crate::failure::Failure;
 use crate::show;
+use crate::streams;
 
 /// The longest pause of `pull --wait` between two looks at the queue: how
 /// late it may notice an item pushed by another process.
@@ -36,7 +37,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let key_of = |text: &str| parse_key(text, cli.int_key);
     match &cli.command {
         Command::Stats { dir } => stats(dir, json, out),
-        Command::Check { dir, fix } => check(dir, *fix, json, out),
+        Command::Check { dir, fix, grace } => check(dir, *fix, Duration::from_secs(*grace), json, out),
         Command::Get { dir, key } => get(dir, &key_of(key)?, json, out),
         Command::Set {
             dir,
@@ -136,6 +137,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
                 "volume": volume,
                 "hits": stats.hits,
                 "misses": stats.misses,
+                "culled": stats.culled,
                 "settings": settings,
             }),
         )?;
@@ -148,6 +150,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         ("volume".to_string(), volume.to_string()),
         ("hits".to_string(), stats.hits.to_string()),
         ("misses".to_string(), stats.misses.to_string()),
+        ("culled".to_string(), stats.culled.to_string()),
     ];
     rows.extend(settings);
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -157,8 +160,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
     Ok(Outcome::Done)
 }
 
-fn check(dir: &Path, fix: bool, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let warnings = dir::open(dir, Access::Existing)?.check(fix)?;
+fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
+    let warnings = dir::open(dir, Access::Existing)?.check_with(&opts)?;
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
     if json {
         let list: Vec<Json> = warnings
@@ -213,6 +217,9 @@ fn set(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
+    if value == "-" {
+        refuse_closed_stdin()?;
+    }
     let cache = dir::open(dir, Access::CreateIfNew)?;
     let size = if value == "-" {
         cache.set_reader(key, &mut io::stdin().lock(), opts)?
@@ -245,7 +252,10 @@ fn keys(cache: &Cache, json: bool, out: &mut dyn Write) -> Result<Outcome, Failu
 }
 
 fn push(dir: &Path, value: &str, opts: &PushOptions, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::CreateIfNew)?;
+    if value == "-" {
+        refuse_closed_stdin()?;
+    }
+    let cache = dir::open(dir, Access::CreateQueueIfNew)?;
     let key = if value == "-" {
         // The library has no streaming push: the value is read whole.
         let mut bytes = Vec::new();
@@ -272,18 +282,19 @@ fn pull(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
+    if streams::stdout_closed() {
+        // Checked first: the runtime put /dev/null there, and every write
+        // would "succeed".
+        return Err(Failure::new(
+            "standard output is closed: nowhere to write the item, so the queue is left as it was",
+        ));
+    }
     let cache = dir::open(dir, Access::Existing)?;
     let deadline = Instant::now() + wait.unwrap_or(Duration::ZERO);
     let mut pause = Duration::from_millis(1);
     loop {
-        if let Some((key, value)) = cache.pull_with::<Value>(opts)? {
-            // The item has left the queue: say so if it cannot be written.
-            return match show_value(out, &key, &value, json).and_then(|()| out.flush().map_err(Failure::output)) {
-                Ok(()) => Ok(Outcome::Done),
-                Err(f) => Err(Failure::new(format!(
-                    "the item {key} was taken from the queue but not written: {f}"
-                ))),
-            };
+        if pull_written(&cache, opts, json, out)? {
+            return Ok(Outcome::Done);
         }
         // Wait with reads, which take no lock, until an item shows up.
         loop {
@@ -299,6 +310,38 @@ fn pull(
             }
         }
     }
+}
+
+/// Takes one item and writes it, in one transaction: the item leaves the
+/// queue only once it is written and flushed, and stays when the write
+/// fails. False when the queue is empty.
+///
+/// The queue's write lock is held while the item is written: other writers
+/// wait while a reader that does not read (a full pipe) holds the output,
+/// and fail with a timeout past theirs, rather than an item being lost. A
+/// lease would not hold the lock, but leases take only the front item and
+/// hide the item's key until acked, from Python consumers too.
+fn pull_written(cache: &Cache, opts: &PullOptions, json: bool, out: &mut dyn Write) -> Result<bool, Failure> {
+    cache.transact_with(opts.retry, |c| {
+        let Some((key, value)) = c.pull_with::<Value>(opts)? else {
+            return Ok(false);
+        };
+        show_value(out, &key, &value, json)
+            .and_then(|()| out.flush().map_err(Failure::output))
+            .map_err(|f| Failure::new(format!("the item {key} was not written, and stays in the queue: {f}")))?;
+        Ok(true)
+    })
+}
+
+/// Standard input closed is no empty value: refuse it before anything is
+/// created or changed.
+fn refuse_closed_stdin() -> Result<(), Failure> {
+    if streams::stdin_closed() {
+        return Err(Failure::new(
+            "standard input is closed: no value to read (use `< /dev/null` for an empty one)",
+        ));
+    }
+    Ok(())
 }
 
 fn show_value(out: &mut dyn Write, key: &Key, value: &Value, json: bool) -> Result<(), Failure> {

@@ -48,6 +48,26 @@ impl Session {
         self.pushed = true;
     }
 
+    /// Drops from the files to remove those another row still names (two
+    /// rows of a forged or copied database naming one file): removing it
+    /// would take that row's value. Run inside the transaction, just
+    /// before its commit, so the rows looked at are the ones it commits.
+    fn keep_shared_files(&mut self) -> Result<()> {
+        if self.remove.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(super::sql::FILE_IS_NAMED)?;
+        let mut kept = Vec::with_capacity(self.remove.len());
+        for name in self.remove.drain(..) {
+            if !stmt.exists([&name])? {
+                kept.push(name);
+            }
+        }
+        drop(stmt);
+        self.remove = kept;
+        Ok(())
+    }
+
     /// Remove this value file once the transaction commits.
     pub(crate) fn remove_after_commit(&mut self, filename: Option<String>) {
         if let Some(name) = filename {
@@ -63,7 +83,7 @@ thread_local! {
     static ACTIVE: RefCell<Vec<(usize, Shared)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn active(id: usize) -> Option<Shared> {
+pub(super) fn active(id: usize) -> Option<Shared> {
     ACTIVE.with(|a| a.borrow().iter().rev().find(|(i, _)| *i == id).map(|(_, s)| s.clone()))
 }
 
@@ -178,7 +198,7 @@ impl Store {
     /// Commits on success, rolls back on error; removes the files each outcome
     /// leaves unreferenced; returns the connection to the pool.
     fn finish<T>(&self, mut session: Session, result: Result<T>) -> Result<T> {
-        let result = match result {
+        let result = match result.and_then(|value| session.keep_shared_files().map(|()| value)) {
             Ok(value) => match session.conn.execute_batch("COMMIT") {
                 Ok(()) => {
                     remove_files(&self.disk, &mut session.remove);
