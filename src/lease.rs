@@ -85,10 +85,9 @@ impl LeaseOptions {
 
     /// The prefix of the dead-letter queue these options use.
     pub fn dead_letter_prefix(&self) -> String {
-        match (&self.dead_letter, &self.prefix) {
-            (Some(d), _) => d.clone(),
-            (None, None) => "dead-letter".to_string(),
-            (None, Some(p)) => format!("{p}-dead-letter"),
+        match &self.dead_letter {
+            Some(d) => d.clone(),
+            None => default_dead_letter(self.prefix.as_deref()),
         }
     }
 
@@ -112,6 +111,15 @@ impl LeaseOptions {
             });
         }
         Ok(())
+    }
+}
+
+/// The dead-letter queue of a queue, unless named otherwise: `"dead-letter"`
+/// for the integer-keyed queue, `"<prefix>-dead-letter"` for a prefixed one.
+pub(crate) fn default_dead_letter(prefix: Option<&str>) -> String {
+    match prefix {
+        None => "dead-letter".to_string(),
+        Some(p) => format!("{p}-dead-letter"),
     }
 }
 
@@ -241,7 +249,7 @@ fn held(s: &Session, key: &Key, token: i64) -> Result<Option<LeaseRow>> {
 }
 
 /// A free key at one end of a queue.
-fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result<Key> {
+pub(crate) fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result<Key> {
     let (lo, hi) = bounds(prefix);
     let back = side == Side::Back;
     let number = match s.queue_edge((&lo, &hi), back)? {
@@ -263,6 +271,35 @@ fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()>
     Ok(())
 }
 
+/// What a lease transaction found.
+enum Taken<V> {
+    Lease(Key, LeaseRow, V),
+    Nothing,
+    /// A delivery of an item that does not decode: committed, then reported.
+    Undecodable(Error),
+}
+
+/// A leased item's value, read inside the lease transaction.
+enum Leased<V> {
+    Value(V),
+    /// Its value file is gone: the item was dropped.
+    Gone,
+    /// It does not decode as the wanted type (a Python pickle, another type).
+    Undecodable(Error),
+}
+
+/// A delivery of an item that does not decode counts as a failed one, so a
+/// poison item cannot wedge the queue: it stays leased, invisible to the
+/// next leases, until its lease runs out, as if its consumer had died; the
+/// delivery that reaches `max_deliveries` moves it whole (its stored value
+/// untouched) to the dead-letter queue at once.
+fn failed_delivery<V>(s: &mut Session, key: &Key, row: &LeaseRow, opts: &LeaseOptions, e: Error) -> Result<Taken<V>> {
+    if opts.max_deliveries.is_some_and(|max| row.deliveries >= i64::from(max)) {
+        to_dead_letter(s, key, opts)?;
+    }
+    Ok(Taken::Undecodable(e))
+}
+
 fn random_i64() -> Result<i64> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| Error::io("<random source>", std::io::Error::other(e.to_string())))?;
@@ -274,6 +311,15 @@ impl Cache {
     /// stays on disk, invisible to other consumers, until the returned
     /// [`Lease`] is acked or nacked or runs out. Items whose lease ran out
     /// are delivered first. `None` when nothing is available.
+    ///
+    /// An item whose value does not decode as `V` (a Python pickle, a value
+    /// of another type) fails with [`Error::Decode`] or [`Error::Pickled`]
+    /// naming its queue key, and that delivery counts: the item stays
+    /// leased until the lease runs out, so the next lease takes the next
+    /// item, and the delivery that reaches `max_deliveries` moves it to the
+    /// dead-letter queue whole (its stored value kept, for a reader that
+    /// can decode it). Without `max_deliveries` it comes back after each
+    /// lease duration.
     ///
     /// ```
     /// use std::time::Duration;
@@ -293,12 +339,17 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lease<V: DeserializeOwned>(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        self.lease_by(opts, None)
+    }
+
+    /// [`Cache::lease`], waiting for the write lock until `deadline` at most.
+    fn lease_by<V: DeserializeOwned>(&self, opts: &LeaseOptions, deadline: Option<Instant>) -> Result<Option<Lease<V>>> {
         opts.validate()?;
         let queue = opts.prefix.as_deref().unwrap_or_default();
         let (lo, hi) = bounds(opts.prefix.as_deref());
         let token = random_i64()?;
         let lease_key = Key::Text(format!("diskq-lease-{:016x}", random_i64()?));
-        let taken = self.store().write(opts.retry, None, |s| {
+        let taken = self.store().write_by(opts.retry, deadline, |s| {
             s.create_lease_table()?;
             let now = self.now();
             let deadline = now + opts.duration.as_secs_f64();
@@ -320,15 +371,17 @@ impl Cache {
                     deadline: Some(deadline),
                 };
                 s.put_lease_row(&key, queue, &row)?;
-                if let Some(value) = self.lease_value(s, &key, item)? {
-                    return Ok(Some((key, row, value)));
+                match self.lease_value(s, &key, &key, item)? {
+                    Leased::Value(value) => return Ok(Taken::Lease(key, row, value)),
+                    Leased::Gone => continue,
+                    Leased::Undecodable(e) => return failed_delivery(s, &key, &row, opts, e),
                 }
             }
             let Some((front, _)) = s.peek((&lo, &hi), now, false)? else {
-                return Ok(None);
+                return Ok(Taken::Nothing);
             };
             let Some(item) = s.rowid_of(&front)? else {
-                return Ok(None);
+                return Ok(Taken::Nothing);
             };
             // A nacked item keeps its delivery count.
             let before = match s.lease_row(&front)? {
@@ -346,34 +399,45 @@ impl Cache {
                 deadline: Some(deadline),
             };
             s.put_lease_row(&lease_key, queue, &row)?;
-            match self.lease_value(s, &lease_key, item)? {
-                Some(value) => Ok(Some((lease_key.clone(), row, value))),
-                None => Ok(None),
+            // A decode error names the key the item had in its queue.
+            match self.lease_value(s, &front, &lease_key, item)? {
+                Leased::Value(value) => Ok(Taken::Lease(lease_key.clone(), row, value)),
+                Leased::Gone => Ok(Taken::Nothing),
+                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &row, opts, e),
             }
         })?;
-        Ok(taken.map(|(key, row, value)| Lease {
-            cache: self.clone(),
-            key,
-            token,
-            deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
-            deadline: row.deadline.unwrap_or_default(),
-            opts: opts.clone(),
-            value,
-        }))
+        match taken {
+            Taken::Lease(key, row, value) => Ok(Some(Lease {
+                cache: self.clone(),
+                key,
+                token,
+                deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
+                deadline: row.deadline.unwrap_or_default(),
+                opts: opts.clone(),
+                value,
+            })),
+            Taken::Nothing => Ok(None),
+            // The delivery was counted (and committed) all the same.
+            Taken::Undecodable(e) => Err(e),
+        }
     }
 
-    /// Loads and decodes a leased item; drops it (and says `None`) when its
-    /// value file is gone.
-    fn lease_value<V: DeserializeOwned>(&self, s: &mut Session, key: &Key, item: i64) -> Result<Option<V>> {
+    /// Loads and decodes a leased item (a decode error names `shown`); drops
+    /// it when its value file is gone.
+    fn lease_value<V: DeserializeOwned>(&self, s: &mut Session, shown: &Key, key: &Key, item: i64) -> Result<Leased<V>> {
         let Some(mut row) = s.row_by_rowid(item)? else {
-            return Ok(None);
+            return Ok(Leased::Gone);
         };
         match self.load(&mut row)? {
-            Some(stored) => Ok(Some(codec::decode(stored, key)?)),
+            Some(stored) => match codec::decode(stored, shown) {
+                Ok(value) => Ok(Leased::Value(value)),
+                Err(e) if e.is_decode() => Ok(Leased::Undecodable(e)),
+                Err(e) => Err(e),
+            },
             None => {
                 s.delete_rowid(item, None)?;
                 s.delete_lease_row(key)?;
-                Ok(None)
+                Ok(Leased::Gone)
             }
         }
     }
@@ -417,12 +481,17 @@ impl Cache {
 
     /// [`Cache::lease`], waiting up to `wait` for an item: pushed by any
     /// thread or process, or freed by a lease that runs out.
+    ///
+    /// Returns by its own deadline, whatever the cache's timeout: `None`
+    /// when no item came, [`Error::Timeout`] when another connection held
+    /// the write lock until the deadline. `Duration::MAX` waits as long as
+    /// it can.
     pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
-        let until = Instant::now() + wait;
+        let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();
         let mut watcher = self.store().watcher()?;
         loop {
-            if let Some(lease) = self.lease(opts)? {
+            if let Some(lease) = self.lease_by(opts, Some(until))? {
                 return Ok(Some(lease));
             }
             let now = Instant::now();
@@ -440,7 +509,7 @@ impl Cache {
             let wake = match next {
                 Some(deadline) => {
                     let secs = (deadline - self.now()).max(0.0) + 0.001;
-                    now + Duration::try_from_secs_f64(secs).unwrap_or(wait)
+                    crate::deadline::after(now, crate::deadline::seconds(secs))
                 }
                 None => until,
             };

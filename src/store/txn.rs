@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -105,13 +106,38 @@ impl Store {
         written: Vec<String>,
         f: impl FnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
+        self.write_until(retry, None, written, f)
+    }
+
+    /// [`Store::write`] for a timed wait: the write lock is waited for until
+    /// `deadline` at the latest, then [`Error::Timeout`], even with `retry`.
+    pub(crate) fn write_by<T>(
+        &self,
+        retry: bool,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        self.write_until(retry, deadline, Vec::new(), f)
+    }
+
+    fn write_until<T>(
+        &self,
+        retry: bool,
+        deadline: Option<Instant>,
+        written: Vec<String>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
         if let Some(shared) = active(self.id) {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return self.joined(&mut session, written, f);
         }
         let mut session = Session::new(self.pool.take()?);
         session.written = written;
-        if let Err(e) = begin(&session.conn, retry) {
+        let begun = match deadline {
+            None => begin(&session.conn, retry),
+            Some(deadline) => begin_by(&session.conn, retry, deadline, self.timeout),
+        };
+        if let Err(e) = begun {
             return self.finish(session, Err(e));
         }
         let result = f(&mut session);
@@ -213,6 +239,26 @@ fn begin(conn: &Connection, retry: bool) -> Result<()> {
             other => return other,
         }
     }
+}
+
+/// `BEGIN IMMEDIATE`, waiting for the lock until `deadline` at most: the
+/// connection's busy timeout (`timeout`, the store's) is lowered to the time
+/// left for this one statement, so that a timed wait is not held past its
+/// own deadline by another process's long transaction.
+fn begin_by(conn: &Connection, retry: bool, deadline: Instant, timeout: Duration) -> Result<()> {
+    let mut left = deadline.saturating_duration_since(Instant::now());
+    while left >= timeout {
+        match conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from) {
+            Err(e) if retry && e.is_timeout() => left = deadline.saturating_duration_since(Instant::now()),
+            other => return other,
+        }
+    }
+    conn.busy_timeout(left)?;
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    let restored = conn
+        .busy_timeout(crate::deadline::busy_timeout(timeout))
+        .map_err(Error::from);
+    begun.and(restored)
 }
 
 impl Store {
