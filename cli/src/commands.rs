@@ -2,7 +2,6 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
@@ -13,10 +12,6 @@ use crate::args::{Cli, Command};
 use crate::dir::{self, Access};
 use crate::failure::Failure;
 use crate::show;
-
-/// The longest pause of `pull --wait` between two looks at the queue: how
-/// late it may notice an item pushed by another process.
-const MAX_POLL: Duration = Duration::from_millis(50);
 
 /// How a command that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,10 +89,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
             back,
             prefix,
             wait,
+            dead_letter,
         } => {
             let mut opts = PullOptions::new().side(if *back { Side::Back } else { Side::Front });
             opts.prefix = prefix.clone();
-            pull(dir, &opts, *wait, json, out)
+            pull(dir, &opts, *wait, *dead_letter, json, out)
         }
     }
 }
@@ -269,35 +265,53 @@ fn pull(
     dir: &Path,
     opts: &PullOptions,
     wait: Option<Duration>,
+    dead_letter: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
     let cache = dir::open(dir, Access::Existing)?;
-    let deadline = Instant::now() + wait.unwrap_or(Duration::ZERO);
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some((key, value)) = cache.pull_with::<Value>(opts)? {
-            // The item has left the queue: say so if it cannot be written.
-            return match show_value(out, &key, &value, json).and_then(|()| out.flush().map_err(Failure::output)) {
-                Ok(()) => Ok(Outcome::Done),
-                Err(f) => Err(Failure::new(format!(
-                    "the item {key} was taken from the queue but not written: {f}"
-                ))),
-            };
-        }
-        // Wait with reads, which take no lock, until an item shows up.
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
-                return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
+    let started = Instant::now();
+    let dead_letters = match &opts.prefix {
+        Some(p) => format!("{p}-dead-letter"),
+        None => "dead-letter".to_string(),
+    };
+    let pulled = loop {
+        // A timed pull returns by its deadline even while another process
+        // holds the write lock (the library caps its lock wait).
+        let pulled = match wait {
+            Some(wait) => cache.pull_timeout::<Value>(opts, wait.saturating_sub(started.elapsed())),
+            None => cache.pull_with::<Value>(opts),
+        };
+        match pulled {
+            Err(e) if e.is_decode() && dead_letter => {
+                // `None`: another consumer took it meanwhile; pull again.
+                if let Some(key) = cache.dead_letter_undecodable::<Value>(opts)? {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "diskq: moved the item {key}, which cannot be read, to the dead-letter queue \
+                         {dead_letters:?}"
+                    );
+                }
             }
-            thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(MAX_POLL);
-            if cache.backlog(opts.prefix.as_deref())?.queued > 0 {
-                break;
+            Err(e) if e.is_decode() => {
+                return Err(Failure::new(format!(
+                    "{e}; it stays in the queue (diskq pull --dead-letter moves it to the dead-letter \
+                     queue {dead_letters:?})"
+                )));
             }
+            other => break other?,
         }
+    };
+    let Some((key, value)) = pulled else {
+        let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
+        return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
+    };
+    // The item has left the queue: say so if it cannot be written.
+    match show_value(out, &key, &value, json).and_then(|()| out.flush().map_err(Failure::output)) {
+        Ok(()) => Ok(Outcome::Done),
+        Err(f) => Err(Failure::new(format!(
+            "the item {key} was taken from the queue but not written: {f}"
+        ))),
     }
 }
 
