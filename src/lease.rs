@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
-use crate::codec;
+use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::Side;
@@ -271,6 +271,36 @@ fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()>
     Ok(())
 }
 
+/// The key a leased item is held under: outside every queue range, and
+/// naming the queue key it had (for error messages).
+fn lease_key(id: i64, queue_key: &Key) -> Key {
+    match queue_key {
+        Key::Int(n) => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}-{n}")),
+        Key::Text(t) => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}-{t}")),
+        // Queue keys are integers or text; a lease of anything else keeps the id alone.
+        _ => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}")),
+    }
+}
+
+/// The queue key a [`lease_key`] names, or the lease key itself when it
+/// names none (leases made before keys named them).
+fn queue_key_of(lease_key: &Key) -> Key {
+    let named = match lease_key {
+        Key::Text(t) => t
+            .strip_prefix(LEASE_KEY_PREFIX)
+            .and_then(|rest| rest.get(17..).filter(|_| rest.as_bytes().get(16) == Some(&b'-'))),
+        _ => None,
+    };
+    match named {
+        Some(text) => text.parse::<i64>().map_or_else(|_| Key::Text(text.to_owned()), Key::Int),
+        None => lease_key.clone(),
+    }
+}
+
+/// A letter after `diskq-lease-` keeps lease keys above the range of a
+/// queue named `diskq-lease` (its keys go on with digits).
+const LEASE_KEY_PREFIX: &str = "diskq-lease-k";
+
 /// What a lease transaction found.
 enum Taken<V> {
     Lease(Key, LeaseRow, V),
@@ -288,16 +318,50 @@ enum Leased<V> {
     Undecodable(Error),
 }
 
-/// A delivery of an item that does not decode counts as a failed one, so a
-/// poison item cannot wedge the queue: it stays leased, invisible to the
-/// next leases, until its lease runs out, as if its consumer had died; the
+/// A delivery of an item that does not decode counts, and fails at once
+/// (as a nack would): the item goes back where it was, at the front of its
+/// queue under the key the error names, its delivery count one higher; the
 /// delivery that reaches `max_deliveries` moves it whole (its stored value
-/// untouched) to the dead-letter queue at once.
-fn failed_delivery<V>(s: &mut Session, key: &Key, row: &LeaseRow, opts: &LeaseOptions, e: Error) -> Result<Taken<V>> {
+/// untouched) to the dead-letter queue instead, so a poison item cannot
+/// wedge a queue with a delivery limit.
+fn failed_delivery<V>(
+    s: &mut Session,
+    key: &Key,
+    was: &Key,
+    row: &LeaseRow,
+    opts: &LeaseOptions,
+    e: Error,
+) -> Result<Taken<V>> {
     if opts.max_deliveries.is_some_and(|max| row.deliveries >= i64::from(max)) {
         to_dead_letter(s, key, opts)?;
+        return Ok(Taken::Undecodable(e));
     }
+    let (lo, hi) = bounds(opts.prefix.as_deref());
+    let free = in_range(was, (&lo, &hi)) && s.rowid_of(was)?.is_none();
+    let back_in = if free {
+        was.clone()
+    } else {
+        queue_key(s, opts.prefix.as_deref(), Side::Front)?
+    };
+    s.rename_key(key, &back_in)?;
+    s.delete_lease_row(key)?;
+    let kept = LeaseRow {
+        deadline: None,
+        token: 0,
+        ..*row
+    };
+    s.put_lease_row(&back_in, opts.prefix.as_deref().unwrap_or_default(), &kept)?;
+    s.mark_pushed();
     Ok(Taken::Undecodable(e))
+}
+
+/// True when `key` lies in a queue's key range (exclusive bounds).
+fn in_range(key: &Key, (lo, hi): (&Scalar, &Scalar)) -> bool {
+    match (key, lo, hi) {
+        (Key::Int(n), Scalar::Int(lo), Scalar::Int(hi)) => lo < n && n < hi,
+        (Key::Text(t), Scalar::Text(lo), Scalar::Text(hi)) => lo < t && t < hi,
+        _ => false,
+    }
 }
 
 fn random_i64() -> Result<i64> {
@@ -314,12 +378,12 @@ impl Cache {
     ///
     /// An item whose value does not decode as `V` (a Python pickle, a value
     /// of another type) fails with [`Error::Decode`] or [`Error::Pickled`]
-    /// naming its queue key, and that delivery counts: the item stays
-    /// leased until the lease runs out, so the next lease takes the next
-    /// item, and the delivery that reaches `max_deliveries` moves it to the
+    /// naming its queue key, and that delivery counts and fails at once: the
+    /// item stays at the front of the queue, its delivery count one higher,
+    /// and the delivery that reaches `max_deliveries` moves it to the
     /// dead-letter queue whole (its stored value kept, for a reader that
-    /// can decode it). Without `max_deliveries` it comes back after each
-    /// lease duration.
+    /// can decode it), so the next lease takes the next item. Without
+    /// `max_deliveries`, [`Cache::dead_letter_undecodable`] moves it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -348,7 +412,7 @@ impl Cache {
         let queue = opts.prefix.as_deref().unwrap_or_default();
         let (lo, hi) = bounds(opts.prefix.as_deref());
         let token = random_i64()?;
-        let lease_key = Key::Text(format!("diskq-lease-{:016x}", random_i64()?));
+        let lease_id = random_i64()?;
         let taken = self.store().write_by(opts.retry, deadline, |s| {
             s.create_lease_table()?;
             let now = self.now();
@@ -371,10 +435,11 @@ impl Cache {
                     deadline: Some(deadline),
                 };
                 s.put_lease_row(&key, queue, &row)?;
-                match self.lease_value(s, &key, &key, item)? {
+                let was = queue_key_of(&key);
+                match self.lease_value(s, &was, &key, item)? {
                     Leased::Value(value) => return Ok(Taken::Lease(key, row, value)),
                     Leased::Gone => continue,
-                    Leased::Undecodable(e) => return failed_delivery(s, &key, &row, opts, e),
+                    Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e),
                 }
             }
             let Some((front, _)) = s.peek((&lo, &hi), now, false)? else {
@@ -391,6 +456,7 @@ impl Cache {
                 }
                 None => 0,
             };
+            let lease_key = lease_key(lease_id, &front);
             s.rename_key(&front, &lease_key)?;
             let row = LeaseRow {
                 deliveries: before + 1,
@@ -401,9 +467,9 @@ impl Cache {
             s.put_lease_row(&lease_key, queue, &row)?;
             // A decode error names the key the item had in its queue.
             match self.lease_value(s, &front, &lease_key, item)? {
-                Leased::Value(value) => Ok(Taken::Lease(lease_key.clone(), row, value)),
+                Leased::Value(value) => Ok(Taken::Lease(lease_key, row, value)),
                 Leased::Gone => Ok(Taken::Nothing),
-                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &row, opts, e),
+                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e),
             }
         })?;
         match taken {
@@ -515,5 +581,25 @@ impl Cache {
             };
             watcher.wait(wake.min(until))?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_keys_name_the_queue_key_and_stay_outside_queue_ranges() {
+        for queue_key in [Key::Int(500_000_000_000_001), Key::Text("jobs-500000000000000".into())] {
+            let leased = lease_key(0x0123_4567_89ab_cdef, &queue_key);
+            assert_eq!(queue_key_of(&leased), queue_key);
+            let (lo, hi) = bounds(Some("diskq-lease"));
+            let (Scalar::Text(lo), Scalar::Text(hi), Key::Text(k)) = (lo, hi, &leased) else {
+                panic!("text bounds and keys");
+            };
+            assert!(!(lo.as_str() < k.as_str() && k.as_str() < hi.as_str()), "{k} in {lo}..{hi}");
+        }
+        let old = Key::Text("diskq-lease-0123456789abcdef".into());
+        assert_eq!(queue_key_of(&old), old);
     }
 }
