@@ -292,7 +292,9 @@ fn queue_key_of(lease_key: &Key) -> Key {
         _ => None,
     };
     match named {
-        Some(text) => text.parse::<i64>().map_or_else(|_| Key::Text(text.to_owned()), Key::Int),
+        Some(text) => text
+            .parse::<i64>()
+            .map_or_else(|_| Key::Text(text.to_owned()), Key::Int),
         None => lease_key.clone(),
     }
 }
@@ -407,7 +409,11 @@ impl Cache {
     }
 
     /// [`Cache::lease`], waiting for the write lock until `deadline` at most.
-    fn lease_by<V: DeserializeOwned>(&self, opts: &LeaseOptions, deadline: Option<Instant>) -> Result<Option<Lease<V>>> {
+    fn lease_by<V: DeserializeOwned>(
+        &self,
+        opts: &LeaseOptions,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Lease<V>>> {
         opts.validate()?;
         let queue = opts.prefix.as_deref().unwrap_or_default();
         let (lo, hi) = bounds(opts.prefix.as_deref());
@@ -490,7 +496,13 @@ impl Cache {
 
     /// Loads and decodes a leased item (a decode error names `shown`); drops
     /// it when its value file is gone.
-    fn lease_value<V: DeserializeOwned>(&self, s: &mut Session, shown: &Key, key: &Key, item: i64) -> Result<Leased<V>> {
+    fn lease_value<V: DeserializeOwned>(
+        &self,
+        s: &mut Session,
+        shown: &Key,
+        key: &Key,
+        item: i64,
+    ) -> Result<Leased<V>> {
         let Some(mut row) = s.row_by_rowid(item)? else {
             return Ok(Leased::Gone);
         };
@@ -597,7 +609,10 @@ mod tests {
             let (Scalar::Text(lo), Scalar::Text(hi), Key::Text(k)) = (lo, hi, &leased) else {
                 panic!("text bounds and keys");
             };
-            assert!(!(lo.as_str() < k.as_str() && k.as_str() < hi.as_str()), "{k} in {lo}..{hi}");
+            assert!(
+                !(lo.as_str() < k.as_str() && k.as_str() < hi.as_str()),
+                "{k} in {lo}..{hi}"
+            );
         }
         let old = Key::Text("diskq-lease-0123456789abcdef".into());
         assert_eq!(queue_key_of(&old), old);

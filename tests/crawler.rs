@@ -298,9 +298,17 @@ fn a_frontier_item_no_worker_can_read_goes_to_the_dead_letter_queue_and_the_craw
     // dead-letter queue.
     let mut crawl = Guard(start(&server, dir.path(), 2));
     let lines = output_lines(&mut crawl.0);
-    assert!(crawl.0.wait().unwrap().success(), "the crawler failed:\n{}", lines.join("\n"));
+    assert!(
+        crawl.0.wait().unwrap().success(),
+        "the crawler failed:\n{}",
+        lines.join("\n")
+    );
     assert_matches_site(dir.path(), pages);
-    assert_eq!(stat(dir.path(), "error:undecodable frontier item"), 3, "three deliveries");
+    assert_eq!(
+        stat(dir.path(), "error:undecodable frontier item"),
+        3,
+        "three deliveries"
+    );
     assert!(
         lines
             .iter()

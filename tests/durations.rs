@@ -8,9 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use diskq::{
-    BoundedSemaphore, Cache, Deque, EvictionPolicy, FanoutCache, LeaseOptions, Lock, PullOptions, SetOptions,
-};
+use diskq::{BoundedSemaphore, Cache, Deque, EvictionPolicy, FanoutCache, LeaseOptions, Lock, PullOptions, SetOptions};
 
 // ------------------------------------------- timed waits while a lock is held
 
@@ -186,7 +184,10 @@ fn expiries_of_duration_max_mean_practically_never() {
     assert_eq!(v, 5);
     let push = diskq::PushOptions::new().set(SetOptions::new().expire(Duration::MAX));
     cache.push_with("queued", &push).unwrap();
-    assert_eq!(cache.pull::<String>().unwrap().map(|(_, v)| v).as_deref(), Some("queued"));
+    assert_eq!(
+        cache.pull::<String>().unwrap().map(|(_, v)| v).as_deref(),
+        Some("queued")
+    );
 }
 
 #[test]

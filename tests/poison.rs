@@ -37,9 +37,7 @@ fn raw_row(dir: &Path, key: &str) -> Option<(i64, Vec<u8>)> {
     let conn = rusqlite::Connection::open(dir.join("cache.db")).unwrap();
     let mut stmt = conn.prepare("SELECT mode, value FROM Cache WHERE key = ?1").unwrap();
     let mut rows = stmt.query([key]).unwrap();
-    rows.next()
-        .unwrap()
-        .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+    rows.next().unwrap().map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
 }
 
 /// "one", the pickle, "three", "four".
@@ -102,7 +100,10 @@ fn dead_letter_undecodable_uses_the_prefixed_queue_dead_letter_queue() {
         cache.dead_letter_undecodable::<String>(&pull).unwrap(),
         Some(Key::Text(format!("jobs-{FIRST}")))
     );
-    assert_eq!(cache.pull_with::<String>(&pull).unwrap().map(|(_, v)| v).as_deref(), Some("two"));
+    assert_eq!(
+        cache.pull_with::<String>(&pull).unwrap().map(|(_, v)| v).as_deref(),
+        Some("two")
+    );
     assert_eq!(
         raw_row(dir.path(), "jobs-dead-letter-500000000000000"),
         Some((4, PICKLE.to_vec()))

@@ -39,13 +39,22 @@ fn a_pickled_item_is_named_and_pull_dead_letter_gets_past_it() {
     assert_eq!(diskq(&["pull", d]).ok().text(), "one");
     for _ in 0..2 {
         let failed = diskq(&["pull", d]).fails(1, "500000000000001");
-        assert!(failed.stderr.contains("--dead-letter"), "says the way past: {}", failed.stderr);
+        assert!(
+            failed.stderr.contains("--dead-letter"),
+            "says the way past: {}",
+            failed.stderr
+        );
         assert!(!failed.stderr.contains("diskq-lease"), "{}", failed.stderr);
     }
     assert_eq!(cache.len().unwrap(), 2, "the failed pulls took nothing");
 
     let past = diskq(&["pull", d, "--dead-letter"]);
-    assert_eq!((past.code, past.text().as_str()), (0, "three"), "stderr: {}", past.stderr);
+    assert_eq!(
+        (past.code, past.text().as_str()),
+        (0, "three"),
+        "stderr: {}",
+        past.stderr
+    );
     assert!(
         past.stderr.contains("moved the item 500000000000001") && past.stderr.contains("\"dead-letter\""),
         "{}",
