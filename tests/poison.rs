@@ -4,7 +4,11 @@
 //! leases count its deliveries until it reaches the dead-letter queue.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
+
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use diskq::{Cache, Deque, Error, Key, LeaseOptions, PullOptions, PushOptions, Side};
@@ -191,4 +195,41 @@ fn without_a_delivery_limit_dead_letter_undecodable_gets_a_lease_consumer_past_i
     }
     assert_eq!(rest, ["three", "four"]);
     assert_eq!(jobs.len().unwrap(), 1, "the pickle is kept, in the dead-letter queue");
+}
+
+/// Runs a python-diskcache snippet with `dir` as `sys.argv[1]`; its stdout.
+fn python(python: &Path, dir: &Path, code: &str) -> String {
+    let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_tuple_a_python_deque_appended_is_moved_past_and_python_still_reads_it() {
+    let Some(py) = pyenv::python("the poison item interop test") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    python(
+        &py,
+        dir.path(),
+        "import sys; from diskcache import Deque\n\
+         d = Deque(directory=sys.argv[1])\n\
+         d.extend(['one', (1, 'two'), 'three', 'four'])",
+    );
+    let jobs: Deque<String> = Deque::open(dir.path()).unwrap();
+    assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("one"));
+    let err = jobs.pop_front().expect_err("a pickled tuple");
+    names_key(&err, &(FIRST + 1).to_string());
+    assert_eq!(
+        jobs.dead_letter_undecodable(Side::Front).unwrap(),
+        Some(Key::Int(FIRST + 1))
+    );
+    assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("three"));
+    assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("four"));
+    let dead = python(
+        &py,
+        dir.path(),
+        "import sys; from diskcache import Cache\n\
+         print(Cache(sys.argv[1]).pull(prefix='dead-letter'))",
+    );
+    assert_eq!(dead.trim(), "('dead-letter-500000000000000', (1, 'two'))");
 }
