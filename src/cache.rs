@@ -151,7 +151,10 @@ impl CacheBuilder {
     }
 
     /// How long an operation waits for another connection's lock before
-    /// [`Error::Timeout`] (default 60 s; not persisted).
+    /// [`Error::Timeout`] (default 60 s; not persisted). Any `Duration` is
+    /// valid: SQLite's limit, about 24.8 days, stands for a longer one.
+    /// A timed wait (`pull_timeout`, `lease_timeout`, `pop_front_timeout`)
+    /// waits for the lock only until its own deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
