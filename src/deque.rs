@@ -195,8 +195,9 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// `data_version` (a cheap read) with a backoff of at most 50 ms.
     ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
-    /// when no item came, [`Error::Timeout`] when another process held the
-    /// write lock until the deadline. `Duration::MAX` waits as long as it can.
+    /// when no item could be taken in time, [`Error::Timeout`] when another
+    /// process held the write lock for the whole wait. `Duration::MAX`
+    /// waits as long as it can.
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }

@@ -561,16 +561,25 @@ impl Cache {
     /// thread or process, or freed by a lease that runs out.
     ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
-    /// when no item came, [`Error::Timeout`] when another connection held
-    /// the write lock until the deadline. `Duration::MAX` waits as long as
-    /// it can.
+    /// when no item could be leased in time, [`Error::Timeout`] when another
+    /// connection held the write lock for the whole wait. `Duration::MAX`
+    /// waits as long as it can.
     pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
         let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();
         let mut watcher = self.store().watcher()?;
+        let mut looked = false;
         loop {
-            if let Some(lease) = self.lease_by(opts, Some(until))? {
-                return Ok(Some(lease));
+            match self.lease_by(opts, Some(until)) {
+                Ok(Some(lease)) => return Ok(Some(lease)),
+                Ok(None) => looked = true,
+                Err(e) if e.is_timeout() => {
+                    if Instant::now() < until {
+                        continue; // the store's timeout is shorter than the wait
+                    }
+                    return if looked { Ok(None) } else { Err(e) };
+                }
+                Err(e) => return Err(e),
             }
             let now = Instant::now();
             if now >= until {

@@ -213,9 +213,9 @@ impl Cache {
     /// SQLite's `data_version` (a cheap read) every 50 ms at most.
     ///
     /// The call returns by its own deadline, whatever the cache's timeout:
-    /// `None` when no item came, [`Error::Timeout`] when another connection
-    /// held the write lock until the deadline. A `wait` too long for the
-    /// clock (`Duration::MAX`) waits as long as it can.
+    /// `None` when no item could be taken in time, [`Error::Timeout`] when
+    /// another connection held the write lock for the whole wait. A `wait`
+    /// too long for the clock (`Duration::MAX`) waits as long as it can.
     ///
     /// ```
     /// use std::time::Duration;
@@ -233,9 +233,18 @@ impl Cache {
         let deadline = crate::deadline::from_now(wait);
         // Watch from before the first look, so that no push is missed.
         let mut watcher = self.store().watcher()?;
+        let mut looked = false;
         loop {
-            if let Some(item) = self.pull_by(opts, Some(deadline))? {
-                return Ok(Some(item));
+            match self.pull_by(opts, Some(deadline)) {
+                Ok(Some(item)) => return Ok(Some(item)),
+                Ok(None) => looked = true,
+                Err(e) if e.is_timeout() => {
+                    if Instant::now() < deadline {
+                        continue; // the store's timeout is shorter than the wait
+                    }
+                    return if looked { Ok(None) } else { Err(e) };
+                }
+                Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
                 return Ok(None);

@@ -149,7 +149,6 @@ fn wall_clock() -> f64 {
         .unwrap_or(0.0)
 }
 
-
 /// Refuses a zero duration where only a positive one makes sense.
 fn positive(recipe: &str, name: &str, value: Duration) -> Result<Duration> {
     if value.is_zero() {

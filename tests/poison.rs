@@ -200,13 +200,19 @@ fn without_a_delivery_limit_dead_letter_undecodable_gets_a_lease_consumer_past_i
 /// Runs a python-diskcache snippet with `dir` as `sys.argv[1]`; its stdout.
 fn python(python: &Path, dir: &Path, code: &str) -> String {
     let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn a_tuple_a_python_deque_appended_is_moved_past_and_python_still_reads_it() {
-    let Some(py) = pyenv::python("the poison item interop test") else { return };
+    let Some(py) = pyenv::python("the poison item interop test") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     python(
         &py,

@@ -205,7 +205,9 @@ fn worker(id: usize, args: &Args, origin: &Url) -> Result<(), Box<dyn std::error
         let lease = match crawl.frontier.lease_timeout(&opts, Duration::from_millis(250)) {
             Ok(Some(lease)) => lease,
             Ok(None) if crawl.frontier.backlog()?.is_empty() => return Ok(()),
-            Ok(None) => continue,
+            // The frontier's write lock stayed busy for all of the short
+            // wait (a timed lease ends by its deadline): look again.
+            Ok(None) | Err(diskq::Error::Timeout) => continue,
             // A frontier item that is not a path (a Python process pushed
             // a tuple, say): that delivery counts as a failed one, and
             // after MAX_DELIVERIES the item waits, whole, in the frontier's

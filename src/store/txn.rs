@@ -135,7 +135,7 @@ impl Store {
         session.written = written;
         let begun = match deadline {
             None => begin(&session.conn, retry),
-            Some(deadline) => begin_by(&session.conn, retry, deadline, self.timeout),
+            Some(deadline) => begin_by(&mut session.conn, retry, deadline, self.timeout),
         };
         if let Err(e) = begun {
             return self.finish(session, Err(e));
@@ -241,24 +241,39 @@ fn begin(conn: &Connection, retry: bool) -> Result<()> {
     }
 }
 
-/// `BEGIN IMMEDIATE`, waiting for the lock until `deadline` at most: the
-/// connection's busy timeout (`timeout`, the store's) is lowered to the time
-/// left for this one statement, so that a timed wait is not held past its
-/// own deadline by another process's long transaction.
-fn begin_by(conn: &Connection, retry: bool, deadline: Instant, timeout: Duration) -> Result<()> {
-    let mut left = deadline.saturating_duration_since(Instant::now());
-    while left >= timeout {
-        match conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from) {
-            Err(e) if retry && e.is_timeout() => left = deadline.saturating_duration_since(Instant::now()),
+/// `BEGIN IMMEDIATE` for a timed wait: the lock is waited for until
+/// `deadline` at most, and at most `timeout` (the store's) per attempt;
+/// with `retry`, attempts go on until the deadline.
+///
+/// SQLite's own busy handler (`busy_timeout`) would hold the wait to the
+/// store's whole timeout, and it polls the lock ever more rarely (up to
+/// every 100 ms), so under contention a short wait would mostly lose the
+/// lock to other writers; this handler polls every 1 to 8 ms instead.
+fn begin_by(conn: &mut Connection, retry: bool, deadline: Instant, timeout: Duration) -> Result<()> {
+    loop {
+        let until = deadline.min(crate::deadline::from_now(timeout));
+        conn.busy_handler(Some(move |attempt: i32| wait_for_lock(attempt, until)))?;
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+        let restored = conn
+            .busy_timeout(crate::deadline::busy_timeout(timeout))
+            .map_err(Error::from);
+        match begun.and(restored) {
+            Err(e) if retry && e.is_timeout() && Instant::now() < deadline => continue,
             other => return other,
         }
     }
-    conn.busy_timeout(left)?;
-    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
-    let restored = conn
-        .busy_timeout(crate::deadline::busy_timeout(timeout))
-        .map_err(Error::from);
-    begun.and(restored)
+}
+
+/// A busy handler's pause before lock attempt `attempt + 1`: false (give
+/// up) at `until`.
+fn wait_for_lock(attempt: i32, until: Instant) -> bool {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return false;
+    }
+    let pause = Duration::from_millis(1 << (attempt / 4).clamp(0, 3));
+    std::thread::sleep(pause.min(left));
+    true
 }
 
 impl Store {
