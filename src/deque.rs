@@ -170,6 +170,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Removes and returns the front item.
+    ///
+    /// An item that does not decode as `T` (a tuple a Python `Deque`
+    /// appended is a pickle) fails with [`Error::Pickled`] or
+    /// [`Error::Decode`] naming its key and stays in place;
+    /// [`Deque::dead_letter_undecodable`] moves it out of the way.
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }

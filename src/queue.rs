@@ -202,7 +202,8 @@ impl Cache {
     /// Takes an item from either end of a queue. Atomic: two consumers never
     /// get the same item. Expired items met on the way are removed. The
     /// value is read and decoded before the removal commits, so an item whose
-    /// value does not decode as `V` stays queued (and the error says why).
+    /// value does not decode as `V` stays queued (and the error names its
+    /// key); [`Cache::dead_letter_undecodable`] moves it out of the way.
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.pull_by(opts, None)
     }
