@@ -157,7 +157,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The error, then each cause (diskq's messages do not repeat them).
+            let causes: String = std::iter::successors(e.source(), |c| c.source())
+                .map(|c| format!(": {c}"))
+                .collect();
+            eprintln!("error: {e}{causes}");
             ExitCode::FAILURE
         }
     }

@@ -172,13 +172,32 @@ impl CacheBuilder {
         self
     }
 
-    /// `PRAGMA synchronous`: 0 OFF, 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// `PRAGMA synchronous`: 1 NORMAL (default), 2 FULL, 3 EXTRA.
     /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
     /// any process; a power loss may lose the last commits. FULL also
-    /// survives a power loss, at one fsync per commit. OFF risks corruption
-    /// on power loss.
+    /// survives a power loss, at one fsync per commit. 0 (OFF), which risks
+    /// corruption on power loss, is refused with [`Error::InvalidSetting`],
+    /// from this option and from a stored row alike; an explicit option
+    /// replaces a refused row.
     pub fn sqlite_synchronous(mut self, level: i64) -> Self {
         self.overrides.sqlite_synchronous = Some(level);
+        self
+    }
+
+    /// `PRAGMA journal_mode`: `wal` (default), `delete`, `truncate` or
+    /// `persist`. `memory` and `off`, which make a commit non-atomic, are
+    /// refused with [`Error::InvalidSetting`], from this option and from a
+    /// stored row alike; an explicit option replaces a refused row.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().sqlite_journal_mode("wal").open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(diskq::Cache::builder().sqlite_journal_mode("off").open(dir.path()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
+        self.overrides.sqlite_journal_mode = Some(mode.into());
         self
     }
 
@@ -342,7 +361,7 @@ impl Cache {
     ) -> Result<Prepared> {
         let guard = self.inner.store.disk.writer_guard()?;
         let (name, size) = write(&self.inner.store.disk)?;
-        let size = i64::try_from(size).map_err(|_| Error::Encode("value larger than 2^63 bytes".into()))?;
+        let size = i64::try_from(size).map_err(|_| Error::encode("value larger than 2^63 bytes"))?;
         Ok(Prepared {
             mode,
             filename: Some(name),
@@ -485,7 +504,10 @@ impl Cache {
                 s.get_recording(key, now, policy)?
             };
             let found = match row {
-                Some(mut row) => self.load(&mut row)?.map(|stored| (row, stored)),
+                Some(mut row) => self
+                    .load(&mut row)
+                    .map_err(|e| of_key(e, key))?
+                    .map(|stored| (row, stored)),
                 None => None,
             };
             if store.statistics() {
@@ -565,9 +587,10 @@ impl Cache {
                         return Ok(None);
                     };
                     let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-                    crate::disk::check_size(&path, len, row.size)?;
+                    crate::disk::check_size(&path, len, row.size).map_err(|e| of_key(e, &key))?;
                     Ok(Some(ValueReader {
-                        inner: ReaderInner::File(file),
+                        // Never more than the row's size, even if the file grows.
+                        inner: ReaderInner::File(file.take(len)),
                         path: Some(path),
                         len,
                     }))
@@ -625,17 +648,13 @@ impl Cache {
         let policy = self.inner.store.settings.eviction_policy;
         self.inner.store.write(false, None, |s| {
             let now = self.now();
-            let overflow = || Error::Encode(format!("incrementing key {key} by {delta} overflows i64"));
+            let overflow = || Error::encode(format!("incrementing key {key} by {delta} overflows i64"));
             match s.find_any(&key)? {
                 Some(old) if is_live(old.expire_time, now) => {
                     let current = match (old.mode, &old.value) {
                         (MODE_RAW, Scalar::Int(n)) => *n,
                         _ => {
-                            return Err(Error::Decode {
-                                key: key.to_string(),
-                                wanted: "i64",
-                                message: "incr needs an integer value".into(),
-                            });
+                            return Err(Error::decode(&key, "i64", "incr needs an integer value", None));
                         }
                     };
                     let value = current.checked_add(delta).ok_or_else(overflow)?;
@@ -671,14 +690,14 @@ impl Cache {
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let negated = delta
             .checked_neg()
-            .ok_or_else(|| Error::Encode(format!("cannot negate the delta {delta}")))?;
+            .ok_or_else(|| Error::encode(format!("cannot negate the delta {delta}")))?;
         self.incr(key, negated, default)
     }
 
     /// Deletes `key`; true if it had a live value. Atomic.
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
-        self.inner.store.write(false, None, |s| s.delete_live(&key, self.now()))
+        self.inner.store.write_freeing(|s| s.delete_live(&key, self.now()))
     }
 
     /// Removes `key` and returns its value. Atomic: of concurrent pops of one
@@ -688,12 +707,14 @@ impl Cache {
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
-        self.inner
-            .store
-            .write(false, None, |s| match s.pop_live(&key, self.now())? {
-                Some(mut row) => self.load(&mut row)?.map(|st| codec::decode(st, &key)).transpose(),
-                None => Ok(None),
-            })
+        self.inner.store.write_freeing(|s| match s.pop_live(&key, self.now())? {
+            Some(mut row) => self
+                .load(&mut row)
+                .map_err(|e| of_key(e, &key))?
+                .map(|st| codec::decode(st, &key))
+                .transpose(),
+            None => Ok(None),
+        })
     }
 
     /// True when `key` has a live value.
@@ -744,8 +765,39 @@ impl Cache {
         retry: bool,
         f: impl FnOnce(&Cache) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.transact_until(retry, None, f)
+    }
+
+    /// [`Cache::transact`], waiting for the write lock for at most `wait`
+    /// (then [`Error::Timeout`]), whatever the cache's timeout: for a caller
+    /// with a deadline of its own. A `wait` too long for the clock is the
+    /// cache's timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// let n = cache.transact_timeout(Duration::from_millis(200), |c| c.incr("runs", 1, 0))?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transact_timeout<T, E: From<Error>>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&Cache) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transact_until(false, Some(crate::deadline::from_now(wait)), f)
+    }
+
+    fn transact_until<T, E: From<Error>>(
+        &self,
+        retry: bool,
+        deadline: Option<std::time::Instant>,
+        f: impl FnOnce(&Cache) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut failure = None;
-        let result = self.inner.store.transact(retry, || match f(self) {
+        let result = self.inner.store.transact_by(retry, deadline, || match f(self) {
             Ok(v) => Ok(v),
             Err(e) => {
                 failure = Some(e);
@@ -783,11 +835,7 @@ fn wrong_kind(key: &Key, wanted: &'static str, found: &Stored) -> Error {
         Stored::MsgPack(_) => "a MessagePack value",
         Stored::Pickle => "a pickle",
     };
-    Error::Decode {
-        key: key.to_string(),
-        wanted,
-        message: format!("the stored value is {kind}"),
-    }
+    Error::decode(key, wanted, format!("the stored value is {kind}"), None)
 }
 
 /// A reader over a stored bytes or text value, from [`Cache::read`].
@@ -801,7 +849,7 @@ pub struct ValueReader {
 #[derive(Debug)]
 enum ReaderInner {
     Memory(Cursor<Vec<u8>>),
-    File(File),
+    File(std::io::Take<File>),
 }
 
 impl ValueReader {
@@ -835,6 +883,15 @@ impl Read for ValueReader {
             ReaderInner::Memory(c) => c.read(buf),
             ReaderInner::File(f) => f.read(buf),
         }
+    }
+}
+
+/// Names `key` in a [`Error::Corrupt`] about its value (a value file of the
+/// wrong length, say), so the user knows which key to delete.
+fn of_key(e: Error, key: &Key) -> Error {
+    match e {
+        Error::Corrupt(message) => Error::Corrupt(format!("key {key}: {message}")),
+        other => other,
     }
 }
 

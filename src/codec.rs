@@ -30,6 +30,16 @@ pub(crate) enum Native {
 }
 
 impl Native {
+    /// What the value is, for messages ("the stored text does not fit").
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Native::Int(_) => "integer",
+            Native::Float(_) => "float",
+            Native::Text(_) => "text",
+            Native::Bytes(_) => "bytes",
+        }
+    }
+
     pub(crate) fn from_key(key: &Key) -> Native {
         match key {
             Key::Int(n) => Native::Int(*n),
@@ -63,7 +73,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Encoded> {
         Ok(native) => Ok(Encoded::Native(native)),
         Err(NotScalar) => rmp_serde::to_vec_named(value)
             .map(Encoded::MsgPack)
-            .map_err(|e| Error::Encode(e.to_string())),
+            .map_err(|e| Error::encode_by("the value as MessagePack", e)),
     }
 }
 
@@ -77,20 +87,24 @@ pub(crate) enum Stored {
 
 /// Decodes a stored value into `T`; `key` names the row in the error.
 pub(crate) fn decode<T: DeserializeOwned>(stored: Stored, key: &Key) -> Result<T> {
-    let result = match stored {
-        Stored::Native(native) => decode_native(&native),
-        Stored::MsgPack(bytes) => rmp_serde::from_slice(&bytes).map_err(|e| e.to_string()),
-        Stored::Pickle => return Err(Error::Pickled { key: key.to_string() }),
-    };
-    result.map_err(|message| Error::Decode {
-        key: key.to_string(),
-        wanted: std::any::type_name::<T>(),
-        message,
-    })
+    let wanted = std::any::type_name::<T>();
+    match stored {
+        Stored::Native(native) => decode_native(&native).map_err(|e| {
+            Error::decode(
+                key,
+                wanted,
+                format!("the stored {} does not fit", native.kind()),
+                Some(e.into()),
+            )
+        }),
+        Stored::MsgPack(bytes) => rmp_serde::from_slice(&bytes)
+            .map_err(|e| Error::decode(key, wanted, "the stored MessagePack does not fit", Some(e.into()))),
+        Stored::Pickle => Err(Error::Pickled { key: key.to_string() }),
+    }
 }
 
-pub(crate) fn decode_native<T: DeserializeOwned>(native: &Native) -> std::result::Result<T, String> {
-    T::deserialize(NativeDeserializer(native)).map_err(|e: de::value::Error| e.to_string())
+pub(crate) fn decode_native<T: DeserializeOwned>(native: &Native) -> std::result::Result<T, de::value::Error> {
+    T::deserialize(NativeDeserializer(native))
 }
 
 /// Marks a value that is not a top-level scalar (so it goes to MessagePack).

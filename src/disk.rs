@@ -9,7 +9,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -23,7 +23,7 @@ pub(crate) struct Disk {
 }
 
 /// How many times a write retries when another process removes the (empty)
-/// folder between our `create_dir_all` and our file creation.
+/// folder between our creating it and our file creation.
 const CREATE_ATTEMPTS: usize = 10;
 
 impl Disk {
@@ -39,25 +39,20 @@ impl Disk {
         Ok(format!("{}/{}/{}.val", &hex[..2], &hex[2..4], &hex[4..]))
     }
 
-    /// The full path of a stored file name, refusing names that could leave
-    /// the directory (absolute paths, `..`), whoever wrote the row.
+    /// The full path of a stored file name. Only names of the shape diskq
+    /// and python-diskcache make (`ab/cd/<28 hex>.val`, `/` or `\\`
+    /// between the parts) are accepted: a row naming anything else (a
+    /// forged row naming `cache.db`, another folder, a path outside the
+    /// directory) is [`Error::Corrupt`], and nothing is opened or removed.
     pub(crate) fn path(&self, filename: &str) -> Result<PathBuf> {
-        let mut path = self.dir.clone();
-        let mut parts = 0;
-        for part in filename.split(['/', '\\']) {
-            let component = Path::new(part).components().next();
-            match component {
-                Some(Component::Normal(c)) if Path::new(part).components().count() == 1 => path.push(c),
-                _ => {
-                    return Err(Error::Corrupt(format!(
-                        "value file name {filename:?} does not name a file inside the cache directory"
-                    )));
-                }
-            }
-            parts += 1;
+        if !is_value_name(filename) {
+            return Err(Error::Corrupt(format!(
+                "{filename:?} is not a value file name (two folders of 2 hex digits, then <28 hex digits>.val)"
+            )));
         }
-        if parts == 0 {
-            return Err(Error::Corrupt("empty value file name".into()));
+        let mut path = self.dir.clone();
+        for part in filename.split(['/', '\\']) {
+            path.push(part);
         }
         Ok(path)
     }
@@ -113,18 +108,38 @@ impl Disk {
     }
 
     fn write_with(&self, fill: impl FnOnce(&mut File) -> io::Result<u64>) -> Result<(String, u64)> {
-        let name = Self::new_name()?;
+        self.write_named(Self::new_name()?, fill)
+    }
+
+    fn write_named(&self, name: String, fill: impl FnOnce(&mut File) -> io::Result<u64>) -> Result<(String, u64)> {
         let path = self.path(&name)?;
         let folder = path
+            .parent()
+            .expect("a value file path has two folder levels")
+            .to_path_buf();
+        let top = folder
             .parent()
             .expect("a value file path has two folder levels")
             .to_path_buf();
         let mut temp = None;
         for attempt in 1..=CREATE_ATTEMPTS {
             self.no_links(&path)?;
-            if let Err(e) = fs::create_dir_all(&folder) {
+            // Each folder made here is synced into its parent before the
+            // row naming the file can commit: without that, a power loss
+            // can drop the folder's entry and the committed row names a
+            // file that is gone.
+            let made = self.make_folder(&top).and_then(|made_top| {
+                if made_top {
+                    self.sync_folder(&self.dir)?;
+                }
+                if self.make_folder(&folder)? {
+                    self.sync_folder(&top)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = made {
                 if attempt == CREATE_ATTEMPTS {
-                    return Err(Error::io(&folder, e));
+                    return Err(e);
                 }
                 continue;
             }
@@ -160,7 +175,31 @@ impl Disk {
             self.remove_empty_folders(&path);
             return Err(Error::io(&path, e.error));
         }
+        // The rename is a change of the folder: synced too, or a power loss
+        // can leave the committed row without its file.
+        if let Err(e) = self.sync_folder(&folder) {
+            let _ = fs::remove_file(&path);
+            self.remove_empty_folders(&path);
+            return Err(e);
+        }
         Ok((name, size))
+    }
+
+    /// Creates `folder` (its parent exists); true if this call made it.
+    fn make_folder(&self, folder: &Path) -> Result<bool> {
+        match fs::create_dir(folder) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::io(folder, e)),
+        }
+    }
+
+    /// Makes the entries of `folder` durable (when files are synced).
+    fn sync_folder(&self, folder: &Path) -> Result<()> {
+        if self.sync {
+            sync_dir(folder)?;
+        }
+        Ok(())
     }
 
     /// A shared lock on the directory's lock file, held from before a value
@@ -184,14 +223,29 @@ impl Disk {
     }
 
     /// Reads a whole value file; `None` when it is gone. With the row's
-    /// `size`, a file of another length (truncated or rewritten behind
-    /// diskq's back) is [`Error::Corrupt`] rather than a short value.
+    /// `size`, a file of another length (truncated, or grown behind diskq's
+    /// back, say to a sparse terabyte) is [`Error::Corrupt`] before anything
+    /// is allocated, and never more than that length is read.
     pub(crate) fn read(&self, filename: &str, size: Option<i64>) -> Result<Option<Vec<u8>>> {
-        let Some((mut file, path)) = self.open(filename)? else {
+        let Some((file, path)) = self.open(filename)? else {
             return Ok(None);
         };
-        let mut data = Vec::with_capacity(file.metadata().map(|m| m.len() as usize).unwrap_or(0));
-        file.read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        check_size(&path, len, size)?;
+        let too_large = || {
+            Error::io(
+                &path,
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("a value of {len} bytes does not fit in memory"),
+                ),
+            )
+        };
+        let mut data = Vec::new();
+        data.try_reserve_exact(usize::try_from(len).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        file.take(len).read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
+        // A file cut short while it was read.
         check_size(&path, data.len() as u64, size)?;
         Ok(Some(data))
     }
@@ -221,27 +275,122 @@ impl Disk {
     }
 }
 
+/// True for a value file name as diskq and python-diskcache make them:
+/// `ab/cd/<28 hex>.val` (python-diskcache's `filename()`: the hex of 16
+/// random bytes split 2, 2 and the rest), with `/` or `\\` between parts.
+pub(crate) fn is_value_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split(['/', '\\']).collect();
+    match parts.as_slice() {
+        [a, b, file] => {
+            is_value_folder(a)
+                && is_value_folder(b)
+                && file
+                    .strip_suffix(".val")
+                    .is_some_and(|stem| stem.len() == 28 && stem.bytes().all(|c| c.is_ascii_hexdigit()))
+        }
+        _ => false,
+    }
+}
+
+/// True for a folder name of a value file path: two hex digits.
+pub(crate) fn is_value_folder(name: &str) -> bool {
+    name.len() == 2 && name.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// True for the temporary name a diskq write uses before its rename.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split(['/', '\\']).collect();
+    match parts.as_slice() {
+        [a, b, file] => is_value_folder(a) && is_value_folder(b) && file.starts_with('.') && file.ends_with(".tmp"),
+        _ => false,
+    }
+}
+
+/// Syncs a folder, so that the entries made in it survive a power loss.
+/// (Windows cannot open a folder as a file; NTFS journals its entries.)
+fn sync_dir(folder: &Path) -> Result<()> {
+    #[cfg(test)]
+    SYNCED_FOLDERS.with(|s| s.borrow_mut().push(folder.to_path_buf()));
+    #[cfg(unix)]
+    File::open(folder)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(folder, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The folders synced by this thread, in order (tests only).
+    static SYNCED_FOLDERS: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Fails when a value file's length differs from its row's `size` (when known).
 pub(crate) fn check_size(path: &Path, len: u64, size: Option<i64>) -> Result<()> {
     match size {
         Some(size) if u64::try_from(size).ok() != Some(len) => Err(Error::Corrupt(format!(
             "value file {} has {len} bytes where its row says {size}: it was changed outside diskq \
-             (check reports it; check(true) accepts the file as it is)",
+             (check reports it; check(true) removes the damaged item)",
             path.display()
         ))),
         _ => Ok(()),
     }
 }
 
+/// Refuses `path` when it is a symbolic link or anything but a regular file
+/// (a FIFO, a socket, a device, a folder); a missing path is fine. diskq
+/// never opens a name in its directory through a link, which could lead
+/// anywhere on the system, nor a special file, which could block for ever.
+pub(crate) fn regular_or_absent(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => regular(path, &meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Refuses `meta` (of `path`, not followed) unless it is a regular file.
+fn regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err(Error::Corrupt(format!(
+            "{} is a symbolic link; diskq does not follow links in its directory",
+            path.display()
+        )));
+    }
+    if !kind.is_file() {
+        return Err(Error::Corrupt(format!(
+            "{} is not a regular file (a folder, FIFO, socket or device); diskq opens only \
+             regular files in its directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Locks `path` (created if needed), shared or exclusive, waiting up to
-/// `timeout`; the lock lasts as long as the returned file.
+/// `timeout`; the lock lasts as long as the returned file. A link or a
+/// special file at `path` is refused ([`regular_or_absent`]); the open
+/// itself does not follow a link and does not block (on Unix), so one put
+/// there after the check is refused too.
 pub(crate) fn lock_file(path: &Path, timeout: Duration, shared: bool) -> Result<File> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    regular_or_absent(path)?;
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            // A link or FIFO swapped in after the check: say what it is.
+            regular_or_absent(path)?;
+            return Err(Error::io(path, e));
+        }
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    regular(path, &meta)?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -281,13 +430,59 @@ mod tests {
     }
 
     #[test]
-    fn paths_never_leave_the_directory() {
+    fn only_value_file_names_are_paths() {
         let d = Disk::new(PathBuf::from("/c"), false, Duration::from_secs(1));
-        assert_eq!(d.path("ab/cd/x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
-        assert_eq!(d.path("ab\\cd\\x.val").unwrap(), PathBuf::from("/c/ab/cd/x.val"));
-        for bad in ["../x", "/etc/passwd", "ab/../../x", "", "ab//x", "./x"] {
+        let name = "ab/cd/0123456789abcdef0123456789ab.val";
+        assert_eq!(d.path(name).unwrap(), PathBuf::from(format!("/c/{name}")));
+        assert_eq!(
+            d.path(&name.replace('/', "\\")).unwrap(),
+            PathBuf::from(format!("/c/{name}"))
+        );
+        assert!(d.path(&Disk::new_name().unwrap()).is_ok());
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "ab/../../x",
+            "",
+            "ab//x",
+            "./x",
+            "cache.db",
+            "ab/cd/x.val",
+            "ab/cd/0123456789abcdef0123456789ab.txt",
+            "ab/cd/0123456789abcdef0123456789a.val",
+            "abc/cd/0123456789abcdef0123456789ab.val",
+            "ab/cd/ef/0123456789abcdef0123456789ab.val",
+            "ab/../0123456789abcdef0123456789ab.val",
+            "/b/cd/0123456789abcdef0123456789ab.val",
+        ] {
             assert!(d.path(bad).is_err(), "{bad}");
         }
+    }
+
+    fn synced() -> Vec<PathBuf> {
+        SYNCED_FOLDERS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
+    #[test]
+    fn new_folders_and_the_rename_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let d = Disk::new(root.clone(), true, Duration::from_secs(1));
+        synced();
+        let (name, _) = d.write_bytes(b"x").unwrap();
+        let top = root.join(&name[..2]);
+        let folder = top.join(&name[3..5]);
+        // The top folder into the cache folder, the second into the top,
+        // then the rename's folder.
+        assert_eq!(synced(), vec![root.clone(), top.clone(), folder.clone()]);
+        // A second file in the existing folder: only its rename.
+        let second = format!("{}/{}.val", &name[..5], "f".repeat(28));
+        d.write_named(second, |f| f.write_all(b"y").map(|()| 1)).unwrap();
+        assert_eq!(synced(), vec![folder]);
+        // Unsynced disks sync nothing.
+        let quiet = Disk::new(root, false, Duration::from_secs(1));
+        quiet.write_bytes(b"z").unwrap();
+        assert!(synced().is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::settings::EvictionPolicy;
 
 mod bulk;
 mod named;
+mod shards;
 
 pub use bulk::Keys;
 
@@ -61,9 +62,13 @@ fn shard_of(key: &Key, shards: usize) -> usize {
 
 /// Opens a [`FanoutCache`] with options.
 ///
-/// `shards` and `timeout` belong to the handle (they are not stored on
-/// disk: open with the same shard count every time, or keys are looked up in
-/// the wrong shard). The [`Cache`] options are passed to every shard, except
+/// The shard count is recorded in the directory (a file `diskq-fanout`,
+/// which python-diskcache ignores) when it is first opened, and reopening
+/// with another count fails with [`Error::InvalidSetting`] named `shards`
+/// instead of looking keys up in the wrong shard. A directory without the
+/// record (made by python-diskcache) is counted by its shard folders `000`,
+/// `001`, ... instead, and the record written. `timeout` belongs to the
+/// handle and is not stored. The [`Cache`] options are passed to every shard, except
 /// `size_limit`, which is split evenly between them, as python-diskcache
 /// splits it.
 ///
@@ -172,6 +177,12 @@ impl FanoutCacheBuilder {
         self
     }
 
+    /// [`CacheBuilder::sqlite_journal_mode`] of every shard.
+    pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
+        self.cache = self.cache.sqlite_journal_mode(mode);
+        self
+    }
+
     /// [`CacheBuilder::sync_files`] of every shard.
     pub fn sync_files(mut self, on: bool) -> Self {
         self.cache = self.cache.sync_files(on);
@@ -189,8 +200,22 @@ impl FanoutCacheBuilder {
     ///
     /// Shards that another process is creating at the same moment are waited
     /// for (up to 60 s), whatever the timeout. Fails with
-    /// [`Error::InvalidSetting`] for zero shards, [`Error::NotADirectory`]
-    /// when `dir` is a file, and as [`Cache::open`] fails for a shard.
+    /// [`Error::InvalidSetting`] for zero shards or a shard count other than
+    /// the directory's, [`Error::NotADirectory`] when `dir` is a file, and as
+    /// [`Cache::open`] fails for a shard.
+    ///
+    /// ```
+    /// use diskq::{Error, FanoutCache};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// FanoutCache::builder().shards(4).open(dir.path())?;
+    /// match FanoutCache::builder().shards(8).open(dir.path()) {
+    ///     Err(Error::InvalidSetting { name, .. }) => assert_eq!(name, "shards"),
+    ///     other => panic!("expected a refusal, got {other:?}"),
+    /// }
+    /// assert_eq!(FanoutCache::builder().shards(4).open(dir.path())?.shards().len(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
         let dir = dir.as_ref();
         if self.shards == 0 {
@@ -199,12 +224,13 @@ impl FanoutCacheBuilder {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::NotADirectory(dir.to_path_buf()));
         }
+        shards::settle(dir, self.shards)?;
         let builder = self
             .cache
             .timeout(self.timeout)
             .size_limit(self.size_limit / self.shards as u64);
         let shards = (0..self.shards)
-            .map(|i| open_patiently(&builder, &dir.join(format!("{i:03}"))))
+            .map(|i| open_patiently(&builder, dir, &dir.join(format!("{i:03}"))))
             .collect::<Result<Vec<_>>>()?;
         let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         Ok(FanoutCache {
@@ -221,8 +247,35 @@ impl FanoutCacheBuilder {
     }
 }
 
-/// Opens a cache, retrying while another process holds the set-up lock.
-fn open_patiently(builder: &CacheBuilder, dir: &Path) -> Result<Cache> {
+/// Refuses a symbolic link at `dir` or at any folder between `root` and it:
+/// a shard or named folder linked elsewhere would put a database anywhere
+/// on the system.
+fn no_links_below(root: &Path, dir: &Path) -> Result<()> {
+    let Ok(relative) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut at = root.to_path_buf();
+    for part in relative.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Corrupt(format!(
+                    "{} is a symbolic link; diskq does not follow links in its directory",
+                    at.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&at, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Opens a cache in `dir` (below the fanout root `root`), retrying while
+/// another process holds the set-up lock.
+fn open_patiently(builder: &CacheBuilder, root: &Path, dir: &Path) -> Result<Cache> {
+    no_links_below(root, dir)?;
     let start = Instant::now();
     loop {
         match builder.clone().open(dir) {
@@ -302,6 +355,9 @@ pub struct FanoutStats {
     pub hits: u64,
     /// Gets that found nothing, summed over the shards (as `hits`).
     pub misses: u64,
+    /// Live items culled for the size limit, summed over the shards
+    /// (always counted; see [`Stats::culled`](crate::Stats::culled)).
+    pub culled: u64,
     /// Operations of this handle (and its clones) that found their shard
     /// locked past the timeout, since it was opened or
     /// [`FanoutCache::reset_stats`]. Kept in memory, always counted.
@@ -365,7 +421,11 @@ impl FanoutCache {
             return Ok(cache);
         }
         let dir = self.inner.shards[i].directory();
-        let opened = open_patiently(&self.inner.builder.clone().timeout(PATIENT_TIMEOUT), dir)?;
+        let opened = open_patiently(
+            &self.inner.builder.clone().timeout(PATIENT_TIMEOUT),
+            &self.inner.dir,
+            dir,
+        )?;
         Ok(cell.get_or_init(|| opened))
     }
 

@@ -42,7 +42,7 @@ impl Key {
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
         rmp_serde::to_vec_named(value)
             .map(Key::Encoded)
-            .map_err(|e| Error::Encode(e.to_string()))
+            .map_err(|e| Error::encode_by("the key as MessagePack", e))
     }
 
     /// The key for any serializable value: integers, floats, strings and
@@ -72,18 +72,13 @@ impl Key {
     /// Decodes an [`Key::Encoded`] key back into its type. Native keys decode
     /// too, through the same rules as values (`Key::Int(3)` as `i64`, ...).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        let decoded = match self {
-            Key::Encoded(bytes) => {
-                rmp_serde::from_slice(bytes).map_err(|e| (e.to_string(), std::any::type_name::<T>()))
-            }
+        let wanted = std::any::type_name::<T>();
+        match self {
+            Key::Encoded(bytes) => rmp_serde::from_slice(bytes)
+                .map_err(|e| Error::decode(self, wanted, "the MessagePack key does not fit", Some(e.into()))),
             native => crate::codec::decode_native(&crate::codec::Native::from_key(native))
-                .map_err(|e| (e, std::any::type_name::<T>())),
-        };
-        decoded.map_err(|(message, wanted)| Error::Decode {
-            key: self.to_string(),
-            wanted,
-            message,
-        })
+                .map_err(|e| Error::decode(self, wanted, "the key does not fit", Some(e.into()))),
+        }
     }
 
     /// The integer, if this is an integer key.

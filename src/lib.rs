@@ -156,9 +156,28 @@
 //! cache's timeout. [`Cache::transact`] makes a group of operations atomic.
 //! Large values live in files written before their row commits and removed
 //! after the commit that drops it, so a crash at any moment leaves at worst an
-//! orphan file, which [`Cache::check`] removes.
+//! orphan file, which [`Cache::check`] removes once it is older than a grace
+//! period ([`CheckOptions`]), so that a writer still at work keeps its file.
 //!
 //! The directory must be on a local file system (not NFS).
+//!
+//! ## When the disk fills
+//!
+//! A write on a full file system fails with a clear error ([`Error::Sqlite`]
+//! "database or disk is full", or [`Error::Io`] for a value file) and
+//! changes nothing. Removing still works: each directory keeps a 256 KiB
+//! reserve file, `cache.db.reserve`, which a [`Cache::delete`],
+//! [`Cache::pop`], [`Cache::clear`], [`Cache::expire`], [`Cache::evict`] or
+//! [`Cache::cull`] that finds the disk full deletes before it tries again;
+//! the write-ahead log is then checkpointed and truncated to zero bytes as
+//! soon as there is room for it, and the reserve made again. So, when the
+//! disk fills: remove what you can spare with those operations (value files
+//! give their space back at once; rows stored inline do once the log is
+//! truncated), or lower the size limit and [`Cache::cull`]. If the
+//! database's own rows fill the disk and a removal still fails, free some
+//! space outside the directory (as much as the `cache.db-wal` file holds)
+//! and remove again; never delete `cache.db-wal` by hand, it holds the
+//! latest commits. After a checkpoint the log keeps at most 1 MiB of its file.
 
 mod batch;
 mod cache;
@@ -188,7 +207,7 @@ pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
 pub use lease::{Backlog, Lease, LeaseOptions};
-pub use options::{Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };

@@ -1,16 +1,18 @@
 //! Bulk removal, sizes, statistics and `check` on `Cache`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use crate::cache::Cache;
 use crate::codec::Scalar;
+use crate::disk::{is_temp_name, is_value_folder, is_value_name};
 use crate::error::{Error, Result};
-use crate::options::{Stats, Warning, WarningKind};
-use crate::settings::EvictionPolicy;
-use crate::store::{Batch, DB_NAME};
+use crate::options::{CheckOptions, Stats, Warning, WarningKind};
+use crate::settings::{CULLED_KEY, EvictionPolicy};
+use crate::store::{Batch, DB_NAME, FileRow, Session};
 
 /// SQLite's primary result code for a damaged database file.
 const SQLITE_CORRUPT: i32 = 11;
@@ -25,7 +27,7 @@ impl Cache {
     fn remove_in_batches(&self, batch: Batch<'_>, size: u64) -> Result<usize> {
         let mut total = 0;
         loop {
-            let removed = self.store().write(false, None, |s| s.delete_batch(batch, size))?;
+            let removed = self.store().write_freeing(|s| s.delete_batch(batch, size))?;
             total += removed;
             if removed == 0 {
                 return Ok(total);
@@ -61,7 +63,7 @@ impl Cache {
     pub fn clear(&self) -> Result<usize> {
         let removed = self.remove_in_batches(Batch::All, BATCH)?;
         // Lease bookkeeping of the removed items goes too.
-        self.store().write(false, None, |s| s.clear_leases())?;
+        self.store().write_freeing(|s| s.clear_leases())?;
         Ok(removed)
     }
 
@@ -77,7 +79,7 @@ impl Cache {
         while self.volume()? > limit {
             let removed = self
                 .store()
-                .write(false, None, |s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
+                .write_freeing(|s| s.delete_batch(Batch::Policy(policy), CULL_BATCH))?;
             if removed == 0 {
                 break;
             }
@@ -103,16 +105,28 @@ impl Cache {
         Ok(u64::try_from(v).unwrap_or(0))
     }
 
-    /// Hits and misses counted so far (while statistics were enabled).
+    /// Hits and misses counted so far (while statistics were enabled), and
+    /// the items culled for the size limit (always counted).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().size_limit(0).open(dir.path())?;
+    /// cache.set("a", &1)?; // over the limit at once: culled
+    /// assert_eq!(cache.stats()?.culled, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Result<Stats> {
         self.store().read(|s| {
             let count = |name| match s.setting(name)? {
                 Scalar::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+                // The culled row appears with the first cull.
+                Scalar::Null if name == CULLED_KEY => Ok(0),
                 other => Err(Error::setting(name, format!("expected an integer, found {other:?}"))),
             };
             Ok(Stats {
                 hits: count("hits")?,
                 misses: count("misses")?,
+                culled: count(CULLED_KEY)?,
             })
         })
     }
@@ -132,18 +146,19 @@ impl Cache {
         Ok(())
     }
 
-    /// Sets the hit and miss counts back to zero.
+    /// Sets the hit, miss and culled counts back to zero.
     pub fn reset_stats(&self) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("hits", &Scalar::Int(0))?;
-            s.set_setting("misses", &Scalar::Int(0))
+            s.set_setting("misses", &Scalar::Int(0))?;
+            s.set_setting(CULLED_KEY, &Scalar::Int(0))
         })
     }
 
     /// Checks the database and the value files against each other and, with
-    /// `fix`, repairs what it finds: rows whose file is missing are removed,
-    /// files no row names (orphans a crash left) are removed, wrong sizes and
-    /// the count and size metadata are corrected, empty folders removed.
+    /// `fix`, repairs what it finds; [`Cache::check_with`] with the default
+    /// [`CheckOptions`] (so a file no row names is removed only once it is
+    /// an hour old).
     ///
     /// Writers are held up while it runs (it holds the write lock).
     ///
@@ -155,11 +170,55 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new().fix(fix))
+    }
+
+    /// Checks the database and the value files against each other and, with
+    /// `opts.fix`, repairs what is safe to repair:
+    ///
+    /// - a row whose file is missing, or whose file's length differs from
+    ///   the row's size (the value is damaged: truncated, or grown behind
+    ///   diskq's back), is removed; a file's length is never taken as the
+    ///   size;
+    /// - a row naming something that is not a value file
+    ///   (`ab/cd/<28 hex>.val`: `cache.db`, a path outside the directory)
+    ///   is removed, and what it names is left alone;
+    /// - a file of value-file shape that no row names is removed once it is
+    ///   older than `opts.orphan_grace` (a live writer, python-diskcache
+    ///   included, may still commit a younger one), as are empty value
+    ///   folders; other files and folders are only reported;
+    /// - an impossible size of an inline value is set to 0, and the count
+    ///   and size metadata are corrected.
+    ///
+    /// Reported and left: a file named by two rows
+    /// ([`WarningKind::SharedFile`]) and a row with a column of the wrong
+    /// type ([`WarningKind::BadColumn`]); `delete` of the key removes such
+    /// a row without touching another row's file.
+    ///
+    /// Writers are held up while it runs (it holds the write lock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{CheckOptions, WarningKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// std::fs::create_dir_all(dir.path().join("ab/cd"))?;
+    /// std::fs::write(dir.path().join("ab/cd/0123456789abcdef0123456789ab.val"), b"?")?;
+    /// // Young: reported, kept (a writer may be about to commit its row).
+    /// let found = cache.check_with(&CheckOptions::new().fix(true))?;
+    /// assert!(found.iter().any(|w| w.kind == WarningKind::UnknownFile && !w.fixed));
+    /// // With no grace period it goes at once.
+    /// let opts = CheckOptions::new().fix(true).orphan_grace(Duration::ZERO);
+    /// assert!(cache.check_with(&opts)?.iter().any(|w| w.fixed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_with(&self, opts: &CheckOptions) -> Result<Vec<Warning>> {
+        let fix = opts.fix;
         let mut warnings = Vec::new();
         let problems = match self.store().read(|s| s.integrity_problems()) {
             Ok(problems) => problems,
             // Damage bad enough to stop the check itself is one more problem.
-            Err(Error::Sqlite { code, message }) if code & 0xff == SQLITE_CORRUPT => vec![message],
+            Err(Error::Sqlite { code, source }) if code & 0xff == SQLITE_CORRUPT => vec![source.to_string()],
             Err(e) => return Err(e),
         };
         let corrupt = !problems.is_empty();
@@ -183,123 +242,18 @@ impl Cache {
                 ))
             })?;
         }
-        // Writers of value files hold this lock shared until their row
-        // commits; holding it exclusively keeps their new files from looking
-        // like orphans.
+        // diskq's writers of value files hold this lock shared until their
+        // row commits; holding it exclusively keeps their new files from
+        // looking like orphans. (python-diskcache takes no such lock: the
+        // grace period covers its writers.)
         let _guard = if fix {
             Some(self.store().lock_exclusive()?)
         } else {
             None
         };
-        let dir = self.directory().to_path_buf();
-        let compared = self.store().write(false, None, |s| {
-            let mut known = HashSet::new();
-            for (rowid, size, filename) in s.file_rows()? {
-                let path = match self.store().disk.path(&filename) {
-                    Ok(path) => path,
-                    Err(_) => {
-                        let message = format!("row {rowid} names a file outside the directory: {filename:?}");
-                        if fix {
-                            s.delete_rowid(rowid, None)?;
-                        }
-                        warnings.push(Warning {
-                            kind: WarningKind::BadFileName,
-                            message,
-                            fixed: fix,
-                        });
-                        continue;
-                    }
-                };
-                // A file reached through a link is as good as missing:
-                // diskq never follows links in its directory.
-                let linked = self.store().disk.no_links(&path).is_err();
-                match fs::symlink_metadata(&path) {
-                    Ok(meta) if meta.is_file() && !linked => {
-                        known.insert(path.clone());
-                        let real = meta.len() as i64;
-                        if real != size {
-                            if fix {
-                                s.update_size(rowid, real)?;
-                            }
-                            warnings.push(Warning {
-                                kind: WarningKind::WrongFileSize,
-                                message: format!("wrong file size: {}, {real} != {size}", path.display()),
-                                fixed: fix,
-                            });
-                        }
-                    }
-                    _ => {
-                        if fix {
-                            s.delete_rowid(rowid, None)?;
-                        }
-                        warnings.push(Warning {
-                            kind: WarningKind::MissingFile,
-                            message: format!("file not found: {}", path.display()),
-                            fixed: fix,
-                        });
-                    }
-                }
-            }
-            let mut files = Vec::new();
-            let mut folders = Vec::new();
-            walk(&dir, &mut files, &mut folders)?;
-            for path in files {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let top_level = path.parent() == Some(dir.as_path());
-                if (top_level && name.starts_with(DB_NAME)) || known.contains(&path) {
-                    continue;
-                }
-                if fix {
-                    let _ = fs::remove_file(&path);
-                }
-                warnings.push(Warning {
-                    kind: WarningKind::UnknownFile,
-                    message: format!("unknown file: {}", path.display()),
-                    fixed: fix,
-                });
-            }
-            // Deepest first, so a folder emptied by its child's removal goes too.
-            folders.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-            for folder in folders {
-                let empty = fs::read_dir(&folder).map(|mut d| d.next().is_none()).unwrap_or(false);
-                if empty {
-                    let fixed = fix && fs::remove_dir(&folder).is_ok();
-                    warnings.push(Warning {
-                        kind: WarningKind::EmptyDirectory,
-                        message: format!("empty directory: {}", folder.display()),
-                        fixed,
-                    });
-                }
-            }
-            let stored_count = scalar_int(s.setting("count")?);
-            let count = s.count_rows()?;
-            if stored_count != count {
-                if fix {
-                    s.set_setting("count", &Scalar::Int(count))?;
-                }
-                warnings.push(Warning {
-                    kind: WarningKind::CountMismatch,
-                    message: format!("Settings.count != COUNT(Cache.key); {stored_count} != {count}"),
-                    fixed: fix,
-                });
-            }
-            let stored_size = scalar_int(s.setting("size")?);
-            let size = s.sum_sizes()?;
-            if stored_size != size {
-                if fix {
-                    s.set_setting("size", &Scalar::Int(size))?;
-                }
-                warnings.push(Warning {
-                    kind: WarningKind::SizeMismatch,
-                    message: format!("Settings.size != SUM(Cache.size); {stored_size} != {size}"),
-                    fixed: fix,
-                });
-            }
-            Ok(())
-        });
+        let compared = self
+            .store()
+            .write(false, None, |s| self.compare(s, opts, &mut warnings));
         match compared {
             Ok(()) => {}
             // A damaged file may not read far enough to compare rows and
@@ -309,6 +263,252 @@ impl Cache {
         }
         Ok(warnings)
     }
+
+    /// The rows-against-files part of [`Cache::check_with`], inside one
+    /// write transaction.
+    fn compare(&self, s: &mut Session, opts: &CheckOptions, warnings: &mut Vec<Warning>) -> Result<()> {
+        let fix = opts.fix;
+        let dir = self.directory().to_path_buf();
+        let disk = &self.store().disk;
+        let mut warn = |kind, message: String, fixed| warnings.push(Warning { kind, message, fixed });
+
+        for (rowid, key, column, kind) in s.bad_column_rows()? {
+            warn(
+                WarningKind::BadColumn,
+                format!("row {rowid} (key {key}): its {column} column holds a value of type {kind}"),
+                false,
+            );
+        }
+        for (rowid, key, size) in s.bad_inline_sizes()? {
+            if fix {
+                s.update_size(rowid, 0)?;
+            }
+            warn(
+                WarningKind::BadSize,
+                format!("row {rowid} (key {key}) holds its value inline but has size {size}, not 0"),
+                fix,
+            );
+        }
+
+        // Files named by rows that stay; how many rows name each.
+        let mut named: HashMap<PathBuf, Vec<String>> = HashMap::new();
+        // Files of rows removed here, removed after the commit.
+        let mut condemned = HashSet::new();
+        // Folders whose content this pass removed: removed when empty,
+        // whatever their age.
+        let mut emptied = HashSet::new();
+        for FileRow {
+            rowid,
+            key,
+            size,
+            filename,
+        } in s.file_rows()?
+        {
+            let path = match disk.path(&filename) {
+                Ok(path) => path,
+                Err(_) => {
+                    if fix {
+                        // The row goes; what it names is not ours to remove.
+                        s.delete_rowid(rowid, None)?;
+                    }
+                    warn(
+                        WarningKind::BadFileName,
+                        format!(
+                            "row {rowid} (key {key}) names {filename:?}, which is not a value file \
+                             (ab/cd/<28 hex>.val)"
+                        ),
+                        fix,
+                    );
+                    continue;
+                }
+            };
+            // A file reached through a link is as good as missing:
+            // diskq never follows links in its directory.
+            let linked = disk.no_links(&path).is_err();
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() && !linked => {
+                    let len = meta.len();
+                    if size.and_then(|n| u64::try_from(n).ok()) != Some(len) {
+                        // Neither number can be trusted over the other, and
+                        // a huge length (a sparse file) must never become
+                        // the size a read allocates: the item goes, its file
+                        // after the commit (no writer can still be writing a
+                        // file a committed row named).
+                        if fix {
+                            s.delete_rowid(rowid, Some(filename.clone()))?;
+                            condemned.insert(path.clone());
+                            if let Some(parent) = path.parent() {
+                                emptied.insert(parent.to_path_buf());
+                            }
+                        }
+                        let size = size.map_or_else(|| "not an integer".to_owned(), |n| n.to_string());
+                        warn(
+                            WarningKind::WrongFileSize,
+                            format!(
+                                "wrong file size: {} has {len} bytes where row {rowid} (key {key}) says {size}",
+                                path.display()
+                            ),
+                            fix,
+                        );
+                        if fix {
+                            continue;
+                        }
+                    }
+                    named.entry(path).or_default().push(key);
+                }
+                _ => {
+                    if fix {
+                        s.delete_rowid(rowid, None)?;
+                        // Its folders held a committed file: no grace for them.
+                        if let Some(parent) = path.parent() {
+                            emptied.insert(parent.to_path_buf());
+                        }
+                    }
+                    warn(
+                        WarningKind::MissingFile,
+                        format!("file not found: {} (row {rowid}, key {key})", path.display()),
+                        fix,
+                    );
+                }
+            }
+        }
+        for (path, keys) in &named {
+            if keys.len() > 1 {
+                warn(
+                    WarningKind::SharedFile,
+                    format!(
+                        "{} is named by {} rows (keys {})",
+                        path.display(),
+                        keys.len(),
+                        keys.join(", ")
+                    ),
+                    false,
+                );
+            }
+        }
+
+        let now = SystemTime::now();
+        let old_enough = |meta: &fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= opts.orphan_grace)
+        };
+        let mut files = Vec::new();
+        let mut folders = Vec::new();
+        walk(&dir, &mut files, &mut folders)?;
+        for path in files {
+            let name = relative_name(&dir, &path);
+            let top_level = path.parent() == Some(dir.as_path());
+            if (top_level && name.starts_with(DB_NAME)) || named.contains_key(&path) || condemned.contains(&path) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).ok();
+            // No writer makes links, FIFOs or devices: those go at once
+            // (a link is removed itself, never followed), where a value
+            // file or folder belongs.
+            let regular = meta.as_ref().is_some_and(fs::Metadata::is_file);
+            let ours = is_value_name(&name) || is_temp_name(&name) || (!regular && is_value_folder_path(&name));
+            let old = !regular || meta.as_ref().is_some_and(old_enough);
+            let fixed = fix && ours && old && fs::remove_file(&path).is_ok();
+            if fixed && let Some(parent) = path.parent() {
+                emptied.insert(parent.to_path_buf());
+            }
+            let why = if !ours {
+                " (not a value file: left alone)"
+            } else if !old {
+                " (younger than the grace period: a writer may still commit its row, so it is kept)"
+            } else {
+                ""
+            };
+            warn(
+                WarningKind::UnknownFile,
+                format!("unknown file: {}{why}", path.display()),
+                fixed,
+            );
+        }
+        // Deepest first, so a folder emptied by its child's removal goes too.
+        folders.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for folder in folders {
+            let empty = fs::read_dir(&folder).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !empty {
+                continue;
+            }
+            let ours = is_value_folder_path(&relative_name(&dir, &folder));
+            let old = emptied.contains(&folder) || fs::symlink_metadata(&folder).as_ref().is_ok_and(old_enough);
+            let fixed = fix && ours && old && fs::remove_dir(&folder).is_ok();
+            if fixed && let Some(parent) = folder.parent() {
+                emptied.insert(parent.to_path_buf());
+            }
+            let why = if !ours {
+                " (not a value folder: left alone)"
+            } else if !old {
+                " (younger than the grace period: kept)"
+            } else {
+                ""
+            };
+            warn(
+                WarningKind::EmptyDirectory,
+                format!("empty directory: {}{why}", folder.display()),
+                fixed,
+            );
+        }
+
+        let stored_count = scalar_int(s.setting("count")?);
+        let count = s.count_rows()?;
+        if stored_count != count {
+            if fix {
+                s.set_setting("count", &Scalar::Int(count))?;
+            }
+            warn(
+                WarningKind::CountMismatch,
+                format!("Settings.count != COUNT(Cache.key); {stored_count} != {count}"),
+                fix,
+            );
+        }
+        let stored_size = s.setting("size")?;
+        let size = s.sum_sizes()?;
+        let matches = matches!(stored_size, Scalar::Int(n) if i128::from(n) == size);
+        if !matches {
+            // After the repairs above every size is a file's length, so
+            // the total fits; without them it is reported as it is.
+            let fixed = fix && i64::try_from(size).is_ok();
+            if fixed {
+                s.set_setting("size", &Scalar::Int(i64::try_from(size).unwrap_or(i64::MAX)))?;
+            }
+            warn(
+                WarningKind::SizeMismatch,
+                format!("Settings.size != SUM(Cache.size); {} != {size}", show(&stored_size)),
+                fixed,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A Settings value as a message shows it.
+fn show(value: &Scalar) -> String {
+    match value {
+        Scalar::Int(n) => n.to_string(),
+        Scalar::Real(x) => x.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// True for `ab` or `ab/cd`: the folders of value files.
+fn is_value_folder_path(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    parts.len() <= 2 && parts.iter().all(|p| is_value_folder(p))
+}
+
+/// `path` below `dir`, with `/` between the parts.
+fn relative_name(dir: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(dir).unwrap_or(path);
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 fn scalar_int(value: Scalar) -> i64 {

@@ -163,13 +163,19 @@ pub struct Entry<V> {
     pub tag: Option<String>,
 }
 
-/// Hit and miss counts, kept while statistics are enabled.
+/// Hit and miss counts, kept while statistics are enabled, and the count of
+/// items culled, always kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Gets that found a live item.
     pub hits: u64,
     /// Gets that found nothing (or only an expired item).
     pub misses: u64,
+    /// Live items removed by the eviction policy because the cache was over
+    /// its size limit (by writes and by [`Cache::cull`](crate::Cache::cull)),
+    /// counted by diskq whether or not statistics are on. Expired items
+    /// removed are not counted; culls made by python-diskcache are not seen.
+    pub culled: u64,
 }
 
 /// What [`Cache::check`](crate::Cache::check) found.
@@ -192,6 +198,78 @@ pub enum WarningKind {
     CountMismatch,
     /// The `size` metadata differs from the rows.
     SizeMismatch,
+    /// Two or more rows name one value file (a forged or copied row):
+    /// deleting one keeps the file for the others. Not repaired (which row
+    /// owns it cannot be known); deleting the extra keys resolves it.
+    SharedFile,
+    /// A row's `size` is impossible for its value: not an integer, or not 0
+    /// for a value stored in the row (sizes near 2^62 in a forged
+    /// database). `check(true)` sets it to 0, as every writer does.
+    BadSize,
+    /// A column of a row holds a type no writer stores there (a text
+    /// `mode`, say), so the row cannot be read; the message names the key
+    /// and the column. Not repaired: the row's value may still be wanted,
+    /// and `delete` of the key removes it.
+    BadColumn,
+}
+
+/// How [`Cache::check_with`](crate::Cache::check_with) runs: whether it
+/// repairs, and how old a file no row names must be before it is removed.
+///
+/// A value file is written before the row naming it commits, and
+/// python-diskcache (which takes no diskq lock) may be streaming one while
+/// `check` runs: a file younger than `orphan_grace` may still get its row,
+/// so it is reported (not fixed) instead of removed, as git's `prune` keeps
+/// young objects. The same holds for an empty value folder.
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::open(dir.path())?;
+/// let opts = diskq::CheckOptions::new().fix(true).orphan_grace(Duration::from_secs(600));
+/// assert!(cache.check_with(&opts)?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Repair what is found (default: only report).
+    pub fix: bool,
+    /// A file or empty folder that no row names is removed only once its
+    /// modification time is at least this old (default: one hour,
+    /// [`CheckOptions::DEFAULT_ORPHAN_GRACE`]). `Duration::ZERO` removes
+    /// them at once: only safe when no process writes the directory.
+    pub orphan_grace: Duration,
+}
+
+impl CheckOptions {
+    /// The default grace period of orphan files: one hour.
+    pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
+    /// Report only, with the default grace period.
+    pub fn new() -> CheckOptions {
+        CheckOptions::default()
+    }
+
+    /// Repair what is found.
+    pub fn fix(mut self, fix: bool) -> CheckOptions {
+        self.fix = fix;
+        self
+    }
+
+    /// How old an orphan file must be before it is removed.
+    pub fn orphan_grace(mut self, grace: Duration) -> CheckOptions {
+        self.orphan_grace = grace;
+        self
+    }
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            fix: false,
+            orphan_grace: CheckOptions::DEFAULT_ORPHAN_GRACE,
+        }
+    }
 }
 
 /// One inconsistency found by [`Cache::check`](crate::Cache::check).

@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 /// python-diskcache and is format 1.
 pub(crate) const FORMAT_VERSION: i64 = 1;
 pub(crate) const FORMAT_VERSION_KEY: &str = "diskq_format_version";
+/// The Settings row counting the live items culled for the size limit
+/// ([`Stats::culled`](crate::Stats::culled)). python-diskcache reads every
+/// Settings row back as an attribute of its Cache on open (and writes it
+/// back unchanged); only `sqlite_` and `disk_` rows mean something to it.
+pub(crate) const CULLED_KEY: &str = "diskq_culled";
 
 /// Which items a cull removes first when the cache is over its size limit.
 ///
@@ -154,6 +159,7 @@ pub(crate) struct Overrides {
     pub sqlite_cache_size: Option<i64>,
     pub sqlite_mmap_size: Option<i64>,
     pub sqlite_synchronous: Option<i64>,
+    pub sqlite_journal_mode: Option<String>,
     pub min_file_size: Option<u64>,
 }
 
@@ -169,13 +175,19 @@ impl Overrides {
             "sqlite_cache_size" => self.sqlite_cache_size.is_some(),
             "sqlite_mmap_size" => self.sqlite_mmap_size.is_some(),
             "sqlite_synchronous" => self.sqlite_synchronous.is_some(),
+            "sqlite_journal_mode" => self.sqlite_journal_mode.is_some(),
             "disk_min_file_size" => self.min_file_size.is_some(),
             _ => false,
         }
     }
 }
 
+/// The journal modes SQLite knows.
 const JOURNAL_MODES: [&str; 6] = ["delete", "truncate", "persist", "memory", "wal", "off"];
+/// The journal modes that keep a commit atomic across a crash. `memory`
+/// keeps the rollback journal in RAM and `off` keeps none: a crash in the
+/// middle of a commit leaves a half-written, possibly corrupt database.
+const ATOMIC_JOURNAL_MODES: [&str; 4] = ["delete", "truncate", "persist", "wal"];
 
 impl Settings {
     /// Defaults, then the stored rows, then the explicit options; validated.
@@ -221,6 +233,9 @@ impl Settings {
         s.sqlite_cache_size = o.sqlite_cache_size.unwrap_or(s.sqlite_cache_size);
         s.sqlite_mmap_size = o.sqlite_mmap_size.unwrap_or(s.sqlite_mmap_size);
         s.sqlite_synchronous = o.sqlite_synchronous.unwrap_or(s.sqlite_synchronous);
+        if let Some(mode) = &o.sqlite_journal_mode {
+            s.sqlite_journal_mode = mode.to_ascii_lowercase();
+        }
         s.min_file_size = o.min_file_size.unwrap_or(s.min_file_size);
         s.validate()?;
         Ok(s)
@@ -242,7 +257,15 @@ impl Settings {
         if !(0..=3).contains(&self.sqlite_synchronous) {
             return Err(Error::setting(
                 "sqlite_synchronous",
-                "expected 0 (OFF), 1 (NORMAL), 2 (FULL) or 3 (EXTRA)",
+                "expected 1 (NORMAL), 2 (FULL) or 3 (EXTRA)",
+            ));
+        }
+        if self.sqlite_synchronous == 0 {
+            return Err(Error::setting(
+                "sqlite_synchronous",
+                "0 (OFF) lets a power loss corrupt the database, which diskq does not allow; \
+                 use 1 (NORMAL), 2 (FULL) or 3 (EXTRA), or open with an explicit \
+                 sqlite_synchronous option to replace the stored row",
             ));
         }
         if self.sqlite_mmap_size < 0 {
@@ -252,6 +275,18 @@ impl Settings {
             return Err(Error::setting(
                 "sqlite_journal_mode",
                 format!("unknown journal mode {:?}", self.sqlite_journal_mode),
+            ));
+        }
+        if !ATOMIC_JOURNAL_MODES.contains(&self.sqlite_journal_mode.as_str()) {
+            return Err(Error::setting(
+                "sqlite_journal_mode",
+                format!(
+                    "{:?} makes commits non-atomic (a crash mid-commit corrupts the database), \
+                     which diskq does not allow; use wal (the default), delete, truncate or \
+                     persist, or open with an explicit sqlite_journal_mode option to replace \
+                     the stored row",
+                    self.sqlite_journal_mode
+                ),
             ));
         }
         Ok(())

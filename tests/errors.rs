@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use diskq::{Cache, Error};
 
+#[path = "support/chain.rs"]
+#[allow(dead_code)]
+mod support_chain;
+use support_chain::chain;
+
 fn settings_conn(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("cache.db")).unwrap()
 }
@@ -185,8 +190,8 @@ fn values_that_fail_to_serialize_change_nothing() {
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("k", &1).unwrap();
     let err = cache.set("k", &Unserializable).unwrap_err();
-    assert!(matches!(err, Error::Encode(_)), "{err:?}");
-    assert!(err.to_string().contains("refuses to serialize"));
+    assert!(matches!(err, Error::Encode { .. }), "{err:?}");
+    assert!(chain(&err).contains("refuses to serialize"), "{}", chain(&err));
     assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
     assert!(cache.push(&Unserializable).is_err());
     assert_eq!(cache.len().unwrap(), 1);
@@ -218,4 +223,92 @@ fn a_short_timeout_on_a_held_lock_is_a_timeout_not_a_hang() {
     release_tx.send(()).unwrap();
     t.join().unwrap();
     assert_eq!(waiter.incr("n", 1, 0).unwrap(), 1);
+}
+
+/// No level of an error's chain repeats the text of the level below it.
+fn assert_each_cause_once(err: &Error) -> Vec<String> {
+    let levels = support_chain::levels(err);
+    for pair in levels.windows(2) {
+        assert!(
+            !pair[0].contains(&pair[1]),
+            "{:?} repeats its source {:?}; the chain: {}",
+            pair[0],
+            pair[1],
+            chain(err)
+        );
+    }
+    levels
+}
+
+#[test]
+fn an_io_error_shows_the_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"data").unwrap();
+    let err = Cache::open(file.join("cache")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    let levels = assert_each_cause_once(&err);
+    assert!(levels[0].contains("plain"), "the message names the path: {levels:?}");
+    assert_eq!(chain(&err).matches("(os error").count(), 1, "{}", chain(&err));
+    let os = std::error::Error::source(&err).unwrap();
+    assert!(
+        os.downcast_ref::<std::io::Error>().is_some(),
+        "the cause is the io::Error"
+    );
+}
+
+#[test]
+fn an_sqlite_error_chains_its_message_and_keeps_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    settings_conn(dir.path())
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON Cache BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END",
+        )
+        .unwrap();
+    let err = cache.set("k", &1).unwrap_err();
+    assert!(matches!(err, Error::Sqlite { .. }), "{err:?}");
+    // SQLITE_CONSTRAINT_TRIGGER
+    assert_eq!(err.sqlite_code(), Some(1811), "{err:?}");
+    let levels = assert_each_cause_once(&err);
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert_eq!(levels[1], "refused by a trigger");
+    assert_eq!(chain(&err).matches("refused by a trigger").count(), 1);
+    assert_eq!(Error::Timeout.sqlite_code(), None);
+    assert!(cache.get::<i64>("k").unwrap().is_none(), "nothing was stored");
+}
+
+#[test]
+fn decode_and_encode_errors_chain_the_serializers_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set("list", &vec![1, 2, 3]).unwrap();
+    let err = cache.get::<String>("list").unwrap_err();
+    match &err {
+        Error::Decode {
+            key, wanted, message, ..
+        } => {
+            assert_eq!(key, "\"list\"");
+            assert!(wanted.contains("String"), "{wanted}");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    let levels = assert_each_cause_once(&err);
+    assert_eq!(
+        levels.len(),
+        2,
+        "the MessagePack decoder's error is the source: {levels:?}"
+    );
+
+    struct Unserializable;
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refuses to serialize"))
+        }
+    }
+    let err = cache.set("k", &Unserializable).unwrap_err();
+    let levels = assert_each_cause_once(&err);
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert!(levels[1].contains("refuses to serialize"), "{levels:?}");
 }

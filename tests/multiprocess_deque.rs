@@ -76,6 +76,14 @@ fn child() {
         }
         "consumer" | "blocking-consumer" => {
             let blocking = role == "blocking-consumer";
+            // Both consumers start together, so neither drains the queue
+            // before the other is running, however loaded the machine.
+            ctl.incr("consumers-ready", 1, 0).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while ctl.get::<i64>("consumers-ready").unwrap() != Some(2) {
+                assert!(Instant::now() < deadline, "the other consumer did not start");
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             loop {
                 // Read the flag before popping: if both producers were done
@@ -138,8 +146,13 @@ fn move_items(consumer_role: &str, consumers_first: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (producers, consumers) = if consumers_first {
         let consumers: Vec<Child> = (0..2).map(|id| spawn(consumer_role, dir.path(), id)).collect();
-        // Let the consumers block on the empty deque before anything is pushed.
-        std::thread::sleep(Duration::from_millis(300));
+        // The consumers are waiting on the empty deque before anything is pushed.
+        let ctl = control(dir.path());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while ctl.get::<i64>("consumers-ready").unwrap() != Some(2) {
+            assert!(Instant::now() < deadline, "the consumers did not start");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         (
             vec![spawn("producer", dir.path(), 0), spawn("producer", dir.path(), 1)],
             consumers,

@@ -8,10 +8,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diskq::{Cache, Deque, LeaseOptions};
 
@@ -32,21 +32,27 @@ fn log_path(dir: &Path, id: usize) -> PathBuf {
     dir.join(format!("consumer-{id}.log"))
 }
 
-fn spawn(dir: &Path, id: usize) -> Child {
+fn spawn(dir: &Path, id: usize, role: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("DISKQ_ROLE", "consumer")
+        .env("DISKQ_ROLE", role)
         .env("DISKQ_DIR", dir)
         .env("DISKQ_ID", id.to_string())
-        .stdout(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
 }
 
+/// Acks the victim makes before it takes the leases it dies holding.
+const VICTIM_ACKS: usize = 300;
+/// Leases the victim holds when it is killed.
+const VICTIM_HELD: usize = 5;
+
 #[test]
 fn child() {
-    let Ok(_role) = std::env::var("DISKQ_ROLE") else { return };
+    let Ok(role) = std::env::var("DISKQ_ROLE") else { return };
     let dir = PathBuf::from(std::env::var("DISKQ_DIR").unwrap());
     let id: usize = std::env::var("DISKQ_ID").unwrap().parse().unwrap();
     let d = deque(&dir);
@@ -57,7 +63,24 @@ fn child() {
         .append(true)
         .open(log_path(&dir, id))
         .unwrap();
+    let mut acked = 0;
     loop {
+        if role == "victim" && acked >= VICTIM_ACKS {
+            // Take the leases to die holding, log them, tell the parent
+            // through stdout, and wait (on stdin) to be killed.
+            for _ in 0..VICTIM_HELD {
+                let lease = d.lease_with(&opts).unwrap().expect("the queue still has items");
+                log.write_all(format!("L {} {}\n", lease.value(), lease.deliveries()).as_bytes())
+                    .unwrap();
+                std::mem::forget(lease);
+            }
+            let mut out = std::io::stdout();
+            out.write_all(b"HOLDING\n").unwrap();
+            out.flush().unwrap();
+            let mut rest = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest).unwrap();
+            panic!("the victim was not killed");
+        }
         // Hold up to 5 leases at once, then ack them.
         let mut held = Vec::new();
         while held.len() < 5 {
@@ -77,8 +100,9 @@ fn child() {
             }
         }
         if held.is_empty() {
-            // Nothing to lease: done once nothing is queued or leased anywhere.
-            if d.is_empty().unwrap() {
+            // Done once nothing is queued or leased anywhere: a lease held
+            // by a dead consumer runs out and is leased again.
+            if d.backlog().unwrap().is_empty() {
                 return;
             }
             continue;
@@ -87,6 +111,7 @@ fn child() {
             let value = *lease.value();
             assert!(lease.ack().unwrap(), "a live consumer lost the lease of {value}");
             log.write_all(format!("A {value}\n").as_bytes()).unwrap();
+            acked += 1;
         }
     }
 }
@@ -114,24 +139,18 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
     for batch in all.chunks(1000) {
         d.extend(batch).unwrap();
     }
-    let mut victim = spawn(dir.path(), 0);
-    // The others start once consumer 0 is going, so that on a loaded machine
-    // they cannot drain the queue before it has leased its share.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while read_log(&log_path(dir.path(), 0)).0.len() < 200 {
-        assert!(Instant::now() < deadline, "consumer 0 did not start");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let others: Vec<Child> = (1..3).map(|id| spawn(dir.path(), id)).collect();
-    // Kill consumer 0 once it has leased a good share, while it holds leases.
-    loop {
-        let (leased, acked) = read_log(&log_path(dir.path(), 0));
-        if leased.len() >= 1_000 && leased.len() > acked.len() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "consumer 0 did not get going");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // The victim works alone until it holds its leases and says so on its
+    // stdout: the kill then always catches it holding exactly those, however
+    // loaded the machine is. The others start after, so there is work left.
+    let mut victim = spawn(dir.path(), 0, "victim");
+    // (The test harness prints its own lines first; the reader stays open
+    // until the kill, so the victim never writes into a closed pipe.)
+    let mut victim_out = BufReader::new(victim.stdout.take().unwrap()).lines();
+    assert!(
+        victim_out.any(|l| l.unwrap() == "HOLDING"),
+        "the victim exited before it held its leases"
+    );
+    let others: Vec<Child> = (1..3).map(|id| spawn(dir.path(), id, "consumer")).collect();
     assert!(
         Command::new("kill")
             .args(["-KILL", &victim.id().to_string()])
@@ -140,6 +159,7 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
             .success()
     );
     assert!(!victim.wait().unwrap().success());
+    drop(victim_out);
     for child in others {
         let status = child.wait_with_output().unwrap().status;
         assert!(status.success(), "a live consumer failed: {status}");
@@ -147,15 +167,16 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
 
     let logs: Vec<_> = (0..3).map(|id| read_log(&log_path(dir.path(), id))).collect();
     let (killed_leased, killed_acked) = &logs[0];
+    assert_eq!(killed_acked.len(), VICTIM_ACKS);
     let killed_acked: HashSet<i64> = killed_acked.iter().copied().collect();
     let held: HashSet<i64> = killed_leased
         .iter()
         .map(|(v, _)| *v)
         .filter(|v| !killed_acked.contains(v))
         .collect();
-    assert!(!held.is_empty(), "the kill should catch consumer 0 holding leases");
+    assert_eq!(held.len(), VICTIM_HELD, "the victim held its leases when killed");
 
-    // Every item acked exactly once.
+    // Every item acked exactly once, none lost.
     let mut acks: HashMap<i64, usize> = HashMap::new();
     for (_, acked) in &logs {
         for v in acked {
@@ -163,14 +184,11 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
         }
     }
     assert!(acks.values().all(|&n| n == 1), "an item was acked twice");
-    // The killed process may have committed one ack it did not log.
-    let unlogged: Vec<i64> = all.iter().copied().filter(|v| !acks.contains_key(v)).collect();
-    assert!(unlogged.len() <= 1, "items lost: {unlogged:?}");
-    assert!(unlogged.iter().all(|v| held.contains(v)));
-    assert!(d.is_empty().unwrap(), "items left behind");
+    let lost: Vec<i64> = all.iter().copied().filter(|v| !acks.contains_key(v)).collect();
+    assert!(lost.is_empty(), "items lost: {lost:?}");
+    assert!(d.backlog().unwrap().is_empty(), "items left behind");
 
-    // Redelivered items: exactly those the killed process held (one lease
-    // in flight at the kill may have committed without its log line).
+    // Redelivered: exactly the items the killed process held, each once more.
     let mut deliveries: HashMap<i64, Vec<u32>> = HashMap::new();
     for (leased, _) in &logs {
         for (v, n) in leased {
@@ -182,24 +200,12 @@ fn a_killed_consumer_holding_leases_loses_nothing() {
         .filter(|(_, ns)| ns.iter().any(|&n| n >= 2))
         .map(|(v, _)| *v)
         .collect();
-    let expected: HashSet<i64> = held.iter().copied().filter(|v| !unlogged.contains(v)).collect();
-    let unexpected: Vec<&i64> = redelivered.difference(&expected).collect();
-    assert!(expected.is_subset(&redelivered), "held items not redelivered");
-    assert!(
-        unexpected.len() <= 1,
-        "items redelivered that the killed process did not hold: {unexpected:?}"
-    );
+    assert_eq!(redelivered, held, "redelivered items are the held ones");
     for (v, ns) in &deliveries {
         let mut sorted = ns.clone();
         sorted.sort_unstable();
-        let want: Vec<u32> = (1..=ns.len() as u32)
-            .map(|n| n + u32::from(unexpected.contains(&v)))
-            .collect();
+        let want: Vec<u32> = (1..=ns.len() as u32).collect();
         assert_eq!(sorted, want, "delivery counts of {v}");
+        assert_eq!(ns.len(), if held.contains(v) { 2 } else { 1 }, "deliveries of {v}");
     }
-    eprintln!(
-        "killed holding {} leases; {} redelivered",
-        held.len(),
-        redelivered.len()
-    );
 }

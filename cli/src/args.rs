@@ -41,9 +41,15 @@ pub enum Command {
         /// The cache directory.
         dir: PathBuf,
         /// Repair what is found (remove orphan files and rows whose file is
-        /// gone, correct sizes and counts).
+        /// gone or of the wrong length, correct sizes and counts).
         #[arg(long)]
         fix: bool,
+        /// With --fix, a file no row names is removed only once it is this
+        /// many seconds old: a writer (python-diskcache too) may still be
+        /// writing a younger one and commit its row. 0 removes them at once,
+        /// safe only while no process writes the directory.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        grace: u64,
     },
     /// Print the value of KEY (text and bytes as they are, numbers as
     /// numbers, MessagePack values as JSON); exit status 2 when absent.

@@ -2,9 +2,10 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use diskq::{Cache, Error, Key, PullOptions, PushOptions, SetOptions, Side};
+use diskq::{Cache, CheckOptions, Error, Key, PullOptions, PushOptions, SetOptions, Side};
 use rmpv::Value;
 use serde_json::{Map, Value as Json, json};
 
@@ -12,6 +13,11 @@ use crate::args::{Cli, Command};
 use crate::dir::{self, Access};
 use crate::failure::Failure;
 use crate::show;
+use crate::streams;
+
+/// The longest pause of `pull --wait` between two looks at the queue: how
+/// late it may notice an item pushed by another process.
+const MAX_POLL: Duration = Duration::from_millis(50);
 
 /// How a command that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,7 +37,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let key_of = |text: &str| parse_key(text, cli.int_key);
     match &cli.command {
         Command::Stats { dir } => stats(dir, json, out),
-        Command::Check { dir, fix } => check(dir, *fix, json, out),
+        Command::Check { dir, fix, grace } => check(dir, *fix, Duration::from_secs(*grace), json, out),
         Command::Get { dir, key } => get(dir, &key_of(key)?, json, out),
         Command::Set {
             dir,
@@ -132,6 +138,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
                 "volume": volume,
                 "hits": stats.hits,
                 "misses": stats.misses,
+                "culled": stats.culled,
                 "settings": settings,
             }),
         )?;
@@ -144,6 +151,7 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         ("volume".to_string(), volume.to_string()),
         ("hits".to_string(), stats.hits.to_string()),
         ("misses".to_string(), stats.misses.to_string()),
+        ("culled".to_string(), stats.culled.to_string()),
     ];
     rows.extend(settings);
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -153,8 +161,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
     Ok(Outcome::Done)
 }
 
-fn check(dir: &Path, fix: bool, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let warnings = dir::open(dir, Access::Existing)?.check(fix)?;
+fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
+    let warnings = dir::open(dir, Access::Existing)?.check_with(&opts)?;
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
     if json {
         let list: Vec<Json> = warnings
@@ -209,6 +218,9 @@ fn set(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
+    if value == "-" {
+        refuse_closed_stdin()?;
+    }
     let cache = dir::open(dir, Access::CreateIfNew)?;
     let size = if value == "-" {
         cache.set_reader(key, &mut io::stdin().lock(), opts)?
@@ -241,7 +253,10 @@ fn keys(cache: &Cache, json: bool, out: &mut dyn Write) -> Result<Outcome, Failu
 }
 
 fn push(dir: &Path, value: &str, opts: &PushOptions, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::CreateIfNew)?;
+    if value == "-" {
+        refuse_closed_stdin()?;
+    }
+    let cache = dir::open(dir, Access::CreateQueueIfNew)?;
     let key = if value == "-" {
         // The library has no streaming push: the value is read whole.
         let mut bytes = Vec::new();
@@ -269,50 +284,140 @@ fn pull(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
+    if streams::stdout_closed() {
+        // Checked first: the runtime put /dev/null there, and every write
+        // would "succeed".
+        return Err(Failure::new(
+            "standard output is closed: nowhere to write the item, so the queue is left as it was",
+        ));
+    }
     let cache = dir::open(dir, Access::Existing)?;
-    let started = Instant::now();
+    // A wait too long for the clock is as long as it can be.
+    let deadline = wait.map(|wait| {
+        let now = Instant::now();
+        now.checked_add(wait)
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+            .unwrap_or(now)
+    });
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match pull_written(&cache, opts, deadline, dead_letter, json, out) {
+            Ok(true) => return Ok(Outcome::Done),
+            Ok(false) => {}
+            // The store's timeout ran out before the wait: try again.
+            Err(Pulled::Locked) if deadline.is_some_and(|d| Instant::now() < d) => continue,
+            Err(Pulled::Locked) => return Err(Error::Timeout.into()),
+            Err(Pulled::Failed(f)) => return Err(f),
+        }
+        // Wait with reads, which take no lock, until an item shows up.
+        loop {
+            let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
+                return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
+            }
+            thread::sleep(pause.min(left));
+            pause = (pause * 2).min(MAX_POLL);
+            if cache.backlog(opts.prefix.as_deref())?.queued > 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Why [`pull_written`] took nothing.
+enum Pulled {
+    /// The write lock stayed held by another process.
+    Locked,
+    /// Anything else: the command fails.
+    Failed(Failure),
+}
+
+impl From<Error> for Pulled {
+    fn from(e: Error) -> Pulled {
+        match e {
+            Error::Timeout => Pulled::Locked,
+            e => Pulled::Failed(e.into()),
+        }
+    }
+}
+
+/// Takes one item and writes it, in one transaction: the item leaves the
+/// queue only once it is written and flushed, and stays when the write
+/// fails. False when the queue is empty. With a `deadline`, the write lock
+/// is waited for until then at most, whatever the cache's timeout.
+///
+/// An item that cannot be read (a Python pickle) stays in the queue and
+/// fails the pull, naming its key; with `dead_letter`, it is moved to the
+/// queue's dead-letter queue (said on stderr once committed) and the next
+/// item is taken.
+///
+/// The queue's write lock is held while the item is written: other writers
+/// wait while a reader that does not read (a full pipe) holds the output,
+/// and fail with a timeout past theirs, rather than an item being lost. A
+/// lease would not hold the lock, but leases take only the front item and
+/// hide the item's key until acked, from Python consumers too.
+fn pull_written(
+    cache: &Cache,
+    opts: &PullOptions,
+    deadline: Option<Instant>,
+    dead_letter: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Pulled> {
     let dead_letters = match &opts.prefix {
         Some(p) => format!("{p}-dead-letter"),
         None => "dead-letter".to_string(),
     };
-    let pulled = loop {
-        // A timed pull returns by its deadline even while another process
-        // holds the write lock (the library caps its lock wait).
-        let pulled = match wait {
-            Some(wait) => cache.pull_timeout::<Value>(opts, wait.saturating_sub(started.elapsed())),
-            None => cache.pull_with::<Value>(opts),
-        };
-        match pulled {
-            Err(e) if e.is_decode() && dead_letter => {
-                // `None`: another consumer took it meanwhile; pull again.
-                if let Some(key) = cache.dead_letter_undecodable::<Value>(opts)? {
-                    let _ = writeln!(
-                        io::stderr(),
-                        "diskq: moved the item {key}, which cannot be read, to the dead-letter queue \
-                         {dead_letters:?}"
-                    );
+    let mut moved = Vec::new();
+    let mut take = |c: &Cache| -> Result<bool, Failure> {
+        let (key, value) = loop {
+            match c.pull_with::<Value>(opts) {
+                Ok(Some(item)) => break item,
+                Ok(None) => return Ok(false),
+                Err(e) if e.is_decode() && dead_letter => match c.dead_letter_undecodable::<Value>(opts)? {
+                    Some(key) => moved.push(key),
+                    None => return Err(e.into()),
+                },
+                Err(e) if e.is_decode() => {
+                    return Err(Failure::new(format!(
+                        "{e}; it stays in the queue (diskq pull --dead-letter moves it to the dead-letter \
+                         queue {dead_letters:?})"
+                    )));
                 }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.is_decode() => {
-                return Err(Failure::new(format!(
-                    "{e}; it stays in the queue (diskq pull --dead-letter moves it to the dead-letter \
-                     queue {dead_letters:?})"
-                )));
-            }
-            other => break other?,
+        };
+        show_value(out, &key, &value, json)
+            .and_then(|()| out.flush().map_err(Failure::output))
+            .map_err(|f| Failure::new(format!("the item {key} was not written, and stays in the queue: {f}")))?;
+        Ok(true)
+    };
+    let taken = match deadline {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            cache.transact_timeout(left, |c| take(c).map_err(Pulled::Failed))?
         }
+        None => cache.transact_with(opts.retry, |c| take(c).map_err(Pulled::Failed))?,
     };
-    let Some((key, value)) = pulled else {
-        let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
-        return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
-    };
-    // The item has left the queue: say so if it cannot be written.
-    match show_value(out, &key, &value, json).and_then(|()| out.flush().map_err(Failure::output)) {
-        Ok(()) => Ok(Outcome::Done),
-        Err(f) => Err(Failure::new(format!(
-            "the item {key} was taken from the queue but not written: {f}"
-        ))),
+    for key in moved {
+        let _ = writeln!(
+            io::stderr(),
+            "diskq: moved the item {key}, which cannot be read, to the dead-letter queue {dead_letters:?}"
+        );
     }
+    Ok(taken)
+}
+
+/// Standard input closed is no empty value: refuse it before anything is
+/// created or changed.
+fn refuse_closed_stdin() -> Result<(), Failure> {
+    if streams::stdin_closed() {
+        return Err(Failure::new(
+            "standard input is closed: no value to read (use `< /dev/null` for an empty one)",
+        ));
+    }
+    Ok(())
 }
 
 fn show_value(out: &mut dyn Write, key: &Key, value: &Value, json: bool) -> Result<(), Failure> {

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use diskq::Cache;
+use diskq::{Cache, EvictionPolicy};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::failure::Failure;
@@ -27,8 +27,29 @@ const BEING_CREATED: &[&str] = &[".lock", "cache.db-journal", "cache.db-wal", "c
 pub enum Access {
     /// The directory must already be a cache.
     Existing,
-    /// A missing or empty directory becomes a new cache (`set`, `push`).
+    /// A missing or empty directory becomes a new cache (`set`).
     CreateIfNew,
+    /// A missing or empty directory becomes a new queue (`push`): a cache
+    /// with eviction policy `none`, as a `Deque` opens it, so that no size
+    /// limit ever culls an item the tool said it stored. An existing cache
+    /// keeps its own settings.
+    CreateQueueIfNew,
+}
+
+impl Access {
+    fn creates(self) -> bool {
+        matches!(self, Access::CreateIfNew | Access::CreateQueueIfNew)
+    }
+
+    /// Creates the cache (or opens it, when another process just did).
+    fn create(self, dir: &Path) -> Result<Cache, Failure> {
+        let builder = Cache::builder();
+        let builder = match self {
+            Access::CreateQueueIfNew => builder.eviction_policy(EvictionPolicy::None),
+            _ => builder,
+        };
+        Ok(builder.open(dir)?)
+    }
 }
 
 /// The `count` and `size` rows python-diskcache keeps in its Settings table
@@ -50,8 +71,8 @@ pub fn open(dir: &Path, access: Access) -> Result<Cache, Failure> {
         Ok(_) => return Err(Failure::new(format!("{shown} is not a directory"))),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return match access {
-                Access::CreateIfNew => Ok(Cache::open(dir)?),
-                Access::Existing => Err(Failure::new(format!(
+                _ if access.creates() => access.create(dir),
+                _ => Err(Failure::new(format!(
                     "{shown} does not exist (only set and push create a cache)"
                 ))),
             };
@@ -61,20 +82,20 @@ pub fn open(dir: &Path, access: Access) -> Result<Cache, Failure> {
     let db = dir.join(DB_NAME);
     if !db.exists() {
         return match access {
-            Access::CreateIfNew if is_empty_or_being_created(dir)? => Ok(Cache::open(dir)?),
+            _ if access.creates() && is_empty_or_being_created(dir)? => access.create(dir),
             _ if dir.join("000").join(DB_NAME).is_file() => Err(Failure::new(format!(
                 "{shown} is a FanoutCache directory: give one of its shards, such as {}",
                 dir.join("000").display()
             ))),
-            Access::CreateIfNew => Err(Failure::new(format!(
+            _ if access.creates() => Err(Failure::new(format!(
                 "{shown} is not a diskq directory (no {DB_NAME}) and is not empty: refusing to make a cache in it"
             ))),
-            Access::Existing => Err(Failure::new(format!("{shown} is not a diskq directory (no {DB_NAME})"))),
+            _ => Err(Failure::new(format!("{shown} is not a diskq directory (no {DB_NAME})"))),
         };
     }
     match tables(&db)? {
         Tables::Cache => {}
-        Tables::None if access == Access::CreateIfNew => {}
+        Tables::None if access.creates() => return access.create(dir),
         Tables::None => {
             return Err(Failure::new(format!(
                 "{} has no tables: not a diskq cache (or one still being created)",

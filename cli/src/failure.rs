@@ -52,8 +52,25 @@ impl fmt::Display for Failure {
 
 impl From<diskq::Error> for Failure {
     fn from(err: diskq::Error) -> Failure {
-        Failure::new(err.to_string())
+        Failure::new(chain(&err))
     }
+}
+
+/// An error and its causes on one line, `what: why: deeper why`, each
+/// level once. diskq's errors never repeat their source in their message;
+/// a cause from elsewhere that does is skipped rather than printed twice.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
 }
 
 #[cfg(test)]
@@ -73,6 +90,35 @@ mod tests {
         let full = Failure::output(io::Error::other("disk full"));
         assert!(!full.is_quiet());
         assert_eq!(full.to_string(), "cannot write the output: disk full");
+    }
+
+    #[test]
+    fn library_errors_show_their_cause_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("plain");
+        std::fs::write(&file, b"x").expect("write");
+        let err = diskq::Cache::open(file.join("cache")).expect_err("under a file");
+        let shown = Failure::from(err).to_string();
+        assert!(shown.contains("plain"), "names the path: {shown}");
+        assert_eq!(shown.matches("(os error").count(), 1, "the OS error once: {shown}");
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = io::Error::other("disk on fire");
+        #[derive(Debug)]
+        struct Wrapper(io::Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "writing failed: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(chain(&Wrapper(io)), "writing failed: disk on fire");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod commands;
 mod dir;
 mod failure;
 mod show;
+mod streams;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;

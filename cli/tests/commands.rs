@@ -167,6 +167,7 @@ fn stats_show_counts_volume_hits_and_every_setting() {
     assert_eq!(stats["size"], 20);
     assert!(stats["volume"].as_u64().unwrap() >= 4096, "{stats}");
     assert_eq!((stats["hits"].clone(), stats["misses"].clone()), (json!(2), json!(1)));
+    assert_eq!(stats["culled"], 0, "{stats}");
     let settings = stats["settings"].as_object().unwrap();
     for (name, want) in [
         ("statistics", json!(1)),
@@ -185,14 +186,23 @@ fn stats_show_counts_volume_hits_and_every_setting() {
         .collect();
     let names: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
     assert_eq!(
-        names[..7],
-        ["directory", "count", "size", "volume", "hits", "misses", "statistics"]
+        names[..8],
+        [
+            "directory",
+            "count",
+            "size",
+            "volume",
+            "hits",
+            "misses",
+            "culled",
+            "statistics"
+        ]
     );
     assert!(
-        rows.contains(&("count", "3")) && rows.contains(&("hits", "2")),
+        rows.contains(&("count", "3")) && rows.contains(&("hits", "2")) && rows.contains(&("culled", "0")),
         "{plain}"
     );
-    assert_eq!(rows.len(), 6 + settings.len());
+    assert_eq!(rows.len(), 7 + settings.len());
 }
 
 #[test]
@@ -213,7 +223,7 @@ fn check_reports_and_fixes_inconsistencies() {
     fs::remove_file(&path).unwrap();
     let orphan = tmp.path().join("ab").join("cd");
     fs::create_dir_all(&orphan).unwrap();
-    fs::write(orphan.join("0123456789abcdef0123456789abcdef.val"), b"orphan").unwrap();
+    fs::write(orphan.join("0123456789abcdef0123456789ab.val"), b"orphan").unwrap();
 
     let found = diskq(&["check", d]).fails(1, "inconsistencies found (diskq check --fix repairs them)");
     let text = found.text();
@@ -231,7 +241,14 @@ fn check_reports_and_fixes_inconsistencies() {
             .all(|w| w["fixed"] == false)
     );
 
-    let fixed = diskq(&["check", d, "--fix"]).ok().text();
+    // The orphan is fresh: a writer may still commit it, so it is kept.
+    let kept = diskq(&["check", d, "--fix"]).fails(1, "could not be repaired").text();
+    assert!(
+        kept.contains("UnknownFile: ") && !kept.contains("UnknownFile: (fixed)"),
+        "{kept}"
+    );
+    assert!(orphan.join("0123456789abcdef0123456789ab.val").exists());
+    let fixed = diskq(&["check", d, "--fix", "--grace", "0"]).ok().text();
     assert!(fixed.lines().all(|l| l.ends_with("(fixed)")), "{fixed}");
     diskq(&["check", d]).ok();
     assert_eq!(diskq(&["keys", d]).ok().text(), "kept\n");

@@ -135,3 +135,38 @@ fn every_command_works_on_a_python_diskcache_directory() {
     diskq(&["check", d]).ok();
     assert_eq!(diskq(&["len", d]).ok().text(), "0\n");
 }
+
+#[test]
+fn python_opens_the_queues_and_culled_counts_the_tool_made() {
+    let Some(python) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let queue = tmp.path().join("queue");
+    let q = arg(&queue);
+    diskq(&["push", q, "from the tool"]).ok();
+    let cache = tmp.path().join("cache");
+    let c = arg(&cache);
+    diskq(&["set", c, "k", "v"]).ok();
+    drop(diskq::Cache::builder().size_limit(1).open(c).unwrap());
+    for i in 0..3 {
+        diskq(&["set", c, &format!("k{i}"), "v"]).ok();
+    }
+    let culled = diskq(&["stats", c, "--json"]).ok().json()["culled"].clone();
+    assert!(culled.as_u64().unwrap() >= 3, "{culled}");
+
+    let out = Command::new(&python)
+        .arg(script("settings_rows.py"))
+        .args([&queue, &cache])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, format!("none\n2\nleast-recently-stored {culled}\n"));
+    // Python's open wrote the rows back unchanged.
+    assert_eq!(diskq(&["stats", c, "--json"]).ok().json()["culled"], culled);
+    assert_eq!(diskq(&["pull", q]).ok().text(), "from the tool");
+    assert_eq!(diskq(&["pull", q]).ok().text(), "from python");
+}

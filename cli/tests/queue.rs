@@ -212,3 +212,51 @@ fn a_closed_output_pipe_is_not_an_error() {
     assert_eq!(run.stderr, "");
     assert_eq!(run.text(), "key-0\nstatus 0\n");
 }
+
+#[test]
+fn a_queue_made_by_push_never_culls_its_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("q");
+    let d = arg(&dir);
+    diskq(&["push", d, "first"]).ok();
+    let stats = diskq(&["stats", d, "--json"]).ok().json();
+    assert_eq!(stats["settings"]["eviction_policy"], "none", "{stats}");
+    // A size limit far below what the queue holds: with any other policy
+    // every push would cull.
+    drop(Cache::builder().size_limit(1).open(d).unwrap());
+    for i in 0..20 {
+        diskq(&["push", d, &format!("item-{i}")]).ok();
+    }
+    assert_eq!(diskq(&["len", d]).ok().text(), "21\n");
+    let stats = diskq(&["stats", d, "--json"]).ok().json();
+    assert_eq!(stats["culled"], 0, "{stats}");
+    assert_eq!(stats["settings"]["size_limit"], 1, "{stats}");
+    assert_eq!(diskq(&["pull", d]).ok().text(), "first");
+}
+
+#[test]
+fn a_push_into_an_existing_cache_keeps_its_policy_and_counts_its_culls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = arg(&dir);
+    // `set` makes a cache with python-diskcache's defaults; the user then
+    // chooses a tiny size limit.
+    diskq(&["set", d, "k", "v"]).ok();
+    drop(Cache::builder().size_limit(1).open(d).unwrap());
+    for i in 0..5 {
+        diskq(&["push", d, &format!("item-{i}")]).ok();
+    }
+    let stats = diskq(&["stats", d, "--json"]).ok().json();
+    assert_eq!(stats["settings"]["eviction_policy"], "least-recently-stored", "{stats}");
+    let left: u64 = diskq(&["len", d]).ok().text().trim().parse().unwrap();
+    assert!(left < 6, "the size limit culled");
+    assert_eq!(stats["culled"], 6 - left, "every culled item is counted: {stats}");
+    let text = diskq(&["stats", d]).ok().text();
+    let row = text.lines().find(|l| l.starts_with("culled")).unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().nth(1),
+        Some((6 - left).to_string().as_str()),
+        "{text}"
+    );
+    assert_eq!(Cache::open(d).unwrap().stats().unwrap().culled, 6 - left);
+}

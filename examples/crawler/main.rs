@@ -275,7 +275,7 @@ fn error_kind(error: &str) -> String {
 
 /// Checks that the directory belongs to this site, seeds it if new.
 fn prepare(crawl: &Crawl, site: &str, start: &str) -> Result<(), String> {
-    let recorded: Option<String> = crawl.stats.get("site").map_err(|e| e.to_string())?;
+    let recorded: Option<String> = crawl.stats.get("site").map_err(|e| with_causes(&e))?;
     match recorded {
         Some(s) if s != site => {
             return Err(format!(
@@ -283,7 +283,7 @@ fn prepare(crawl: &Crawl, site: &str, start: &str) -> Result<(), String> {
             ));
         }
         Some(_) => {}
-        None => crawl.stats.set("site", site).map_err(|e| e.to_string())?,
+        None => crawl.stats.set("site", site).map_err(|e| with_causes(&e))?,
     }
     let frontier = &crawl.frontier;
     frontier
@@ -295,7 +295,16 @@ fn prepare(crawl: &Crawl, site: &str, start: &str) -> Result<(), String> {
             }
             Ok::<_, diskq::Error>(())
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| with_causes(&e))
+}
+
+/// An error and its causes on one line (diskq's messages do not repeat them).
+fn with_causes(e: &diskq::Error) -> String {
+    let mut line = e.to_string();
+    for cause in std::iter::successors(std::error::Error::source(e), |c| c.source()) {
+        line.push_str(&format!(": {cause}"));
+    }
+    line
 }
 
 fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
@@ -450,7 +459,11 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The error, then each cause (diskq's messages do not repeat them).
+            let causes: String = std::iter::successors(e.source(), |c| c.source())
+                .map(|c| format!(": {c}"))
+                .collect();
+            eprintln!("error: {e}{causes}");
             ExitCode::FAILURE
         }
     }

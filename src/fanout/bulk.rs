@@ -8,7 +8,7 @@ use super::{FanoutCache, FanoutStats};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::key::Key;
-use crate::options::Warning;
+use crate::options::{CheckOptions, Warning};
 use crate::settings::EvictionPolicy;
 use crate::store::{Batch, Session};
 
@@ -63,6 +63,7 @@ impl FanoutCache {
             let s = shard.stats()?;
             total.hits += s.hits;
             total.misses += s.misses;
+            total.culled += s.culled;
         }
         Ok(total)
     }
@@ -94,9 +95,24 @@ impl FanoutCache {
     /// Checks every shard ([`Cache::check`]) and returns all warnings, shard
     /// by shard. Waits for locked shards (python-diskcache raises instead).
     pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new().fix(fix))
+    }
+
+    /// [`FanoutCache::check`] with options (the grace period of orphan
+    /// files, see [`Cache::check_with`](crate::Cache::check_with)), shard
+    /// by shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let opts = diskq::CheckOptions::new().fix(true).orphan_grace(std::time::Duration::ZERO);
+    /// assert!(cache.check_with(&opts)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_with(&self, opts: &CheckOptions) -> Result<Vec<Warning>> {
         let mut warnings = Vec::new();
         for shard in &self.inner.shards {
-            warnings.extend(self.until_done(|| shard.check(fix))?);
+            warnings.extend(self.until_done(|| shard.check_with(opts))?);
         }
         Ok(warnings)
     }

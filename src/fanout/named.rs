@@ -73,7 +73,7 @@ impl FanoutCache {
     /// ```
     pub fn cache(&self, name: &str) -> Result<Cache> {
         let dir = self.named_dir("cache", name)?;
-        self.named(dir, |dir| open_patiently(&Cache::builder(), dir))
+        self.named(dir, |dir| open_patiently(&Cache::builder(), &self.inner.dir, dir))
     }
 
     /// [`FanoutCache::cache`] opened with options (a new handle each call).
@@ -87,7 +87,7 @@ impl FanoutCache {
     /// ```
     pub fn cache_with(&self, name: &str, builder: CacheBuilder) -> Result<Cache> {
         let dir = self.named_dir("cache", name)?;
-        open_patiently(&builder, &dir)
+        open_patiently(&builder, &self.inner.dir, &dir)
     }
 
     /// The [`Deque`] named `name`, in `<dir>/deque/<name>` (python-diskcache's
@@ -104,7 +104,7 @@ impl FanoutCache {
     /// ```
     pub fn deque<T: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Deque<T>> {
         let dir = self.named_dir("deque", name)?;
-        let cache = self.named(dir, open_unevicted)?;
+        let cache = self.named(dir, |d| open_unevicted(&self.inner.dir, d))?;
         Ok(Deque::from_cache(cache))
     }
 
@@ -126,12 +126,12 @@ impl FanoutCache {
         V: Serialize + DeserializeOwned,
     {
         let dir = self.named_dir("index", name)?;
-        let cache = self.named(dir, open_unevicted)?;
+        let cache = self.named(dir, |d| open_unevicted(&self.inner.dir, d))?;
         Ok(Index::from_cache(cache))
     }
 }
 
 /// Opens a deque's or an index's cache, as `Deque::open` and `Index::open` do.
-fn open_unevicted(dir: &Path) -> Result<Cache> {
-    open_patiently(&Cache::builder().eviction_policy(EvictionPolicy::None), dir)
+fn open_unevicted(root: &Path, dir: &Path) -> Result<Cache> {
+    open_patiently(&Cache::builder().eviction_policy(EvictionPolicy::None), root, dir)
 }

@@ -27,7 +27,7 @@ const EXPIRED: &str = "SELECT key, deliveries, item FROM DiskqLease \
      WHERE queue = ?1 AND deadline IS NOT NULL AND deadline <= ?2 ORDER BY deadline LIMIT 1";
 const NEXT_DEADLINE: &str = "SELECT min(deadline) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
 const ROWID: &str = "SELECT rowid FROM Cache WHERE key = ?1 AND raw = 1";
-const ROW_BY_ROWID: &str = "SELECT rowid, mode, filename, value, expire_time, tag FROM Cache WHERE rowid = ?1";
+const ROW_BY_ROWID: &str = "SELECT rowid, mode, filename, value, expire_time, tag, size FROM Cache WHERE rowid = ?1";
 const BY_KEY: &str = "SELECT deliveries, token, item, deadline FROM DiskqLease WHERE key = ?1";
 const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";

@@ -4,6 +4,7 @@
 mod lease;
 mod ops;
 mod pool;
+mod reserve;
 pub(crate) mod sql;
 mod txn;
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
-pub(crate) use ops::{Batch, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
+pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
 
 use crate::codec::Scalar;
@@ -141,6 +142,9 @@ pub(crate) struct Store {
     pool: Pool,
     timeout: Duration,
     pub(crate) notifier: Arc<Notifier>,
+    /// A freeing operation met a full disk: later ones truncate the log and
+    /// make the reserve again, until that has worked.
+    recovering: AtomicBool,
 }
 
 /// How to open a store, beyond the persisted settings.
@@ -158,7 +162,7 @@ impl Store {
         // the process changes its working directory later.
         let dir = &fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         let db_path = dir.join(DB_NAME);
-        if db_path.is_dir() {
+        if fs::symlink_metadata(&db_path).is_ok_and(|m| m.is_dir()) {
             return Err(Error::NotADatabase(db_path));
         }
         let conn = pool::connect(&db_path, opts.timeout)?;
@@ -177,6 +181,8 @@ impl Store {
         }
         let pool = Pool::new(db_path, opts.timeout, pragmas);
         pool.give(conn);
+        // Best effort: a read-only or full directory opens without one.
+        reserve::make(dir);
         Ok(Store {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
@@ -186,12 +192,62 @@ impl Store {
             pool,
             timeout: opts.timeout,
             notifier: Notifier::of(dir),
+            recovering: AtomicBool::new(false),
         })
     }
 
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
         crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
+    }
+
+    /// [`Store::write`] for an operation that frees space (delete, pop,
+    /// clear, expire, evict, cull), so that it works on a full disk.
+    ///
+    /// In WAL mode even a delete must append to the write-ahead log. When
+    /// the operation fails with `SQLITE_FULL` (and no `transact` block is
+    /// open on this thread), the directory's reserve file is deleted, the
+    /// log checkpointed and truncated (which may free much more, when the
+    /// database has room to absorb it), and the operation runs once more.
+    /// After that, each freeing operation of this handle tries again to
+    /// truncate the log (the value files it removed made room for that),
+    /// and once that works, makes the reserve again.
+    pub(crate) fn write_freeing<T>(&self, mut f: impl FnMut(&mut Session) -> Result<T>) -> Result<T> {
+        let first = self.write(false, None, &mut f);
+        let result = match first {
+            Err(e) if is_disk_full(&e) && txn::active(self.id).is_none() => {
+                self.recovering.store(true, Ordering::Relaxed);
+                reserve::release(&self.dir);
+                self.truncate_wal();
+                // Still full: the first error is the one to report.
+                self.write(false, None, &mut f).map_err(|_| e)
+            }
+            other => other,
+        };
+        if result.is_ok() && self.recovering.load(Ordering::Relaxed) && self.truncate_wal() && reserve::make(&self.dir)
+        {
+            self.recovering.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Checkpoints the whole write-ahead log into the database and truncates
+    /// it to zero bytes; true when that was done. Readers that stay longer
+    /// than [`CHECKPOINT_PATIENCE`] (or the timeout, if shorter), or a
+    /// database that cannot grow, leave the log as it was.
+    fn truncate_wal(&self) -> bool {
+        let Ok(conn) = self.pool.take() else { return false };
+        if conn.busy_timeout(self.timeout.min(CHECKPOINT_PATIENCE)).is_err() {
+            return false;
+        }
+        // The row is (busy, log frames, checkpointed frames); busy = 1 when
+        // readers or writers kept the checkpoint from completing.
+        let busy = conn.query_row(pool::CHECKPOINT_TRUNCATE, [], |row| row.get::<_, i64>(0));
+        // A connection left with the short timeout is dropped, not reused.
+        if conn.busy_timeout(crate::deadline::busy_timeout(self.timeout)).is_ok() {
+            self.pool.give(conn);
+        }
+        matches!(busy, Ok(0))
     }
 
     /// A watcher for a blocking pop; it holds one connection while it lives.
@@ -211,6 +267,15 @@ impl Store {
     pub(crate) fn statistics(&self) -> bool {
         self.statistics.load(Ordering::Relaxed)
     }
+}
+
+/// How long a checkpoint after a full disk waits for readers: a freeing
+/// operation must not stall behind another process's long read.
+const CHECKPOINT_PATIENCE: Duration = Duration::from_millis(200);
+
+/// True for SQLite's "database or disk is full".
+fn is_disk_full(e: &Error) -> bool {
+    matches!(e, Error::Sqlite { code, .. } if code & 0xff == rusqlite::ffi::SQLITE_FULL)
 }
 
 fn prepare_directory(dir: &Path) -> Result<()> {
@@ -265,6 +330,7 @@ fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
         "Cache",
         "Cache_key_raw",
         "Cache_expire_time",
+        "Cache_filename",
         "Settings_count_insert",
         "Settings_count_delete",
         "Settings_size_insert",

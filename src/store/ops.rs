@@ -63,6 +63,26 @@ pub(crate) fn key_from(v: ValueRef<'_>, raw: bool) -> Result<Key> {
     })
 }
 
+/// A row naming a value file, as `check` compares it with the files.
+#[derive(Debug)]
+pub(crate) struct FileRow {
+    pub rowid: i64,
+    /// The key as messages show it.
+    pub key: String,
+    /// `None` when the column is not an integer.
+    pub size: Option<i64>,
+    pub filename: String,
+}
+
+/// A row's key (column `at`, raw flag at `at + 1`) as messages show it.
+fn key_text(r: &Row<'_>, at: usize) -> rusqlite::Result<String> {
+    let raw = !matches!(r.get_ref(at + 1)?, ValueRef::Integer(0));
+    Ok(match key_from(r.get_ref(at)?, raw) {
+        Ok(key) => key.to_string(),
+        Err(e) => format!("<{e}>"),
+    })
+}
+
 /// The exclusive upper bound of integer queue keys.
 pub(crate) const QUEUE_BOUND: i64 = 999_999_999_999_999;
 
@@ -78,7 +98,9 @@ fn item_row(r: &Row<'_>) -> Result<PageRow> {
         ValueRef::Integer(n) => n,
         _ => return Err(Error::Corrupt("a row cursor is not an integer".into())),
     };
-    Ok((cursor, key_from(r.get_ref(1)?, raw), Some(ValueRow::from_row(r, 3)?)))
+    let row = ValueRow::from_row(r, 3)?;
+    let key = key_from(r.get_ref(1)?, raw).and_then(|key| row.check(&key).map(|()| key));
+    Ok((cursor, key, Some(row)))
 }
 
 fn raw_flag(key: &Key) -> i64 {
@@ -95,23 +117,82 @@ pub(crate) struct ValueRow {
     pub tag: Option<String>,
     /// The stored size, when the statement read it (a value file's length).
     pub size: Option<i64>,
+    /// A column of a type no writer stores (a damaged or forged row): its
+    /// name and SQLite type. [`ValueRow::check`] turns it into an error
+    /// naming the key.
+    pub bad_column: Option<(&'static str, &'static str)>,
+}
+
+/// SQLite's name of a value's type, for messages.
+fn type_name(v: ValueRef<'_>) -> &'static str {
+    match v {
+        ValueRef::Null => "null",
+        ValueRef::Integer(_) => "integer",
+        ValueRef::Real(_) => "real",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "blob",
+    }
 }
 
 impl ValueRow {
     /// Reads columns `first .. first + 5`: mode, filename, value, expire_time,
-    /// tag, and `size` when the statement has a column after them.
+    /// tag, and `size` when the statement has a column after them. A column
+    /// of the wrong type does not fail here (the key is not known yet): it is
+    /// noted in `bad_column`.
     pub(super) fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<ValueRow> {
+        let mut bad = None;
+        let mut note = |column, v: ValueRef<'_>| {
+            bad.get_or_insert((column, type_name(v)));
+        };
         let size = if row.as_ref().column_count() > first + 5 {
-            row.get::<_, Option<i64>>(first + 5)?
+            match row.get_ref(first + 5)? {
+                ValueRef::Integer(n) => Some(n),
+                ValueRef::Null => None,
+                v => {
+                    note("size", v);
+                    None
+                }
+            }
         } else {
             None
         };
+        let mode = match row.get_ref(first)? {
+            ValueRef::Integer(n) => n,
+            ValueRef::Null => 0,
+            v => {
+                note("mode", v);
+                0
+            }
+        };
+        let filename = match row.get_ref(first + 1)? {
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(t) => Some(t.to_owned()),
+                Err(_) => {
+                    note("filename", ValueRef::Text(t));
+                    None
+                }
+            },
+            ValueRef::Null => None,
+            v => {
+                note("filename", v);
+                None
+            }
+        };
+        let expire_time = match row.get_ref(first + 3)? {
+            ValueRef::Real(x) => Some(x),
+            ValueRef::Integer(n) => Some(n as f64),
+            ValueRef::Null => None,
+            v => {
+                note("expire_time", v);
+                None
+            }
+        };
         Ok(ValueRow {
             size,
-            mode: row.get::<_, Option<i64>>(first)?.unwrap_or(0),
-            filename: row.get(first + 1)?,
+            mode,
+            filename,
             value: scalar(row.get_ref(first + 2)?),
-            expire_time: row.get(first + 3)?,
+            expire_time,
             tag: match scalar(row.get_ref(first + 4)?) {
                 Scalar::Null => None,
                 Scalar::Text(s) => Some(s),
@@ -119,7 +200,55 @@ impl ValueRow {
                 Scalar::Real(x) => Some(x.to_string()),
                 Scalar::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             },
+            bad_column: bad,
         })
+    }
+
+    /// Refuses a row no writer makes, naming `key`: a column of the wrong
+    /// type, or a file name that is not a value file's (a forged row could
+    /// name `cache.db` or another key's file).
+    pub(crate) fn check(&self, key: &Key) -> Result<()> {
+        if let Some((column, kind)) = self.bad_column {
+            return Err(bad_column(key, column, kind));
+        }
+        if let Some(name) = &self.filename {
+            check_filename(key, name)?;
+            // Without a size a read could not tell a file grown behind
+            // diskq's back (every writer stores one).
+            if self.size.is_none() {
+                return Err(bad_column(key, "size", "null"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for a row whose `column` holds a value of SQLite type `kind`.
+pub(crate) fn bad_column(key: &Key, column: &str, kind: &str) -> Error {
+    Error::Corrupt(format!(
+        "the row of key {key} is damaged: its {column} column holds a value of type {kind}, \
+         which no writer stores there (check reports it)"
+    ))
+}
+
+/// Refuses a row's `filename` that is not a value file name, naming `key`.
+pub(crate) fn check_filename(key: &Key, name: &str) -> Result<()> {
+    if crate::disk::is_value_name(name) {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(format!(
+            "the row of key {key} names {name:?}, which is not a value file name \
+             (ab/cd/<28 hex digits>.val): diskq neither opens nor removes it (check reports the row)"
+        )))
+    }
+}
+
+/// Reads a `filename` column leniently: anything but text names no file
+/// (such a name is never opened or removed).
+fn lenient_filename(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -164,12 +293,21 @@ pub(crate) enum Batch<'a> {
     Policy(EvictionPolicy),
 }
 
+/// A row read for `key`, refused when no writer would have made it.
+fn checked(row: Option<ValueRow>, key: &Key) -> Result<Option<ValueRow>> {
+    if let Some(r) = &row {
+        r.check(key)?;
+    }
+    Ok(row)
+}
+
 impl Session {
     pub(crate) fn get_live(&self, key: &Key, now: f64) -> Result<Option<ValueRow>> {
         let mut stmt = self.conn.prepare_cached(sql::SELECT_LIVE)?;
-        Ok(stmt
+        let row = stmt
             .query_row(params![KeySql(key), raw_flag(key), now], |r| ValueRow::from_row(r, 1))
-            .optional()?)
+            .optional()?;
+        checked(row, key)
     }
 
     /// A get that also records the access the policy ranks by.
@@ -180,9 +318,10 @@ impl Session {
             _ => return self.get_live(key, now),
         };
         let mut stmt = self.conn.prepare_cached(statement)?;
-        Ok(stmt
+        let row = stmt
             .query_row(params![KeySql(key), raw_flag(key), now], |r| ValueRow::from_row(r, 1))
-            .optional()?)
+            .optional()?;
+        checked(row, key)
     }
 
     pub(crate) fn count_access(&self, hit: bool) -> Result<()> {
@@ -214,23 +353,45 @@ impl Session {
         let statement = if with_value { sql::SELECT_ANY } else { sql::SELECT_SLOT };
         let mut stmt = self.conn.prepare_cached(statement)?;
         let row = stmt.query_row(params![KeySql(key), raw_flag(key)], |r| {
-            Ok(KeyRow {
-                rowid: r.get(0)?,
-                filename: r.get(1)?,
-                expire_time: r.get(2)?,
-                mode: if with_value {
-                    r.get::<_, Option<i64>>(3)?.unwrap_or(0)
-                } else {
-                    0
+            let mut bad = None;
+            let mode = match with_value {
+                true => match r.get_ref(3)? {
+                    ValueRef::Integer(n) => n,
+                    ValueRef::Null => 0,
+                    v => {
+                        bad = Some(("mode", type_name(v)));
+                        0
+                    }
                 },
+                false => 0,
+            };
+            let expire_time = match r.get_ref(2)? {
+                ValueRef::Real(x) => Some(x),
+                ValueRef::Integer(n) => Some(n as f64),
+                ValueRef::Null => None,
+                v => {
+                    bad = Some(("expire_time", type_name(v)));
+                    None
+                }
+            };
+            let row = KeyRow {
+                rowid: r.get(0)?,
+                filename: lenient_filename(r.get_ref(1)?),
+                expire_time,
+                mode,
                 value: if with_value {
                     scalar(r.get_ref(4)?)
                 } else {
                     Scalar::Null
                 },
-            })
+            };
+            Ok((row, bad))
         });
-        Ok(row.optional()?)
+        match row.optional()? {
+            Some((_, Some((column, kind)))) => Err(bad_column(key, column, kind)),
+            Some((row, None)) => Ok(Some(row)),
+            None => Ok(None),
+        }
     }
 
     pub(crate) fn update_row(&self, rowid: i64, now: f64, row: &NewRow<'_>) -> Result<()> {
@@ -293,11 +454,22 @@ impl Session {
     pub(crate) fn delete_live(&mut self, key: &Key, now: f64) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached(sql::DELETE_LIVE)?;
         let filename: Option<Option<String>> = stmt
-            .query_row(params![KeySql(key), raw_flag(key), now], |r| r.get(0))
+            .query_row(params![KeySql(key), raw_flag(key), now], |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Null => None,
+                    // Not text: refused below like any other odd name.
+                    v => Some(lenient_filename(v).unwrap_or_else(|| format!("<{}>", type_name(v)))),
+                })
+            })
             .optional()?;
         drop(stmt);
         match filename {
             Some(name) => {
+                // A forged name: the delete fails (and rolls back) rather
+                // than remove whatever the row names.
+                if let Some(name) = &name {
+                    check_filename(key, name)?;
+                }
                 self.remove_after_commit(name);
                 Ok(true)
             }
@@ -314,6 +486,7 @@ impl Session {
             .optional()?;
         drop(stmt);
         if let Some(r) = &row {
+            r.check(key)?;
             self.remove_after_commit(r.filename.clone());
         }
         Ok(row)
@@ -365,7 +538,8 @@ impl Session {
         };
         drop(rows);
         drop(stmt);
-        if let Some((_, row)) = &found {
+        if let Some((key, row)) = &found {
+            row.check(key)?;
             self.remove_after_commit(row.filename.clone());
         }
         Ok(found)
@@ -377,7 +551,11 @@ impl Session {
         let mut stmt = self.conn.prepare_cached(statement)?;
         let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now])?;
         match rows.next()? {
-            Some(r) => Ok(Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?))),
+            Some(r) => {
+                let (key, row) = (key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?);
+                row.check(&key)?;
+                Ok(Some((key, row)))
+            }
             None => Ok(None),
         }
     }
@@ -390,7 +568,9 @@ impl Session {
         match rows.next()? {
             Some(r) => {
                 let raw = r.get::<_, Option<i64>>(1)?.unwrap_or(1) != 0;
-                Ok(Some((key_from(r.get_ref(0)?, raw)?, ValueRow::from_row(r, 2)?)))
+                let (key, row) = (key_from(r.get_ref(0)?, raw)?, ValueRow::from_row(r, 2)?);
+                row.check(&key)?;
+                Ok(Some((key, row)))
             }
             None => Ok(None),
         }
@@ -486,10 +666,10 @@ impl Session {
             let mut stmt = self.conn.prepare_cached(statement)?;
             let rows = match first {
                 Some(p) => stmt
-                    .query_map(params![p, limit], |r| r.get(0))?
+                    .query_map(params![p, limit], |r| Ok(lenient_filename(r.get_ref(0)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>(),
                 None => stmt
-                    .query_map(params![limit], |r| r.get(0))?
+                    .query_map(params![limit], |r| Ok(lenient_filename(r.get_ref(0)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>(),
             };
             rows?
@@ -498,12 +678,30 @@ impl Session {
         for name in names {
             self.remove_after_commit(name);
         }
+        if matches!(batch, Batch::Policy(_)) && count > 0 {
+            // Live items dropped for the size limit: never silently.
+            let n = i64::try_from(count).unwrap_or(i64::MAX);
+            self.conn
+                .prepare_cached(sql::ADD_TO_COUNTER)?
+                .execute(params![crate::settings::CULLED_KEY, n])?;
+        }
         Ok(count)
     }
 
-    /// Database bytes plus value-file bytes.
+    /// Database bytes plus value-file bytes (saturating, whatever the
+    /// stored size total holds).
     pub(crate) fn volume(&self) -> Result<i64> {
-        Ok(self.conn.prepare_cached(sql::VOLUME)?.query_row([], |r| r.get(0))?)
+        let (pages, size) = self
+            .conn
+            .prepare_cached(sql::VOLUME)?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, scalar(r.get_ref(1)?))))?;
+        let size = match size {
+            Scalar::Int(n) => n,
+            // `as` saturates: a REAL past i64 is the largest size.
+            Scalar::Real(x) => x as i64,
+            _ => 0,
+        };
+        Ok(pages.saturating_add(size))
     }
 
     /// Removes up to `limit` expired rows, for the cull after a write. A
@@ -513,8 +711,10 @@ impl Session {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<(i64, Option<String>)> = {
             let mut stmt = self.conn.prepare_cached(sql::SELECT_EXPIRED)?;
-            stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
+            stmt.query_map(params![now, limit], |r| {
+                Ok((r.get(0)?, lenient_filename(r.get_ref(1)?)))
+            })?
+            .collect::<rusqlite::Result<_>>()?
         };
         let count = rows.len();
         for (rowid, filename) in rows {
@@ -549,15 +749,65 @@ impl Session {
         Ok(self.conn.query_row(sql::COUNT_ROWS, [], |r| r.get(0))?)
     }
 
-    pub(crate) fn sum_sizes(&self) -> Result<i64> {
-        Ok(self.conn.query_row(sql::SUM_SIZES, [], |r| r.get(0))?)
+    /// The total of the rows' sizes, exact (it may pass `i64`).
+    pub(crate) fn sum_sizes(&self) -> Result<i128> {
+        let mut stmt = self.conn.prepare(sql::NONZERO_SIZES)?;
+        let mut rows = stmt.query([])?;
+        let mut total = 0i128;
+        while let Some(r) = rows.next()? {
+            total += i128::from(r.get::<_, i64>(0)?);
+        }
+        Ok(total)
     }
 
-    /// (rowid, size, filename) of every file-backed row.
-    pub(crate) fn file_rows(&self) -> Result<Vec<(i64, i64, String)>> {
+    /// Every row naming a file.
+    pub(crate) fn file_rows(&self) -> Result<Vec<FileRow>> {
         let mut stmt = self.conn.prepare(sql::FILE_ROWS)?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0), r.get(2)?))
+            let size = match r.get_ref(3)? {
+                ValueRef::Integer(n) => Some(n),
+                _ => None,
+            };
+            Ok(FileRow {
+                rowid: r.get(0)?,
+                key: key_text(r, 1)?,
+                size,
+                // FILE_ROWS reads text only; not UTF-8 is no value file name.
+                filename: String::from_utf8_lossy(r.get_ref(4)?.as_bytes().unwrap_or_default()).into_owned(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Rows with a column of the wrong type: rowid, key, column, its type.
+    pub(crate) fn bad_column_rows(&self) -> Result<Vec<(i64, String, &'static str, String)>> {
+        let mut stmt = self.conn.prepare(sql::BAD_COLUMN_ROWS)?;
+        let mut rows = stmt.query([])?;
+        let mut found = Vec::new();
+        while let Some(r) = rows.next()? {
+            let types: [String; 3] = [r.get(3)?, r.get(4)?, r.get(5)?];
+            let allowed: [&[&str]; 3] = [&["integer", "null"], &["text", "null"], &["real", "integer", "null"]];
+            for (i, column) in ["mode", "filename", "expire_time"].into_iter().enumerate() {
+                if !allowed[i].contains(&types[i].as_str()) {
+                    found.push((r.get(0)?, key_text(r, 1)?, column, types[i].clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Inline rows whose size is not 0: rowid, key, the size as text.
+    pub(crate) fn bad_inline_sizes(&self) -> Result<Vec<(i64, String, String)>> {
+        let mut stmt = self.conn.prepare(sql::BAD_INLINE_SIZES)?;
+        let rows = stmt.query_map([], |r| {
+            let size = match scalar(r.get_ref(3)?) {
+                Scalar::Null => "NULL".to_owned(),
+                Scalar::Int(n) => n.to_string(),
+                Scalar::Real(x) => x.to_string(),
+                Scalar::Text(t) => format!("{t:?}"),
+                Scalar::Blob(b) => format!("a blob of {} bytes", b.len()),
+            };
+            Ok((r.get(0)?, key_text(r, 1)?, size))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

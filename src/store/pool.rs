@@ -90,9 +90,36 @@ impl Pool {
     }
 }
 
+/// Checkpoints the whole write-ahead log and truncates it to zero bytes.
+pub(crate) const CHECKPOINT_TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+/// The most the write-ahead log keeps of its file after a checkpoint, in
+/// bytes. SQLite reuses the log from its start after each checkpoint
+/// (every 1,000 pages, about 4 MiB) and would keep the file at the largest
+/// size it ever reached, which long readers or a burst can make much
+/// larger; with this limit the file shrinks back to 1 MiB instead.
+const JOURNAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 1048576";
+
+/// The files SQLite opens beside the database, by the suffix it adds to its name.
+const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
 /// Opens a connection with the busy timeout and statement cache set, no pragmas.
+///
+/// The database and the files SQLite opens beside it must each be a regular
+/// file or absent: a link (which would send reads and writes to a database
+/// anywhere on the system) or a FIFO or device (where SQLite's first read
+/// blocks for ever) is refused with [`Error::Corrupt`] before SQLite opens
+/// anything, and SQLite is asked not to follow a link put there later.
 pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    crate::disk::regular_or_absent(db_path)?;
+    for suffix in COMPANION_SUFFIXES {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(suffix);
+        crate::disk::regular_or_absent(Path::new(&name))?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
     conn.busy_timeout(crate::deadline::busy_timeout(timeout))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -104,6 +131,7 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
     // spilled temp files (a batch inside a transact block wrote ~70% of its
     // time there). Durability is unaffected: recovery goes through the WAL.
     run_pragma(&conn, "PRAGMA temp_store = MEMORY")?;
+    run_pragma(&conn, JOURNAL_SIZE_LIMIT)?;
     Ok(conn)
 }
 

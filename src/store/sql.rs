@@ -12,6 +12,9 @@ pub(crate) const CREATE_CACHE: &str = "CREATE TABLE IF NOT EXISTS Cache (\
 pub(crate) const CREATE_INDEXES: &[&str] = &[
     "CREATE UNIQUE INDEX IF NOT EXISTS Cache_key_raw ON Cache(key, raw)",
     "CREATE INDEX IF NOT EXISTS Cache_expire_time ON Cache (expire_time)",
+    // diskq's own (python-diskcache ignores it): finds whether another row
+    // still names a value file before its removal; only file rows are in it.
+    "CREATE INDEX IF NOT EXISTS Cache_filename ON Cache (filename) WHERE filename IS NOT NULL",
 ];
 
 pub(crate) const CREATE_TRIGGERS: &[&str] = &[
@@ -38,6 +41,9 @@ pub(crate) const INSERT_METADATA: &str = "INSERT OR IGNORE INTO Settings VALUES 
 pub(crate) const SELECT_SETTING: &str = "SELECT value FROM Settings WHERE key = ?1";
 pub(crate) const UPDATE_SETTING: &str = "UPDATE Settings SET value = ?2 WHERE key = ?1";
 pub(crate) const INCREMENT_HITS: &str = "UPDATE Settings SET value = value + 1 WHERE key = 'hits'";
+/// Adds ?2 to the counter row ?1 of the Settings table, creating it.
+pub(crate) const ADD_TO_COUNTER: &str = "INSERT INTO Settings (key, value) VALUES (?1, ?2) \
+     ON CONFLICT (key) DO UPDATE SET value = coalesce(value, 0) + excluded.value";
 pub(crate) const INCREMENT_MISSES: &str = "UPDATE Settings SET value = value + 1 WHERE key = 'misses'";
 
 // ---- Single items ----
@@ -137,15 +143,30 @@ pub(crate) const POLICY_INDEX_ACCESS_COUNT: &str =
 /// Bytes in the database file plus bytes in value files (python-diskcache's volume).
 /// (A plain `PRAGMA page_count` statement is re-prepared on every run; the
 /// table-valued pragma functions are not.)
-pub(crate) const VOLUME: &str = "SELECT p.page_count * s.page_size + (SELECT value FROM Settings WHERE key = 'size') \
+/// Two columns, added in Rust: the size total may be a REAL after an
+/// overflow (a forged row's size), and must not fail a write.
+pub(crate) const VOLUME: &str = "SELECT p.page_count * s.page_size, (SELECT value FROM Settings WHERE key = 'size') \
      FROM pragma_page_count() AS p, pragma_page_size() AS s";
 /// Live items: the count kept by the triggers minus the expired rows (an index range).
 pub(crate) const LEN_LIVE: &str = "SELECT (SELECT value FROM Settings WHERE key = 'count') - \
      (SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?1)";
 pub(crate) const COUNT_ROWS: &str = "SELECT COUNT(key) FROM Cache";
-pub(crate) const SUM_SIZES: &str = "SELECT COALESCE(SUM(size), 0) FROM Cache";
-pub(crate) const FILE_ROWS: &str = "SELECT rowid, size, filename FROM Cache WHERE filename IS NOT NULL";
+/// Rows naming a file: 0 rowid, 1 key, 2 raw, 3 size, 4 filename.
+pub(crate) const FILE_ROWS: &str = "SELECT rowid, key, raw, size, filename FROM Cache WHERE typeof(filename) = 'text'";
+/// Rows with a column of a type no writer stores: 0 rowid, 1 key, 2 raw,
+/// then the types of 3 mode, 4 filename, 5 expire_time.
+pub(crate) const BAD_COLUMN_ROWS: &str = "SELECT rowid, key, raw, typeof(mode), typeof(filename), \
+     typeof(expire_time) FROM Cache WHERE typeof(mode) NOT IN ('integer', 'null') \
+     OR typeof(filename) NOT IN ('text', 'null') OR typeof(expire_time) NOT IN ('real', 'integer', 'null')";
+/// Rows holding their value inline whose size is not 0 (every writer
+/// stores 0): 0 rowid, 1 key, 2 raw, 3 size.
+pub(crate) const BAD_INLINE_SIZES: &str = "SELECT rowid, key, raw, size FROM Cache \
+     WHERE filename IS NULL AND (typeof(size) != 'integer' OR size != 0)";
+/// The sizes to add up (summed in Rust: SQLite's SUM fails on overflow).
+pub(crate) const NONZERO_SIZES: &str = "SELECT size FROM Cache WHERE typeof(size) = 'integer' AND size != 0";
 pub(crate) const UPDATE_SIZE: &str = "UPDATE Cache SET size = ?2 WHERE rowid = ?1";
+/// Whether a row names a value file (through `Cache_filename`).
+pub(crate) const FILE_IS_NAMED: &str = "SELECT 1 FROM Cache WHERE filename = ?1";
 pub(crate) const INTEGRITY_CHECK: &str = "PRAGMA integrity_check";
 
 // ---- Pages of rows with their values ----

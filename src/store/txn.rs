@@ -49,6 +49,26 @@ impl Session {
         self.pushed = true;
     }
 
+    /// Drops from the files to remove those another row still names (two
+    /// rows of a forged or copied database naming one file): removing it
+    /// would take that row's value. Run inside the transaction, just
+    /// before its commit, so the rows looked at are the ones it commits.
+    fn keep_shared_files(&mut self) -> Result<()> {
+        if self.remove.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(super::sql::FILE_IS_NAMED)?;
+        let mut kept = Vec::with_capacity(self.remove.len());
+        for name in self.remove.drain(..) {
+            if !stmt.exists([&name])? {
+                kept.push(name);
+            }
+        }
+        drop(stmt);
+        self.remove = kept;
+        Ok(())
+    }
+
     /// Remove this value file once the transaction commits.
     pub(crate) fn remove_after_commit(&mut self, filename: Option<String>) {
         if let Some(name) = filename {
@@ -64,7 +84,7 @@ thread_local! {
     static ACTIVE: RefCell<Vec<(usize, Shared)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn active(id: usize) -> Option<Shared> {
+pub(super) fn active(id: usize) -> Option<Shared> {
     ACTIVE.with(|a| a.borrow().iter().rev().find(|(i, _)| *i == id).map(|(_, s)| s.clone()))
 }
 
@@ -182,12 +202,23 @@ impl Store {
 
     /// Runs `f` inside one immediate transaction; operations on this store
     /// called by `f` on this thread join it. Nested calls are savepoints.
-    pub(crate) fn transact<T>(&self, retry: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// With a `deadline`, the write lock is waited for until then at most
+    /// (see [`Store::write_by`]).
+    pub(crate) fn transact_by<T>(
+        &self,
+        retry: bool,
+        deadline: Option<Instant>,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         if let Some(shared) = active(self.id) {
             return self.nested(&shared, f);
         }
-        let session = Session::new(self.pool.take()?);
-        if let Err(e) = begin(&session.conn, retry) {
+        let mut session = Session::new(self.pool.take()?);
+        let begun = match deadline {
+            None => begin(&session.conn, retry),
+            Some(deadline) => begin_by(&mut session.conn, retry, deadline, self.timeout),
+        };
+        if let Err(e) = begun {
             return self.finish(session, Err(e));
         }
         let shared = Rc::new(RefCell::new(session));
@@ -204,7 +235,7 @@ impl Store {
     /// Commits on success, rolls back on error; removes the files each outcome
     /// leaves unreferenced; returns the connection to the pool.
     fn finish<T>(&self, mut session: Session, result: Result<T>) -> Result<T> {
-        let result = match result {
+        let result = match result.and_then(|value| session.keep_shared_files().map(|()| value)) {
             Ok(value) => match session.conn.execute_batch("COMMIT") {
                 Ok(()) => {
                     remove_files(&self.disk, &mut session.remove);
