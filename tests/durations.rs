@@ -96,7 +96,14 @@ fn a_timed_pull_and_lease_return_by_their_deadline_while_the_lock_is_held() {
             cache.pull_timeout::<String>(&pull.clone().retry(true), WAIT),
         );
     });
-    assert_eq!(cache.len().unwrap(), 2, "nothing was taken while locked");
+    let (result, took) = while_locked(&cache, || {
+        let started = Instant::now();
+        (cache.transact_timeout(WAIT, |c| c.incr("n", 1, 0)), started.elapsed())
+    });
+    assert!(took < GENEROUS, "transact_timeout took {took:?}");
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(cache.transact_timeout(WAIT, |c| c.incr("n", 1, 0)).unwrap(), 1);
+    assert_eq!(cache.len().unwrap(), 3, "nothing was taken while locked");
     let (_, value) = cache.pull_timeout::<String>(&pull, WAIT).unwrap().expect("the item");
     assert_eq!(value, "queued");
 }
