@@ -241,7 +241,10 @@ impl Cache {
                 Ok(None) => looked = true,
                 Err(e) if e.is_timeout() => {
                     if Instant::now() < deadline {
-                        continue; // the store's timeout is shorter than the wait
+                        // The store's timeout is shorter than the wait (or
+                        // SQLite answered busy at once): try again, unhurried.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
                     }
                     return if looked { Ok(None) } else { Err(e) };
                 }
