@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -205,6 +205,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Removes and returns the front item.
+    ///
+    /// An item that does not decode as `T` (a tuple a Python `Deque`
+    /// appended is a pickle) fails with [`Error::Pickled`] or
+    /// [`Error::Decode`] naming its key and stays in place;
+    /// [`Deque::dead_letter_undecodable`] moves it out of the way.
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }
@@ -228,6 +233,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// process. Threads of this process are woken as soon as a push commits;
     /// pushes by other processes are noticed by polling SQLite's
     /// `data_version` (a cheap read) with a backoff of at most 50 ms.
+    ///
+    /// Returns by its own deadline, whatever the cache's timeout: `None`
+    /// when no item could be taken in time, [`Error::Timeout`] when another
+    /// process held the write lock for the whole wait. `Duration::MAX`
+    /// waits as long as it can.
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }
@@ -239,18 +249,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     fn pop_timeout(&self, side: Side, timeout: Duration) -> Result<Option<T>> {
         let opts = if side == Side::Front { &FRONT } else { &BACK };
-        let deadline = Instant::now() + timeout;
-        // Watch from before the first look, so that no push is missed.
-        let mut watcher = self.cache.store().watcher()?;
-        loop {
-            if let Some((_, v)) = self.cache.pull_with(opts)? {
-                return Ok(Some(v));
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            watcher.wait(deadline)?;
-        }
+        Ok(self.cache.pull_timeout(opts, timeout)?.map(|(_, v)| v))
     }
 
     /// Leases the front item for `duration`: at-least-once delivery, for
@@ -284,10 +283,41 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// [`Deque::lease_with`], waiting up to `wait` for an item pushed by any
-    /// process or freed by a lease that ran out.
+    /// process or freed by a lease that ran out. Returns by its own deadline
+    /// (see [`Cache::lease_timeout`]).
     pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease_timeout(opts, wait)
+    }
+
+    /// The way past an item that [`Deque::pop_front`] (or `pop_back`, for
+    /// `Side::Back`) cannot decode as `T`, such as a tuple a Python `Deque`
+    /// appended (pickled): a pop of it fails with [`Error::Pickled`] or
+    /// [`Error::Decode`] naming its key and leaves it in place, so every
+    /// consumer would meet it again. This moves it, undecoded and whole, to
+    /// the back of the dead-letter queue (prefix `"dead-letter"`, where
+    /// [`Deque::pop_dead_letter`] and [`Deque::requeue_dead_letters`] with
+    /// default [`LeaseOptions`] find it) and returns the key it had.
+    ///
+    /// `None`, moving nothing, when the deque is empty or that end decodes
+    /// as `T`: a consumer that lost a race for the bad item to another one
+    /// never moves a good item. See [`Cache::dead_letter_undecodable`].
+    ///
+    /// ```
+    /// use diskq::{Deque, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let strings: Deque<String> = Deque::open(dir.path())?;
+    /// strings.cache().push(&7)?; // not a string
+    /// strings.push_back(&"next".to_string())?;
+    /// let err = strings.pop_front().expect_err("7 is not a String");
+    /// assert!(err.is_decode());
+    /// assert!(strings.dead_letter_undecodable(Side::Front)?.is_some());
+    /// assert_eq!(strings.pop_front()?.as_deref(), Some("next"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dead_letter_undecodable(&self, side: Side) -> Result<Option<crate::Key>> {
+        self.cache
+            .dead_letter_undecodable::<T>(if side == Side::Front { &FRONT } else { &BACK })
     }
 
     /// Takes the front item of the dead-letter queue of `opts`: items that

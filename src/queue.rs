@@ -1,6 +1,8 @@
 //! Queue operations of `Cache`: push, pull, peek (python-diskcache's
 //! numbering) and peekitem.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -252,11 +254,131 @@ impl Cache {
     /// Takes an item from either end of a queue. Atomic: two consumers never
     /// get the same item. Expired items met on the way are removed. The
     /// value is read and decoded before the removal commits, so an item whose
-    /// value does not decode as `V` stays queued (and the error says why).
+    /// value does not decode as `V` stays queued (and the error names its
+    /// key); [`Cache::dead_letter_undecodable`] moves it out of the way.
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
+        self.pull_by(opts, None)
+    }
+
+    /// [`Cache::pull_with`], waiting up to `wait` for an item pushed by any
+    /// thread or process. Threads of this process are woken as soon as a
+    /// push commits; pushes by other processes are noticed by polling
+    /// SQLite's `data_version` (a cheap read) every 50 ms at most.
+    ///
+    /// The call returns by its own deadline, whatever the cache's timeout:
+    /// `None` when no item could be taken in time, [`Error::Timeout`] when
+    /// another connection held the write lock for the whole wait. A `wait`
+    /// too long for the clock (`Duration::MAX`) waits as long as it can.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{Cache, PullOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// let jobs = PullOptions::new().prefix("jobs");
+    /// assert_eq!(cache.pull_timeout::<String>(&jobs, Duration::from_millis(10))?, None);
+    /// cache.push_with("resize", &diskq::PushOptions::new().prefix("jobs"))?;
+    /// let (_, job) = cache.pull_timeout::<String>(&jobs, Duration::from_secs(10))?.expect("a job");
+    /// assert_eq!(job, "resize");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pull_timeout<V: DeserializeOwned>(&self, opts: &PullOptions, wait: Duration) -> Result<Option<(Key, V)>> {
+        let deadline = crate::deadline::from_now(wait);
+        // Watch from before the first look, so that no push is missed.
+        let mut watcher = self.store().watcher()?;
+        let mut looked = false;
+        loop {
+            match self.pull_by(opts, Some(deadline)) {
+                Ok(Some(item)) => return Ok(Some(item)),
+                Ok(None) => looked = true,
+                Err(e) if e.is_timeout() => {
+                    if Instant::now() < deadline {
+                        // The store's timeout is shorter than the wait (or
+                        // SQLite answered busy at once): try again, unhurried.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    return if looked { Ok(None) } else { Err(e) };
+                }
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            watcher.wait(deadline)?;
+        }
+    }
+
+    /// [`Cache::pull_with`], waiting for the write lock until `deadline` at most.
+    fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write(opts.retry, None, |s| {
+        self.store().write_by(opts.retry, deadline, |s| {
             self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())
+        })
+    }
+
+    /// The way past an item that a pull cannot decode: moves the item at
+    /// the `opts.side` end of the queue to the back of the queue's
+    /// dead-letter queue (`"dead-letter"` for the integer-keyed queue,
+    /// `"<prefix>-dead-letter"` for a prefixed one, as for
+    /// [`LeaseOptions`](crate::LeaseOptions)) when its value does not decode
+    /// as `V`, and returns the key it had (the key the pull's error named).
+    /// Its stored value is kept as it is, for a reader that can decode it
+    /// (python-diskcache for a pickle); [`Cache::requeue_dead_letters`] puts
+    /// it back.
+    ///
+    /// `None`, moving nothing, when the queue is empty or its end item
+    /// decodes as `V` (pull it): so a consumer that races another one to
+    /// the same bad item never moves a good one.
+    ///
+    /// ```
+    /// use diskq::{Cache, Error, PullOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push("not a number")?;
+    /// cache.push(&2)?;
+    /// let front = PullOptions::new();
+    /// let err = cache.pull_with::<i64>(&front).expect_err("a string is no i64");
+    /// assert!(err.is_decode()); // the item stays in the queue
+    /// let moved = cache.dead_letter_undecodable::<i64>(&front)?.expect("moved");
+    /// assert_eq!(moved, diskq::Key::Int(500000000000000));
+    /// assert_eq!(cache.pull_with::<i64>(&front)?.map(|(_, v)| v), Some(2));
+    /// let dead = PullOptions::new().prefix("dead-letter");
+    /// assert_eq!(cache.pull_with::<String>(&dead)?.map(|(_, v)| v).as_deref(), Some("not a number"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dead_letter_undecodable<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<Key>> {
+        let prefix = opts.prefix.as_deref();
+        let (lo, hi) = bounds(prefix);
+        let dead_letter = crate::lease::default_dead_letter(prefix);
+        self.store().write(opts.retry, None, |s| {
+            let now = self.now();
+            loop {
+                let Some((key, mut row)) = s.peek((&lo, &hi), now, opts.side == Side::Back)? else {
+                    return Ok(None);
+                };
+                let Some(stored) = self.load(&mut row)? else {
+                    // Its value file is gone: drop it, as a pull does.
+                    if let Some(rowid) = s.rowid_of(&key)? {
+                        s.delete_rowid(rowid, None)?;
+                    }
+                    continue;
+                };
+                return match codec::decode::<V>(stored, &key) {
+                    Ok(_) => Ok(None),
+                    Err(e) if e.is_decode() => {
+                        let dead = crate::lease::queue_key(s, Some(&dead_letter), Side::Back)?;
+                        s.rename_key(&key, &dead)?;
+                        // A nacked item's delivery count stays at its old key.
+                        if s.has_lease_table()? {
+                            s.delete_lease_row(&key)?;
+                        }
+                        s.mark_pushed();
+                        Ok(Some(key))
+                    }
+                    Err(e) => Err(e),
+                };
+            }
         })
     }
 

@@ -1,7 +1,7 @@
 //! The lease bookkeeping table and its statements.
 //!
 //! A leased item stays in the `Cache` table, renamed to a text key
-//! `diskq-lease-<16 hex digits>` outside every queue range, so no pull of
+//! `diskq-lease-k<16 hex digits>-<its queue key>` outside every queue range, so no pull of
 //! any process (python-diskcache's included) can take it. `DiskqLease`
 //! holds, per such key: the queue it came from, the lease deadline, the
 //! delivery count and the holder's token. After a `nack` the item is back at
