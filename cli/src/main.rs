@@ -4,7 +4,7 @@
 //! diskq set DIR KEY VALUE [--expire SECS] [--tag TAG]   # VALUE `-` streams stdin
 //! diskq get DIR KEY
 //! diskq push DIR VALUE [--front] [--prefix P]           # prints the key
-//! diskq pull DIR [--back] [--prefix P] [--wait SECS]    # exit status 2 when empty
+//! diskq pull DIR [--back] [--prefix P] [--wait SECS] [--dead-letter]  # status 2: empty
 //! diskq stats DIR | check DIR [--fix] | keys DIR | len DIR | ...
 //! ```
 //!
