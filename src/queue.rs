@@ -309,6 +309,37 @@ impl Cache {
         }
     }
 
+    /// Waits up to `wait` until the queue `prefix` (`None`: the integer
+    /// queue) holds an item ready to pull; true if it does, false once the
+    /// wait is over. Takes no lock and removes nothing, so another consumer
+    /// may take the item first: pull, and wait again if it did. A push by
+    /// any diskq process wakes the wait at once (on Linux; elsewhere, and
+    /// for python-diskcache's pushes, within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert!(!cache.wait_for_queued(None, Duration::from_millis(20))?);
+    /// cache.push(&"job")?;
+    /// assert!(cache.wait_for_queued(None, Duration::from_secs(10))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_queued(&self, prefix: Option<&str>, wait: Duration) -> Result<bool> {
+        let deadline = crate::deadline::from_now(wait);
+        // Watch from before the first look, so that no push is missed.
+        let mut watcher = self.store().watcher()?;
+        loop {
+            if self.backlog(prefix)?.queued > 0 {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            watcher.wait(deadline)?;
+        }
+    }
+
     /// [`Cache::pull_with`], waiting for the write lock until `deadline` at most.
     fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());

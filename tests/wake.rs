@@ -72,20 +72,21 @@ impl Waiter {
         assert!(self.child.wait().unwrap().success(), "the waiter failed");
     }
 
-    /// Waits until the waiter's doorbell listener runs, i.e. it is waiting
-    /// (or about to look at the queue, which finds any item pushed after).
+    /// Waits until the waiter watches the doorbell (it holds an inotify
+    /// instance), i.e. it is waiting, or about to look at the queue, which
+    /// finds any item pushed after.
     #[cfg(target_os = "linux")]
     fn wait_listening(&self) {
-        let tasks = PathBuf::from(format!("/proc/{}/task", self.child.id()));
+        let fds = PathBuf::from(format!("/proc/{}/fd", self.child.id()));
         let deadline = Instant::now() + WAIT;
         loop {
-            let listening = std::fs::read_dir(&tasks).unwrap().any(|t| {
-                std::fs::read_to_string(t.unwrap().path().join("comm")).is_ok_and(|c| c.trim() == "diskq-doorbell")
-            });
+            let listening = std::fs::read_dir(&fds)
+                .unwrap()
+                .any(|fd| std::fs::read_link(fd.unwrap().path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"));
             if listening {
                 return;
             }
-            assert!(Instant::now() < deadline, "the waiter never listened");
+            assert!(Instant::now() < deadline, "the waiter never watched the doorbell");
             std::thread::sleep(Duration::from_millis(1));
         }
     }

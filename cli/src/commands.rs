@@ -2,7 +2,6 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use diskq::{Cache, CheckOptions, Error, Key, PullOptions, PushOptions, SetOptions, Side};
@@ -14,10 +13,6 @@ use crate::dir::{self, Access};
 use crate::failure::Failure;
 use crate::show;
 use crate::streams;
-
-/// The longest pause of `pull --wait` between two looks at the queue: how
-/// late it may notice an item pushed by another process.
-const MAX_POLL: Duration = Duration::from_millis(50);
 
 /// How a command that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -299,7 +294,6 @@ fn pull(
             .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
             .unwrap_or(now)
     });
-    let mut pause = Duration::from_millis(1);
     loop {
         match pull_written(&cache, opts, deadline, dead_letter, json, out) {
             Ok(true) => return Ok(Outcome::Done),
@@ -309,18 +303,12 @@ fn pull(
             Err(Pulled::Locked) => return Err(Error::Timeout.into()),
             Err(Pulled::Failed(f)) => return Err(f),
         }
-        // Wait with reads, which take no lock, until an item shows up.
-        loop {
-            let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
-            if left.is_zero() {
-                let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
-                return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
-            }
-            thread::sleep(pause.min(left));
-            pause = (pause * 2).min(MAX_POLL);
-            if cache.backlog(opts.prefix.as_deref())?.queued > 0 {
-                break;
-            }
+        // Wait, taking no lock, until an item shows up (a push by any diskq
+        // process wakes the wait at once).
+        let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() || !cache.wait_for_queued(opts.prefix.as_deref(), left)? {
+            let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
+            return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
         }
     }
 }

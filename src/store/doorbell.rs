@@ -1,11 +1,12 @@
 //! Cross-process wakeups: the doorbell file `cache.db.bell`.
 //!
 //! A commit that can feed a waiter (a push, a nack, a dead letter, a
-//! requeue) writes one byte to the doorbell. On Linux a process that has
-//! waiters watches the doorbell with inotify, through one listener thread
-//! per directory, which wakes the process's waiters through its
-//! [`Notifier`](super::Notifier): a consumer in another process sees a push
-//! within microseconds, and a process with nothing to do sleeps in `poll(2)`.
+//! requeue) reads the doorbell's one byte. On Linux a process that has
+//! waiters watches the doorbell with one inotify instance per directory: one
+//! waiting thread sleeps in `poll(2)` on it and, woken by a ring, wakes the
+//! process's other waiters (see `wake::Notifier`). A consumer in another
+//! process sees a push within microseconds, and a process with nothing to do
+//! uses no CPU.
 //!
 //! Nothing depends on the doorbell for correctness. Waiters still look at
 //! `PRAGMA data_version` every `wake_poll` (`CacheBuilder::wake_poll`, 50 ms),
@@ -35,14 +36,12 @@ mod imp {
     use std::os::unix::fs::{FileExt, MetadataExt};
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Mutex, Weak};
+    use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
-    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use rustix::fs::{Mode, OFlags, inotify};
     use rustix::io::Errno;
-
-    use super::super::Notifier;
 
     /// How often a ringer checks that its open doorbell is still the one at
     /// the doorbell's path (it may have been deleted or replaced).
@@ -53,8 +52,10 @@ mod imp {
     pub(crate) struct Bell {
         path: PathBuf,
         ringer: Mutex<Option<Ringer>>,
-        listener: Mutex<Listener>,
-        /// True while a listener thread watches the doorbell.
+        /// The inotify instance watching the doorbell, made by the first
+        /// waiter; `None` when it could not be made.
+        inotify: OnceLock<Option<OwnedFd>>,
+        /// True while the doorbell is watched.
         live: AtomicBool,
     }
 
@@ -65,28 +66,34 @@ mod imp {
         checked: Instant,
     }
 
-    #[derive(Debug)]
-    enum Listener {
-        NotStarted,
-        /// The write end of the pipe that stops the listener thread: dropped
-        /// with the bell, which makes the read end readable.
-        Running(#[allow(dead_code)] OwnedFd),
-        Failed,
-    }
-
     /// Opens (creating if needed) the doorbell: never through a symlink,
-    /// never blocking on a FIFO; anything but a regular file is refused.
+    /// never blocking on a FIFO; anything but a regular file is refused. The
+    /// doorbell holds one byte, which a ring reads.
     fn open(path: &Path) -> io::Result<File> {
         let fd = rustix::fs::open(
             path,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )?;
         let file = File::from(fd);
-        if !file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if !meta.is_file() {
             return Err(io::Error::other("the doorbell is not a regular file"));
         }
+        if meta.len() == 0 {
+            file.write_at(&[1], 0)?;
+        }
         Ok(file)
+    }
+
+    /// Creates the doorbell if needed and watches it (again: a new inode
+    /// gets a new watch; the old one ends with its inode).
+    fn watch(inotify: &OwnedFd, path: &Path) -> io::Result<()> {
+        drop(open(path)?);
+        use inotify::WatchFlags as W;
+        let flags = W::ACCESS | W::MODIFY | W::ATTRIB | W::DELETE_SELF | W::MOVE_SELF | W::DONT_FOLLOW;
+        inotify::add_watch(inotify, path, flags)?;
+        Ok(())
     }
 
     impl Bell {
@@ -94,13 +101,14 @@ mod imp {
             Bell {
                 path: dir.join(super::BELL_NAME),
                 ringer: Mutex::new(None),
-                listener: Mutex::new(Listener::NotStarted),
+                inotify: OnceLock::new(),
                 live: AtomicBool::new(false),
             }
         }
 
-        /// Wakes the waiters of other processes. Best effort: a doorbell
-        /// that cannot be rung leaves them to their fallback poll.
+        /// Wakes the waiters of every process watching the doorbell. Best
+        /// effort: a doorbell that cannot be rung leaves them to their
+        /// fallback poll.
         pub(crate) fn ring(&self) {
             if !super::enabled() {
                 return;
@@ -123,82 +131,77 @@ mod imp {
                 }
             }
             if let Some(r) = ringer.as_ref() {
-                // One byte at offset 0: the file stays one byte long, and
-                // inotify reports IN_MODIFY to every watcher.
-                let _ = r.file.write_at(&[1], 0);
+                // Reading the doorbell's byte is the ring: inotify reports
+                // IN_ACCESS to every watcher, and a read dirties nothing (a
+                // write would update the file's mtime and its page).
+                let mut byte = [0u8];
+                if r.file.read_at(&mut byte, 0).is_ok_and(|n| n == 0) {
+                    // Emptied behind our back: a write rings too.
+                    let _ = r.file.write_at(&[1], 0);
+                }
             }
         }
 
-        /// Makes sure this process watches the doorbell, so that `notifier`
-        /// is woken by other processes' rings; true if it does. The watch is
-        /// in place when this returns, so no ring after it is missed.
-        pub(crate) fn listen(&self, notifier: Weak<Notifier>) -> bool {
+        /// Makes sure this process watches the doorbell; true if it does.
+        /// The watch is in place when this returns, so no ring after it is
+        /// missed.
+        pub(crate) fn listen(&self) -> bool {
             if !super::enabled() {
                 return false;
             }
-            let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
-            if matches!(*listener, Listener::NotStarted) {
-                *listener = match self.start(notifier) {
-                    Ok(stop) => {
-                        self.live.store(true, Ordering::Release);
-                        Listener::Running(stop)
-                    }
-                    Err(_) => Listener::Failed,
-                };
-            }
-            self.live.load(Ordering::Acquire)
+            self.inotify.get_or_init(|| {
+                let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
+                watch(&fd, &self.path).ok()?;
+                self.live.store(true, Ordering::Release);
+                Some(fd)
+            });
+            self.live()
         }
 
-        /// True while a listener thread watches the doorbell.
+        /// True while the doorbell is watched.
         pub(crate) fn live(&self) -> bool {
             self.live.load(Ordering::Acquire)
         }
 
-        fn start(&self, notifier: Weak<Notifier>) -> io::Result<OwnedFd> {
-            let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-            watch(&inotify, &self.path)?;
-            let (stop_read, stop_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-            let path = self.path.clone();
-            std::thread::Builder::new()
-                .name("diskq-doorbell".into())
-                .spawn(move || listen_loop(&inotify, &stop_read, &path, &notifier))?;
-            Ok(stop_write)
+        /// Sleeps until a ring or `timeout`; true after a ring (or another
+        /// change of the doorbell). Only one thread of the process polls at
+        /// a time; it wakes the others.
+        pub(crate) fn poll(&self, timeout: Duration) -> bool {
+            let Some(Some(fd)) = self.inotify.get() else {
+                return false;
+            };
+            let timeout = Timespec {
+                tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(timeout.subsec_nanos()),
+            };
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) | Err(Errno::INTR) => false,
+                Ok(_) => self.drain(),
+                Err(_) => {
+                    self.live.store(false, Ordering::Release);
+                    false
+                }
+            }
         }
-    }
 
-    /// Creates the doorbell if needed and watches it (again).
-    fn watch(inotify: &OwnedFd, path: &Path) -> io::Result<()> {
-        drop(open(path)?);
-        use inotify::WatchFlags as W;
-        let flags = W::MODIFY | W::ATTRIB | W::DELETE_SELF | W::MOVE_SELF | W::DONT_FOLLOW;
-        inotify::add_watch(inotify, path, flags)?;
-        Ok(())
-    }
-
-    /// The listener thread: sleeps in poll(2) until a ring (or a stop), then
-    /// wakes the process's waiters. Ends when the bell is dropped, or when
-    /// the doorbell can no longer be watched (the waiters then poll).
-    fn listen_loop(inotify: &OwnedFd, stop: &OwnedFd, path: &Path, notifier: &Weak<Notifier>) {
-        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
-        let ok = loop {
-            let mut fds = [PollFd::new(inotify, PollFlags::IN), PollFd::new(stop, PollFlags::IN)];
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(_) => break false,
-            }
-            if !fds[1].revents().is_empty() {
-                return;
-            }
-            let mut rewatch = false;
-            let mut reader = inotify::Reader::new(inotify.as_fd(), &mut buf);
+        /// Reads the rings that came (without waiting); true if any did.
+        /// Watches the doorbell again when it was deleted, moved or replaced.
+        pub(crate) fn drain(&self) -> bool {
+            let Some(Some(fd)) = self.inotify.get() else {
+                return false;
+            };
+            let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+            let mut reader = inotify::Reader::new(fd.as_fd(), &mut buf);
+            let (mut rang, mut rewatch) = (false, false);
             loop {
                 match reader.next() {
                     Ok(event) => {
                         use inotify::ReadFlags as R;
+                        rang = true;
                         if event
                             .events()
-                            .intersects(R::ATTRIB | R::DELETE_SELF | R::MOVE_SELF | R::IGNORED)
+                            .intersects(R::ATTRIB | R::DELETE_SELF | R::MOVE_SELF | R::IGNORED | R::QUEUE_OVERFLOW)
                         {
                             rewatch = true;
                         }
@@ -208,20 +211,11 @@ mod imp {
                     Err(_) => break,
                 }
             }
-            // The doorbell was deleted, moved or replaced: watch whatever is
-            // at its path now (a new inode gets a new watch).
-            if rewatch && watch(inotify, path).is_err() {
-                break false;
+            if rewatch && watch(fd, &self.path).is_err() {
+                // Gone for good (a link or a FIFO now): the waiters poll.
+                self.live.store(false, Ordering::Release);
             }
-            match notifier.upgrade() {
-                Some(n) => n.notify(),
-                None => return,
-            }
-        };
-        if !ok && let Some(n) = notifier.upgrade() {
-            n.bell.live.store(false, Ordering::Release);
-            // Wake the waiters, so that they switch to polling at once.
-            n.notify();
+            rang
         }
     }
 }
@@ -229,9 +223,7 @@ mod imp {
 #[cfg(not(target_os = "linux"))]
 mod imp {
     use std::path::Path;
-    use std::sync::Weak;
-
-    use super::super::Notifier;
+    use std::time::Duration;
 
     /// No doorbell here: waiters in other processes poll.
     #[derive(Debug)]
@@ -244,11 +236,19 @@ mod imp {
 
         pub(crate) fn ring(&self) {}
 
-        pub(crate) fn listen(&self, _notifier: Weak<Notifier>) -> bool {
+        pub(crate) fn listen(&self) -> bool {
             false
         }
 
         pub(crate) fn live(&self) -> bool {
+            false
+        }
+
+        pub(crate) fn poll(&self, _timeout: Duration) -> bool {
+            false
+        }
+
+        pub(crate) fn drain(&self) -> bool {
             false
         }
     }

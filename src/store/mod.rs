@@ -9,19 +9,21 @@ mod reserve;
 mod shape;
 pub(crate) mod sql;
 mod txn;
+mod wake;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
+pub(crate) use wake::{Notifier, WAKE_POLL, Watcher};
 
 use crate::codec::Scalar;
 use crate::disk::Disk;
@@ -37,133 +39,6 @@ pub(crate) const DB_NAME: &str = "cache.db";
 pub(crate) const LOCK_NAME: &str = "cache.db.lock";
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-
-/// Wakes the waiters of a directory: the threads of this process at once
-/// (a condvar), and those of other processes through the doorbell.
-#[derive(Debug)]
-pub(crate) struct Notifier {
-    version: Mutex<u64>,
-    changed: Condvar,
-    bell: doorbell::Bell,
-}
-
-impl Notifier {
-    /// The notifier of a directory, shared by every store open on it in this process.
-    fn of(dir: &Path) -> Arc<Notifier> {
-        static ALL: OnceLock<Mutex<HashMap<PathBuf, Weak<Notifier>>>> = OnceLock::new();
-        let mut all = ALL
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = all.get(dir).and_then(Weak::upgrade) {
-            return n;
-        }
-        all.retain(|_, w| w.strong_count() > 0);
-        let n = Arc::new(Notifier {
-            version: Mutex::new(0),
-            changed: Condvar::new(),
-            bell: doorbell::Bell::new(dir),
-        });
-        all.insert(dir.to_path_buf(), Arc::downgrade(&n));
-        n
-    }
-
-    /// Wakes this process's waiters.
-    pub(crate) fn notify(&self) {
-        let mut v = self.version.lock().unwrap_or_else(|p| p.into_inner());
-        *v = v.wrapping_add(1);
-        self.changed.notify_all();
-    }
-
-    /// After a commit that can feed a waiter: wakes the waiters of this
-    /// process and of every other process watching the doorbell.
-    pub(crate) fn pushed(&self) {
-        self.notify();
-        self.bell.ring();
-    }
-
-    /// Starts watching the doorbell (once per process and directory); true
-    /// when other processes' rings reach this process's waiters.
-    fn listen(self: &Arc<Self>) -> bool {
-        self.bell.listen(Arc::downgrade(self))
-    }
-
-    fn version(&self) -> u64 {
-        *self.version.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits up to `pause` for a notification after `seen`; true if one came.
-    fn wait(&self, seen: u64, pause: Duration) -> bool {
-        let v = self.version.lock().unwrap_or_else(|p| p.into_inner());
-        let (v, _) = self
-            .changed
-            .wait_timeout_while(v, pause, |v| *v == seen)
-            .unwrap_or_else(|p| p.into_inner());
-        *v != seen
-    }
-}
-
-/// The longest pause of a waiter between two looks at the database, which
-/// bounds how late it notices a push by a process that rang no doorbell
-/// (python-diskcache), or by any process where the doorbell is not watched.
-pub(crate) const WAKE_POLL: Duration = Duration::from_millis(50);
-
-/// Watches a directory for commits: pushes by this process (at once), rings
-/// of the doorbell by other processes (at once, where it is watched), and
-/// any commit (`PRAGMA data_version`, every [`WAKE_POLL`] when the
-/// doorbell is watched, else polled with a backoff up to it).
-pub(crate) struct Watcher<'a> {
-    store: &'a Store,
-    session: Option<Session>,
-    seen_notice: u64,
-    seen_version: i64,
-    pause: Duration,
-}
-
-impl Watcher<'_> {
-    /// Returns when something may have been pushed, or at `deadline`.
-    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(());
-            }
-            // With the doorbell watched, the poll is only the fallback for
-            // writers that ring nothing; else it is the only way to notice
-            // other processes, and starts fast.
-            let poll = self.store.wake_poll;
-            let step = if self.store.notifier.bell.live() {
-                poll
-            } else {
-                let step = self.pause.min(poll);
-                self.pause = (self.pause * 2).min(poll);
-                step
-            };
-            let pause = step.min(deadline - now);
-            if self.store.notifier.wait(self.seen_notice, pause) {
-                self.seen_notice = self.store.notifier.version();
-                return Ok(());
-            }
-            let session = self
-                .session
-                .as_ref()
-                .expect("a watcher holds its connection until dropped");
-            let version = session.data_version()?;
-            if version != self.seen_version {
-                self.seen_version = version;
-                return Ok(());
-            }
-        }
-    }
-}
-
-impl Drop for Watcher<'_> {
-    fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            self.store.pool.give(session.conn);
-        }
-    }
-}
 
 /// One open `cache.db`: its settings, connection pool and value files.
 #[derive(Debug)]
@@ -290,19 +165,7 @@ impl Store {
 
     /// A watcher for a blocking pop; it holds one connection while it lives.
     pub(crate) fn watcher(&self) -> Result<Watcher<'_>> {
-        // The doorbell is watched before the first look at the queue, so
-        // no ring after that look is missed.
-        self.notifier.listen();
-        let seen_notice = self.notifier.version();
-        let session = Session::from_conn(self.pool.take()?);
-        let seen_version = session.data_version()?;
-        Ok(Watcher {
-            store: self,
-            session: Some(session),
-            seen_notice,
-            seen_version,
-            pause: Duration::from_millis(1),
-        })
+        Watcher::new(self)
     }
 
     pub(crate) fn statistics(&self) -> bool {

@@ -1,0 +1,197 @@
+//! Waking waiters: the threads of this process blocked in a timed pop,
+//! pull or lease of a directory, when a commit may have fed them.
+//!
+//! A commit that adds queue items (in any thread) bumps the directory's
+//! [`Notifier`] version and rings the doorbell (`doorbell.rs`). Waiting
+//! threads look at the version; one of them at a time sleeps on the
+//! doorbell's inotify instance (the others on a condvar) and, woken by a
+//! ring from any process, bumps the version for all. Every waiter also looks
+//! at `PRAGMA data_version` every `wake_poll`, which catches commits that
+//! rang nothing (python-diskcache's).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::{Session, Store, doorbell};
+use crate::error::Result;
+
+/// The longest pause of a waiter between two looks at the database, which
+/// bounds how late it notices a push by a process that rang no doorbell
+/// (python-diskcache), or by any process where the doorbell is not watched.
+pub(crate) const WAKE_POLL: Duration = Duration::from_millis(50);
+
+/// Wakes the waiters of a directory: the threads of this process at once,
+/// and those of other processes through the doorbell.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    state: Mutex<State>,
+    changed: Condvar,
+    bell: doorbell::Bell,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bumped by every wake.
+    version: u64,
+    /// True while a thread sleeps on the doorbell for the others.
+    polling: bool,
+}
+
+impl Notifier {
+    /// The notifier of a directory, shared by every store open on it in this process.
+    pub(crate) fn of(dir: &Path) -> Arc<Notifier> {
+        static ALL: OnceLock<Mutex<HashMap<PathBuf, Weak<Notifier>>>> = OnceLock::new();
+        let mut all = ALL
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = all.get(dir).and_then(Weak::upgrade) {
+            return n;
+        }
+        all.retain(|_, w| w.strong_count() > 0);
+        let n = Arc::new(Notifier {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            bell: doorbell::Bell::new(dir),
+        });
+        all.insert(dir.to_path_buf(), Arc::downgrade(&n));
+        n
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes this process's waiters.
+    fn notify(&self) {
+        let mut st = self.state();
+        st.version = st.version.wrapping_add(1);
+        self.changed.notify_all();
+    }
+
+    /// After a commit that can feed a waiter: wakes the waiters of this
+    /// process and of every other process watching the doorbell.
+    pub(crate) fn pushed(&self) {
+        self.notify();
+        self.bell.ring();
+    }
+
+    /// Starts watching the doorbell (once per process and directory) and
+    /// returns the version a new waiter has seen: rings that came before
+    /// count as seen, since the waiter looks at the queue next.
+    fn listen(&self) -> u64 {
+        if self.bell.listen() && self.bell.drain() {
+            // Someone else's waiters may be owed this wake.
+            self.notify();
+        }
+        self.state().version
+    }
+
+    /// Waits up to `pause` for a wake after `seen`; the version if one came.
+    fn wait(&self, seen: u64, pause: Duration) -> Option<u64> {
+        let deadline = crate::deadline::from_now(pause);
+        let mut st = self.state();
+        loop {
+            if st.version != seen {
+                return Some(st.version);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if !st.polling && self.bell.live() {
+                // This thread sleeps on the doorbell for the process.
+                st.polling = true;
+                drop(st);
+                let rang = self.bell.poll(left);
+                st = self.state();
+                st.polling = false;
+                if rang {
+                    st.version = st.version.wrapping_add(1);
+                }
+                // Wake the others: to see the ring, or to take over.
+                self.changed.notify_all();
+                continue;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Watches a directory for commits: pushes by this process and rings of
+/// the doorbell by others (at once), and any commit (`PRAGMA data_version`,
+/// every `wake_poll` when the doorbell is watched, else polled with a
+/// backoff up to it).
+pub(crate) struct Watcher<'a> {
+    store: &'a Store,
+    session: Option<Session>,
+    seen_notice: u64,
+    seen_version: i64,
+    pause: Duration,
+}
+
+impl<'a> Watcher<'a> {
+    /// A watcher for a blocking pop; it holds one connection while it lives.
+    pub(crate) fn new(store: &'a Store) -> Result<Watcher<'a>> {
+        // The doorbell is watched before the first look at the queue, so
+        // no ring after that look is missed.
+        let seen_notice = store.notifier.listen();
+        let session = Session::from_conn(store.pool.take()?);
+        let seen_version = session.data_version()?;
+        Ok(Watcher {
+            store,
+            session: Some(session),
+            seen_notice,
+            seen_version,
+            pause: Duration::from_millis(1),
+        })
+    }
+
+    /// Returns when something may have been pushed, or at `deadline`.
+    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            // With the doorbell watched, the poll is only the fallback for
+            // writers that ring nothing; else it is the only way to notice
+            // other processes, and starts fast.
+            let poll = self.store.wake_poll;
+            let step = if self.store.notifier.bell.live() {
+                poll
+            } else {
+                let step = self.pause.min(poll);
+                self.pause = (self.pause * 2).min(poll);
+                step
+            };
+            if let Some(version) = self.store.notifier.wait(self.seen_notice, step.min(deadline - now)) {
+                self.seen_notice = version;
+                return Ok(());
+            }
+            let session = self
+                .session
+                .as_ref()
+                .expect("a watcher holds its connection until dropped");
+            let version = session.data_version()?;
+            if version != self.seen_version {
+                self.seen_version = version;
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.store.pool.give(session.conn);
+        }
+    }
+}
