@@ -161,3 +161,17 @@ impl Session {
         Ok(())
     }
 }
+
+/// The queue a lease row belongs to (`""` for the integer-keyed queue).
+const QUEUE_OF: &str = "SELECT queue FROM DiskqLease WHERE key = ?1";
+
+impl Session {
+    /// The queue of the lease row under `key`, if there is one.
+    pub(crate) fn lease_queue(&self, key: &Key) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(QUEUE_OF)?
+            .query_row([KeySql(key)], |r| r.get(0))
+            .optional()?)
+    }
+}
