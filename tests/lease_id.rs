@@ -43,7 +43,14 @@ fn a_lease_resumed_by_its_id_acks_nacks_and_renews() {
     // Nack through the id: the item comes back, its count kept.
     let lease = taker.lease::<String>(&opts()).unwrap().unwrap();
     let id = lease.id();
-    assert!(other.resume_lease::<String>(&id, &opts()).unwrap().unwrap().nack(Side::Front).unwrap());
+    assert!(
+        other
+            .resume_lease::<String>(&id, &opts())
+            .unwrap()
+            .unwrap()
+            .nack(Side::Front)
+            .unwrap()
+    );
     let again = taker.lease::<String>(&opts()).unwrap().unwrap();
     assert_eq!((again.value().as_str(), again.deliveries()), ("b", 2));
 
@@ -56,7 +63,10 @@ fn a_lease_resumed_by_its_id_acks_nacks_and_renews() {
     clock.fetch_add(31_000, Ordering::SeqCst);
     let next = taker.lease::<String>(&opts()).unwrap().expect("ran out");
     assert_eq!(next.deliveries(), 3);
-    assert!(other.resume_lease::<String>(&id, &opts()).unwrap().is_none(), "the old lease is lost");
+    assert!(
+        other.resume_lease::<String>(&id, &opts()).unwrap().is_none(),
+        "the old lease is lost"
+    );
     assert!(next.ack().unwrap());
     assert!(taker.is_empty().unwrap());
 }
@@ -74,7 +84,10 @@ fn a_resumed_lease_keeps_its_queue_and_dead_letters_on_nack() {
     assert!(err.to_string().contains("\"jobs\""), "{err}");
 
     // No prefix given: the lease's own queue, and its dead-letter queue.
-    let lease = cache.resume_lease::<String>(&id, &opts().max_deliveries(1)).unwrap().unwrap();
+    let lease = cache
+        .resume_lease::<String>(&id, &opts().max_deliveries(1))
+        .unwrap()
+        .unwrap();
     assert!(lease.nack(Side::Front).unwrap());
     assert_eq!(cache.backlog(Some("jobs")).unwrap().queued, 0);
     assert_eq!(cache.backlog(Some("jobs-dead-letter")).unwrap().queued, 1);
@@ -86,7 +99,10 @@ fn ids_that_name_no_lease_are_none_and_nonsense_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     let id: LeaseId = "0123456789abcdef.0123456789abcdef".parse().unwrap();
-    assert!(cache.resume_lease::<String>(&id, &opts()).unwrap().is_none(), "no lease table yet");
+    assert!(
+        cache.resume_lease::<String>(&id, &opts()).unwrap().is_none(),
+        "no lease table yet"
+    );
     cache.push("x").unwrap();
     let real = cache.lease::<String>(&opts()).unwrap().unwrap();
     assert!(cache.resume_lease::<String>(&id, &opts()).unwrap().is_none());

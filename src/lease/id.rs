@@ -115,10 +115,7 @@ impl<V> Lease<V> {
             Key::Text(text) => text.strip_prefix(LEASE_KEY_PREFIX).unwrap_or(text).to_string(),
             other => other.to_string(),
         };
-        LeaseId {
-            key,
-            token: self.token,
-        }
+        LeaseId { key, token: self.token }
     }
 }
 
@@ -218,7 +215,14 @@ mod tests {
         assert_eq!(id.to_string().parse::<LeaseId>().expect("parses"), id);
         let upper: LeaseId = "00000000000000FF.FFFFFFFFFFFFFFFF".parse().expect("parses");
         assert_eq!(upper, id, "hex digits in either case");
-        for bad in ["", ".", "ff.ff", "00000000000000ff", "00000000000000ff.fffffffffffffffg", "+0000000000000ff.ffffffffffffffff"] {
+        for bad in [
+            "",
+            ".",
+            "ff.ff",
+            "00000000000000ff",
+            "00000000000000ff.fffffffffffffffg",
+            "+0000000000000ff.ffffffffffffffff",
+        ] {
             let err = bad.parse::<LeaseId>().expect_err(bad);
             assert!(err.to_string().contains("is not a lease id"), "{err}");
         }
