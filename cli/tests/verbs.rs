@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{arg, diskq, shell};
+use common::{DISKQ, arg, diskq, shell};
 use diskq::{Cache, FanoutCache, PushOptions};
 use serde_json::json;
 
@@ -77,6 +78,28 @@ fn a_shell_worker_takes_work_at_least_once_across_processes() {
     // "two" is still leased by the --json run above.
     diskq(&["lease", d]).absent();
     assert_eq!(diskq(&["len", d]).ok().text(), "1\n");
+}
+
+#[test]
+fn lease_waits_for_an_item_pushed_by_another_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = arg(tmp.path());
+    diskq(&["push", d, "first"]).ok();
+    diskq(&["pull", d]).ok();
+    diskq(&["lease", d, "--wait", "0.01"]).absent();
+    let waiter = Command::new(DISKQ)
+        .args(["lease", d, "--wait", "60", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    diskq(&["push", d, "late"]).ok();
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let leased: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(leased["value"], "late");
+    diskq(&["ack", d, leased["lease"].as_str().unwrap()]).ok();
 }
 
 #[test]
