@@ -4,7 +4,7 @@
 //! that reached their delivery limit: `dead-letters` shows it, `requeue`
 //! empties it back into its queue.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,9 +68,16 @@ pub fn lease(
         }
         emit(out, &shown).and_then(|()| out.flush().map_err(Failure::output))
     } else {
+        // At a terminal the value (text has no newline of its own) and the
+        // id would share a line; a file or pipe gets the id alone.
+        let newline = if io::stdout().is_terminal() && io::stderr().is_terminal() {
+            "\n"
+        } else {
+            ""
+        };
         show::write_value(out, lease.value())
             .and_then(|()| out.flush())
-            .and_then(|()| writeln!(io::stderr(), "{id}"))
+            .and_then(|()| writeln!(io::stderr(), "{newline}{id}"))
             .map_err(Failure::output)
     };
     match written {
