@@ -6,7 +6,8 @@
 //! with `extend`. When the producers are done, the parent pushes one `Stop`
 //! per consumer. Consumers record each task in an `Index` (task -> consumer)
 //! and count their work with `incr`; the parent checks that every task was
-//! done exactly once.
+//! done exactly once. A consumer that meets an item that is no `Task` moves
+//! it out of the way with `dead_letter_undecodable` instead of stopping.
 //!
 //! ```text
 //! cargo run --release --example queue -- [--producers N] [--consumers N] [--tasks N] [--dir PATH]
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use diskq::{Cache, Deque, Index};
+use diskq::{Cache, Deque, Index, Side};
 use serde::{Deserialize, Serialize};
 
 /// One message on the queue (stored as MessagePack).
@@ -119,8 +120,20 @@ fn consume(id: usize, args: &Args) -> diskq::Result<()> {
     let (tasks, done, counts) = open(&args.dir)?;
     loop {
         // Blocks without spinning until any process pushes.
-        let Some(task) = tasks.pop_front_timeout(Duration::from_secs(60))? else {
-            return Err(diskq::Error::InvalidUse("no task for 60 s".into()));
+        let task = match tasks.pop_front_timeout(Duration::from_secs(60)) {
+            Ok(Some(task)) => task,
+            Ok(None) => return Err(diskq::Error::InvalidUse("no task for 60 s".into())),
+            // An item that is no Task (another program pushed it, or a
+            // Python Deque appended a pickle) stays at the front, where every
+            // consumer would meet it: move it to the dead-letter queue, whole,
+            // and go on. `None`: another consumer moved it first.
+            Err(e) if e.is_decode() => {
+                if let Some(key) = tasks.dead_letter_undecodable(Side::Front)? {
+                    eprintln!("consumer {id}: moved item {key} to the dead-letter queue: {e}");
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         match task {
             Task::Stop => return Ok(()),
@@ -190,7 +203,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         total += n;
     }
     let distinct = done.len()? as u64;
-    if distinct != args.tasks || total != args.tasks || !tasks.is_empty()? {
+    if distinct != args.tasks || total != args.tasks || !tasks.backlog()?.is_empty() {
         return Err(format!(
             "{distinct} distinct tasks done, {total} in all, for {} pushed",
             args.tasks

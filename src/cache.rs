@@ -151,7 +151,10 @@ impl CacheBuilder {
     }
 
     /// How long an operation waits for another connection's lock before
-    /// [`Error::Timeout`] (default 60 s; not persisted).
+    /// [`Error::Timeout`] (default 60 s; not persisted). Any `Duration` is
+    /// valid: SQLite's limit, about 24.8 days, stands for a longer one.
+    /// A timed wait (`pull_timeout`, `lease_timeout`, `pop_front_timeout`)
+    /// waits for the lock only until its own deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -762,8 +765,39 @@ impl Cache {
         retry: bool,
         f: impl FnOnce(&Cache) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.transact_until(retry, None, f)
+    }
+
+    /// [`Cache::transact`], waiting for the write lock for at most `wait`
+    /// (then [`Error::Timeout`]), whatever the cache's timeout: for a caller
+    /// with a deadline of its own. A `wait` too long for the clock is the
+    /// cache's timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// let n = cache.transact_timeout(Duration::from_millis(200), |c| c.incr("runs", 1, 0))?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transact_timeout<T, E: From<Error>>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&Cache) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transact_until(false, Some(crate::deadline::from_now(wait)), f)
+    }
+
+    fn transact_until<T, E: From<Error>>(
+        &self,
+        retry: bool,
+        deadline: Option<std::time::Instant>,
+        f: impl FnOnce(&Cache) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut failure = None;
-        let result = self.inner.store.transact(retry, || match f(self) {
+        let result = self.inner.store.transact_by(retry, deadline, || match f(self) {
             Ok(v) => Ok(v),
             Err(e) => {
                 failure = Some(e);

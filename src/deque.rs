@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::keys::Pager;
 use crate::lease::{Backlog, Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
+use crate::queue::bounds;
 use crate::settings::EvictionPolicy;
 use crate::store::{PageKind, QUEUE_BOUND};
 
@@ -43,6 +44,36 @@ use crate::store::{PageKind, QUEUE_BOUND};
 /// assert_eq!(jobs.pop_front_timeout(Duration::from_millis(10))?, None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Its keys, beside others
+///
+/// A deque owns only its queue's keys in its cache: the integer keys of
+/// python-diskcache's queue range (0 to 999999999999999), the items leased
+/// from it (see [`Deque::lease`]) and its default dead-letter queue
+/// (`dead-letter-<15 digits>`). Other keys of the same cache (a seen-set
+/// beside a crawler's frontier, say) are not items: `len`, `clear`, `iter`,
+/// `get`, `front`/`back`, the pops, `rotate_*`, `retain` and `maxlen` neither
+/// count, show nor remove them, as a `VecDeque` beside other variables.
+/// python-diskcache's `Deque` differs: its `len` counts and its `clear`
+/// removes every key of the cache, and its iteration walks them all.
+///
+/// [`Deque::len`] counts what the deque holds: queued items, leased items
+/// and dead letters. The positional operations (`iter`, `get`, `front`,
+/// `back`, pops, `rotate_*`, `retain`) and `maxlen` see the queued items
+/// only; [`Deque::backlog`] tells queued from leased.
+///
+/// ```
+/// use diskq::{Cache, Deque};
+/// let dir = tempfile::tempdir()?;
+/// let cache = Cache::open(dir.path())?;
+/// cache.set("seen:https://example.com/", &true)?;
+/// let frontier: Deque<String> = Deque::from_cache(cache.clone());
+/// frontier.push_back(&"https://example.com/a".to_string())?;
+/// assert_eq!(frontier.len()?, 1);
+/// assert_eq!(frontier.clear()?, 1);
+/// assert!(cache.contains_key("seen:https://example.com/")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Deque<T> {
     cache: Cache,
     maxlen: Option<usize>,
@@ -68,6 +99,10 @@ impl<T> std::fmt::Debug for Deque<T> {
     }
 }
 
+/// The dead-letter queue of a deque's leases when their options name none
+/// (`LeaseOptions::dead_letter_prefix` without a prefix).
+const DEAD_LETTERS: &str = "dead-letter";
+
 const FRONT: PullOptions = PullOptions {
     prefix: None,
     side: Side::Front,
@@ -88,7 +123,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         ))
     }
 
-    /// A deque over an open cache (its integer-keyed queue).
+    /// A deque over an open cache: its integer-keyed queue, beside whatever
+    /// other keys the cache holds (see [the type's docs](Deque#its-keys-beside-others)).
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
             cache,
@@ -100,16 +136,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Bounds the deque: a push onto a full deque drops an item from the
     /// other end, as `collections.deque` and python-diskcache do. Items over
     /// the bound now are dropped from the front. The bound belongs to this
-    /// handle (python-diskcache does not persist it either).
+    /// handle (python-diskcache does not persist it either). It bounds the
+    /// queued items: leased items and dead letters are neither counted
+    /// against it nor dropped, and neither are the cache's other keys.
     pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
         self.maxlen = Some(maxlen);
-        self.cache.transact(|_| {
-            while self.len()? > maxlen {
-                self.cache.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
-            }
-            Ok::<_, Error>(())
-        })?;
+        self.cache.transact(|_| self.trim(maxlen, &FRONT))?;
         Ok(self)
+    }
+
+    /// Drops queued items from one end until at most `maxlen` are left.
+    fn trim(&self, maxlen: usize, from: &PullOptions) -> Result<()> {
+        let over = self.cache.queue_len(None)?.saturating_sub(maxlen);
+        if over > 0 {
+            self.cache.pull_many::<serde::de::IgnoredAny>(over, from)?;
+        }
+        Ok(())
     }
 
     /// The bound set by [`Deque::with_maxlen`].
@@ -131,11 +173,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             None => self.cache.push_with(value, &opts).map(drop),
             Some(maxlen) => self.cache.transact(|c| {
                 c.push_with(value, &opts)?;
-                if self.len()? > maxlen {
-                    let other = if side == Side::Back { &FRONT } else { &BACK };
-                    c.pull_with::<serde::de::IgnoredAny>(other)?;
-                }
-                Ok(())
+                self.trim(maxlen, if side == Side::Back { &FRONT } else { &BACK })
             }),
         }
     }
@@ -162,14 +200,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         };
         self.cache.transact(|c| {
             c.push_many(values, &PushOptions::default())?;
-            while self.len()? > maxlen {
-                c.pull_with::<serde::de::IgnoredAny>(&FRONT)?;
-            }
-            Ok(())
+            self.trim(maxlen, &FRONT)
         })
     }
 
     /// Removes and returns the front item.
+    ///
+    /// An item that does not decode as `T` (a tuple a Python `Deque`
+    /// appended is a pickle) fails with [`Error::Pickled`] or
+    /// [`Error::Decode`] naming its key and stays in place;
+    /// [`Deque::dead_letter_undecodable`] moves it out of the way.
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }
@@ -193,6 +233,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// process. Threads of this process are woken as soon as a push commits;
     /// pushes by other processes are noticed by polling SQLite's
     /// `data_version` (a cheap read) with a backoff of at most 50 ms.
+    ///
+    /// Returns by its own deadline, whatever the cache's timeout: `None`
+    /// when no item could be taken in time, [`Error::Timeout`] when another
+    /// process held the write lock for the whole wait. `Duration::MAX`
+    /// waits as long as it can.
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }
@@ -204,18 +249,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     fn pop_timeout(&self, side: Side, timeout: Duration) -> Result<Option<T>> {
         let opts = if side == Side::Front { &FRONT } else { &BACK };
-        let deadline = Instant::now() + timeout;
-        // Watch from before the first look, so that no push is missed.
-        let mut watcher = self.cache.store().watcher()?;
-        loop {
-            if let Some((_, v)) = self.cache.pull_with(opts)? {
-                return Ok(Some(v));
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            watcher.wait(deadline)?;
-        }
+        Ok(self.cache.pull_timeout(opts, timeout)?.map(|(_, v)| v))
     }
 
     /// Leases the front item for `duration`: at-least-once delivery, for
@@ -249,10 +283,41 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// [`Deque::lease_with`], waiting up to `wait` for an item pushed by any
-    /// process or freed by a lease that ran out.
+    /// process or freed by a lease that ran out. Returns by its own deadline
+    /// (see [`Cache::lease_timeout`]).
     pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease_timeout(opts, wait)
+    }
+
+    /// The way past an item that [`Deque::pop_front`] (or `pop_back`, for
+    /// `Side::Back`) cannot decode as `T`, such as a tuple a Python `Deque`
+    /// appended (pickled): a pop of it fails with [`Error::Pickled`] or
+    /// [`Error::Decode`] naming its key and leaves it in place, so every
+    /// consumer would meet it again. This moves it, undecoded and whole, to
+    /// the back of the dead-letter queue (prefix `"dead-letter"`, where
+    /// [`Deque::pop_dead_letter`] and [`Deque::requeue_dead_letters`] with
+    /// default [`LeaseOptions`] find it) and returns the key it had.
+    ///
+    /// `None`, moving nothing, when the deque is empty or that end decodes
+    /// as `T`: a consumer that lost a race for the bad item to another one
+    /// never moves a good item. See [`Cache::dead_letter_undecodable`].
+    ///
+    /// ```
+    /// use diskq::{Deque, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let strings: Deque<String> = Deque::open(dir.path())?;
+    /// strings.cache().push(&7)?; // not a string
+    /// strings.push_back(&"next".to_string())?;
+    /// let err = strings.pop_front().expect_err("7 is not a String");
+    /// assert!(err.is_decode());
+    /// assert!(strings.dead_letter_undecodable(Side::Front)?.is_some());
+    /// assert_eq!(strings.pop_front()?.as_deref(), Some("next"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dead_letter_undecodable(&self, side: Side) -> Result<Option<crate::Key>> {
+        self.cache
+            .dead_letter_undecodable::<T>(if side == Side::Front { &FRONT } else { &BACK })
     }
 
     /// Takes the front item of the dead-letter queue of `opts`: items that
@@ -307,19 +372,32 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         })
     }
 
-    /// The number of items.
+    /// The number of items the deque holds: queued, leased and dead letters
+    /// (not the cache's other keys; python-diskcache's `len` counts those
+    /// too). Read in one snapshot, from the key index.
     pub fn len(&self) -> Result<usize> {
-        self.cache.len()
+        let (lo, hi) = bounds(None);
+        let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
+        let n = self.cache.store().read_snapshot(|s| {
+            let now = self.cache.now();
+            Ok(s.queue_len((&lo, &hi), now)? + s.leases_of("")? + s.queue_len((&dead_lo, &dead_hi), now)?)
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// True when there are no items.
+    /// True when the deque holds no item (queued, leased or dead letter),
+    /// whatever else its cache holds.
     pub fn is_empty(&self) -> Result<bool> {
-        self.cache.is_empty()
+        Ok(self.len()? == 0)
     }
 
-    /// Removes every item; returns how many.
+    /// Removes every item the deque holds (queued, leased and dead letters;
+    /// a held lease's ack then returns false); returns how many. The
+    /// cache's other keys stay (python-diskcache's `clear` removes them).
+    /// Runs in batches, each its own transaction, as [`Cache::clear`].
     pub fn clear(&self) -> Result<usize> {
-        self.cache.clear()
+        let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
+        Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
     }
 
     /// The items from front to back; `.rev()` walks from the back.
@@ -344,7 +422,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     fn rotate(&self, n: usize, from: Side) -> Result<()> {
         self.cache.transact(|c| {
-            let len = self.len()?;
+            let len = self.cache.queue_len(None)?;
             if len == 0 {
                 return Ok(());
             }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
-use crate::codec;
+use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::Side;
@@ -89,10 +89,9 @@ impl LeaseOptions {
 
     /// The prefix of the dead-letter queue these options use.
     pub fn dead_letter_prefix(&self) -> String {
-        match (&self.dead_letter, &self.prefix) {
-            (Some(d), _) => d.clone(),
-            (None, None) => "dead-letter".to_string(),
-            (None, Some(p)) => format!("{p}-dead-letter"),
+        match &self.dead_letter {
+            Some(d) => d.clone(),
+            None => default_dead_letter(self.prefix.as_deref()),
         }
     }
 
@@ -116,6 +115,15 @@ impl LeaseOptions {
             });
         }
         Ok(())
+    }
+}
+
+/// The dead-letter queue of a queue, unless named otherwise: `"dead-letter"`
+/// for the integer-keyed queue, `"<prefix>-dead-letter"` for a prefixed one.
+pub(crate) fn default_dead_letter(prefix: Option<&str>) -> String {
+    match prefix {
+        None => "dead-letter".to_string(),
+        Some(p) => format!("{p}-dead-letter"),
     }
 }
 
@@ -245,7 +253,7 @@ fn held(s: &Session, key: &Key, token: i64) -> Result<Option<LeaseRow>> {
 }
 
 /// A free key at one end of a queue.
-fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result<Key> {
+pub(crate) fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result<Key> {
     let (lo, hi) = bounds(prefix);
     let back = side == Side::Back;
     let number = match s.queue_edge((&lo, &hi), back)? {
@@ -267,6 +275,101 @@ fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()>
     Ok(())
 }
 
+/// The key a leased item is held under: outside every queue range, and
+/// naming the queue key it had (for error messages).
+fn lease_key(id: i64, queue_key: &Key) -> Key {
+    match queue_key {
+        Key::Int(n) => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}-{n}")),
+        Key::Text(t) => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}-{t}")),
+        // Queue keys are integers or text; a lease of anything else keeps the id alone.
+        _ => Key::Text(format!("{LEASE_KEY_PREFIX}{id:016x}")),
+    }
+}
+
+/// The queue key a [`lease_key`] names, or the lease key itself when it
+/// names none (leases made before keys named them).
+fn queue_key_of(lease_key: &Key) -> Key {
+    let named = match lease_key {
+        Key::Text(t) => t
+            .strip_prefix(LEASE_KEY_PREFIX)
+            .and_then(|rest| rest.get(17..).filter(|_| rest.as_bytes().get(16) == Some(&b'-'))),
+        _ => None,
+    };
+    match named {
+        Some(text) => text
+            .parse::<i64>()
+            .map_or_else(|_| Key::Text(text.to_owned()), Key::Int),
+        None => lease_key.clone(),
+    }
+}
+
+/// A letter after `diskq-lease-` keeps lease keys above the range of a
+/// queue named `diskq-lease` (its keys go on with digits).
+const LEASE_KEY_PREFIX: &str = "diskq-lease-k";
+
+/// What a lease transaction found.
+enum Taken<V> {
+    Lease(Key, LeaseRow, V),
+    Nothing,
+    /// A delivery of an item that does not decode: committed, then reported.
+    Undecodable(Error),
+}
+
+/// A leased item's value, read inside the lease transaction.
+enum Leased<V> {
+    Value(V),
+    /// Its value file is gone: the item was dropped.
+    Gone,
+    /// It does not decode as the wanted type (a Python pickle, another type).
+    Undecodable(Error),
+}
+
+/// A delivery of an item that does not decode counts, and fails at once
+/// (as a nack would): the item goes back where it was, at the front of its
+/// queue under the key the error names, its delivery count one higher; the
+/// delivery that reaches `max_deliveries` moves it whole (its stored value
+/// untouched) to the dead-letter queue instead, so a poison item cannot
+/// wedge a queue with a delivery limit.
+fn failed_delivery<V>(
+    s: &mut Session,
+    key: &Key,
+    was: &Key,
+    row: &LeaseRow,
+    opts: &LeaseOptions,
+    e: Error,
+) -> Result<Taken<V>> {
+    if opts.max_deliveries.is_some_and(|max| row.deliveries >= i64::from(max)) {
+        to_dead_letter(s, key, opts)?;
+        return Ok(Taken::Undecodable(e));
+    }
+    let (lo, hi) = bounds(opts.prefix.as_deref());
+    let free = in_range(was, (&lo, &hi)) && s.rowid_of(was)?.is_none();
+    let back_in = if free {
+        was.clone()
+    } else {
+        queue_key(s, opts.prefix.as_deref(), Side::Front)?
+    };
+    s.rename_key(key, &back_in)?;
+    s.delete_lease_row(key)?;
+    let kept = LeaseRow {
+        deadline: None,
+        token: 0,
+        ..*row
+    };
+    s.put_lease_row(&back_in, opts.prefix.as_deref().unwrap_or_default(), &kept)?;
+    s.mark_pushed();
+    Ok(Taken::Undecodable(e))
+}
+
+/// True when `key` lies in a queue's key range (exclusive bounds).
+fn in_range(key: &Key, (lo, hi): (&Scalar, &Scalar)) -> bool {
+    match (key, lo, hi) {
+        (Key::Int(n), Scalar::Int(lo), Scalar::Int(hi)) => lo < n && n < hi,
+        (Key::Text(t), Scalar::Text(lo), Scalar::Text(hi)) => lo < t && t < hi,
+        _ => false,
+    }
+}
+
 fn random_i64() -> Result<i64> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| Error::io("<random source>", std::io::Error::other(e.to_string())))?;
@@ -278,6 +381,15 @@ impl Cache {
     /// stays on disk, invisible to other consumers, until the returned
     /// [`Lease`] is acked or nacked or runs out. Items whose lease ran out
     /// are delivered first. `None` when nothing is available.
+    ///
+    /// An item whose value does not decode as `V` (a Python pickle, a value
+    /// of another type) fails with [`Error::Decode`] or [`Error::Pickled`]
+    /// naming its queue key, and that delivery counts and fails at once: the
+    /// item stays at the front of the queue, its delivery count one higher,
+    /// and the delivery that reaches `max_deliveries` moves it to the
+    /// dead-letter queue whole (its stored value kept, for a reader that
+    /// can decode it), so the next lease takes the next item. Without
+    /// `max_deliveries`, [`Cache::dead_letter_undecodable`] moves it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -297,12 +409,21 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lease<V: DeserializeOwned>(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        self.lease_by(opts, None)
+    }
+
+    /// [`Cache::lease`], waiting for the write lock until `deadline` at most.
+    fn lease_by<V: DeserializeOwned>(
+        &self,
+        opts: &LeaseOptions,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Lease<V>>> {
         opts.validate()?;
         let queue = opts.prefix.as_deref().unwrap_or_default();
         let (lo, hi) = bounds(opts.prefix.as_deref());
         let token = random_i64()?;
-        let lease_key = Key::Text(format!("diskq-lease-{:016x}", random_i64()?));
-        let taken = self.store().write(opts.retry, None, |s| {
+        let lease_id = random_i64()?;
+        let taken = self.store().write_by(opts.retry, deadline, |s| {
             s.create_lease_table()?;
             let now = self.now();
             let deadline = now + opts.duration.as_secs_f64();
@@ -324,15 +445,18 @@ impl Cache {
                     deadline: Some(deadline),
                 };
                 s.put_lease_row(&key, queue, &row)?;
-                if let Some(value) = self.lease_value(s, &key, item)? {
-                    return Ok(Some((key, row, value)));
+                let was = queue_key_of(&key);
+                match self.lease_value(s, &was, &key, item)? {
+                    Leased::Value(value) => return Ok(Taken::Lease(key, row, value)),
+                    Leased::Gone => continue,
+                    Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e),
                 }
             }
             let Some((front, _)) = s.peek((&lo, &hi), now, false)? else {
-                return Ok(None);
+                return Ok(Taken::Nothing);
             };
             let Some(item) = s.rowid_of(&front)? else {
-                return Ok(None);
+                return Ok(Taken::Nothing);
             };
             // A nacked item keeps its delivery count.
             let before = match s.lease_row(&front)? {
@@ -342,6 +466,7 @@ impl Cache {
                 }
                 None => 0,
             };
+            let lease_key = lease_key(lease_id, &front);
             s.rename_key(&front, &lease_key)?;
             let row = LeaseRow {
                 deliveries: before + 1,
@@ -350,34 +475,51 @@ impl Cache {
                 deadline: Some(deadline),
             };
             s.put_lease_row(&lease_key, queue, &row)?;
-            match self.lease_value(s, &lease_key, item)? {
-                Some(value) => Ok(Some((lease_key.clone(), row, value))),
-                None => Ok(None),
+            // A decode error names the key the item had in its queue.
+            match self.lease_value(s, &front, &lease_key, item)? {
+                Leased::Value(value) => Ok(Taken::Lease(lease_key, row, value)),
+                Leased::Gone => Ok(Taken::Nothing),
+                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e),
             }
         })?;
-        Ok(taken.map(|(key, row, value)| Lease {
-            cache: self.clone(),
-            key,
-            token,
-            deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
-            deadline: row.deadline.unwrap_or_default(),
-            opts: opts.clone(),
-            value,
-        }))
+        match taken {
+            Taken::Lease(key, row, value) => Ok(Some(Lease {
+                cache: self.clone(),
+                key,
+                token,
+                deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
+                deadline: row.deadline.unwrap_or_default(),
+                opts: opts.clone(),
+                value,
+            })),
+            Taken::Nothing => Ok(None),
+            // The delivery was counted (and committed) all the same.
+            Taken::Undecodable(e) => Err(e),
+        }
     }
 
-    /// Loads and decodes a leased item; drops it (and says `None`) when its
-    /// value file is gone.
-    fn lease_value<V: DeserializeOwned>(&self, s: &mut Session, key: &Key, item: i64) -> Result<Option<V>> {
+    /// Loads and decodes a leased item (a decode error names `shown`); drops
+    /// it when its value file is gone.
+    fn lease_value<V: DeserializeOwned>(
+        &self,
+        s: &mut Session,
+        shown: &Key,
+        key: &Key,
+        item: i64,
+    ) -> Result<Leased<V>> {
         let Some(mut row) = s.row_by_rowid(item)? else {
-            return Ok(None);
+            return Ok(Leased::Gone);
         };
         match self.load(&mut row)? {
-            Some(stored) => Ok(Some(codec::decode(stored, key)?)),
+            Some(stored) => match codec::decode(stored, shown) {
+                Ok(value) => Ok(Leased::Value(value)),
+                Err(e) if e.is_decode() => Ok(Leased::Undecodable(e)),
+                Err(e) => Err(e),
+            },
             None => {
                 s.delete_rowid(item, None)?;
                 s.delete_lease_row(key)?;
-                Ok(None)
+                Ok(Leased::Gone)
             }
         }
     }
@@ -421,13 +563,30 @@ impl Cache {
 
     /// [`Cache::lease`], waiting up to `wait` for an item: pushed by any
     /// thread or process, or freed by a lease that runs out.
+    ///
+    /// Returns by its own deadline, whatever the cache's timeout: `None`
+    /// when no item could be leased in time, [`Error::Timeout`] when another
+    /// connection held the write lock for the whole wait. `Duration::MAX`
+    /// waits as long as it can.
     pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
-        let until = Instant::now() + wait;
+        let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();
         let mut watcher = self.store().watcher()?;
+        let mut looked = false;
         loop {
-            if let Some(lease) = self.lease(opts)? {
-                return Ok(Some(lease));
+            match self.lease_by(opts, Some(until)) {
+                Ok(Some(lease)) => return Ok(Some(lease)),
+                Ok(None) => looked = true,
+                Err(e) if e.is_timeout() => {
+                    if Instant::now() < until {
+                        // The store's timeout is shorter than the wait (or
+                        // SQLite answered busy at once): try again, unhurried.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    return if looked { Ok(None) } else { Err(e) };
+                }
+                Err(e) => return Err(e),
             }
             let now = Instant::now();
             if now >= until {
@@ -444,11 +603,34 @@ impl Cache {
             let wake = match next {
                 Some(deadline) => {
                     let secs = (deadline - self.now()).max(0.0) + 0.001;
-                    now + Duration::try_from_secs_f64(secs).unwrap_or(wait)
+                    crate::deadline::after(now, crate::deadline::seconds(secs))
                 }
                 None => until,
             };
             watcher.wait(wake.min(until))?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_keys_name_the_queue_key_and_stay_outside_queue_ranges() {
+        for queue_key in [Key::Int(500_000_000_000_001), Key::Text("jobs-500000000000000".into())] {
+            let leased = lease_key(0x0123_4567_89ab_cdef, &queue_key);
+            assert_eq!(queue_key_of(&leased), queue_key);
+            let (lo, hi) = bounds(Some("diskq-lease"));
+            let (Scalar::Text(lo), Scalar::Text(hi), Key::Text(k)) = (lo, hi, &leased) else {
+                panic!("text bounds and keys");
+            };
+            assert!(
+                !(lo.as_str() < k.as_str() && k.as_str() < hi.as_str()),
+                "{k} in {lo}..{hi}"
+            );
+        }
+        let old = Key::Text("diskq-lease-0123456789abcdef".into());
+        assert_eq!(queue_key_of(&old), old);
     }
 }

@@ -182,6 +182,7 @@
 mod batch;
 mod cache;
 mod codec;
+mod deadline;
 pub mod deque;
 mod disk;
 mod error;

@@ -1,6 +1,8 @@
 //! Queue operations of `Cache`: push, pull, peek (python-diskcache's
 //! numbering) and peekitem.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -14,7 +16,10 @@ use crate::store::{QUEUE_BOUND, Session};
 /// The first number of an empty queue, as python-diskcache numbers them.
 pub(crate) const FIRST_NUMBER: i64 = 500_000_000_000_000;
 
-/// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text.
+/// The key range of a queue: integers, or `"<prefix>-<15 digits>"` text
+/// (python-diskcache's bounds, both exclusive). The store's queue statements
+/// also check each key's shape (an integer; `<prefix>-` and exactly 15
+/// digits), as the range of `jobs` holds the keys of queue `jobs-2` too.
 pub(crate) fn bounds(prefix: Option<&str>) -> (Scalar, Scalar) {
     match prefix {
         None => (Scalar::Int(0), Scalar::Int(QUEUE_BOUND)),
@@ -50,7 +55,8 @@ impl Cache {
     /// A python-diskcache `Cache.push` / `Deque` on the same directory sees
     /// the same queue. As there, the queue is the range of integer keys
     /// between 0 and 999999999999999: do not `set` plain integer keys in that
-    /// range on a cache used as a queue (or give the queue a prefix).
+    /// range on a cache used as a queue (or give the queue a prefix). Keys of
+    /// other kinds (text, bytes, floats) are never items of this queue.
     ///
     /// ```
     /// use diskq::{Cache, Key};
@@ -67,6 +73,30 @@ impl Cache {
 
     /// Pushes with a queue prefix, a side, an expiry or a tag. Atomic: the
     /// key is one past the current end, and concurrent pushes get distinct keys.
+    ///
+    /// The queue of prefix `p` is exactly the text keys `p-` followed by 15
+    /// digits (python-diskcache's `f'{prefix}-{num:015d}'`, whoever made
+    /// them); the unprefixed queue is the integer keys from 1 to
+    /// 999999999999998. So queues `jobs` and `jobs-2` stay apart in every
+    /// push, pull, peek, lease and backlog, although the keys of `jobs-2`
+    /// sort inside the range of `jobs`. python-diskcache's own `pull` with
+    /// prefix `jobs` does take the items of `jobs-2` (it checks the range
+    /// only): where Python pulls, use prefixes that do not extend each other.
+    /// A pull of `jobs` steps over all the keys of `jobs-2` in one index
+    /// seek, however many there are.
+    ///
+    /// ```
+    /// use diskq::{Cache, Key, PullOptions, PushOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push_with("theirs", &PushOptions::new().prefix("jobs-2"))?;
+    /// let key = cache.push_with("mine", &PushOptions::new().prefix("jobs"))?;
+    /// assert_eq!(key, Key::from("jobs-500000000000000"));
+    /// let (_, mine): (Key, String) = cache.pull_with(&PullOptions::new().prefix("jobs"))?.expect("an item");
+    /// assert_eq!(mine, "mine");
+    /// assert!(cache.pull_with::<String>(&PullOptions::new().prefix("jobs"))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
         let mut keys = self.push_many(std::iter::once(value), opts)?;
         Ok(keys.pop().expect("one key per pushed value"))
@@ -173,6 +203,30 @@ impl Cache {
         }
     }
 
+    /// The live items of a queue (its own keys only), counted in the index.
+    pub(crate) fn queue_len(&self, prefix: Option<&str>) -> Result<usize> {
+        let (lo, hi) = bounds(prefix);
+        let n = self.store().read(|s| s.queue_len((&lo, &hi), self.now()))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Removes every item of a queue, expired or not, in batches (each its
+    /// own transaction, as [`Cache::clear`]); returns how many.
+    pub(crate) fn clear_queue(&self, prefix: Option<&str>) -> Result<usize> {
+        const BATCH: u64 = 100;
+        let (lo, hi) = bounds(prefix);
+        let mut total = 0;
+        loop {
+            let removed = self
+                .store()
+                .write(false, None, |s| s.delete_queue_batch((&lo, &hi), BATCH))?;
+            total += removed;
+            if removed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Moves the item at one end of the integer-keyed queue to the other end
     /// by renumbering its key; false when the queue is empty.
     pub(crate) fn requeue(&self, from: Side) -> Result<bool> {
@@ -200,11 +254,131 @@ impl Cache {
     /// Takes an item from either end of a queue. Atomic: two consumers never
     /// get the same item. Expired items met on the way are removed. The
     /// value is read and decoded before the removal commits, so an item whose
-    /// value does not decode as `V` stays queued (and the error says why).
+    /// value does not decode as `V` stays queued (and the error names its
+    /// key); [`Cache::dead_letter_undecodable`] moves it out of the way.
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
+        self.pull_by(opts, None)
+    }
+
+    /// [`Cache::pull_with`], waiting up to `wait` for an item pushed by any
+    /// thread or process. Threads of this process are woken as soon as a
+    /// push commits; pushes by other processes are noticed by polling
+    /// SQLite's `data_version` (a cheap read) every 50 ms at most.
+    ///
+    /// The call returns by its own deadline, whatever the cache's timeout:
+    /// `None` when no item could be taken in time, [`Error::Timeout`] when
+    /// another connection held the write lock for the whole wait. A `wait`
+    /// too long for the clock (`Duration::MAX`) waits as long as it can.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{Cache, PullOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// let jobs = PullOptions::new().prefix("jobs");
+    /// assert_eq!(cache.pull_timeout::<String>(&jobs, Duration::from_millis(10))?, None);
+    /// cache.push_with("resize", &diskq::PushOptions::new().prefix("jobs"))?;
+    /// let (_, job) = cache.pull_timeout::<String>(&jobs, Duration::from_secs(10))?.expect("a job");
+    /// assert_eq!(job, "resize");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pull_timeout<V: DeserializeOwned>(&self, opts: &PullOptions, wait: Duration) -> Result<Option<(Key, V)>> {
+        let deadline = crate::deadline::from_now(wait);
+        // Watch from before the first look, so that no push is missed.
+        let mut watcher = self.store().watcher()?;
+        let mut looked = false;
+        loop {
+            match self.pull_by(opts, Some(deadline)) {
+                Ok(Some(item)) => return Ok(Some(item)),
+                Ok(None) => looked = true,
+                Err(e) if e.is_timeout() => {
+                    if Instant::now() < deadline {
+                        // The store's timeout is shorter than the wait (or
+                        // SQLite answered busy at once): try again, unhurried.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    return if looked { Ok(None) } else { Err(e) };
+                }
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            watcher.wait(deadline)?;
+        }
+    }
+
+    /// [`Cache::pull_with`], waiting for the write lock until `deadline` at most.
+    fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write(opts.retry, None, |s| {
+        self.store().write_by(opts.retry, deadline, |s| {
             self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())
+        })
+    }
+
+    /// The way past an item that a pull cannot decode: moves the item at
+    /// the `opts.side` end of the queue to the back of the queue's
+    /// dead-letter queue (`"dead-letter"` for the integer-keyed queue,
+    /// `"<prefix>-dead-letter"` for a prefixed one, as for
+    /// [`LeaseOptions`](crate::LeaseOptions)) when its value does not decode
+    /// as `V`, and returns the key it had (the key the pull's error named).
+    /// Its stored value is kept as it is, for a reader that can decode it
+    /// (python-diskcache for a pickle); [`Cache::requeue_dead_letters`] puts
+    /// it back.
+    ///
+    /// `None`, moving nothing, when the queue is empty or its end item
+    /// decodes as `V` (pull it): so a consumer that races another one to
+    /// the same bad item never moves a good one.
+    ///
+    /// ```
+    /// use diskq::{Cache, Error, PullOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = Cache::open(dir.path())?;
+    /// cache.push("not a number")?;
+    /// cache.push(&2)?;
+    /// let front = PullOptions::new();
+    /// let err = cache.pull_with::<i64>(&front).expect_err("a string is no i64");
+    /// assert!(err.is_decode()); // the item stays in the queue
+    /// let moved = cache.dead_letter_undecodable::<i64>(&front)?.expect("moved");
+    /// assert_eq!(moved, diskq::Key::Int(500000000000000));
+    /// assert_eq!(cache.pull_with::<i64>(&front)?.map(|(_, v)| v), Some(2));
+    /// let dead = PullOptions::new().prefix("dead-letter");
+    /// assert_eq!(cache.pull_with::<String>(&dead)?.map(|(_, v)| v).as_deref(), Some("not a number"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dead_letter_undecodable<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<Key>> {
+        let prefix = opts.prefix.as_deref();
+        let (lo, hi) = bounds(prefix);
+        let dead_letter = crate::lease::default_dead_letter(prefix);
+        self.store().write(opts.retry, None, |s| {
+            let now = self.now();
+            loop {
+                let Some((key, mut row)) = s.peek((&lo, &hi), now, opts.side == Side::Back)? else {
+                    return Ok(None);
+                };
+                let Some(stored) = self.load(&mut row)? else {
+                    // Its value file is gone: drop it, as a pull does.
+                    if let Some(rowid) = s.rowid_of(&key)? {
+                        s.delete_rowid(rowid, None)?;
+                    }
+                    continue;
+                };
+                return match codec::decode::<V>(stored, &key) {
+                    Ok(_) => Ok(None),
+                    Err(e) if e.is_decode() => {
+                        let dead = crate::lease::queue_key(s, Some(&dead_letter), Side::Back)?;
+                        s.rename_key(&key, &dead)?;
+                        // A nacked item's delivery count stays at its old key.
+                        if s.has_lease_table()? {
+                            s.delete_lease_row(&key)?;
+                        }
+                        s.mark_pushed();
+                        Ok(Some(key))
+                    }
+                    Err(e) => Err(e),
+                };
+            }
         })
     }
 

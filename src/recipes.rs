@@ -57,6 +57,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::deadline::seconds;
 use crate::error::{Error, Result};
 
 mod averager;
@@ -148,14 +149,6 @@ fn wall_clock() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Seconds as a `Duration`: zero for negative or NaN, saturating when too large.
-fn seconds(secs: f64) -> Duration {
-    if secs.is_nan() || secs <= 0.0 {
-        return Duration::ZERO;
-    }
-    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
-}
-
 /// Refuses a zero duration where only a positive one makes sense.
 fn positive(recipe: &str, name: &str, value: Duration) -> Result<Duration> {
     if value.is_zero() {
@@ -182,14 +175,6 @@ mod tests {
     #[test]
     fn tokens_differ() {
         assert_ne!(holder_token(), holder_token());
-    }
-
-    #[test]
-    fn seconds_never_panics() {
-        assert_eq!(seconds(-1.0), Duration::ZERO);
-        assert_eq!(seconds(f64::NAN), Duration::ZERO);
-        assert_eq!(seconds(f64::INFINITY), Duration::MAX);
-        assert_eq!(seconds(1.5), Duration::from_millis(1500));
     }
 
     #[test]

@@ -269,3 +269,59 @@ fn ctrl_c_stops_between_pages_and_the_next_run_fetches_nothing_twice() {
     assert!(counts.values().all(|n| *n == 1), "a page was fetched twice");
     assert_eq!(stat(dir.path(), "duplicates"), 0);
 }
+
+/// `pickle.dumps((1, 'two'), protocol=5)`: what a Python `Deque.append`
+/// of a tuple stores (mode 4).
+const PICKLE: &[u8] = &[
+    128, 5, 149, 11, 0, 0, 0, 0, 0, 0, 0, 75, 1, 140, 3, 116, 119, 111, 148, 134, 148, 46,
+];
+
+#[test]
+fn a_frontier_item_no_worker_can_read_goes_to_the_dead_letter_queue_and_the_crawl_finishes() {
+    let pages = 50;
+    let dir = tempfile::tempdir().unwrap();
+    // The first frontier item is a pickle, as if a Python process had
+    // appended a tuple before the crawl was seeded.
+    let frontier = dir.path().join("frontier");
+    Cache::open(&frontier).unwrap();
+    let conn = rusqlite::Connection::open(frontier.join("cache.db")).unwrap();
+    conn.execute(
+        "INSERT INTO Cache (key, raw, store_time, access_time, size, mode, value) \
+         VALUES (500000000000000, 1, 0, 0, ?1, 4, ?2)",
+        rusqlite::params![PICKLE.len() as i64, PICKLE],
+    )
+    .unwrap();
+    drop(conn);
+
+    let server = Server::start(pages).unwrap();
+    // Each delivery of the pickle fails at once; the third moves it to the
+    // dead-letter queue.
+    let mut crawl = Guard(start(&server, dir.path(), 2));
+    let lines = output_lines(&mut crawl.0);
+    assert!(
+        crawl.0.wait().unwrap().success(),
+        "the crawler failed:\n{}",
+        lines.join("\n")
+    );
+    assert_matches_site(dir.path(), pages);
+    assert_eq!(
+        stat(dir.path(), "error:undecodable frontier item"),
+        3,
+        "three deliveries"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no worker could read") && l.ends_with(": 1")),
+        "{lines:?}"
+    );
+    let conn = rusqlite::Connection::open(frontier.join("cache.db")).unwrap();
+    let (mode, value): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT mode, value FROM Cache WHERE key = 'dead-letter-500000000000000'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((mode, value.as_slice()), (4, PICKLE), "kept whole");
+}

@@ -268,7 +268,10 @@ fn full_file_system_child() {
     };
     assert!(matches!(err, Error::Io { .. } | Error::Sqlite { .. }), "{err:?}");
     let why = chain(&err);
-    assert!(why.contains("space") || why.contains("full"), "the message says why: {why}");
+    assert!(
+        why.contains("space") || why.contains("full"),
+        "the message says why: {why}"
+    );
     // Small values until the database cannot grow either.
     let mut small = 0usize;
     let err = loop {

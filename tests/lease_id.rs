@@ -116,3 +116,35 @@ fn ids_that_name_no_lease_are_none_and_nonsense_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidSetting { .. }), "{err}");
 }
+
+#[test]
+fn an_id_is_the_same_short_text_whatever_the_queue_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let queues = ["a.b c-d", "jobs", "jobs-2", "ü\n"];
+    for queue in queues {
+        cache.push_with(queue, &PushOptions::new().prefix(queue)).unwrap();
+    }
+    let ids: Vec<String> = queues
+        .iter()
+        .map(|q| {
+            cache
+                .lease::<String>(&opts().prefix(*q))
+                .unwrap()
+                .unwrap()
+                .id()
+                .to_string()
+        })
+        .collect();
+    for (queue, text) in queues.iter().zip(&ids) {
+        assert_eq!(text.len(), 33, "{text}");
+        assert!(text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.'), "{text}");
+        let lease = cache
+            .resume_lease::<String>(&text.parse().unwrap(), &opts())
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease.value(), queue, "each id finds its own lease");
+        assert!(lease.nack(Side::Back).unwrap());
+        assert_eq!(cache.backlog(Some(queue)).unwrap().queued, 1, "back in {queue:?}");
+    }
+}

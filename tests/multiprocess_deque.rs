@@ -90,11 +90,14 @@ fn child() {
                 // and the pop finds nothing, nothing more will come.
                 let done = ctl.get::<i64>("producers-done").unwrap() == Some(2);
                 let taken = match (blocking, id) {
-                    (true, _) => d
-                        .pop_front_timeout(Duration::from_millis(200))
-                        .unwrap()
-                        .into_iter()
-                        .collect(),
+                    (true, _) => match d.pop_front_timeout(Duration::from_millis(200)) {
+                        Ok(taken) => taken.into_iter().collect(),
+                        // A timed pop ends by its deadline: under this much
+                        // contention the write lock can stay busy for all of
+                        // a short wait. Nothing was taken; look again.
+                        Err(e) if e.is_timeout() => continue,
+                        Err(e) => panic!("{e}"),
+                    },
                     (false, 0) => d.pop_front().unwrap().into_iter().collect(),
                     (false, _) => d.pop_front_many(25).unwrap(),
                 };

@@ -141,9 +141,17 @@ pub enum Command {
         /// The queue's name, as given to `push`.
         #[arg(long, value_name = "P")]
         prefix: Option<String>,
-        /// Wait up to this many seconds for an item pushed by any process.
+        /// Wait up to this many seconds for an item pushed by any process
+        /// (a huge number waits as long as it can). The wait ends by then
+        /// even while another process holds the cache's write lock.
         #[arg(long, value_name = "SECS", value_parser = parse_secs, allow_negative_numbers = true)]
         wait: Option<Duration>,
+        /// Move an item that cannot be read (a Python pickle) to the
+        /// dead-letter queue (`dead-letter`, or `P-dead-letter` with
+        /// --prefix), name it on stderr, and take the next item. Without it
+        /// such an item stays in the queue and the pull fails naming its key.
+        #[arg(long)]
+        dead_letter: bool,
     },
     /// The verbs of `verbs.rs` (lease, ack, nack, renew, peek, incr, decr,
     /// dead-letters, requeue, completions).
@@ -151,13 +159,17 @@ pub enum Command {
     Verb(crate::verbs::Verb),
 }
 
-/// A number of seconds (fractions allowed, not negative) as a `Duration`.
+/// A number of seconds (fractions allowed, not negative) as a `Duration`;
+/// one too large for a `Duration` (`1e30`, `inf`) is the longest there is.
 pub fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a number of seconds from 0 up"))
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("{text:?} is not a number of seconds from 0 up"));
+    }
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 #[cfg(test)]
@@ -177,6 +189,10 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("NaN").is_err());
         assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_secs("1e19"), Ok(Duration::from_secs(10_000_000_000_000_000_000)));
+        assert_eq!(parse_secs("1e30"), Ok(Duration::MAX));
+        assert_eq!(parse_secs("inf"), Ok(Duration::MAX));
+        assert!(parse_secs("-inf").is_err());
     }
 
     #[test]

@@ -97,10 +97,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
             back,
             prefix,
             wait,
+            dead_letter,
         } => {
             let mut opts = PullOptions::new().side(if *back { Side::Back } else { Side::Front });
             opts.prefix = prefix.clone();
-            pull(dir, &opts, *wait, json, out)
+            pull(dir, &opts, *wait, *dead_letter, json, out)
         }
         Command::Verb(verb) => verbs::run(verb, cli, out),
     }
@@ -313,6 +314,7 @@ fn pull(
     dir: &Path,
     opts: &PullOptions,
     wait: Option<Duration>,
+    dead_letter: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
@@ -324,20 +326,31 @@ fn pull(
         ));
     }
     let cache = dir::open(dir, Access::Existing)?;
-    let deadline = Instant::now() + wait.unwrap_or(Duration::ZERO);
+    // A wait too long for the clock is as long as it can be.
+    let deadline = wait.map(|wait| {
+        let now = Instant::now();
+        now.checked_add(wait)
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+            .unwrap_or(now)
+    });
     let mut pause = Duration::from_millis(1);
     loop {
-        if pull_written(&cache, opts, json, out)? {
-            return Ok(Outcome::Done);
+        match pull_written(&cache, opts, deadline, dead_letter, json, out) {
+            Ok(true) => return Ok(Outcome::Done),
+            Ok(false) => {}
+            // The store's timeout ran out before the wait: try again.
+            Err(Pulled::Locked) if deadline.is_some_and(|d| Instant::now() < d) => continue,
+            Err(Pulled::Locked) => return Err(Error::Timeout.into()),
+            Err(Pulled::Failed(f)) => return Err(f),
         }
         // Wait with reads, which take no lock, until an item shows up.
         loop {
-            let now = Instant::now();
-            if now >= deadline {
+            let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
                 let queue = opts.prefix.as_deref().map_or(String::new(), |p| format!(" {p:?}"));
                 return Ok(Outcome::Absent(format!("the queue{queue} is empty")));
             }
-            thread::sleep(pause.min(deadline - now));
+            thread::sleep(pause.min(left));
             pause = (pause * 2).min(MAX_POLL);
             if cache.backlog(opts.prefix.as_deref())?.queued > 0 {
                 break;
@@ -346,25 +359,88 @@ fn pull(
     }
 }
 
+/// Why [`pull_written`] took nothing.
+enum Pulled {
+    /// The write lock stayed held by another process.
+    Locked,
+    /// Anything else: the command fails.
+    Failed(Failure),
+}
+
+impl From<Error> for Pulled {
+    fn from(e: Error) -> Pulled {
+        match e {
+            Error::Timeout => Pulled::Locked,
+            e => Pulled::Failed(e.into()),
+        }
+    }
+}
+
 /// Takes one item and writes it, in one transaction: the item leaves the
 /// queue only once it is written and flushed, and stays when the write
-/// fails. False when the queue is empty.
+/// fails. False when the queue is empty. With a `deadline`, the write lock
+/// is waited for until then at most, whatever the cache's timeout.
+///
+/// An item that cannot be read (a Python pickle) stays in the queue and
+/// fails the pull, naming its key; with `dead_letter`, it is moved to the
+/// queue's dead-letter queue (said on stderr once committed) and the next
+/// item is taken.
 ///
 /// The queue's write lock is held while the item is written: other writers
 /// wait while a reader that does not read (a full pipe) holds the output,
 /// and fail with a timeout past theirs, rather than an item being lost. A
 /// lease would not hold the lock, but leases take only the front item and
 /// hide the item's key until acked, from Python consumers too.
-fn pull_written(cache: &Cache, opts: &PullOptions, json: bool, out: &mut dyn Write) -> Result<bool, Failure> {
-    cache.transact_with(opts.retry, |c| {
-        let Some((key, value)) = c.pull_with::<Value>(opts)? else {
-            return Ok(false);
+fn pull_written(
+    cache: &Cache,
+    opts: &PullOptions,
+    deadline: Option<Instant>,
+    dead_letter: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Pulled> {
+    let dead_letters = match &opts.prefix {
+        Some(p) => format!("{p}-dead-letter"),
+        None => "dead-letter".to_string(),
+    };
+    let mut moved = Vec::new();
+    let mut take = |c: &Cache| -> Result<bool, Failure> {
+        let (key, value) = loop {
+            match c.pull_with::<Value>(opts) {
+                Ok(Some(item)) => break item,
+                Ok(None) => return Ok(false),
+                Err(e) if e.is_decode() && dead_letter => match c.dead_letter_undecodable::<Value>(opts)? {
+                    Some(key) => moved.push(key),
+                    None => return Err(e.into()),
+                },
+                Err(e) if e.is_decode() => {
+                    return Err(Failure::new(format!(
+                        "{e}; it stays in the queue (diskq pull --dead-letter moves it to the dead-letter \
+                         queue {dead_letters:?})"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         show_value(out, &key, &value, json)
             .and_then(|()| out.flush().map_err(Failure::output))
             .map_err(|f| Failure::new(format!("the item {key} was not written, and stays in the queue: {f}")))?;
         Ok(true)
-    })
+    };
+    let taken = match deadline {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            cache.transact_timeout(left, |c| take(c).map_err(Pulled::Failed))?
+        }
+        None => cache.transact_with(opts.retry, |c| take(c).map_err(Pulled::Failed))?,
+    };
+    for key in moved {
+        let _ = writeln!(
+            io::stderr(),
+            "diskq: moved the item {key}, which cannot be read, to the dead-letter queue {dead_letters:?}"
+        );
+    }
+    Ok(taken)
 }
 
 /// Standard input closed is no empty value: refuse it before anything is

@@ -4,7 +4,7 @@
 //! diskq set DIR KEY VALUE [--expire SECS] [--tag TAG]   # VALUE `-` streams stdin
 //! diskq get DIR KEY
 //! diskq push DIR VALUE [--front] [--prefix P]           # prints the key
-//! diskq pull DIR [--back] [--prefix P] [--wait SECS]    # exit status 2 when empty
+//! diskq pull DIR [--back] [--prefix P] [--wait SECS] [--dead-letter]  # status 2: empty
 //! diskq lease DIR [--secs S] [--prefix P]               # value on stdout, lease id on stderr
 //! diskq ack DIR LEASE | nack DIR LEASE [--back] | renew DIR LEASE --secs S
 //! diskq stats DIR | check DIR [--fix] | keys DIR | len DIR | ...

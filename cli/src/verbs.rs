@@ -117,7 +117,7 @@ pub enum Verb {
         prefix: Option<String>,
         /// The dead-letter queue's name (default: `dead-letter`, or
         /// `P-dead-letter` with --prefix).
-        #[arg(long, value_name = "D")]
+        #[arg(long = "dead-letter-queue", value_name = "D")]
         dead_letter: Option<String>,
         /// List the dead letters, front first: one JSON object a line
         /// (`{"key":..,"kind":..,"value":..}`), or one JSON array with --json.
@@ -135,7 +135,7 @@ pub enum Verb {
         prefix: Option<String>,
         /// The dead-letter queue's name (default: `dead-letter`, or
         /// `P-dead-letter` with --prefix).
-        #[arg(long, value_name = "D")]
+        #[arg(long = "dead-letter-queue", value_name = "D")]
         dead_letter: Option<String>,
     },
     /// Print a completion script for SHELL.
@@ -158,7 +158,7 @@ pub struct DeadLetterArgs {
     pub max_deliveries: Option<u32>,
     /// The dead-letter queue's name (default: `dead-letter`, or
     /// `P-dead-letter` for the queue P).
-    #[arg(long, value_name = "D")]
+    #[arg(long = "dead-letter-queue", value_name = "D")]
     pub dead_letter: Option<String>,
 }
 

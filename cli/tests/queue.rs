@@ -43,6 +43,23 @@ fn push_prints_keys_and_pull_takes_from_either_end() {
 }
 
 #[test]
+fn a_prefix_does_not_pull_the_items_of_a_longer_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = arg(tmp.path());
+    assert_eq!(
+        diskq(&["push", d, "theirs", "--prefix", "jobs-2"]).ok().text(),
+        "jobs-2-500000000000000\n"
+    );
+    diskq(&["pull", d, "--prefix", "jobs"]).absent();
+    assert_eq!(
+        diskq(&["push", d, "mine", "--prefix", "jobs"]).ok().text(),
+        "jobs-500000000000000\n"
+    );
+    assert_eq!(diskq(&["pull", d, "--prefix", "jobs", "--back"]).ok().text(), "mine");
+    assert_eq!(diskq(&["pull", d, "--prefix", "jobs-2"]).ok().text(), "theirs");
+}
+
+#[test]
 fn an_empty_queue_exits_2_after_the_wait() {
     let tmp = tempfile::tempdir().unwrap();
     let d = arg(tmp.path());

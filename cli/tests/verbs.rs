@@ -202,13 +202,24 @@ fn items_that_keep_failing_become_dead_letters_and_come_back_on_requeue() {
     // A named dead-letter queue.
     diskq(&["push", d, "x"]).ok();
     let (_, id) = lease(&[d]);
-    diskq(&["nack", d, &id, "--max-deliveries", "1", "--dead-letter", "graveyard"]).ok();
+    diskq(&[
+        "nack",
+        d,
+        &id,
+        "--max-deliveries",
+        "1",
+        "--dead-letter-queue",
+        "graveyard",
+    ])
+    .ok();
     assert_eq!(
-        diskq(&["dead-letters", d, "--dead-letter", "graveyard"]).ok().text(),
+        diskq(&["dead-letters", d, "--dead-letter-queue", "graveyard"])
+            .ok()
+            .text(),
         "1\n"
     );
     assert_eq!(
-        diskq(&["requeue", d, "--dead-letter", "graveyard", "--json"])
+        diskq(&["requeue", d, "--dead-letter-queue", "graveyard", "--json"])
             .ok()
             .json(),
         json!({ "requeued": 1 })

@@ -44,6 +44,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Deliveries of a page before it is recorded as failed.
 const MAX_DELIVERIES: u32 = 3;
+/// The frontier's dead-letter queue (the default of `LeaseOptions`).
+const DEAD_LETTER: &str = "dead-letter";
 
 struct Args {
     workers: usize,
@@ -185,7 +187,9 @@ fn worker(id: usize, args: &Args, origin: &Url) -> Result<(), Box<dyn std::error
         .user_agent("diskq-crawler-example")
         .build()
         .into();
-    let opts = LeaseOptions::new(args.lease).max_deliveries(MAX_DELIVERIES);
+    let opts = LeaseOptions::new(args.lease)
+        .max_deliveries(MAX_DELIVERIES)
+        .dead_letter(DEAD_LETTER);
     loop {
         // An orphaned worker (its parent and the site it served are gone)
         // stops; its lease runs out and the next run fetches the page.
@@ -198,11 +202,22 @@ fn worker(id: usize, args: &Args, origin: &Url) -> Result<(), Box<dyn std::error
         {
             return Ok(());
         }
-        let Some(lease) = crawl.frontier.lease_timeout(&opts, Duration::from_millis(250))? else {
-            if crawl.frontier.backlog()?.is_empty() {
-                return Ok(());
+        let lease = match crawl.frontier.lease_timeout(&opts, Duration::from_millis(250)) {
+            Ok(Some(lease)) => lease,
+            Ok(None) if crawl.frontier.backlog()?.is_empty() => return Ok(()),
+            // The frontier's write lock stayed busy for all of the short
+            // wait (a timed lease ends by its deadline): look again.
+            Ok(None) | Err(diskq::Error::Timeout) => continue,
+            // A frontier item that is not a path (a Python process pushed
+            // a tuple, say): that delivery counts as a failed one, and
+            // after MAX_DELIVERIES the item waits, whole, in the frontier's
+            // dead-letter queue (see the summary) while the crawl goes on.
+            Err(error) if error.is_decode() => {
+                eprintln!("worker {id}: skipped a frontier item: {error}");
+                crawl.stats.incr("error:undecodable frontier item", 1, 0)?;
+                continue;
             }
-            continue;
+            Err(error) => return Err(error.into()),
         };
         let path = lease.value().clone();
         if crawl.stats.incr(format!("fetches:{path}"), 1, 0)? > 1 {
@@ -407,6 +422,10 @@ fn summary(crawl: &Crawl, args: &Args, done_before: usize, elapsed: Duration) ->
         println!("  errors, {kind}: {n}");
     }
     println!("pages fetched more than once: {duplicates}");
+    let dead = crawl.frontier.cache().backlog(Some(DEAD_LETTER))?.queued;
+    if dead > 0 {
+        println!("frontier items no worker could read, kept in the queue {DEAD_LETTER:?}: {dead}");
+    }
     println!(
         "{} workers, {elapsed:.2?}, {:.0} pages/s",
         args.workers,

@@ -1,10 +1,12 @@
 //! Lease ids: a lease taken by one process, acked, nacked or renewed by
 //! another (a shell worker runs `diskq lease` and later `diskq ack`).
 //!
-//! A lease is its item's lease key (`diskq-lease-<16 hex digits>`, see
-//! `store/lease.rs`) and the holder's token. Both are already on disk, so
-//! the id is only their text: `<16 hex digits>.<16 hex digits>`. Whoever
-//! holds the id holds the lease, as whoever holds the [`Lease`] does.
+//! A lease is its item's lease key (`diskq-lease-k<16 hex digits>-<queue
+//! key>`, see `store/lease.rs`) and the holder's token. Both are already on
+//! disk, and the 16 random hex digits name the lease key alone, so the id
+//! is only `<16 hex digits>.<16 hex digits of the token>`: short, and safe
+//! in a shell whatever the queue's name. Whoever holds the id holds the
+//! lease, as whoever holds the [`Lease`] does.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,14 +14,16 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{Lease, LeaseOptions, held};
+use super::{LEASE_KEY_PREFIX, Lease, LeaseOptions, held};
 use crate::cache::Cache;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::store::Session;
 
-/// The text before the hex digits of every lease key.
-const LEASE_KEY_PREFIX: &str = "diskq-lease-";
+/// The start of lease keys made before they named their queue key
+/// (`diskq-lease-<16 hex digits>`), which may still be running.
+const OLD_LEASE_KEY_PREFIX: &str = "diskq-lease-";
 /// Hex digits in each half of an id.
 const HALF: usize = 16;
 
@@ -44,14 +48,24 @@ const HALF: usize = 16;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeaseId {
-    /// The lease key's text after [`LEASE_KEY_PREFIX`].
+    /// The 16 hex digits of the lease key.
     key: String,
     token: i64,
 }
 
 impl LeaseId {
-    fn lease_key(&self) -> Key {
-        Key::Text(format!("{LEASE_KEY_PREFIX}{}", self.key))
+    /// The lease key this id names, and its queue, if it is in the table.
+    fn find(&self, s: &Session) -> Result<Option<(Key, String)>> {
+        for prefix in [LEASE_KEY_PREFIX, OLD_LEASE_KEY_PREFIX] {
+            // The digits end the key or are followed by `-`; `.` sorts
+            // right after `-`.
+            let start = format!("{prefix}{}", self.key);
+            let end = format!("{start}.");
+            if let Some((key, queue)) = s.lease_key_between(&start, &end)? {
+                return Ok(Some((Key::Text(key), queue)));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -111,8 +125,16 @@ impl<V> Lease<V> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn id(&self) -> LeaseId {
+        // Lease keys are made by `Cache::lease`: one of the two prefixes,
+        // then 16 hex digits.
         let key = match &self.key {
-            Key::Text(text) => text.strip_prefix(LEASE_KEY_PREFIX).unwrap_or(text).to_string(),
+            Key::Text(text) => {
+                let rest = text
+                    .strip_prefix(LEASE_KEY_PREFIX)
+                    .or_else(|| text.strip_prefix(OLD_LEASE_KEY_PREFIX))
+                    .unwrap_or(text);
+                rest.get(..HALF).unwrap_or(rest).to_string()
+            }
             other => other.to_string(),
         };
         LeaseId { key, token: self.token }
@@ -158,25 +180,29 @@ impl Cache {
         let mut checked = opts.clone();
         checked.duration = Duration::from_secs(1);
         checked.validate()?;
-        let key = id.lease_key();
         let found = self.store().read(|s| {
             if !s.has_lease_table()? {
                 return Ok(None);
             }
+            let Some((key, queue)) = id.find(s)? else {
+                return Ok(None);
+            };
             let Some(row) = held(s, &key, id.token)? else {
                 return Ok(None);
             };
-            let queue = s.lease_queue(&key)?.unwrap_or_default();
             let Some(mut item) = s.row_by_rowid(row.item)? else {
                 return Ok(None);
             };
             match self.load(&mut item)? {
-                Some(stored) => Ok(Some((row, queue, codec::decode::<V>(stored, &key)?))),
+                Some(stored) => {
+                    let value = codec::decode::<V>(stored, &super::queue_key_of(&key))?;
+                    Ok(Some((key, row, queue, value)))
+                }
                 // The value file is gone: the next lease drops the item.
                 None => Ok(None),
             }
         })?;
-        let Some((row, queue, value)) = found else {
+        let Some((key, row, queue, value)) = found else {
             return Ok(None);
         };
         let prefix = match &opts.prefix {

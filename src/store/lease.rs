@@ -1,7 +1,7 @@
 //! The lease bookkeeping table and its statements.
 //!
 //! A leased item stays in the `Cache` table, renamed to a text key
-//! `diskq-lease-<16 hex digits>` outside every queue range, so no pull of
+//! `diskq-lease-k<16 hex digits>-<its queue key>` outside every queue range, so no pull of
 //! any process (python-diskcache's included) can take it. `DiskqLease`
 //! holds, per such key: the queue it came from, the lease deadline, the
 //! delivery count and the holder's token. After a `nack` the item is back at
@@ -11,7 +11,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::ops::{KeySql, ScalarSql, ValueRow};
+use super::ops::{KeySql, ValueRow};
 use super::txn::Session;
 use crate::codec::Scalar;
 use crate::error::Result;
@@ -34,8 +34,6 @@ const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, d
 const DELETE: &str = "DELETE FROM DiskqLease WHERE key = ?1";
 const SET_DEADLINE: &str = "UPDATE DiskqLease SET deadline = ?2 WHERE key = ?1";
 const RUNNING: &str = "SELECT COUNT(*) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
-const QUEUED: &str = "SELECT COUNT(*) FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 \
-     AND (expire_time IS NULL OR expire_time > ?3)";
 const EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
 const CLEAR: &str = "DELETE FROM DiskqLease";
 
@@ -102,8 +100,7 @@ impl Session {
 
     /// Live items of a queue range.
     pub(crate) fn queued(&self, bounds: (&Scalar, &Scalar), now: f64) -> Result<i64> {
-        let mut stmt = self.conn.prepare_cached(QUEUED)?;
-        Ok(stmt.query_row(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now], |r| r.get(0))?)
+        self.queue_len(bounds, now)
     }
 
     /// The rowid of the item under a raw `key`.
@@ -162,16 +159,16 @@ impl Session {
     }
 }
 
-/// The queue a lease row belongs to (`""` for the integer-keyed queue).
-const QUEUE_OF: &str = "SELECT queue FROM DiskqLease WHERE key = ?1";
+/// The lease row whose key lies in `[?1, ?2)`, and its queue.
+const KEY_BETWEEN: &str = "SELECT key, queue FROM DiskqLease WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT 1";
 
 impl Session {
-    /// The queue of the lease row under `key`, if there is one.
-    pub(crate) fn lease_queue(&self, key: &Key) -> Result<Option<String>> {
+    /// The key and queue of the first lease row whose key lies in `[start, end)`.
+    pub(crate) fn lease_key_between(&self, start: &str, end: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
-            .prepare_cached(QUEUE_OF)?
-            .query_row([KeySql(key)], |r| r.get(0))
+            .prepare_cached(KEY_BETWEEN)?
+            .query_row([start, end], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 }

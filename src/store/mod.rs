@@ -5,6 +5,7 @@ mod lease;
 mod ops;
 mod pool;
 mod reserve;
+mod shape;
 pub(crate) mod sql;
 mod txn;
 
@@ -244,7 +245,7 @@ impl Store {
         // readers or writers kept the checkpoint from completing.
         let busy = conn.query_row(pool::CHECKPOINT_TRUNCATE, [], |row| row.get::<_, i64>(0));
         // A connection left with the short timeout is dropped, not reused.
-        if conn.busy_timeout(self.timeout).is_ok() {
+        if conn.busy_timeout(crate::deadline::busy_timeout(self.timeout)).is_ok() {
             self.pool.give(conn);
         }
         matches!(busy, Ok(0))

@@ -3,6 +3,7 @@
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::shape::{self, Skip};
 use super::sql;
 use super::txn::Session;
 use crate::codec::Scalar;
@@ -37,6 +38,31 @@ impl ToSql for ScalarSql<'_> {
             Scalar::Blob(b) => ValueRef::Blob(b),
         }))
     }
+}
+
+/// Binds bytes as TEXT (a bound made from a stored key need not be UTF-8).
+struct TextSql<'a>(&'a [u8]);
+
+impl ToSql for TextSql<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0)))
+    }
+}
+
+/// A prefixed queue's bounds (`<prefix>-` and 15 zeros or nines) and the
+/// length of `<prefix>-`; `None` for the integer queue.
+fn text_bounds<'a>(bounds: (&'a Scalar, &'a Scalar)) -> Option<(&'a [u8], &'a [u8], usize)> {
+    match bounds {
+        (Scalar::Text(lo), Scalar::Text(hi)) => Some((lo.as_bytes(), hi.as_bytes(), lo.len().saturating_sub(15))),
+        _ => None,
+    }
+}
+
+/// A prefixed queue's key, read back (it is `<prefix>-` and digits).
+fn queue_text_key(key: Vec<u8>) -> Result<Key> {
+    String::from_utf8(key)
+        .map(Key::Text)
+        .map_err(|_| Error::Corrupt("a queue key is not valid UTF-8".into()))
 }
 
 pub(crate) fn scalar(v: ValueRef<'_>) -> Scalar {
@@ -514,11 +540,27 @@ impl Session {
     /// The first or last key of a queue range (expired items included: they
     /// still hold their numbers).
     pub(crate) fn queue_edge(&self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<Key>> {
-        let statement = if back {
-            sql::QUEUE_LAST_KEY
-        } else {
-            sql::QUEUE_FIRST_KEY
+        let text = text_bounds(bounds);
+        let statement = match (back, text.is_some()) {
+            (true, false) => sql::QUEUE_LAST_KEY,
+            (false, false) => sql::QUEUE_FIRST_KEY,
+            (true, true) => sql::QUEUE_LAST_KEY_NEAR,
+            (false, true) => sql::QUEUE_FIRST_KEY_NEAR,
         };
+        if let Some(range) = text {
+            let near = {
+                let mut stmt = self.conn.prepare_cached(statement)?;
+                let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
+                match rows.next()? {
+                    Some(r) => Some(key_from(r.get_ref(0)?, true)?),
+                    None => None,
+                }
+            };
+            return match near {
+                Some(key) => Ok(Some(key)),
+                None => self.shaped_edge(range, back, None)?.map(queue_text_key).transpose(),
+            };
+        }
         let mut stmt = self.conn.prepare_cached(statement)?;
         let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
         match rows.next()? {
@@ -529,15 +571,31 @@ impl Session {
 
     /// Removes the front or back row of a queue range, expired or not.
     pub(crate) fn pull(&mut self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<(Key, ValueRow)>> {
-        let statement = if back { sql::PULL_BACK } else { sql::PULL_FRONT };
-        let mut stmt = self.conn.prepare_cached(statement)?;
-        let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
-        let found = match rows.next()? {
-            Some(r) => Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?)),
-            None => None,
+        let text = text_bounds(bounds);
+        let statement = match (back, text.is_some()) {
+            (true, false) => sql::PULL_BACK,
+            (false, false) => sql::PULL_FRONT,
+            (true, true) => sql::PULL_BACK_NEAR,
+            (false, true) => sql::PULL_FRONT_NEAR,
         };
-        drop(rows);
-        drop(stmt);
+        let mut found = {
+            let mut stmt = self.conn.prepare_cached(statement)?;
+            let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1)])?;
+            match rows.next()? {
+                Some(r) => Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?)),
+                None => None,
+            }
+        };
+        if found.is_none()
+            && let Some(range) = text
+            && let Some(key) = self.shaped_edge(range, back, None)?
+        {
+            let mut stmt = self.conn.prepare_cached(sql::PULL_KEY)?;
+            let mut rows = stmt.query([TextSql(&key)])?;
+            if let Some(r) = rows.next()? {
+                found = Some((key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?));
+            }
+        }
         if let Some((key, row)) = &found {
             row.check(key)?;
             self.remove_after_commit(row.filename.clone());
@@ -547,17 +605,126 @@ impl Session {
 
     /// The front or back live row of a queue range.
     pub(crate) fn peek(&self, bounds: (&Scalar, &Scalar), now: f64, back: bool) -> Result<Option<(Key, ValueRow)>> {
-        let statement = if back { sql::PEEK_BACK } else { sql::PEEK_FRONT };
-        let mut stmt = self.conn.prepare_cached(statement)?;
-        let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now])?;
-        match rows.next()? {
-            Some(r) => {
+        let text = text_bounds(bounds);
+        let statement = match (back, text.is_some()) {
+            (true, false) => sql::PEEK_BACK,
+            (false, false) => sql::PEEK_FRONT,
+            (true, true) => sql::PEEK_BACK_NEAR,
+            (false, true) => sql::PEEK_FRONT_NEAR,
+        };
+        {
+            let mut stmt = self.conn.prepare_cached(statement)?;
+            let mut rows = stmt.query(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now])?;
+            if let Some(r) = rows.next()? {
                 let (key, row) = (key_from(r.get_ref(0)?, true)?, ValueRow::from_row(r, 1)?);
                 row.check(&key)?;
-                Ok(Some((key, row)))
+                return Ok(Some((key, row)));
             }
-            None => Ok(None),
         }
+        let Some(range) = text else {
+            return Ok(None);
+        };
+        // The scan that steps over other shapes, and over expired items.
+        let mut start = None;
+        while let Some(key) = self.shaped_edge(range, back, start.take())? {
+            let mut stmt = self.conn.prepare_cached(sql::PEEK_KEY)?;
+            let mut rows = stmt.query([TextSql(&key)])?;
+            if let Some(r) = rows.next()? {
+                let row = ValueRow::from_row(r, 1)?;
+                if row.expire_time.is_none_or(|t| t > now) {
+                    let key = key_from(r.get_ref(0)?, true)?;
+                    row.check(&key)?;
+                    return Ok(Some((key, row)));
+                }
+            }
+            start = Some(if back { key } else { [key.as_slice(), &[0]].concat() });
+        }
+        Ok(None)
+    }
+
+    /// The first (or last) key of the queue's shape in a prefixed queue's
+    /// range, stepping over keys of other shapes (see `store::shape`).
+    /// `start` narrows the range: going up, the scan starts there
+    /// (inclusive); going down, below it.
+    fn shaped_edge(
+        &self,
+        (lo, hi, head): (&[u8], &[u8], usize),
+        back: bool,
+        start: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>> {
+        // Up: from `from` (inclusive) below `hi`; down: above `lo` below `below`.
+        let (mut from, mut below) = match (back, start) {
+            (false, Some(s)) => (s, hi.to_vec()),
+            (true, Some(s)) => (lo.to_vec(), s),
+            // Just above `lo`: the range excludes it (python-diskcache's bounds).
+            (_, None) => ([lo, &[0]].concat(), hi.to_vec()),
+        };
+        loop {
+            let key: Option<Vec<u8>> = {
+                let (statement, a, b) = if back {
+                    (sql::QUEUE_PROBE_DOWN, lo, below.as_slice())
+                } else {
+                    (sql::QUEUE_PROBE_UP, from.as_slice(), hi)
+                };
+                let mut stmt = self.conn.prepare_cached(statement)?;
+                let mut rows = stmt.query([TextSql(a), TextSql(b)])?;
+                match rows.next()? {
+                    Some(r) => Some(r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?.to_vec()),
+                    None => None,
+                }
+            };
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            if shape::is_shaped(head, &key) {
+                return Ok(Some(key));
+            }
+            match shape::skip(head, &key, back) {
+                Skip::From(bound) => from = bound,
+                Skip::Below(bound) => below = bound,
+                Skip::Done => return Ok(None),
+            }
+        }
+    }
+
+    /// Live items of a queue range (the queue's keys only, see `sql::QUEUE_LEN`).
+    pub(crate) fn queue_len(&self, bounds: (&Scalar, &Scalar), now: f64) -> Result<i64> {
+        let mut stmt = self.conn.prepare_cached(sql::QUEUE_LEN)?;
+        Ok(stmt.query_row(params![ScalarSql(bounds.0), ScalarSql(bounds.1), now], |r| r.get(0))?)
+    }
+
+    /// Removes up to `limit` rows of a queue range, expired or not; returns how many.
+    pub(crate) fn delete_queue_batch(&mut self, bounds: (&Scalar, &Scalar), limit: u64) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let names: Vec<Option<String>> = {
+            let mut stmt = self.conn.prepare_cached(sql::DELETE_QUEUE_BATCH)?;
+            stmt.query_map(params![ScalarSql(bounds.0), ScalarSql(bounds.1), limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let count = names.len();
+        for name in names {
+            self.remove_after_commit(name);
+        }
+        Ok(count)
+    }
+
+    /// Removes the items leased from `queue` (`""`: the integer-keyed one)
+    /// and the queue's lease bookkeeping; returns how many items.
+    pub(crate) fn delete_queue_leases(&mut self, queue: &str) -> Result<usize> {
+        if !self.has_lease_table()? {
+            return Ok(0);
+        }
+        let names: Vec<Option<String>> = {
+            let mut stmt = self.conn.prepare_cached(sql::DELETE_LEASED_ITEMS)?;
+            stmt.query_map([queue], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        self.conn.prepare_cached(sql::DELETE_QUEUE_LEASES)?.execute([queue])?;
+        let count = names.len();
+        for name in names {
+            self.remove_after_commit(name);
+        }
+        Ok(count)
     }
 
     /// The first or last live row in insertion order.

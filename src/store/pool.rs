@@ -121,7 +121,7 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
-    conn.busy_timeout(timeout)?;
+    conn.busy_timeout(crate::deadline::busy_timeout(timeout))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Keep each cached statement's plan: without this, SQLite re-prepares a
     // statement with a bound `LIMIT ?` every time its bindings are reset,

@@ -83,25 +83,155 @@ pub(crate) const TOUCH_LIVE: &str = "UPDATE Cache SET expire_time = ?4 \
 pub(crate) const RENAME_KEY: &str = "UPDATE Cache SET key = ?3 WHERE key = ?1 AND raw = ?2";
 pub(crate) const DELETE_ROWID: &str = "DELETE FROM Cache WHERE rowid = ?1";
 
-// ---- Queues (keys 0 < k < 999999999999999, or "prefix-000000000000000") ----
+// ---- Queues ----
+//
+// A queue is the keys `?1 < key < ?2` (python-diskcache's range, see
+// `queue::bounds`) of its own shape: an integer for the unprefixed queue, or
+// text `<prefix>-` and exactly 15 digits. The shape keeps queue `jobs` from
+// taking the keys of queue `jobs-2`, which sort inside its range. The range
+// walks the (key, raw) index; the shape is a filter on the index's own
+// columns, cheap enough for a COUNT over a long queue:
+// - as many bytes as the lower bound ?1 (`octet_length`: `length` and
+//   `substr` of text stop at a NUL, which a prefix may hold);
+// - the last 15 bytes all digits: '1' and 15 digits read as an integer is at
+//   least 10^15, '1' and anything else stops early (at most 14 digits read).
+//   A GLOB of 15 `[0-9]` classes says the same at several times the cost,
+//   and matches no blob where SQLite is built with LIKE_DOESNT_MATCH_BLOBS.
 
-pub(crate) const QUEUE_LAST_KEY: &str =
-    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1";
-pub(crate) const QUEUE_FIRST_KEY: &str =
-    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1";
+/// The shape condition of a queue key (see above); the range goes before it.
+macro_rules! queue_shape {
+    () => {
+        "raw = 1 AND (typeof(key) = 'integer' OR (typeof(key) = 'text' AND octet_length(key) = octet_length(?1) \
+         AND CAST('1' || substr(CAST(key AS BLOB), -15) AS INTEGER) >= 1000000000000000))"
+    };
+}
+
+pub(crate) const QUEUE_LAST_KEY: &str = concat!(
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1"
+);
+pub(crate) const QUEUE_FIRST_KEY: &str = concat!(
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1"
+);
 /// Pull: 0 key, 1 mode, 2 filename, 3 value, 4 expire_time, 5 tag, 6 size.
-pub(crate) const PULL_FRONT: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1) \
+pub(crate) const PULL_FRONT: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PULL_BACK: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PEEK_FRONT: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1"
+);
+pub(crate) const PEEK_BACK: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT 1"
+);
+// A prefixed queue's edge: the shape among the first 8 keys of the range
+// (one statement, as above, in the usual case), else the scan of
+// `store::shape`, which steps over the keys of other shapes (a queue
+// `jobs-2` inside the range of `jobs`) with the probes and by-key
+// statements below.
+
+/// The first 8 keys of a queue range in one order, for the `*_NEAR` statements.
+macro_rules! queue_near {
+    ($columns:literal, $order:literal) => {
+        concat!(
+            "(SELECT ",
+            $columns,
+            " FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key ",
+            $order,
+            " LIMIT 8)"
+        )
+    };
+}
+
+pub(crate) const QUEUE_LAST_KEY_NEAR: &str = concat!(
+    "SELECT key FROM ",
+    queue_near!("key, raw", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1"
+);
+pub(crate) const QUEUE_FIRST_KEY_NEAR: &str = concat!(
+    "SELECT key FROM ",
+    queue_near!("key, raw", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1"
+);
+pub(crate) const PULL_FRONT_NEAR: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key ASC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PULL_BACK_NEAR: &str = concat!(
+    "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " ORDER BY key DESC LIMIT 1) RETURNING key, mode, filename, value, expire_time, tag, size"
+);
+pub(crate) const PEEK_FRONT_NEAR: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw, expire_time", "ASC"),
+    " WHERE ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1)"
+);
+pub(crate) const PEEK_BACK_NEAR: &str = concat!(
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE rowid = (SELECT rowid FROM ",
+    queue_near!("rowid, key, raw, expire_time", "DESC"),
+    " WHERE ",
+    queue_shape!(),
+    " AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key DESC LIMIT 1)"
+);
+/// The first text key from ?1 (inclusive) below ?2, of any shape.
+pub(crate) const QUEUE_PROBE_UP: &str =
+    "SELECT key FROM Cache WHERE ?1 <= key AND key < ?2 AND raw = 1 ORDER BY key ASC LIMIT 1";
+/// The last text key above ?1 and below ?2, of any shape.
+pub(crate) const QUEUE_PROBE_DOWN: &str =
+    "SELECT key FROM Cache WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1";
+/// A queue row by its key, removed: same columns as PULL_FRONT.
+pub(crate) const PULL_KEY: &str = "DELETE FROM Cache WHERE key = ?1 AND raw = 1 \
      RETURNING key, mode, filename, value, expire_time, tag, size";
-pub(crate) const PULL_BACK: &str = "DELETE FROM Cache WHERE rowid = (SELECT rowid FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 ORDER BY key DESC LIMIT 1) \
-     RETURNING key, mode, filename, value, expire_time, tag, size";
-pub(crate) const PEEK_FRONT: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
-     ORDER BY key ASC LIMIT 1";
-pub(crate) const PEEK_BACK: &str = "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache \
-     WHERE ?1 < key AND key < ?2 AND raw = 1 AND (expire_time IS NULL OR expire_time > ?3) \
-     ORDER BY key DESC LIMIT 1";
+/// A queue row by its key: same columns as PEEK_FRONT.
+pub(crate) const PEEK_KEY: &str =
+    "SELECT key, mode, filename, value, expire_time, tag, size FROM Cache WHERE key = ?1 AND raw = 1";
+/// Live items of a queue: the rows of its range (counted in the (key, raw)
+/// index alone) minus its expired rows (found through the expire_time index:
+/// `+key` keeps the planner off the key index, which would read every row).
+pub(crate) const QUEUE_LEN: &str = concat!(
+    "SELECT (SELECT COUNT(*) FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    ") - (SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?3 \
+     AND ?1 < +key AND +key < ?2 AND ",
+    queue_shape!(),
+    ")"
+);
+/// Removes up to ?3 rows of a queue, live or expired, from the front.
+pub(crate) const DELETE_QUEUE_BATCH: &str = concat!(
+    "DELETE FROM Cache WHERE rowid IN (SELECT rowid FROM Cache WHERE ?1 < key AND key < ?2 AND ",
+    queue_shape!(),
+    " ORDER BY key LIMIT ?3) RETURNING filename"
+);
+/// Removes the items leased from queue ?1 (their rows sit at lease keys).
+pub(crate) const DELETE_LEASED_ITEMS: &str = "DELETE FROM Cache WHERE raw = 1 AND key IN \
+     (SELECT key FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL) RETURNING filename";
+/// Removes the lease bookkeeping of queue ?1 (after its items are gone).
+pub(crate) const DELETE_QUEUE_LEASES: &str = "DELETE FROM DiskqLease WHERE queue = ?1";
 
 // ---- Iteration order (rowid = insertion order) ----
 
@@ -189,3 +319,76 @@ pub(crate) const QUEUE_NTH: &str = "SELECT key, key, raw, mode, filename, value,
      AND (expire_time IS NULL OR expire_time > ?3) ORDER BY key ASC LIMIT 1 OFFSET ?4";
 /// Changes whenever another connection commits.
 pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `statement`, one line per step.
+    fn plan(conn: &rusqlite::Connection, statement: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).unwrap();
+        let values: [&dyn rusqlite::ToSql; 4] = [&"q-000000000000000", &"q-999999999999999", &1.0, &10];
+        let params = &values[..stmt.parameter_count()];
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+    }
+
+    #[test]
+    fn queue_statements_walk_the_key_index() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for statement in [CREATE_SETTINGS, CREATE_CACHE].iter().chain(CREATE_INDEXES) {
+            conn.execute_batch(statement).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE DiskqLease (key TEXT PRIMARY KEY, queue TEXT NOT NULL, deadline REAL, \
+             deliveries INTEGER NOT NULL, token INTEGER NOT NULL, item INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for statement in [
+            QUEUE_LAST_KEY,
+            QUEUE_FIRST_KEY,
+            PULL_FRONT,
+            PULL_BACK,
+            PEEK_FRONT,
+            PEEK_BACK,
+            DELETE_QUEUE_BATCH,
+            QUEUE_LAST_KEY_NEAR,
+            QUEUE_FIRST_KEY_NEAR,
+            PULL_FRONT_NEAR,
+            PULL_BACK_NEAR,
+            PEEK_FRONT_NEAR,
+            PEEK_BACK_NEAR,
+            QUEUE_PROBE_DOWN,
+        ] {
+            let plan = plan(&conn, statement);
+            assert!(
+                plan.contains("USING INDEX Cache_key_raw (key>? AND key<?)")
+                    || plan.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+                "{statement}\n{plan}"
+            );
+            assert!(!plan.contains("SCAN Cache"), "{statement}\n{plan}");
+        }
+        // The count: the range in the index alone, the expired rows by expire_time.
+        let len = plan(&conn, QUEUE_LEN);
+        assert!(
+            len.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+            "{len}"
+        );
+        assert!(
+            len.contains("USING INDEX Cache_expire_time (expire_time>? AND expire_time<?)"),
+            "{len}"
+        );
+        assert!(!len.contains("SCAN Cache"), "{len}");
+        let up = plan(&conn, QUEUE_PROBE_UP);
+        assert!(
+            up.contains("USING COVERING INDEX Cache_key_raw (key>? AND key<?)"),
+            "{up}"
+        );
+        for statement in [PULL_KEY, PEEK_KEY] {
+            let plan = plan(&conn, statement);
+            assert!(plan.contains("Cache_key_raw (key=? AND raw=?)"), "{statement}\n{plan}");
+        }
+        let leased = plan(&conn, DELETE_LEASED_ITEMS);
+        assert!(leased.contains("Cache_key_raw"), "{leased}");
+    }
+}
