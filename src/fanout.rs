@@ -60,6 +60,22 @@ fn shard_of(key: &Key, shards: usize) -> usize {
     (hash as usize) % shards
 }
 
+/// The index of the shard that holds `key` in a fanout cache of `shards`
+/// shards (see [`FanoutCache`] for the rule), without opening it: for a
+/// tool that opens the shards itself. `shards` of 0 counts as 1.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// for key in [diskq::Key::from("hello"), diskq::Key::Int(-1)] {
+///     assert_eq!(diskq::fanout::shard_index(key.clone(), 8), cache.shard_index(key));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn shard_index(key: impl Into<Key>, shards: usize) -> usize {
+    shard_of(&key.into(), shards.max(1))
+}
+
 /// Opens a [`FanoutCache`] with options.
 ///
 /// The shard count is recorded in the directory (a file `diskq-fanout`,

@@ -21,6 +21,10 @@ use crate::options::Side;
 use crate::queue::{FIRST_NUMBER, bounds, key_of, number_of};
 use crate::store::{LeaseRow, QUEUE_BOUND, Session};
 
+mod id;
+
+pub use id::LeaseId;
+
 /// How to lease: from which queue, for how long, and what to do with an
 /// item that keeps failing.
 ///

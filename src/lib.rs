@@ -206,7 +206,7 @@ pub use fanout::{FanoutCache, FanoutCacheBuilder};
 pub use index::Index;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Backlog, Lease, LeaseOptions};
+pub use lease::{Backlog, Lease, LeaseId, LeaseOptions};
 pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,

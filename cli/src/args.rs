@@ -86,6 +86,10 @@ pub enum Command {
         key: String,
     },
     /// Print every live key, one a line, in insertion order.
+    ///
+    /// Integers as digits, floats with a point (`42.0`), text as it is
+    /// unless it could be taken for another kind (then quoted: `"42"`),
+    /// bytes as `b"..."`; --json gives typed keys. See cli/README.md.
     Keys {
         /// The cache directory.
         dir: PathBuf,
@@ -149,11 +153,15 @@ pub enum Command {
         #[arg(long)]
         dead_letter: bool,
     },
+    /// The verbs of `verbs.rs` (lease, ack, nack, renew, peek, incr, decr,
+    /// dead-letters, requeue, completions).
+    #[command(flatten)]
+    Verb(crate::verbs::Verb),
 }
 
 /// A number of seconds (fractions allowed, not negative) as a `Duration`;
 /// one too large for a `Duration` (`1e30`, `inf`) is the longest there is.
-fn parse_secs(text: &str) -> Result<Duration, String> {
+pub fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
         .parse()

@@ -13,6 +13,8 @@ use crate::dir::{self, Access};
 use crate::failure::Failure;
 use crate::show;
 use crate::streams;
+use crate::target::Target;
+use crate::verbs;
 
 /// How a command that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
         }
         Command::Delete { dir, key } => {
             let key = key_of(key)?;
-            let deleted = dir::open(dir, Access::Existing)?.delete(&key)?;
+            let deleted = Target::open(dir, Access::Existing)?.for_key(&key).delete(&key)?;
             if json {
                 emit(out, &json!({ "key": show::key_json(&key), "deleted": deleted }))?;
             }
@@ -58,21 +60,21 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
                 Outcome::Absent(format!("no key {key}"))
             })
         }
-        Command::Keys { dir } => keys(&dir::open(dir, Access::Existing)?, json, out),
+        Command::Keys { dir } => keys(&Target::open(dir, Access::Existing)?, json, out),
         Command::Len { dir } => {
-            let len = dir::open(dir, Access::Existing)?.len()?;
+            let len = sum(dir, Cache::len)?;
             count(out, json, "len", len)
         }
         Command::Clear { dir } => {
-            let removed = dir::open(dir, Access::Existing)?.clear()?;
+            let removed = sum(dir, Cache::clear)?;
             count(out, json, "removed", removed)
         }
         Command::Expire { dir } => {
-            let removed = dir::open(dir, Access::Existing)?.expire()?;
+            let removed = sum(dir, Cache::expire)?;
             count(out, json, "removed", removed)
         }
         Command::Evict { dir, tag } => {
-            let removed = dir::open(dir, Access::Existing)?.evict(tag)?;
+            let removed = sum(dir, |c| c.evict(tag))?;
             count(out, json, "removed", removed)
         }
         Command::Push {
@@ -96,11 +98,21 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
             opts.prefix = prefix.clone();
             pull(dir, &opts, *wait, *dead_letter, json, out)
         }
+        Command::Verb(verb) => verbs::run(verb, cli, out),
     }
 }
 
+/// `op` run on the cache in `dir`, or on each shard of a fanout root, summed.
+fn sum(dir: &Path, op: impl Fn(&Cache) -> diskq::Result<usize>) -> Result<usize, Failure> {
+    let mut total = 0;
+    for shard in Target::open(dir, Access::Existing)?.shards() {
+        total += op(shard)?;
+    }
+    Ok(total)
+}
+
 /// A key from the command line: text, or an integer with `--int-key`.
-fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
+pub fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
     if !int {
         return Ok(Key::from(text));
     }
@@ -111,11 +123,21 @@ fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
 }
 
 fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
-    let meta = dir::metadata(dir)?;
-    let volume = cache.volume()?;
-    let stats = cache.stats()?;
-    let settings = cache.settings();
+    let target = Target::open(dir, Access::Existing)?;
+    let (mut meta, mut volume, mut stats) = (dir::Metadata::default(), 0, diskq::Stats::default());
+    for shard in target.shards() {
+        let m = dir::metadata(shard.directory())?;
+        meta.count += m.count;
+        meta.size += m.size;
+        volume += shard.volume()?;
+        let s = shard.stats()?;
+        stats.hits += s.hits;
+        stats.misses += s.misses;
+        stats.culled += s.culled;
+    }
+    // Each shard has its own settings; a fanout root shows its first's.
+    let settings = target.shards().first().map(Cache::settings).unwrap_or_default();
+    let shards = target.fanout_shards();
     if json {
         let settings: Map<String, Json> = settings
             .into_iter()
@@ -124,23 +146,24 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
                 (name, value)
             })
             .collect();
-        emit(
-            out,
-            &json!({
-                "directory": cache.directory().display().to_string(),
-                "count": meta.count,
-                "size": meta.size,
-                "volume": volume,
-                "hits": stats.hits,
-                "misses": stats.misses,
-                "culled": stats.culled,
-                "settings": settings,
-            }),
-        )?;
+        let mut doc = json!({
+            "directory": target.directory().display().to_string(),
+            "count": meta.count,
+            "size": meta.size,
+            "volume": volume,
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "culled": stats.culled,
+            "settings": settings,
+        });
+        if let (Some(n), Some(map)) = (shards, doc.as_object_mut()) {
+            map.insert("shards".into(), Json::from(n));
+        }
+        emit(out, &doc)?;
         return Ok(Outcome::Done);
     }
     let mut rows = vec![
-        ("directory".to_string(), cache.directory().display().to_string()),
+        ("directory".to_string(), target.directory().display().to_string()),
         ("count".to_string(), meta.count.to_string()),
         ("size".to_string(), meta.size.to_string()),
         ("volume".to_string(), volume.to_string()),
@@ -148,6 +171,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         ("misses".to_string(), stats.misses.to_string()),
         ("culled".to_string(), stats.culled.to_string()),
     ];
+    if let Some(n) = shards {
+        rows.insert(1, ("shards".to_string(), n.to_string()));
+    }
     rows.extend(settings);
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, value) in rows {
@@ -158,7 +184,10 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
 
 fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
-    let warnings = dir::open(dir, Access::Existing)?.check_with(&opts)?;
+    let mut warnings = Vec::new();
+    for shard in Target::open(dir, Access::Existing)?.shards() {
+        warnings.extend(shard.check_with(&opts)?);
+    }
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
     if json {
         let list: Vec<Json> = warnings
@@ -179,7 +208,8 @@ fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write
 }
 
 fn get(dir: &Path, key: &Key, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
+    let target = Target::open(dir, Access::Existing)?;
+    let cache = target.for_key(key);
     let absent = || Outcome::Absent(format!("no key {key}"));
     // Text and bytes are streamed from their file, never held whole in
     // memory. `read` does not count hits and misses, so with statistics on,
@@ -216,7 +246,8 @@ fn set(
     if value == "-" {
         refuse_closed_stdin()?;
     }
-    let cache = dir::open(dir, Access::CreateIfNew)?;
+    let target = Target::open(dir, Access::CreateIfNew)?;
+    let cache = target.for_key(key);
     let size = if value == "-" {
         cache.set_reader(key, &mut io::stdin().lock(), opts)?
     } else {
@@ -229,19 +260,22 @@ fn set(
     Ok(Outcome::Done)
 }
 
-fn keys(cache: &Cache, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+/// Every key, in insertion order (shard after shard for a fanout root).
+fn keys(target: &Target, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
+    let all = target.shards().iter().map(Cache::keys).collect::<Result<Vec<_>, _>>()?;
+    let all = all.into_iter().flatten();
     if json {
         // One array, written as the keys come: a large cache is never held
         // in memory.
         out.write_all(b"[").map_err(Failure::output)?;
-        for (i, key) in cache.keys()?.enumerate() {
+        for (i, key) in all.enumerate() {
             let sep = if i == 0 { "" } else { "," };
             write!(out, "{sep}{}", show::key_json(&key?)).map_err(Failure::output)?;
         }
         out.write_all(b"]\n").map_err(Failure::output)?;
     } else {
-        for key in cache.keys()? {
-            writeln!(out, "{}", show::key_text(&key?)).map_err(Failure::output)?;
+        for key in all {
+            writeln!(out, "{}", show::key_line(&key?)).map_err(Failure::output)?;
         }
     }
     Ok(Outcome::Done)
@@ -399,7 +433,7 @@ fn pull_written(
 
 /// Standard input closed is no empty value: refuse it before anything is
 /// created or changed.
-fn refuse_closed_stdin() -> Result<(), Failure> {
+pub fn refuse_closed_stdin() -> Result<(), Failure> {
     if streams::stdin_closed() {
         return Err(Failure::new(
             "standard input is closed: no value to read (use `< /dev/null` for an empty one)",
@@ -408,7 +442,7 @@ fn refuse_closed_stdin() -> Result<(), Failure> {
     Ok(())
 }
 
-fn show_value(out: &mut dyn Write, key: &Key, value: &Value, json: bool) -> Result<(), Failure> {
+pub fn show_value(out: &mut dyn Write, key: &Key, value: &Value, json: bool) -> Result<(), Failure> {
     if json {
         emit(out, &show::value_json(key, value))
     } else {
@@ -440,7 +474,7 @@ fn count(out: &mut dyn Write, json: bool, name: &str, n: usize) -> Result<Outcom
     Ok(Outcome::Done)
 }
 
-fn emit(out: &mut dyn Write, value: &Json) -> Result<(), Failure> {
+pub fn emit(out: &mut dyn Write, value: &Json) -> Result<(), Failure> {
     writeln!(out, "{value}").map_err(Failure::output)
 }
 

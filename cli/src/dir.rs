@@ -83,8 +83,8 @@ pub fn open(dir: &Path, access: Access) -> Result<Cache, Failure> {
     if !db.exists() {
         return match access {
             _ if access.creates() && is_empty_or_being_created(dir)? => access.create(dir),
-            _ if dir.join("000").join(DB_NAME).is_file() => Err(Failure::new(format!(
-                "{shown} is a FanoutCache directory: give one of its shards, such as {}",
+            _ if is_fanout_root(dir) => Err(Failure::new(format!(
+                "{shown} is a FanoutCache directory, which has no queue: give one of its shards, such as {}",
                 dir.join("000").display()
             ))),
             _ if access.creates() => Err(Failure::new(format!(
@@ -110,6 +110,12 @@ pub fn open(dir: &Path, access: Access) -> Result<Cache, Failure> {
         }
     }
     Ok(Cache::open(dir)?)
+}
+
+/// True when `dir` is a FanoutCache root: no cache of its own, and a first
+/// shard folder `000` that is one.
+pub fn is_fanout_root(dir: &Path) -> bool {
+    !dir.join(DB_NAME).exists() && dir.join("000").join(DB_NAME).is_file()
 }
 
 /// The Settings table's `count` and `size` rows of the cache in `dir`.

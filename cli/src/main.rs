@@ -5,6 +5,8 @@
 //! diskq get DIR KEY
 //! diskq push DIR VALUE [--front] [--prefix P]           # prints the key
 //! diskq pull DIR [--back] [--prefix P] [--wait SECS] [--dead-letter]  # status 2: empty
+//! diskq lease DIR [--secs S] [--prefix P]               # value on stdout, lease id on stderr
+//! diskq ack DIR LEASE | nack DIR LEASE [--back] | renew DIR LEASE --secs S
 //! diskq stats DIR | check DIR [--fix] | keys DIR | len DIR | ...
 //! ```
 //!
@@ -16,8 +18,11 @@ mod args;
 mod commands;
 mod dir;
 mod failure;
+mod lease_cmds;
 mod show;
 mod streams;
+mod target;
+mod verbs;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;

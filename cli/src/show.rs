@@ -65,6 +65,42 @@ pub fn key_text(key: &Key) -> String {
     }
 }
 
+/// A key as `keys` lists it, one a line, so that no two kinds look alike:
+///
+/// - an integer as its digits (`42`), a float always with a point or an
+///   exponent (`42.0`, `1e300`, `NaN`, `inf`);
+/// - text as it is, unless it could be read as another kind or a line
+///   would not show it: then as a JSON string (`"42"`, `"NaN"`, `""`,
+///   `"a\nb"`, `"[1]"`, `" padded"`);
+/// - bytes as a `b"..."` literal;
+/// - a composite key as JSON when it is an array or an object (`["user",7]`),
+///   else as `msgpack:` and its JSON (`msgpack:"x"`).
+pub fn key_line(key: &Key) -> String {
+    match key {
+        Key::Text(s) if text_is_ambiguous(s) => Json::String(s.clone()).to_string(),
+        Key::Encoded(_) => match key.decode::<Value>() {
+            Ok(v @ (Value::Array(_) | Value::Map(_))) => msgpack_json(&v).to_string(),
+            Ok(v) => format!("msgpack:{}", msgpack_json(&v)),
+            Err(_) => key.to_string(),
+        },
+        other => key_text(other),
+    }
+}
+
+/// True when text shown as it is could be taken for another kind of key,
+/// or for other text.
+fn text_is_ambiguous(s: &str) -> bool {
+    s.is_empty()
+        || s.parse::<f64>().is_ok()
+        || s.parse::<i64>().is_ok()
+        || s.trim() != s
+        || s.chars().any(char::is_control)
+        || ["\"", "b\"", "[", "{", "msgpack:", "encoded("]
+            .iter()
+            .any(|p| s.starts_with(p))
+        || ["true", "false", "null"].contains(&s)
+}
+
 /// A key in `--json` output: text and numbers as themselves, bytes as
 /// `{"bytes": base64}`, composite keys as `{"encoded": json}`.
 pub fn key_json(key: &Key) -> Json {
@@ -157,6 +193,40 @@ mod tests {
             value_json(&Key::Int(5), &Value::F64(0.5)),
             json!({ "key": 5, "kind": "float", "value": 0.5 })
         );
+    }
+
+    #[test]
+    fn listed_keys_of_different_kinds_never_look_alike() {
+        assert_eq!(key_line(&Key::Int(42)), "42");
+        assert_eq!(key_line(&Key::from("42")), "\"42\"");
+        assert_eq!(key_line(&Key::Float(42.0)), "42.0");
+        assert_eq!(key_line(&Key::from("42.0")), "\"42.0\"");
+        assert_eq!(key_line(&Key::from("page:1")), "page:1", "plain text stays plain");
+        assert_eq!(key_line(&Key::from("jobs-500000000000000")), "jobs-500000000000000");
+        for text in [
+            "",
+            " x",
+            "a\nb",
+            "NaN",
+            "inf",
+            "-1e5",
+            "\"q\"",
+            "[1]",
+            "{}",
+            "true",
+            "b\"x\"",
+            "msgpack:1",
+        ] {
+            let shown = key_line(&Key::from(text));
+            assert_eq!(
+                serde_json::from_str::<String>(&shown).ok().as_deref(),
+                Some(text),
+                "{text:?} as {shown}"
+            );
+        }
+        assert_eq!(key_line(&Key::from(&b"42"[..])), "b\"42\"");
+        assert_eq!(key_line(&Key::encode(&("user", 7)).expect("encodes")), "[\"user\",7]");
+        assert_eq!(key_line(&Key::encode("42").expect("encodes")), "msgpack:\"42\"");
     }
 
     #[test]

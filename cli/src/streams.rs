@@ -18,6 +18,8 @@
 const STDIN: u8 = 0;
 /// Standard output's descriptor.
 const STDOUT: u8 = 1;
+/// Standard error's descriptor.
+const STDERR: u8 = 2;
 
 /// True when standard input was closed when the tool started.
 pub fn stdin_closed() -> bool {
@@ -27,6 +29,11 @@ pub fn stdin_closed() -> bool {
 /// True when standard output was closed when the tool started.
 pub fn stdout_closed() -> bool {
     closed_at_start(STDOUT)
+}
+
+/// True when standard error was closed when the tool started.
+pub fn stderr_closed() -> bool {
+    closed_at_start(STDERR)
 }
 
 #[cfg(target_os = "linux")]

@@ -295,7 +295,8 @@ fn directories_that_are_not_caches_are_refused_and_not_created() {
 
     let fanout = tmp.path().join("fanout");
     diskq::FanoutCache::open(&fanout).unwrap();
-    diskq(&["len", arg(&fanout)]).fails(1, "is a FanoutCache directory");
+    assert_eq!(diskq(&["len", arg(&fanout)]).ok().text(), "0\n", "spans the shards");
+    diskq(&["push", arg(&fanout), "v"]).fails(1, "is a FanoutCache directory, which has no queue");
 
     // An empty directory may become a cache, by set or push only.
     let empty = tmp.path().join("empty");

@@ -170,3 +170,49 @@ fn python_opens_the_queues_and_culled_counts_the_tool_made() {
     assert_eq!(diskq(&["pull", q]).ok().text(), "from the tool");
     assert_eq!(diskq(&["pull", q]).ok().text(), "from python");
 }
+
+#[test]
+fn a_python_fanout_cache_is_used_across_its_shards() {
+    let Some(python) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fanout");
+    let d = arg(&root);
+    run_python_args(&python, "fanout.py", &[d, "write"]);
+
+    // Every key is found in the shard Python's hash put it in.
+    assert_eq!(
+        diskq(&["len", d]).ok().text(),
+        "21
+"
+    );
+    assert_eq!(diskq(&["stats", d, "--json"]).ok().json()["shards"], 4);
+    for i in 0..10 {
+        assert_eq!(
+            diskq(&["get", d, &format!("text-{i}")]).ok().text(),
+            format!("value {i}")
+        );
+        assert_eq!(
+            diskq(&["get", d, "--int-key", &i.to_string()]).ok().text(),
+            format!("{}\n", i * 10)
+        );
+    }
+    assert_eq!(diskq(&["keys", d]).ok().text().lines().count(), 21);
+
+    // What the tool writes, Python finds.
+    for i in 0..10 {
+        diskq(&["set", d, &format!("from-cli-{i}"), &format!("cli {i}")]).ok();
+    }
+    assert_eq!(diskq(&["incr", d, "hits", "3"]).ok().text(), "8\n");
+    diskq(&["delete", d, "--int-key", "3"]).ok();
+    run_python_args(&python, "fanout.py", &[d, "read"]);
+}
+
+fn run_python_args(python: &Path, name: &str, args: &[&str]) {
+    let out = Command::new(python).arg(script(name)).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -158,3 +158,17 @@ impl Session {
         Ok(())
     }
 }
+
+/// The lease row whose key lies in `[?1, ?2)`, and its queue.
+const KEY_BETWEEN: &str = "SELECT key, queue FROM DiskqLease WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT 1";
+
+impl Session {
+    /// The key and queue of the first lease row whose key lies in `[start, end)`.
+    pub(crate) fn lease_key_between(&self, start: &str, end: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .prepare_cached(KEY_BETWEEN)?
+            .query_row([start, end], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+}
