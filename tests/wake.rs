@@ -150,7 +150,10 @@ fn pushes_by_another_process_wake_a_waiter_through_the_doorbell() {
     waiter.finish();
     let bell = dir.path().join("cache.db.bell");
     assert!(bell.is_file(), "the doorbell lives in the directory");
-    assert!(Cache::open(dir.path()).unwrap().check(false).unwrap().is_empty(), "check knows the doorbell");
+    assert!(
+        Cache::open(dir.path()).unwrap().check(false).unwrap().is_empty(),
+        "check knows the doorbell"
+    );
 }
 
 #[cfg(target_os = "linux")]

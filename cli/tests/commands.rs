@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{arg, diskq};
 use diskq::{Cache, SetOptions};
@@ -96,7 +96,7 @@ fn large_values_stream_from_their_file() {
 fn expire_tags_evict_len_keys_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let d = arg(tmp.path());
-    diskq(&["set", d, "short", "lived", "--expire", "0.2"]).ok();
+    diskq(&["set", d, "short", "lived", "--expire", "3600"]).ok();
     diskq(&["set", d, "a", "1", "--tag", "group"]).ok();
     diskq(&["set", d, "b", "2", "--tag", "group"]).ok();
     diskq(&["set", d, "c", "3"]).ok();
@@ -109,7 +109,17 @@ fn expire_tags_evict_len_keys_clear() {
     let entry = Cache::open(d).unwrap().get_entry::<String>("a").unwrap().unwrap();
     assert_eq!(entry.tag.as_deref(), Some("group"));
 
-    std::thread::sleep(Duration::from_millis(300));
+    let expires = Cache::open(d)
+        .unwrap()
+        .get_entry::<String>("short")
+        .unwrap()
+        .unwrap()
+        .expire_time;
+    assert!(expires.is_some_and(|t| t > SystemTime::now() + Duration::from_secs(3000)));
+    // Expire it without waiting: a touch through a clock two hours back.
+    let back = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() - 7200.0;
+    let past = Cache::builder().clock(move || back).open(d).unwrap();
+    assert!(past.touch("short", Some(Duration::from_secs(1))).unwrap());
     diskq(&["get", d, "short"]).absent();
     assert_eq!(diskq(&["len", d, "--json"]).ok().json(), json!({ "len": 3 }));
     assert_eq!(diskq(&["expire", d]).ok().text(), "1\n");

@@ -115,11 +115,7 @@ impl Notifier {
                 self.changed.notify_all();
                 continue;
             }
-            st = self
-                .changed
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st = self.changed.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 }
