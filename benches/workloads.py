@@ -6,7 +6,7 @@ Run by benches/compare.sh with the virtual environment's python:
 
 W1-W8 and W10 as BENCH.md names them; W9 (batches of 100) is done with
 `Deque` inside `transact()`, python-diskcache's way to batch. The
-multi-process workloads (W5, W8) start this script again with a role
+multi-process workloads (W5, W8, W12) start this script again with a role
 argument; each child opens the directory, prints "ready", waits for "go" on
 stdin, works, then prints its result.
 """
@@ -246,6 +246,75 @@ def w10():
         cache.close()
 
 
+W12_WRITERS = 8
+W12_PER_WRITER = 2_000
+
+
+def w12_items(ident):
+    keys = [key(ident * W12_PER_WRITER + i) for i in range(W12_PER_WRITER)]
+    return keys, values(W12_PER_WRITER, VALUE_LEN, 120 + ident)
+
+
+def timed_sets(cache, keys, vals):
+    clock = time.perf_counter_ns
+    lat = []
+    for k, v in zip(keys, vals):
+        start = clock()
+        cache.set(k, v)
+        lat.append(clock() - start)
+    return lat
+
+
+def w12_report(phase, secs, lat):
+    s = sorted(lat)
+    report(
+        "W12",
+        phase,
+        len(lat),
+        secs,
+        lat,
+        raw=True,
+        p999_us=quantile_us(s, 0.999),
+        max_us=quantile_us(s, 1.0),
+    )
+
+
+def w12():
+    total = W12_WRITERS * W12_PER_WRITER
+    with scratch() as d:
+        cache = diskcache.Cache(d)
+        workers = [spawn("setter", d, i) for i in range(W12_WRITERS)]
+        start = go(workers)
+        lat = []
+        for w in workers:
+            lat.extend(int(x) for x in finish(w).split())
+        secs = time.perf_counter() - start
+        assert len(lat) == total and len(cache) == total
+        w12_report("8 processes set", secs, lat)
+        cache.close()
+    with scratch() as d:
+        cache = diskcache.Cache(d)
+        barrier = threading.Barrier(W12_WRITERS + 1)
+        lats = [None] * W12_WRITERS
+
+        def writer(t):
+            keys, vals = w12_items(t)
+            barrier.wait()
+            lats[t] = timed_sets(cache, keys, vals)
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(W12_WRITERS)]
+        for th in threads:
+            th.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for th in threads:
+            th.join()
+        secs = time.perf_counter() - start
+        assert len(cache) == total
+        w12_report("8 threads set", secs, [x for l in lats for x in l])
+        cache.close()
+
+
 # ---- Multi-process workloads ----
 
 
@@ -359,6 +428,12 @@ def child(role, directory, ident):
             while not f.set(k, v):
                 retries += 1
         print(retries, flush=True)
+    elif role == "setter":
+        cache = diskcache.Cache(directory)
+        keys, vals = w12_items(ident)
+        ready()
+        lat = timed_sets(cache, keys, vals)
+        print(" ".join(map(str, lat)), flush=True)
     else:
         raise SystemExit(f"unknown role {role}")
 
@@ -377,7 +452,7 @@ def main():
         only = [s.strip().upper() for s in args[args.index("--only") + 1].split(",")]
     if any(wanted(only, w) for w in ("W1", "W2", "W3")):
         w1_w3(only)
-    steps = [("W4", w4), ("W5", w5), ("W6", w6), ("W7", w7), ("W8", w8), ("W9", w9), ("W10", w10)]
+    steps = [("W4", w4), ("W5", w5), ("W6", w6), ("W7", w7), ("W8", w8), ("W9", w9), ("W10", w10), ("W12", w12)]
     for ident, fn in steps:
         if wanted(only, ident):
             fn()

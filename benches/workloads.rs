@@ -4,7 +4,7 @@
 //! `cargo bench --bench workloads [-- --only W1,W5]`; `bash benches/compare.sh`
 //! runs it beside python-diskcache and the raw-SQLite ceiling.
 //!
-//! The multi-process workloads (W5, W8, W11) re-run this binary with
+//! The multi-process workloads (W5, W8, W11, W12) re-run this binary with
 //! `DISKQ_BENCH_ROLE` naming the child's role. Each child opens the
 //! directory, prints `ready`, waits for `go` on stdin, works, then prints its
 //! result; the parent times from `go` to the last child's exit and checks
@@ -60,6 +60,9 @@ fn main() {
     }
     if run("W10") {
         w10();
+    }
+    if run("W12") {
+        w12();
     }
 }
 
@@ -499,6 +502,86 @@ fn w11() {
     }
 }
 
+/// W12: writers (processes, then threads) and distinct sets per writer.
+const W12_WRITERS: usize = 8;
+const W12_PER_WRITER: usize = 2_000;
+
+/// W12: 8 processes set at once, 2,000 distinct 100-byte values each, each
+/// set timed; then the same with 8 threads of one process.
+fn w12() {
+    let total = W12_WRITERS * W12_PER_WRITER;
+    let dir = common::scratch();
+    let cache = Cache::open(dir.path()).expect("open");
+    let mut workers: Vec<Worker> = (0..W12_WRITERS).map(|i| spawn("setter", dir.path(), i)).collect();
+    let start = go(&mut workers);
+    let mut lat: Vec<u64> = Vec::with_capacity(total);
+    for w in workers {
+        lat.extend(finish(w).split_whitespace().map(|s| s.parse::<u64>().expect("a latency")));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(lat.len(), total, "W12: every set was timed");
+    assert_eq!(cache.len().expect("len"), total, "W12: every set landed");
+    w12_report("8 processes set", secs, &lat, &cache);
+    drop(cache);
+
+    let dir = common::scratch();
+    let cache = Cache::open(dir.path()).expect("open");
+    let barrier = Arc::new(Barrier::new(W12_WRITERS + 1));
+    let handles: Vec<_> = (0..W12_WRITERS)
+        .map(|t| {
+            let (cache, barrier) = (cache.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let (keys, vals) = w12_items(t);
+                let mut timer = Timer::with_capacity(W12_PER_WRITER);
+                barrier.wait();
+                for (k, v) in keys.iter().zip(&vals) {
+                    timer.op(|| cache.set_bytes(k.as_str(), v).expect("set"));
+                }
+                timer.lat_ns
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let mut lat = Vec::with_capacity(total);
+    for h in handles {
+        lat.extend(h.join().expect("a writer thread"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(cache.len().expect("len"), total, "W12: every set landed");
+    w12_report("8 threads set", secs, &lat, &cache);
+}
+
+/// The keys and values of W12 writer `id`.
+fn w12_items(id: usize) -> (Vec<String>, Vec<Vec<u8>>) {
+    let keys = (0..W12_PER_WRITER).map(|i| key(id * W12_PER_WRITER + i)).collect();
+    (keys, values(W12_PER_WRITER, VALUE_LEN, 120 + id as u64))
+}
+
+fn w12_report(phase: &str, secs: f64, lat: &[u64], cache: &Cache) {
+    let mut sorted = lat.to_vec();
+    sorted.sort_unstable();
+    let q = |x| common::quantile_us(&sorted, x);
+    let blocking = 0; // TODO_STATS
+    let _ = cache;
+    Report {
+        imp: IMP,
+        workload: "W12",
+        phase,
+        ops: lat.len(),
+        seconds: secs,
+        lat_ns: Some(lat),
+        bytes: None,
+        raw: true,
+        extra: format!(
+            "\"p999_us\":{:.2},\"max_us\":{:.2},\"blocking_checkpoints\":{blocking}",
+            q(0.999),
+            q(1.0)
+        ),
+    }
+    .print();
+}
+
 fn child(role: &str) {
     let dir = std::env::var_os("DISKQ_BENCH_PATH").expect("DISKQ_BENCH_PATH");
     let id: usize = std::env::var("DISKQ_BENCH_ID")
@@ -571,6 +654,17 @@ fn child(role: &str) {
                 }
             }
             println!("{retries}");
+        }
+        "setter" => {
+            let cache = Cache::open(&dir).expect("open");
+            let (keys, vals) = w12_items(id);
+            let mut timer = Timer::with_capacity(W12_PER_WRITER);
+            ready();
+            for (k, v) in keys.iter().zip(&vals) {
+                timer.op(|| cache.set_bytes(k.as_str(), v).expect("set"));
+            }
+            let text: Vec<String> = timer.lat_ns.iter().map(u64::to_string).collect();
+            println!("{}", text.join(" "));
         }
         other => panic!("unknown DISKQ_BENCH_ROLE {other}"),
     }
