@@ -516,7 +516,11 @@ fn w12() {
     let start = go(&mut workers);
     let mut lat: Vec<u64> = Vec::with_capacity(total);
     for w in workers {
-        lat.extend(finish(w).split_whitespace().map(|s| s.parse::<u64>().expect("a latency")));
+        lat.extend(
+            finish(w)
+                .split_whitespace()
+                .map(|s| s.parse::<u64>().expect("a latency")),
+        );
     }
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(lat.len(), total, "W12: every set was timed");
@@ -562,8 +566,7 @@ fn w12_report(phase: &str, secs: f64, lat: &[u64], cache: &Cache) {
     let mut sorted = lat.to_vec();
     sorted.sort_unstable();
     let q = |x| common::quantile_us(&sorted, x);
-    let blocking = 0; // TODO_STATS
-    let _ = cache;
+    let blocking = cache.stats().map(|s| s.blocking_checkpoints).unwrap_or(0);
     Report {
         imp: IMP,
         workload: "W12",

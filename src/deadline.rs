@@ -4,10 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-/// The longest busy timeout SQLite takes: `sqlite3_busy_timeout` counts
-/// milliseconds in a C `int` (about 24.8 days).
-pub(crate) const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
-
 /// `now + wait`, or the latest instant the clock can hold near it when the
 /// sum overflows (about a century is always representable, and is as good
 /// as never for a wait).
@@ -29,11 +25,6 @@ pub(crate) fn from_now(wait: Duration) -> Instant {
     after(Instant::now(), wait)
 }
 
-/// A lock timeout SQLite accepts: at most [`MAX_BUSY_TIMEOUT`].
-pub(crate) fn busy_timeout(timeout: Duration) -> Duration {
-    timeout.min(MAX_BUSY_TIMEOUT)
-}
-
 /// Seconds as a `Duration`: zero for negative or NaN, [`Duration::MAX`]
 /// when too large (infinity included).
 pub(crate) fn seconds(secs: f64) -> Duration {
@@ -52,8 +43,6 @@ mod tests {
         let now = Instant::now();
         assert!(after(now, Duration::MAX) > after(now, Duration::from_secs(3600)));
         assert_eq!(after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
-        assert_eq!(busy_timeout(Duration::MAX), MAX_BUSY_TIMEOUT);
-        assert_eq!(busy_timeout(Duration::from_secs(1)), Duration::from_secs(1));
         assert_eq!(seconds(f64::INFINITY), Duration::MAX);
         assert_eq!(seconds(f64::NAN), Duration::ZERO);
         assert_eq!(seconds(-1.0), Duration::ZERO);

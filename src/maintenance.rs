@@ -127,6 +127,7 @@ impl Cache {
                 hits: count("hits")?,
                 misses: count("misses")?,
                 culled: count(CULLED_KEY)?,
+                blocking_checkpoints: self.store().blocking_checkpoints(),
             })
         })
     }

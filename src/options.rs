@@ -176,6 +176,12 @@ pub struct Stats {
     /// counted by diskq whether or not statistics are on. Expired items
     /// removed are not counted; culls made by python-diskcache are not seen.
     pub culled: u64,
+    /// Checkpoints a write of this process ran itself, waiting for readers,
+    /// because the write-ahead log had grown past its bound (64 MiB) — a
+    /// reader that stayed open kept the background checkpoints from
+    /// finishing. Counted in this process, for this directory, since it
+    /// was first opened here (no other process's are seen).
+    pub blocking_checkpoints: u64,
 }
 
 /// What [`Cache::check`](crate::Cache::check) found.

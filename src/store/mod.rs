@@ -10,6 +10,7 @@ mod shape;
 pub(crate) mod sql;
 mod txn;
 mod wake;
+mod writers;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -30,6 +31,7 @@ use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::settings::{EvictionPolicy, Overrides, Settings};
 use pool::Pool;
+use writers::Writers;
 
 /// The database file's name, as python-diskcache names it.
 pub(crate) const DB_NAME: &str = "cache.db";
@@ -49,6 +51,7 @@ pub(crate) struct Store {
     pub(crate) statistics: AtomicBool,
     pub(crate) disk: Disk,
     pool: Pool,
+    writers: Arc<Writers>,
     timeout: Duration,
     wake_poll: Duration,
     pub(crate) notifier: Arc<Notifier>,
@@ -77,7 +80,7 @@ impl Store {
         if fs::symlink_metadata(&db_path).is_ok_and(|m| m.is_dir()) {
             return Err(Error::NotADatabase(db_path));
         }
-        let conn = pool::connect(&db_path, opts.timeout)?;
+        let mut conn = pool::connect(&db_path, opts.timeout)?;
         let mut settings = read_and_resolve(&conn, &db_path, overrides)?;
         if !schema_is_current(&conn, &settings)? {
             let _lock = crate::disk::lock_file(&dir.join(LOCK_NAME), opts.timeout, false)?;
@@ -91,7 +94,9 @@ impl Store {
         for pragma in &pragmas {
             pool::run_pragma(&conn, pragma)?;
         }
-        let pool = Pool::new(db_path, opts.timeout, pragmas);
+        let writers = Writers::of(&db_path, opts.timeout);
+        writers::install_hook(&mut conn, writers.signal())?;
+        let pool = Pool::new(db_path, opts.timeout, pragmas, writers.clone());
         pool.give(conn);
         // Best effort: a read-only or full directory opens without one.
         reserve::make(dir);
@@ -102,6 +107,7 @@ impl Store {
             settings,
             disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
             pool,
+            writers,
             timeout: opts.timeout,
             wake_poll: opts.wake_poll,
             notifier: Notifier::of(dir),
@@ -149,15 +155,15 @@ impl Store {
     /// than [`CHECKPOINT_PATIENCE`] (or the timeout, if shorter), or a
     /// database that cannot grow, leave the log as it was.
     fn truncate_wal(&self) -> bool {
-        let Ok(conn) = self.pool.take() else { return false };
-        if conn.busy_timeout(self.timeout.min(CHECKPOINT_PATIENCE)).is_err() {
+        let Ok(mut conn) = self.pool.take() else { return false };
+        if writers::set_busy_handler(&mut conn, self.timeout.min(CHECKPOINT_PATIENCE)).is_err() {
             return false;
         }
         // The row is (busy, log frames, checkpointed frames); busy = 1 when
         // readers or writers kept the checkpoint from completing.
         let busy = conn.query_row(pool::CHECKPOINT_TRUNCATE, [], |row| row.get::<_, i64>(0));
         // A connection left with the short timeout is dropped, not reused.
-        if conn.busy_timeout(crate::deadline::busy_timeout(self.timeout)).is_ok() {
+        if writers::set_busy_handler(&mut conn, self.timeout).is_ok() {
             self.pool.give(conn);
         }
         matches!(busy, Ok(0))
@@ -170,6 +176,12 @@ impl Store {
 
     pub(crate) fn statistics(&self) -> bool {
         self.statistics.load(Ordering::Relaxed)
+    }
+
+    /// Blocking checkpoints this process's writers ran on this directory
+    /// (the log had grown past its bound).
+    pub(crate) fn blocking_checkpoints(&self) -> u64 {
+        self.writers.blocking_checkpoints()
     }
 }
 

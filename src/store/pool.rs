@@ -8,11 +8,12 @@
 //! are opened.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::writers::{self, Writers};
 use crate::error::{Error, Result};
 
 /// Idle connections kept for reuse.
@@ -26,6 +27,7 @@ pub(crate) struct Pool {
     timeout: Duration,
     pragmas: Vec<String>,
     idle: Mutex<Idle>,
+    writers: Arc<Writers>,
 }
 
 #[derive(Debug)]
@@ -35,11 +37,12 @@ struct Idle {
 }
 
 impl Pool {
-    pub(crate) fn new(db_path: PathBuf, timeout: Duration, pragmas: Vec<String>) -> Pool {
+    pub(crate) fn new(db_path: PathBuf, timeout: Duration, pragmas: Vec<String>, writers: Arc<Writers>) -> Pool {
         Pool {
             db_path,
             timeout,
             pragmas,
+            writers,
             idle: Mutex::new(Idle {
                 pid: std::process::id(),
                 conns: Vec::new(),
@@ -82,10 +85,11 @@ impl Pool {
     }
 
     fn open(&self) -> Result<Connection> {
-        let conn = connect(&self.db_path, self.timeout)?;
+        let mut conn = connect(&self.db_path, self.timeout)?;
         for pragma in &self.pragmas {
             run_pragma(&conn, pragma)?;
         }
+        writers::install_hook(&mut conn, self.writers.signal())?;
         Ok(conn)
     }
 }
@@ -99,10 +103,15 @@ pub(crate) const CHECKPOINT_TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 /// larger; with this limit the file shrinks back to 1 MiB instead.
 const JOURNAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 1048576";
 
+/// Turns off the checkpoint SQLite runs inside the commit that takes the
+/// log past 1,000 pages.
+const NO_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 0";
+
 /// The files SQLite opens beside the database, by the suffix it adds to its name.
 const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
-/// Opens a connection with the busy timeout and statement cache set, no pragmas.
+/// Opens a connection with the busy handler and statement cache set, no
+/// settings' pragmas.
 ///
 /// The database and the files SQLite opens beside it must each be a regular
 /// file or absent: a link (which would send reads and writes to a database
@@ -120,8 +129,8 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-    let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
-    conn.busy_timeout(crate::deadline::busy_timeout(timeout))?;
+    let mut conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_error(db_path, e))?;
+    writers::set_busy_handler(&mut conn, timeout)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Keep each cached statement's plan: without this, SQLite re-prepares a
     // statement with a bound `LIMIT ?` every time its bindings are reset,
@@ -132,6 +141,9 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
     // time there). Durability is unaffected: recovery goes through the WAL.
     run_pragma(&conn, "PRAGMA temp_store = MEMORY")?;
     run_pragma(&conn, JOURNAL_SIZE_LIMIT)?;
+    // No commit runs a checkpoint: the checkpointer thread does (see
+    // `writers`). python-diskcache's connections keep their own setting.
+    run_pragma(&conn, NO_AUTOCHECKPOINT)?;
     Ok(conn)
 }
 

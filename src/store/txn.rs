@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::Store;
+use super::writers::{self, WriteGuard};
 use crate::disk::Disk;
 use crate::error::{Error, Result};
 
@@ -153,15 +154,12 @@ impl Store {
         }
         let mut session = Session::new(self.pool.take()?);
         session.written = written;
-        let begun = match deadline {
-            None => begin(&session.conn, retry),
-            Some(deadline) => begin_by(&mut session.conn, retry, deadline, self.timeout),
+        let guard = match self.begin(&mut session.conn, retry, deadline) {
+            Ok(guard) => guard,
+            Err(e) => return self.finish(session, Err(e), None),
         };
-        if let Err(e) = begun {
-            return self.finish(session, Err(e));
-        }
         let result = f(&mut session);
-        self.finish(session, result)
+        self.finish(session, result, Some(guard))
     }
 
     /// Runs `f` on a connection outside any explicit transaction (each
@@ -214,13 +212,10 @@ impl Store {
             return self.nested(&shared, f);
         }
         let mut session = Session::new(self.pool.take()?);
-        let begun = match deadline {
-            None => begin(&session.conn, retry),
-            Some(deadline) => begin_by(&mut session.conn, retry, deadline, self.timeout),
+        let write_lock = match self.begin(&mut session.conn, retry, deadline) {
+            Ok(guard) => guard,
+            Err(e) => return self.finish(session, Err(e), None),
         };
-        if let Err(e) = begun {
-            return self.finish(session, Err(e));
-        }
         let shared = Rc::new(RefCell::new(session));
         ACTIVE.with(|a| a.borrow_mut().push((self.id, shared.clone())));
         let guard = ActiveGuard(self.id);
@@ -229,32 +224,55 @@ impl Store {
         let session = Rc::try_unwrap(shared)
             .map_err(|_| Error::InvalidUse("transaction session still borrowed".into()))?
             .into_inner();
-        self.finish(session, result)
+        self.finish(session, result, Some(write_lock))
     }
 
-    /// Commits on success, rolls back on error; removes the files each outcome
-    /// leaves unreferenced; returns the connection to the pool.
-    fn finish<T>(&self, mut session: Session, result: Result<T>) -> Result<T> {
+    /// Takes the directory's write lock (see `writers`), then `BEGIN
+    /// IMMEDIATE`; each attempt waits at most the store's timeout, and
+    /// until `deadline` at the latest. With `retry`, attempts that timed
+    /// out go on (until the deadline, if there is one).
+    fn begin(&self, conn: &mut Connection, retry: bool, deadline: Option<Instant>) -> Result<WriteGuard<'_>> {
+        loop {
+            let per_attempt = crate::deadline::from_now(self.timeout);
+            let until = deadline.map_or(per_attempt, |d| d.min(per_attempt));
+            let attempt = self.writers.acquire(until).and_then(|guard| {
+                begin_until(conn, until, self.timeout)?;
+                Ok(guard)
+            });
+            match attempt {
+                Err(e) if retry && e.is_timeout() && deadline.is_none_or(|d| Instant::now() < d) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Commits on success, rolls back on error; releases the write lock;
+    /// removes the files each outcome leaves unreferenced; returns the
+    /// connection to the pool.
+    fn finish<T>(&self, mut session: Session, result: Result<T>, guard: Option<WriteGuard<'_>>) -> Result<T> {
         let result = match result.and_then(|value| session.keep_shared_files().map(|()| value)) {
-            Ok(value) => match session.conn.execute_batch("COMMIT") {
-                Ok(()) => {
-                    remove_files(&self.disk, &mut session.remove);
-                    session.written.clear();
-                    if session.pushed {
-                        self.notifier.pushed();
-                    }
-                    Ok(value)
-                }
-                Err(e) => Err(Error::from(e)),
-            },
+            Ok(value) => session
+                .conn
+                .execute_batch("COMMIT")
+                .map(|()| value)
+                .map_err(Error::from),
             Err(e) => Err(e),
         };
-        if result.is_err() {
+        if result.is_ok() {
+            self.writers.after_commit(&session.conn);
+        } else if !session.conn.is_autocommit() {
             // SQLite may already have rolled back (after SQLITE_FULL or an I/O
             // error); the first error is the one reported.
-            if !session.conn.is_autocommit() {
-                let _ = session.conn.execute_batch("ROLLBACK");
+            let _ = session.conn.execute_batch("ROLLBACK");
+        }
+        drop(guard);
+        if result.is_ok() {
+            remove_files(&self.disk, &mut session.remove);
+            session.written.clear();
+            if session.pushed {
+                self.notifier.pushed();
             }
+        } else {
             session.remove.clear();
             remove_files(&self.disk, &mut session.written);
         }
@@ -263,48 +281,15 @@ impl Store {
     }
 }
 
-fn begin(conn: &Connection, retry: bool) -> Result<()> {
-    loop {
-        match conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from) {
-            Err(e) if retry && e.is_timeout() => continue,
-            other => return other,
-        }
-    }
-}
-
-/// `BEGIN IMMEDIATE` for a timed wait: the lock is waited for until
-/// `deadline` at most, and at most `timeout` (the store's) per attempt;
-/// with `retry`, attempts go on until the deadline.
-///
-/// SQLite's own busy handler (`busy_timeout`) would hold the wait to the
-/// store's whole timeout, and it polls the lock ever more rarely (up to
-/// every 100 ms), so under contention a short wait would mostly lose the
-/// lock to other writers; this handler polls every 1 to 8 ms instead.
-fn begin_by(conn: &mut Connection, retry: bool, deadline: Instant, timeout: Duration) -> Result<()> {
-    loop {
-        let until = deadline.min(crate::deadline::from_now(timeout));
-        conn.busy_handler(Some(move |attempt: i32| wait_for_lock(attempt, until)))?;
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
-        let restored = conn
-            .busy_timeout(crate::deadline::busy_timeout(timeout))
-            .map_err(Error::from);
-        match begun.and(restored) {
-            Err(e) if retry && e.is_timeout() && Instant::now() < deadline => continue,
-            other => return other,
-        }
-    }
-}
-
-/// A busy handler's pause before lock attempt `attempt + 1`: false (give
-/// up) at `until`.
-fn wait_for_lock(attempt: i32, until: Instant) -> bool {
-    let left = until.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return false;
-    }
-    let pause = Duration::from_millis(1 << (attempt / 4).clamp(0, 3));
-    std::thread::sleep(pause.min(left));
-    true
+/// `BEGIN IMMEDIATE`, waiting for SQLite's lock (held by a writer that takes
+/// no `cache.db.wlock`: python-diskcache, or a handle of this thread inside
+/// a `transact` block) with short sleeps until `until` at most; the
+/// connection's own busy handler (for `timeout`) is put back afterwards.
+fn begin_until(conn: &mut Connection, until: Instant, timeout: Duration) -> Result<()> {
+    writers::set_busy_handler_until(conn, until)?;
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    let restored = writers::set_busy_handler(conn, timeout);
+    begun.and(restored)
 }
 
 impl Store {
