@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::Connection;
 
@@ -154,7 +154,7 @@ impl Store {
         }
         let mut session = Session::new(self.pool.take()?);
         session.written = written;
-        let guard = match self.begin(&mut session.conn, retry, deadline) {
+        let guard = match self.begin(&session.conn, retry, deadline) {
             Ok(guard) => guard,
             Err(e) => return self.finish(session, Err(e), None),
         };
@@ -211,8 +211,8 @@ impl Store {
         if let Some(shared) = active(self.id) {
             return self.nested(&shared, f);
         }
-        let mut session = Session::new(self.pool.take()?);
-        let write_lock = match self.begin(&mut session.conn, retry, deadline) {
+        let session = Session::new(self.pool.take()?);
+        let write_lock = match self.begin(&session.conn, retry, deadline) {
             Ok(guard) => guard,
             Err(e) => return self.finish(session, Err(e), None),
         };
@@ -231,12 +231,12 @@ impl Store {
     /// IMMEDIATE`; each attempt waits at most the store's timeout, and
     /// until `deadline` at the latest. With `retry`, attempts that timed
     /// out go on (until the deadline, if there is one).
-    fn begin(&self, conn: &mut Connection, retry: bool, deadline: Option<Instant>) -> Result<WriteGuard<'_>> {
+    fn begin(&self, conn: &Connection, retry: bool, deadline: Option<Instant>) -> Result<WriteGuard<'_>> {
         loop {
             let per_attempt = crate::deadline::from_now(self.timeout);
             let until = deadline.map_or(per_attempt, |d| d.min(per_attempt));
             let attempt = self.writers.acquire(until).and_then(|guard| {
-                begin_until(conn, until, self.timeout)?;
+                writers::begin_by(conn, until)?;
                 Ok(guard)
             });
             match attempt {
@@ -279,17 +279,6 @@ impl Store {
         self.pool.give(session.conn);
         result
     }
-}
-
-/// `BEGIN IMMEDIATE`, waiting for SQLite's lock (held by a writer that takes
-/// no `cache.db.wlock`: python-diskcache, or a handle of this thread inside
-/// a `transact` block) with short sleeps until `until` at most; the
-/// connection's own busy handler (for `timeout`) is put back afterwards.
-fn begin_until(conn: &mut Connection, until: Instant, timeout: Duration) -> Result<()> {
-    writers::set_busy_handler_until(conn, until)?;
-    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
-    let restored = writers::set_busy_handler(conn, timeout);
-    begun.and(restored)
 }
 
 impl Store {

@@ -44,16 +44,20 @@ use crate::error::{Error, Result};
 pub(crate) const WLOCK_NAME: &str = "cache.db.wlock";
 /// The turnstile in front of the write lock (see `OsLock`).
 pub(crate) const WTURN_NAME: &str = "cache.db.wturn";
-/// Log pages after which the checkpointer runs (SQLite's own default).
-const CHECKPOINT_PAGES: i64 = 1000;
+/// Log pages after which the checkpointer runs (8 MiB of 4 KiB pages).
+const CHECKPOINT_PAGES: i64 = 2000;
 /// Log pages (64 MiB of 4 KiB pages) past which a committing writer runs a
 /// blocking checkpoint itself.
 pub(crate) const WAL_BOUND_PAGES: i64 = 16_384;
 /// Log pages past which the checkpointer finishes a checkpoint under the
-/// write lock, so that the log starts again (16 MiB of 4 KiB pages).
-const RESTART_PAGES: i64 = 4096;
+/// write lock, so that the log starts again (32 MiB of 4 KiB pages).
+const RESTART_PAGES: i64 = 8192;
 /// How long the checkpointer waits for the write lock to finish a checkpoint.
 const RESTART_PATIENCE: Duration = Duration::from_millis(500);
+/// Looks at the turnstile before a writer waits through the helper thread,
+/// and the pause between two.
+const QUICK_LOOKS: u32 = 3;
+const QUICK_PAUSE: Duration = Duration::from_micros(30);
 /// Passive checkpoint: copies what it can, waits for nobody.
 const CHECKPOINT_PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 /// Blocking checkpoint: waits (with the busy handler) for readers, then
@@ -118,11 +122,21 @@ fn busy_pause(attempt: i32) -> Duration {
     Duration::from_micros((50u64 << level).min(1000))
 }
 
+thread_local! {
+    /// The deadline of the `BEGIN IMMEDIATE` this thread runs, if any: it
+    /// replaces the connection's own timeout (see [`begin_by`]).
+    static BEGIN_UNTIL: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
 /// Waits for a busy database with short sleeps (50 µs to 1 ms) for at most
-/// `timeout` per statement, instead of SQLite's 1 … 100 ms steps.
+/// `timeout` per statement (or until the deadline of [`begin_by`]), instead
+/// of SQLite's 1 … 100 ms steps.
 pub(crate) fn set_busy_handler(conn: &mut Connection, timeout: Duration) -> Result<()> {
     let mut until = Instant::now();
     conn.busy_handler(Some(move |attempt: i32| {
+        if let Some(deadline) = BEGIN_UNTIL.get() {
+            return wait_until(attempt, deadline);
+        }
         if attempt == 0 {
             until = crate::deadline::from_now(timeout);
         }
@@ -131,10 +145,13 @@ pub(crate) fn set_busy_handler(conn: &mut Connection, timeout: Duration) -> Resu
     Ok(())
 }
 
-/// Waits for a busy database until `until` at the latest.
-pub(crate) fn set_busy_handler_until(conn: &mut Connection, until: Instant) -> Result<()> {
-    conn.busy_handler(Some(move |attempt: i32| wait_until(attempt, until)))?;
-    Ok(())
+/// Runs `BEGIN IMMEDIATE` on `conn`, waiting for SQLite's lock until
+/// `until` at most.
+pub(crate) fn begin_by(conn: &Connection, until: Instant) -> Result<()> {
+    BEGIN_UNTIL.set(Some(until));
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    BEGIN_UNTIL.set(None);
+    begun
 }
 
 /// A busy handler's pause before attempt `attempt + 1`: false (give up) at `until`.
@@ -475,7 +492,10 @@ impl OsLock {
     /// false at `until`. A file system without locks counts as taken.
     fn take(self: &Arc<Self>, until: Instant) -> bool {
         let mut hs = lock(&self.hs);
-        if !hs.inflight && !hs.held {
+        // A few quick looks first: most waits are for one short transaction,
+        // shorter than two thread wakeups through the helper.
+        let mut looks = 0;
+        while !hs.inflight && !hs.held && !hs.has_turn {
             match self.turn.try_lock() {
                 Ok(()) => match self.lock.try_lock() {
                     Ok(()) => {
@@ -491,6 +511,11 @@ impl OsLock {
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(_)) => return true,
             }
+            looks += 1;
+            if hs.has_turn || looks > QUICK_LOOKS || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(QUICK_PAUSE);
         }
         hs.want = true;
         if !self.ensure_helper() {
