@@ -153,7 +153,14 @@
 //!
 //! SQLite runs in WAL mode: readers never wait, writers queue on one lock
 //! (`BEGIN IMMEDIATE`) and give up with [`Error::Timeout`] after the
-//! cache's timeout. [`Cache::transact`] makes a group of operations atomic.
+//! cache's timeout. diskq's writers queue in arrival order (threads on a
+//! lock in the process, processes on OS file locks `cache.db.wturn` and
+//! `cache.db.wlock`) and are woken when the lock is let go, instead of
+//! sleeping in SQLite's busy handler. Commits run no checkpoint: a
+//! background thread per process and directory does, and a write runs one
+//! itself only when a reader that stays open has let the log grow past
+//! 64 MiB ([`Stats::blocking_checkpoints`]). [`Cache::transact`] makes a
+//! group of operations atomic.
 //! Large values live in files written before their row commits and removed
 //! after the commit that drops it, so a crash at any moment leaves at worst an
 //! orphan file, which [`Cache::check`] removes once it is older than a grace

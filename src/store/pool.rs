@@ -97,8 +97,9 @@ impl Pool {
 /// Checkpoints the whole write-ahead log and truncates it to zero bytes.
 pub(crate) const CHECKPOINT_TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 /// The most the write-ahead log keeps of its file after a checkpoint, in
-/// bytes. SQLite reuses the log from its start after each checkpoint
-/// (every 1,000 pages, about 4 MiB) and would keep the file at the largest
+/// bytes. SQLite reuses the log from its start after each checkpoint that
+/// caught up with it (see `writers`: every 8,192 pages, 32 MiB, under a
+/// steady stream of writes) and would keep the file at the largest
 /// size it ever reached, which long readers or a burst can make much
 /// larger; with this limit the file shrinks back to 1 MiB instead.
 const JOURNAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 1048576";
