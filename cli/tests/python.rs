@@ -8,7 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "../../tests/support/pyenv.rs"]
+// A copy of the library's `tests/support/pyenv.rs`: the published tool
+// crate cannot reach outside its folder. `the_pyenv_copy_is_the_library_s`
+// keeps the two the same.
+#[path = "support/pyenv.rs"]
 mod pyenv;
 
 use std::path::{Path, PathBuf};
@@ -169,4 +172,21 @@ fn python_opens_the_queues_and_culled_counts_the_tool_made() {
     assert_eq!(diskq(&["stats", c, "--json"]).ok().json()["culled"], culled);
     assert_eq!(diskq(&["pull", q]).ok().text(), "from the tool");
     assert_eq!(diskq(&["pull", q]).ok().text(), "from python");
+}
+
+/// The copy of `pyenv.rs` in `cli/tests/support/` is the library's, byte
+/// for byte (checked in the repository; the published crate has only its own).
+#[test]
+fn the_pyenv_copy_is_the_library_s() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = manifest.join("../tests/support/pyenv.rs");
+    if !library.exists() {
+        eprintln!("skipping: outside the repository, only this crate's copy exists");
+        return;
+    }
+    let copy = std::fs::read(manifest.join("tests/support/pyenv.rs")).unwrap();
+    assert!(
+        std::fs::read(&library).unwrap() == copy,
+        "cli/tests/support/pyenv.rs differs from tests/support/pyenv.rs: copy the library's over it"
+    );
 }
