@@ -63,9 +63,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
                 Outcome::Absent(format!("no key {key}"))
             })
         }
-        Command::Keys { dir } => keys(&dir::open(dir, Access::Existing)?, json, out),
+        Command::Keys { dir } => keys(&dir::open(dir, Access::ReadOnly)?, json, out),
         Command::Len { dir } => {
-            let len = dir::open(dir, Access::Existing)?.len()?;
+            let len = dir::open(dir, Access::ReadOnly)?.len()?;
             count(out, json, "len", len)
         }
         Command::Clear { dir } => {
@@ -115,7 +115,7 @@ fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
 }
 
 fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
+    let cache = dir::open(dir, Access::ReadOnly)?;
     let meta = dir::metadata(dir)?;
     let volume = cache.volume()?;
     let stats = cache.stats()?;
@@ -162,7 +162,8 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
 
 fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
-    let warnings = dir::open(dir, Access::Existing)?.check_with(&opts)?;
+    let access = if fix { Access::Existing } else { Access::ReadOnly };
+    let warnings = dir::open(dir, access)?.check_with(&opts)?;
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
     if json {
         let list: Vec<Json> = warnings
@@ -183,12 +184,12 @@ fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write
 }
 
 fn get(dir: &Path, key: &Key, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
+    let cache = dir::open(dir, Access::ReadOnly)?;
     let absent = || Outcome::Absent(format!("no key {key}"));
     // Text and bytes are streamed from their file, never held whole in
-    // memory. `read` does not count hits and misses, so with statistics on,
-    // `get` reads the value instead.
-    if !json && !cache.statistics() {
+    // memory. The cache is open read-only, so no get counts hits and
+    // misses, and `read` loses nothing.
+    if !json {
         match cache.read(key) {
             Ok(Some(mut reader)) => {
                 copy(&mut reader, out, key)?;

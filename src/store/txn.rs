@@ -125,6 +125,7 @@ impl Store {
         written: Vec<String>,
         f: impl FnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
+        self.writable()?;
         if let Some(shared) = active(self.id) {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return self.joined(&mut session, written, f);
@@ -177,6 +178,7 @@ impl Store {
     /// Runs `f` inside one immediate transaction; operations on this store
     /// called by `f` on this thread join it. Nested calls are savepoints.
     pub(crate) fn transact<T>(&self, retry: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.writable()?;
         if let Some(shared) = active(self.id) {
             return self.nested(&shared, f);
         }
