@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use diskq::{Cache, CheckOptions, EvictionPolicy, Error, Key, SetOptions};
+use diskq::{Cache, CheckOptions, Error, EvictionPolicy, Key, SetOptions};
 
 /// One entry of a directory: a file's length, contents and modification
 /// time, or a folder's modification time.
@@ -92,7 +92,12 @@ fn read_everything(dir: &Path, keys_wanted: &[Key]) {
     let big = cache.get_bytes("big-bytes").unwrap().unwrap();
     assert_eq!(big.len(), 51_200);
     let mut streamed = Vec::new();
-    cache.read("big-bytes").unwrap().unwrap().read_to_end(&mut streamed).unwrap();
+    cache
+        .read("big-bytes")
+        .unwrap()
+        .unwrap()
+        .read_to_end(&mut streamed)
+        .unwrap();
     assert_eq!(streamed, big);
     assert!(cache.get_entry::<String>("text").unwrap().is_some());
     assert!(cache.volume().unwrap() > 0);
@@ -148,7 +153,11 @@ fn reading_a_diskq_directory_changes_no_file() {
     }
     std::thread::sleep(Duration::from_millis(5));
     let before = snapshot(tmp.path());
-    assert!(!before.contains_key(Path::new("cache.db-wal")), "closed cleanly: {:?}", names(&before));
+    assert!(
+        !before.contains_key(Path::new("cache.db-wal")),
+        "closed cleanly: {:?}",
+        names(&before)
+    );
 
     read_everything(tmp.path(), &[Key::from("text"), Key::from("int")]);
     assert_eq!(snapshot(tmp.path()), before);
@@ -161,7 +170,10 @@ fn reading_a_diskq_directory_changes_no_file() {
     writer.set("int", &43).unwrap();
     assert_eq!(reader.get::<i64>("int").unwrap(), Some(43), "the reader sees a commit");
     drop(reader);
-    assert!(tmp.path().join("cache.db-wal").exists(), "the writer's log is left to it");
+    assert!(
+        tmp.path().join("cache.db-wal").exists(),
+        "the writer's log is left to it"
+    );
     drop(writer);
     assert!(live.contains_key(Path::new("cache.db-shm")));
 }
@@ -201,7 +213,11 @@ fn a_read_only_open_takes_no_settings() {
     let tmp = tempfile::tempdir().unwrap();
     Cache::open(tmp.path()).unwrap().set("k", &1).unwrap();
     let before = snapshot(tmp.path());
-    let err = Cache::builder().read_only().size_limit(1 << 20).open(tmp.path()).unwrap_err();
+    let err = Cache::builder()
+        .read_only()
+        .size_limit(1 << 20)
+        .open(tmp.path())
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidUse(_)), "{err:?}");
     let cache = Cache::builder()
         .read_only()

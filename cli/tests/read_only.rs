@@ -50,7 +50,10 @@ fn read_with_every_command(dir: &Path) {
     let d = arg(dir);
     let before = snapshot(dir);
     let names: Vec<_> = before.keys().collect();
-    assert!(!before.contains_key(Path::new("cache.db-wal")), "closed cleanly: {names:?}");
+    assert!(
+        !before.contains_key(Path::new("cache.db-wal")),
+        "closed cleanly: {names:?}"
+    );
     let runs: &[&[&str]] = &[
         &["stats", d],
         &["stats", d, "--json"],
