@@ -9,7 +9,7 @@
 
 mod common;
 // A copy of the library's `tests/support/pyenv.rs`: the published tool
-// crate cannot reach outside its folder. `the_pyenv_copy_is_the_library_s`
+// crate cannot reach outside its folder. `the_pyenv_copy_matches_the_library`
 // keeps the two the same.
 #[path = "support/pyenv.rs"]
 mod pyenv;
@@ -177,7 +177,7 @@ fn python_opens_the_queues_and_culled_counts_the_tool_made() {
 /// The copy of `pyenv.rs` in `cli/tests/support/` is the library's, byte
 /// for byte (checked in the repository; the published crate has only its own).
 #[test]
-fn the_pyenv_copy_is_the_library_s() {
+fn the_pyenv_copy_matches_the_library() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let library = manifest.join("../tests/support/pyenv.rs");
     if !library.exists() {
