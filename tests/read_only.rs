@@ -145,13 +145,22 @@ fn reading_a_diskq_directory_changes_no_file() {
         cache.set("text", "héllo").unwrap();
         cache.set("int", &42).unwrap();
         cache.set_bytes("big-bytes", &vec![3u8; 51_200]).unwrap();
-        cache
-            .set_with("gone", "soon", &SetOptions::new().expire(Duration::from_millis(1)))
-            .unwrap();
         cache.push("first").unwrap();
         cache.push("second").unwrap();
+        // Stored an hour ago with a second to live: expired now.
+        let now = || {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        Cache::builder()
+            .clock(move || now() - 3600.0)
+            .open(tmp.path())
+            .unwrap()
+            .set_with("gone", "soon", &SetOptions::new().expire(Duration::from_secs(1)))
+            .unwrap();
     }
-    std::thread::sleep(Duration::from_millis(5));
     let before = snapshot(tmp.path());
     assert!(
         !before.contains_key(Path::new("cache.db-wal")),
@@ -248,7 +257,6 @@ fn reading_a_python_diskcache_directory_changes_no_file() {
     let Some(python) = python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     python_made(&python, tmp.path(), "closed");
-    std::thread::sleep(Duration::from_millis(5));
     let before = snapshot(tmp.path());
     assert!(!before.contains_key(Path::new("cache.db-wal")), "{:?}", names(&before));
 

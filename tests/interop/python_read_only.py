@@ -12,7 +12,7 @@ cache.set("text", "héllo")
 cache.set("int", 42)
 cache.set("big-bytes", bytes(range(256)) * 200)      # a value file
 cache.set("pickled", {"a": (1, 2)})
-cache.set("gone", "soon", expire=0.001)
+cache.set("gone", "soon", expire=-1)               # expired already
 for item in ["first", "second"]:
     cache.push(item)
 if sys.argv[2] == "crashed":
