@@ -88,6 +88,7 @@ pub struct CacheBuilder {
     sync_files: bool,
     wake_poll: Duration,
     clock: Option<Clock>,
+    read_only: bool,
 }
 
 impl fmt::Debug for CacheBuilder {
@@ -97,6 +98,7 @@ impl fmt::Debug for CacheBuilder {
             .field("timeout", &self.timeout)
             .field("sync_files", &self.sync_files)
             .field("wake_poll", &self.wake_poll)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -109,6 +111,7 @@ impl Default for CacheBuilder {
             sync_files: true,
             wake_poll: crate::store::WAKE_POLL,
             clock: None,
+            read_only: false,
         }
     }
 }
@@ -239,7 +242,28 @@ impl CacheBuilder {
         self
     }
 
-    /// Opens (creating if needed) the cache in `dir`.
+    /// Opens an existing cache only to read it, leaving the directory byte
+    /// for byte as it was (see [`Cache::open_read_only`]). Only
+    /// [`timeout`](CacheBuilder::timeout) and [`clock`](CacheBuilder::clock)
+    /// combine with it: an option that would be saved in the directory makes
+    /// `open` fail with [`Error::InvalidUse`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// diskq::Cache::open(dir.path())?.set("k", &1)?;
+    /// let reader = diskq::Cache::builder().read_only().timeout(Duration::from_secs(5)).open(dir.path())?;
+    /// assert_eq!(reader.get::<i64>("k")?, Some(1));
+    /// assert!(diskq::Cache::builder().read_only().size_limit(1 << 20).open(dir.path()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Opens (creating if needed) the cache in `dir`; with
+    /// [`read_only`](CacheBuilder::read_only), opens an existing one to read.
     ///
     /// Fails with [`Error::NotADirectory`] when `dir` is a file,
     /// [`Error::NotADatabase`] when its `cache.db` is not SQLite,
@@ -251,6 +275,7 @@ impl CacheBuilder {
             timeout: self.timeout,
             sync_files: self.sync_files,
             wake_poll: self.wake_poll,
+            read_only: self.read_only,
         };
         let store = Store::open(dir.as_ref(), &self.overrides, &opts)?;
         Ok(Cache {
@@ -277,6 +302,45 @@ impl Cache {
     /// Opens (creating if needed) the cache in `dir` with the stored settings.
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         Cache::builder().open(dir)
+    }
+
+    /// Opens the existing cache in `dir` (made by diskq or python-diskcache)
+    /// only to read it: the directory stays byte for byte as it was, names,
+    /// sizes, contents and modification times of its files alike. Nothing is
+    /// created (no schema, Settings row, lock or reserve file), a `get`
+    /// counts no hit or miss and records no access time, and every writing
+    /// method (`set`, `delete`, `pull`, `check` with `fix`, `transact`, ...)
+    /// fails with [`Error::InvalidUse`], touching nothing.
+    ///
+    /// Another process may write the directory meanwhile; reads see its
+    /// commits as usual. SQLite needs the write-ahead log's files
+    /// (`cache.db-wal`, `cache.db-shm`) while the cache is open: when they
+    /// are missing (the directory was closed cleanly), they are created and
+    /// then removed again when the last connection closes, so the directory
+    /// itself (not its files) gets a new modification time. Where they
+    /// were there already, they are left in place; `cache.db-shm` is memory
+    /// shared by the processes, which every reader writes to.
+    ///
+    /// Fails with [`Error::Io`] when `dir` or its `cache.db` does not
+    /// exist, and with [`Error::InvalidUse`] when `cache.db` has no cache
+    /// tables.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// diskq::Cache::open(dir.path())?.set("greeting", "hello")?;
+    /// let cache = diskq::Cache::open_read_only(dir.path())?;
+    /// assert_eq!(cache.get::<String>("greeting")?.as_deref(), Some("hello"));
+    /// assert!(cache.set("greeting", "bye").is_err());
+    /// assert!(diskq::Cache::open_read_only(dir.path().join("missing")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Cache> {
+        Cache::builder().read_only().open(dir)
+    }
+
+    /// True when opened with [`Cache::open_read_only`]: writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.store.is_read_only()
     }
 
     /// A builder for opening with options.
@@ -383,6 +447,8 @@ impl Cache {
         mode: i64,
         write: impl FnOnce(&crate::disk::Disk) -> Result<(String, u64)>,
     ) -> Result<Prepared> {
+        // Before the lock file or a value file is made.
+        self.inner.store.writable()?;
         let guard = self.inner.store.disk.writer_guard()?;
         let (name, size) = write(&self.inner.store.disk)?;
         let size = i64::try_from(size).map_err(|_| Error::encode("value larger than 2^63 bytes"))?;
@@ -518,8 +584,10 @@ impl Cache {
     fn get_stored(&self, key: &Key) -> Result<Option<(ValueRow, Stored)>> {
         let store = &self.inner.store;
         let policy = store.settings.eviction_policy;
-        let read_only =
-            !store.statistics() && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None);
+        // Opened read-only, a get records neither statistics nor access.
+        let counted = store.statistics() && !store.is_read_only();
+        let read_only = store.is_read_only()
+            || (!counted && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None));
         let fetch = |s: &mut Session| -> Result<Option<(ValueRow, Stored)>> {
             let now = self.now();
             let row = if read_only {
@@ -534,7 +602,7 @@ impl Cache {
                     .map(|stored| (row, stored)),
                 None => None,
             };
-            if store.statistics() {
+            if counted {
                 s.count_access(found.is_some())?;
             }
             Ok(found)

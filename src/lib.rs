@@ -178,6 +178,16 @@
 //! space outside the directory (as much as the `cache.db-wal` file holds)
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
 //! latest commits. After a checkpoint the log keeps at most 1 MiB of its file.
+//!
+//! ## Cargo features
+//!
+//! - `bundled` (default): SQLite is compiled into the crate, so nothing
+//!   needs installing. With `default-features = false` the system's
+//!   `libsqlite3` is linked instead; it must be 3.45.3 or newer (the oldest
+//!   that rusqlite 0.43 supports). See the README when another crate of the
+//!   build brings rusqlite too.
+//!
+//! The minimum supported Rust is 1.89 (`File::lock`).
 
 mod batch;
 mod cache;

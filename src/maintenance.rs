@@ -195,7 +195,9 @@ impl Cache {
     /// type ([`WarningKind::BadColumn`]); `delete` of the key removes such
     /// a row without touching another row's file.
     ///
-    /// Writers are held up while it runs (it holds the write lock).
+    /// Writers are held up while it runs (it holds the write lock), except
+    /// on a cache opened read-only ([`Cache::open_read_only`]), where it
+    /// reads one snapshot and `fix` is refused with [`Error::InvalidUse`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -214,6 +216,9 @@ impl Cache {
     /// ```
     pub fn check_with(&self, opts: &CheckOptions) -> Result<Vec<Warning>> {
         let fix = opts.fix;
+        if fix {
+            self.store().writable()?;
+        }
         let mut warnings = Vec::new();
         let problems = match self.store().read(|s| s.integrity_problems()) {
             Ok(problems) => problems,
@@ -251,9 +256,15 @@ impl Cache {
         } else {
             None
         };
-        let compared = self
-            .store()
-            .write(false, None, |s| self.compare(s, opts, &mut warnings));
+        // Opened read-only, the rows are compared in one read snapshot:
+        // writers go on meanwhile, so a file one has written but whose row
+        // has not committed yet may be reported as unknown.
+        let compared = if self.store().is_read_only() {
+            self.store().read_snapshot(|s| self.compare(s, opts, &mut warnings))
+        } else {
+            self.store()
+                .write(false, None, |s| self.compare(s, opts, &mut warnings))
+        };
         match compared {
             Ok(()) => {}
             // A damaged file may not read far enough to compare rows and

@@ -164,6 +164,32 @@ pub(crate) struct Overrides {
 }
 
 impl Overrides {
+    /// True when any option is given (a read-only open takes none).
+    pub(crate) fn any(&self) -> bool {
+        let Overrides {
+            statistics,
+            tag_index,
+            eviction_policy,
+            size_limit,
+            cull_limit,
+            sqlite_cache_size,
+            sqlite_mmap_size,
+            sqlite_synchronous,
+            sqlite_journal_mode,
+            min_file_size,
+        } = self;
+        statistics.is_some()
+            || tag_index.is_some()
+            || eviction_policy.is_some()
+            || size_limit.is_some()
+            || cull_limit.is_some()
+            || sqlite_cache_size.is_some()
+            || sqlite_mmap_size.is_some()
+            || sqlite_synchronous.is_some()
+            || sqlite_journal_mode.is_some()
+            || min_file_size.is_some()
+    }
+
     /// True when the option stored under `name` is given explicitly.
     fn names(&self, name: &str) -> bool {
         match name {

@@ -1,10 +1,11 @@
-//! The fuzz target's code (`fuzz/src/row.rs`) on stable, so CI runs it:
+//! The fuzz target's code (`tests/support/fuzz_row.rs`, which
+//! `fuzz/src/lib.rs` includes) on stable, so CI runs it:
 //! random bytes become hostile stored rows, written into `cache.db`
 //! directly and read back through every typed read. Also a few rows made
 //! by hand that the byte decoder cannot make (text that is not UTF-8).
 #![allow(clippy::unwrap_used)]
 
-#[path = "../fuzz/src/row.rs"]
+#[path = "support/fuzz_row.rs"]
 #[allow(dead_code)]
 mod row;
 

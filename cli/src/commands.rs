@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
                 Outcome::Absent(format!("no key {key}"))
             })
         }
-        Command::Keys { dir } => keys(&Target::open(dir, Access::Existing)?, json, out),
+        Command::Keys { dir } => keys(&Target::open(dir, Access::ReadOnly)?, json, out),
         Command::Len { dir } => {
             let len = sum(dir, Cache::len)?;
             count(out, json, "len", len)
@@ -123,7 +123,7 @@ pub fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
 }
 
 fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let target = Target::open(dir, Access::Existing)?;
+    let target = Target::open(dir, Access::ReadOnly)?;
     let (mut meta, mut volume, mut stats) = (dir::Metadata::default(), 0, diskq::Stats::default());
     for shard in target.shards() {
         let m = dir::metadata(shard.directory())?;
@@ -184,8 +184,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
 
 fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
+    let access = if fix { Access::Existing } else { Access::ReadOnly };
     let mut warnings = Vec::new();
-    for shard in Target::open(dir, Access::Existing)?.shards() {
+    for shard in Target::open(dir, access)?.shards() {
         warnings.extend(shard.check_with(&opts)?);
     }
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
@@ -208,13 +209,13 @@ fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write
 }
 
 fn get(dir: &Path, key: &Key, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let target = Target::open(dir, Access::Existing)?;
+    let target = Target::open(dir, Access::ReadOnly)?;
     let cache = target.for_key(key);
     let absent = || Outcome::Absent(format!("no key {key}"));
     // Text and bytes are streamed from their file, never held whole in
-    // memory. `read` does not count hits and misses, so with statistics on,
-    // `get` reads the value instead.
-    if !json && !cache.statistics() {
+    // memory. The cache is open read-only, so no get counts hits and
+    // misses, and `read` loses nothing.
+    if !json {
         match cache.read(key) {
             Ok(Some(mut reader)) => {
                 copy(&mut reader, out, key)?;

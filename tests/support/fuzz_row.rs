@@ -5,8 +5,10 @@
 //! read. Any answer is fine except a panic, a hang or a file touched
 //! outside the cache directory.
 //!
-//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/decode_row.rs`) and
-//! the stable test that runs it in CI (`tests/fuzz_corpus.rs`).
+//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/decode_row.rs`,
+//! through `fuzz/src/lib.rs`) and the stable test that runs it in CI
+//! (`tests/fuzz_corpus.rs`). It lives here, not in `fuzz/`, because the
+//! published crate leaves `fuzz/` out and its tests must still compile.
 
 use std::collections::BTreeMap;
 use std::io::Read;
