@@ -363,6 +363,48 @@ def curve_table(data):
     return lines
 
 
+def wake_section(data):
+    """The W11 part of RESULTS.md, when the run had W11."""
+    table = wake_table(data)
+    if len(table) <= 2:
+        return []
+    return [
+        "## Wake latency across processes (W11, issue 15)",
+        "",
+        "One producer process pushes its wall-clock time every 1, 20 and 100 ms (100 items each); "
+        "1, then 4, consumer processes wait: diskq in `Deque::pop_front_timeout`, python-diskcache "
+        "polling `Deque.popleft()` with a 1 ms sleep when empty (it has no blocking pop), Redis in "
+        "`BRPOP` (the producer `LPUSH`es). Latency = pop time − push time. The items of every round "
+        "are pooled before the percentiles are taken (a round alone has 100).",
+        "",
+        "![wake latency](latency-wake.svg)",
+        "",
+        *table,
+        "",
+        *wake_targets(data),
+        "",
+    ]
+
+
+def client_section(data):
+    """The check of the Redis peer's client, when the run had Redis."""
+    table = client_table(data)
+    if len(table) <= 2:
+        return []
+    return [
+        "## Redis: the client's share",
+        "",
+        "Every Redis number above comes through `benches/redis_peer.rs`, a RESP client in Rust over "
+        "one TCP connection per process (`TCP_NODELAY`, one write per command). For the single-client "
+        "ops, `redis-benchmark` (Redis's C client, one connection, no pipelining) ran against the same "
+        "server: similar medians mean the peer's client adds nothing of its own. Its ops/s are wall "
+        "time; the peer's W2 and W4 rates, as diskq's, are the sum of the timed ops.",
+        "",
+        *table,
+        "",
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--diskq")
@@ -444,30 +486,8 @@ def main():
         "",
         *targets(data),
         "",
-        "## Wake latency across processes (W11, issue 15)",
-        "",
-        "One producer process pushes its wall-clock time every 1, 20 and 100 ms (100 items each); "
-        "1, then 4, consumer processes wait: diskq in `Deque::pop_front_timeout`, python-diskcache "
-        "polling `Deque.popleft()` with a 1 ms sleep when empty (it has no blocking pop), Redis in "
-        "`BRPOP` (the producer `LPUSH`es). Latency = pop time − push time. The items of every round "
-        "are pooled before the percentiles are taken (a round alone has 100).",
-        "",
-        "![wake latency](latency-wake.svg)",
-        "",
-        *wake_table(data),
-        "",
-        *wake_targets(data),
-        "",
-        "## Redis: the client's share",
-        "",
-        "Every Redis number above comes through `benches/redis_peer.rs`, a RESP client in Rust over "
-        "one TCP connection per process (`TCP_NODELAY`, one write per command). For the single-client "
-        "ops, `redis-benchmark` (Redis's C client, one connection, no pipelining) ran against the same "
-        "server: similar medians mean the peer's client adds nothing of its own. Its ops/s are wall "
-        "time; the peer's W2 and W4 rates, as diskq's, are the sum of the timed ops.",
-        "",
-        *client_table(data),
-        "",
+        *wake_section(data),
+        *client_section(data),
         "## Latency by percentile (µs)",
         "",
         "![get latency](latency-get.svg) ![set latency](latency-set.svg)",
