@@ -62,19 +62,19 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
         }
         Command::Keys { dir } => keys(&Target::open(dir, Access::ReadOnly)?, json, out),
         Command::Len { dir } => {
-            let len = sum(dir, Cache::len)?;
+            let len = sum(dir, Access::ReadOnly, Cache::len)?;
             count(out, json, "len", len)
         }
         Command::Clear { dir } => {
-            let removed = sum(dir, Cache::clear)?;
+            let removed = sum(dir, Access::Existing, Cache::clear)?;
             count(out, json, "removed", removed)
         }
         Command::Expire { dir } => {
-            let removed = sum(dir, Cache::expire)?;
+            let removed = sum(dir, Access::Existing, Cache::expire)?;
             count(out, json, "removed", removed)
         }
         Command::Evict { dir, tag } => {
-            let removed = sum(dir, |c| c.evict(tag))?;
+            let removed = sum(dir, Access::Existing, |c| c.evict(tag))?;
             count(out, json, "removed", removed)
         }
         Command::Push {
@@ -103,9 +103,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
 }
 
 /// `op` run on the cache in `dir`, or on each shard of a fanout root, summed.
-fn sum(dir: &Path, op: impl Fn(&Cache) -> diskq::Result<usize>) -> Result<usize, Failure> {
+fn sum(dir: &Path, access: Access, op: impl Fn(&Cache) -> diskq::Result<usize>) -> Result<usize, Failure> {
     let mut total = 0;
-    for shard in Target::open(dir, Access::Existing)?.shards() {
+    for shard in Target::open(dir, access)?.shards() {
         total += op(shard)?;
     }
     Ok(total)

@@ -172,7 +172,7 @@ pub fn dead_letters(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
+    let cache = dir::open(dir, Access::ReadOnly)?;
     let dead = opts.dead_letter_prefix();
     if !list {
         let n = cache.backlog(Some(&dead))?.queued;

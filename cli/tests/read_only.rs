@@ -66,6 +66,9 @@ fn read_with_every_command(dir: &Path) {
         &["len", d],
         &["check", d],
         &["check", d, "--json"],
+        &["peek", d],
+        &["dead-letters", d],
+        &["dead-letters", d, "--list"],
     ];
     for args in runs {
         diskq(args).ok();
