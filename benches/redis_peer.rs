@@ -33,19 +33,18 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{N, Report, Timer, VALUE_LEN, key, report_timer, values};
+use common::{
+    N, Timer, VALUE_LEN, W11_INTERVALS, W11_ITEMS, Worker, finish, go, item, key, plain, report_timer, values, wall_ns,
+};
 
 const IMP: &str = "redis";
 /// W5: items per producer.
 const PER_CHILD: usize = 10_000;
 /// The W5 item a consumer stops at.
 const STOP: u64 = u64::MAX;
-/// W11: pushes per interval, and the intervals in milliseconds.
-const W11_ITEMS: usize = 100;
-const W11_INTERVALS: [u64; 3] = [1, 20, 100];
 
 /// A RESP2 reply.
 #[derive(Debug)]
@@ -213,67 +212,13 @@ fn w4(r: &mut Redis) {
     report_timer(IMP, "W4", "pop_front", &t, false);
 }
 
-struct Worker {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
 fn spawn(role: &str, port: u16, id: usize) -> Worker {
     let exe = std::env::current_exe().expect("the bench binary's path");
-    let mut child = Command::new(exe)
-        .env("DISKQ_BENCH_ROLE", role)
+    let mut cmd = Command::new(exe);
+    cmd.env("DISKQ_BENCH_ROLE", role)
         .env("DISKQ_BENCH_REDIS_PORT", port.to_string())
-        .env("DISKQ_BENCH_ID", id.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn a child");
-    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("child's ready line");
-    assert_eq!(line.trim(), "ready", "child {role} {id} did not start");
-    Worker { child, out }
-}
-
-fn go(workers: &mut [Worker]) -> Instant {
-    let start = Instant::now();
-    for w in workers.iter_mut() {
-        let stdin = w.child.stdin.as_mut().expect("piped stdin");
-        stdin.write_all(b"go\n").expect("send go");
-        stdin.flush().expect("flush go");
-    }
-    start
-}
-
-/// Waits for a worker and returns what it printed after `ready`.
-fn finish(mut w: Worker) -> String {
-    let mut rest = String::new();
-    w.out.read_to_string(&mut rest).expect("child output");
-    let status = w.child.wait().expect("wait child");
-    assert!(status.success(), "a child failed: {status}");
-    rest
-}
-
-/// A W5 item: its id in the first 8 bytes, then filler.
-fn item(id: u64) -> Vec<u8> {
-    let mut v = vec![0xA5u8; VALUE_LEN];
-    v[..8].copy_from_slice(&id.to_le_bytes());
-    v
-}
-
-fn plain(workload: &str, phase: &str, ops: usize, seconds: f64, extra: String) {
-    Report {
-        imp: IMP,
-        workload,
-        phase,
-        ops,
-        seconds,
-        lat_ns: None,
-        bytes: None,
-        raw: false,
-        extra,
-    }
-    .print();
+        .env("DISKQ_BENCH_ID", id.to_string());
+    common::start(&mut cmd, &format!("{role} {id}"))
 }
 
 fn w5(r: &mut Redis, port: u16) {
@@ -303,20 +248,13 @@ fn w5(r: &mut Redis, port: u16) {
     let exactly_once = taken == (0..(2 * PER_CHILD) as u64).collect::<Vec<_>>();
     assert!(exactly_once, "W5: every item is taken exactly once");
     plain(
+        IMP,
         "W5",
         "2 producers + 2 consumers",
         2 * PER_CHILD,
         secs,
         format!("\"exactly_once\":{exactly_once},\"per_consumer\":{per_consumer:?}"),
     );
-}
-
-/// Nanoseconds since the Unix epoch: the one clock every process shares.
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_nanos() as u64
 }
 
 /// W11 as in `benches/workloads.rs`, with LPUSH and BRPOP.
@@ -348,29 +286,7 @@ fn w11(r: &mut Redis, port: u16) {
                         .map(|s| s.parse::<u64>().expect("a latency")),
                 );
             }
-            assert_eq!(lat.len(), W11_ITEMS, "W11: every item is popped once");
-            lat.sort_unstable();
-            let q = |x| common::quantile_us(&lat, x);
-            plain(
-                "W11",
-                &format!(
-                    "every {interval} ms, {consumers} consumer{}",
-                    if consumers > 1 { "s" } else { "" }
-                ),
-                W11_ITEMS,
-                secs,
-                format!(
-                    "\"median_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1},\"latencies_us\":[{}]",
-                    q(0.5),
-                    q(0.9),
-                    q(0.99),
-                    q(1.0),
-                    lat.iter()
-                        .map(|ns| format!("{:.1}", *ns as f64 / 1000.0))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-            );
+            common::report_wake(IMP, interval, consumers, secs, lat);
         }
     }
 }
