@@ -230,9 +230,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Waits up to `timeout` for a front item pushed by any thread or
-    /// process. Threads of this process are woken as soon as a push commits;
-    /// pushes by other processes are noticed by polling SQLite's
-    /// `data_version` (a cheap read) with a backoff of at most 50 ms.
+    /// process. A push by a diskq thread or process wakes the wait as soon
+    /// as it commits (on Linux, other processes ring the directory's
+    /// doorbell, `cache.db.bell`, watched with inotify); pushes that ring
+    /// nothing (python-diskcache's, or any on a system without inotify) are
+    /// noticed within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)
+    /// (50 ms by default). An idle wait uses no CPU but for that poll.
     ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be taken in time, [`Error::Timeout`] when another

@@ -159,6 +159,14 @@
 //! orphan file, which [`Cache::check`] removes once it is older than a grace
 //! period ([`CheckOptions`]), so that a writer still at work keeps its file.
 //!
+//! A consumer blocked in a timed wait ([`Deque::pop_front_timeout`],
+//! [`Deque::lease_timeout`], [`Cache::pull_timeout`],
+//! [`Cache::wait_for_queued`]) wakes as soon as a push by any diskq thread
+//! or process commits: on Linux a push rings the directory's doorbell
+//! (`cache.db.bell`, watched with inotify). Pushes that ring nothing
+//! (python-diskcache's, or any where inotify is missing) are noticed within
+//! [`CacheBuilder::wake_poll`] (50 ms by default).
+//!
 //! The directory must be on a local file system (not NFS).
 //!
 //! ## When the disk fills

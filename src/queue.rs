@@ -261,9 +261,11 @@ impl Cache {
     }
 
     /// [`Cache::pull_with`], waiting up to `wait` for an item pushed by any
-    /// thread or process. Threads of this process are woken as soon as a
-    /// push commits; pushes by other processes are noticed by polling
-    /// SQLite's `data_version` (a cheap read) every 50 ms at most.
+    /// thread or process. A push by a diskq thread or process wakes the
+    /// wait as soon as it commits (on Linux through the directory's
+    /// doorbell); pushes that ring nothing (python-diskcache's, or any on a
+    /// system without inotify) are noticed within
+    /// [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll) (50 ms by default).
     ///
     /// The call returns by its own deadline, whatever the cache's timeout:
     /// `None` when no item could be taken in time, [`Error::Timeout`] when
