@@ -167,6 +167,26 @@ impl<V> Lease<V> {
         &self.value
     }
 
+    /// The item's value, giving up the lease without acking or nacking it:
+    /// the item stays invisible until the lease runs out, then goes to the
+    /// next lease (as when a lease is dropped). Use it when the value is all
+    /// you need, e.g. to move it into a worker that acks through another path
+    /// or not at all.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// let deque = diskq::Deque::<String>::open(dir.path()).unwrap();
+    /// deque.push_back(&"job".to_string()).unwrap();
+    /// let lease = deque.lease(Duration::from_secs(60)).unwrap().unwrap();
+    /// let job: String = lease.into_value();
+    /// assert_eq!(job, "job");
+    /// assert_eq!(deque.len().unwrap(), 1); // still there, leased
+    /// ```
+    pub fn into_value(self) -> V {
+        self.value
+    }
+
     /// How many times the item has been delivered, this time included (1 on
     /// the first lease; more after leases ran out or nacks).
     pub fn deliveries(&self) -> u32 {

@@ -1,0 +1,60 @@
+//! The 0.2 API polish (issue 17 points 3–8), through the public API.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use diskq::{Cache, Deque, Key};
+
+#[test]
+fn an_integer_and_an_equal_float_key_name_one_row_and_compare_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set(1, &"one").unwrap();
+    // The store finds the integer's row under the float (SQLite compares
+    // INTEGER and REAL numerically in the UNIQUE(key, raw) index).
+    assert_eq!(cache.get::<String>(1.0).unwrap().as_deref(), Some("one"));
+    cache.set(1.0, &"uno").unwrap();
+    assert_eq!(cache.len().unwrap(), 1);
+    assert_eq!(cache.get::<String>(1).unwrap().as_deref(), Some("uno"));
+    // Key follows that identity.
+    assert_eq!(Key::Int(1), Key::Float(1.0));
+    assert_eq!(Key::Int(0), Key::Float(-0.0));
+    assert_ne!(Key::Int(1), Key::Float(1.5));
+    assert_ne!(Key::Int(1), Key::from("1"));
+    assert_ne!(Key::from("a"), Key::from(&b"a"[..]));
+    assert_ne!(Key::Bytes(vec![1]), Key::Encoded(vec![1]));
+    let set: HashSet<Key> = [Key::Int(1), Key::Float(1.0), Key::Float(2.5), Key::from("x")]
+        .into_iter()
+        .collect();
+    assert_eq!(set.len(), 3);
+    assert!(set.contains(&Key::Float(1.0)));
+    // A float key that is not integral, and i64::MAX against 2^63, stay apart.
+    cache.set(2.5, &"f").unwrap();
+    assert_eq!(cache.get::<String>(2).unwrap(), None);
+    assert_ne!(Key::Int(i64::MAX), Key::Float(9_223_372_036_854_775_808.0));
+    let nan = Key::Float(f64::NAN);
+    assert_eq!(nan, nan.clone());
+}
+
+#[test]
+fn unsigned_keys_convert_and_refuse_above_i64_max() {
+    assert_eq!(Key::try_from(5u64).unwrap(), Key::Int(5));
+    assert_eq!(Key::try_from(5usize).unwrap(), Key::Int(5));
+    assert_eq!(Key::try_from(i64::MAX as u64).unwrap(), Key::Int(i64::MAX));
+    let err = Key::try_from(i64::MAX as u64 + 1).unwrap_err();
+    assert!(matches!(err, diskq::Error::InvalidKey(_)), "{err:?}");
+    assert!(err.to_string().contains("i64::MAX"), "{err}");
+}
+
+#[test]
+fn a_lease_gives_up_its_value_without_a_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let deque = Deque::<String>::open(dir.path()).unwrap();
+    deque.push_back(&"job".to_string()).unwrap();
+    let lease = deque.lease(Duration::from_secs(60)).unwrap().unwrap();
+    let job: String = lease.into_value();
+    assert_eq!(job, "job");
+    // Not acked: the item is still held by the lease, not lost.
+    assert_eq!(deque.backlog().unwrap().leased, 1);
+}
