@@ -293,7 +293,7 @@ pub(crate) struct Prepared {
     pub filename: Option<String>,
     pub size: i64,
     pub value: Scalar,
-    /// Keeps `check(fix)` from taking the new file for an orphan until the
+    /// Keeps `repair()` from taking the new file for an orphan until the
     /// row naming it has committed.
     _guard: Option<File>,
 }

@@ -204,7 +204,7 @@ pub enum WarningKind {
     SharedFile,
     /// A row's `size` is impossible for its value: not an integer, or not 0
     /// for a value stored in the row (sizes near 2^62 in a forged
-    /// database). `check(true)` sets it to 0, as every writer does.
+    /// database). `repair()` sets it to 0, as every writer does.
     BadSize,
     /// A column of a row holds a type no writer stores there (a text
     /// `mode`, say), so the row cannot be read; the message names the key
@@ -279,7 +279,7 @@ pub struct Warning {
     pub kind: WarningKind,
     /// A sentence naming the file or numbers involved.
     pub message: String,
-    /// True when `check(true)` repaired it.
+    /// True when `repair()` repaired it.
     pub fixed: bool,
 }
 

@@ -377,7 +377,7 @@ fn evict_clear_len() {
         assert!(!cache.is_empty().unwrap());
         assert_eq!(cache.clear().unwrap(), 101);
         assert!(cache.is_empty().unwrap());
-        assert!(cache.check(false).unwrap().is_empty());
+        assert!(cache.check().unwrap().is_empty());
     }
 }
 
@@ -485,7 +485,7 @@ fn size_limit_culls_on_write_and_cull_reaches_the_limit() {
     assert!(culled > 0);
     assert_eq!(cache.stats().unwrap().culled, culled as u64, "cull() counts too");
     assert!(cache.volume().unwrap() <= limit);
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]
@@ -650,7 +650,7 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     cache.set_bytes("lost", &[1u8; 4000]).unwrap();
     cache.set_bytes("short", &[2u8; 4000]).unwrap();
     cache.set("inline", &3).unwrap();
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 
     let orphan_dir = dir.path().join("ab").join("cd");
     std::fs::create_dir_all(&orphan_dir).unwrap();
@@ -661,13 +661,13 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     let short = cache.read("short").unwrap().unwrap().path().unwrap().to_path_buf();
     std::fs::write(&short, [2u8; 10]).unwrap();
 
-    let found = cache.check(false).unwrap();
+    let found = cache.check().unwrap();
     let kinds: Vec<WarningKind> = found.iter().map(|w| w.kind).collect();
     assert!(kinds.contains(&WarningKind::UnknownFile), "{found:?}");
     assert!(kinds.contains(&WarningKind::MissingFile), "{found:?}");
     assert!(kinds.contains(&WarningKind::WrongFileSize), "{found:?}");
     assert!(found.iter().all(|w| !w.fixed));
-    assert!(orphan.exists(), "check(false) changes nothing");
+    assert!(orphan.exists(), "check() changes nothing");
     assert_eq!(cache.get_bytes("lost").unwrap(), None, "a missing file is a miss");
 
     // The orphan is as fresh as a file a live writer is still writing:
@@ -684,7 +684,7 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     assert!(!cache.contains_key("short").unwrap());
     assert!(!short.exists());
     assert_eq!(cache.len().unwrap(), 1);
-    assert!(cache.check(false).unwrap().is_empty(), "fixed for good");
+    assert!(cache.check().unwrap().is_empty(), "fixed for good");
 }
 
 #[test]

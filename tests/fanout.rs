@@ -232,14 +232,14 @@ fn operations_span_every_shard() {
     assert_eq!(cache.len().unwrap(), 10);
 
     // check: a clean cache, then an orphan file in one shard.
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
     let orphan = cache.shards()[3]
         .directory()
         .join("ab/cd/0123456789abcdef0123456789ab.val");
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"left by a crash").unwrap();
     // Fresh, as a file a live writer is writing: kept by default.
-    assert!(cache.check(true).unwrap().iter().all(|w| !w.fixed));
+    assert!(cache.repair().unwrap().iter().all(|w| !w.fixed));
     assert!(orphan.exists());
     let no_grace = diskq::CheckOptions::new().fix(true).orphan_grace(Duration::ZERO);
     let warnings = cache.check_with(&no_grace).unwrap();
@@ -248,7 +248,7 @@ fn operations_span_every_shard() {
         "{warnings:?}"
     );
     assert!(!orphan.exists());
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 
     assert_eq!(cache.clear().unwrap(), 10);
     assert!(cache.is_empty().unwrap());

@@ -139,6 +139,6 @@ proptest! {
             let live = (0..6).filter(|k| m.live(*k).is_some()).count();
             prop_assert_eq!(cache.len().unwrap(), live + m.queue.len());
         }
-        prop_assert!(cache.check(false).unwrap().is_empty());
+        prop_assert!(cache.check().unwrap().is_empty());
     }
 }

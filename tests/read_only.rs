@@ -103,7 +103,7 @@ fn read_everything(dir: &Path, keys_wanted: &[Key]) {
     assert!(cache.volume().unwrap() > 0);
     cache.stats().unwrap();
     assert!(!cache.settings().is_empty());
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let front = cache.peek::<String>().unwrap().map(|(_, v)| v);
     assert_eq!(front.as_deref(), Some("first"), "the queue's front, left in place");
