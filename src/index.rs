@@ -182,7 +182,12 @@ where
     }
 
     fn peek_edge(&self, last: bool) -> Result<Option<(K, V)>> {
-        Ok(match self.cache.peekitem::<V>(last)? {
+        let item = if last {
+            self.cache.last_item::<V>()?
+        } else {
+            self.cache.first_item::<V>()?
+        };
+        Ok(match item {
             Some((key, value)) => Some((key.decode()?, value)),
             None => None,
         })

@@ -266,7 +266,7 @@ fn expired_items_are_invisible_until_expire_removes_them() {
     assert!(!cache.contains_key("old2").unwrap());
     assert_eq!(keys(&cache), [Key::from("keep")]);
     assert_eq!(cache.peek::<i64>().unwrap(), None);
-    assert_eq!(cache.peekitem::<i64>(true).unwrap().unwrap().0, Key::from("keep"));
+    assert_eq!(cache.last_item::<i64>().unwrap().unwrap().0, Key::from("keep"));
     assert_eq!(cache.expire().unwrap(), 3);
     assert_eq!(cache.expire().unwrap(), 0);
     assert_eq!(cache.len().unwrap(), 1);
@@ -320,8 +320,8 @@ fn queues_number_like_python_diskcache() {
 
     cache.set("first", &1).unwrap();
     cache.set("last", &2).unwrap();
-    assert_eq!(cache.peekitem::<String>(false).unwrap().unwrap().1, "j2");
-    assert_eq!(cache.peekitem::<i64>(true).unwrap().unwrap(), (Key::from("last"), 2));
+    assert_eq!(cache.first_item::<String>().unwrap().unwrap().1, "j2");
+    assert_eq!(cache.last_item::<i64>().unwrap().unwrap(), (Key::from("last"), 2));
 }
 
 #[test]

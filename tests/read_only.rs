@@ -107,7 +107,7 @@ fn read_everything(dir: &Path, keys_wanted: &[Key]) {
     assert!(warnings.is_empty(), "{warnings:?}");
     let front = cache.peek::<String>().unwrap().map(|(_, v)| v);
     assert_eq!(front.as_deref(), Some("first"), "the queue's front, left in place");
-    assert!(cache.peekitem::<String>(false).unwrap().is_some());
+    assert!(cache.first_item::<String>().unwrap().is_some());
 
     refused("set", cache.set("new", &1));
     refused("set of a value file", cache.set_bytes("new", &[7u8; 100_000]));

@@ -250,8 +250,8 @@ pub fn exercise(dir: &Path, data: &[u8]) {
     if let Ok(keys) = cache.keys() {
         let _ = keys.rev().take(64).count();
     }
-    let _ = cache.peekitem::<String>(false);
-    let _ = cache.peekitem::<i64>(true);
+    let _ = cache.first_item::<String>();
+    let _ = cache.last_item::<i64>();
     let _ = cache.peek::<i64>();
     let _ = cache.len();
     let _ = cache.volume();
