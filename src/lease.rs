@@ -144,7 +144,7 @@ impl Backlog {
     }
 }
 
-/// A leased item: its value, and the right to ack, nack or extend it.
+/// A leased item: its value, and the right to ack, nack or renew it.
 ///
 /// Dropping a lease without [`Lease::ack`] or [`Lease::nack`] does nothing:
 /// the item stays invisible until the lease runs out, then goes to the next
@@ -248,21 +248,33 @@ impl<V> Lease<V> {
     }
 
     /// Heartbeat: the lease now runs until `duration` from now. `false`
-    /// when the lease was already lost.
-    pub fn extend(&mut self, duration: Duration) -> Result<bool> {
+    /// when the lease was already lost (it ran out and another consumer
+    /// took the item, or the item was removed).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::Duration;
+    /// let deque = diskq::Deque::<u32>::open(dir.path())?;
+    /// deque.push_back(&7)?;
+    /// let mut job = deque.lease(Duration::from_secs(30))?.expect("an item");
+    /// assert!(job.renew(Duration::from_secs(30))?); // still ours, for 30 s more
+    /// job.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn renew(&mut self, duration: Duration) -> Result<bool> {
         let deadline = self.cache.now() + duration.as_secs_f64();
         let (cache, key, token) = (&self.cache, &self.key, self.token);
-        let extended = cache.store().write(self.opts.retry, None, |s| {
+        let renewed = cache.store().write(self.opts.retry, None, |s| {
             if held(s, key, token)?.is_none() {
                 return Ok(false);
             }
             s.set_lease_deadline(key, deadline)?;
             Ok(true)
         })?;
-        if extended {
+        if renewed {
             self.deadline = deadline;
         }
-        Ok(extended)
+        Ok(renewed)
     }
 }
 

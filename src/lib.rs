@@ -82,7 +82,7 @@
 //! let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(3);
 //! while let Some(mut url) = frontier.lease_with(&opts)? {
 //!     // fetch and store the page; for slow work, send heartbeats:
-//!     url.extend(Duration::from_secs(30))?;
+//!     url.renew(Duration::from_secs(30))?;
 //!     let fetched = true;
 //!     if fetched { url.ack()?; } else { url.nack(Side::Back)?; }
 //! }

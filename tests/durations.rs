@@ -165,7 +165,7 @@ fn leases_of_duration_max_and_their_extension_do_not_panic() {
     assert!(lease.deadline().is_finite());
     // Waiting wakes at the next lease deadline, here beyond any clock.
     assert!(jobs.lease_timeout(&opts, Duration::from_millis(20)).unwrap().is_none());
-    assert!(lease.extend(Duration::MAX).unwrap());
+    assert!(lease.renew(Duration::MAX).unwrap());
     assert!(lease.deadline().is_finite());
     assert!(jobs.lease_with(&opts).unwrap().is_none(), "still leased");
     assert!(lease.ack().unwrap());

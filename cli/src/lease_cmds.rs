@@ -152,7 +152,7 @@ pub fn renew(dir: &Path, text: &str, secs: Duration, json: bool, out: &mut dyn W
         Ok(lease) => lease,
         Err(absent) => return Ok(absent),
     };
-    if !lease.extend(secs)? {
+    if !lease.renew(secs)? {
         return Ok(Outcome::Absent(lost(&lease.id())));
     }
     if json {
