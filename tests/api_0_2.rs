@@ -58,3 +58,28 @@ fn a_lease_gives_up_its_value_without_a_clone() {
     // Not acked: the item is still held by the lease, not lost.
     assert_eq!(deque.backlog().unwrap().leased, 1);
 }
+
+#[test]
+fn a_lock_clone_is_the_same_holder_like_an_rlock_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let lock = diskq::Lock::new(&cache, "job", Duration::from_secs(60)).unwrap();
+    lock.acquire().unwrap();
+    let moved = lock.clone();
+    std::thread::spawn(move || moved.release()).join().unwrap().unwrap();
+    assert!(!lock.locked().unwrap(), "the clone released the original's hold");
+    // A new handle is another holder: it cannot release.
+    lock.acquire().unwrap();
+    let other = diskq::Lock::new(&cache, "job", Duration::from_secs(60)).unwrap();
+    assert!(matches!(other.release(), Err(diskq::Error::InvalidUse(_))));
+    assert!(lock.locked().unwrap());
+    let rlock = diskq::RLock::new(&cache, "r", Duration::from_secs(60))
+        .unwrap()
+        .holder("w");
+    let _copy = rlock.clone();
+    let sem = diskq::BoundedSemaphore::new(&cache, "s", 1, Duration::from_secs(60)).unwrap();
+    sem.acquire().unwrap();
+    let sem2 = sem.clone();
+    sem2.release().unwrap();
+    assert!(sem.try_acquire().unwrap(), "the clone freed the slot");
+}
