@@ -16,7 +16,7 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, to_system_time};
-use crate::settings::{EvictionPolicy, Overrides};
+use crate::settings::{EvictionPolicy, Overrides, Synchronous};
 use crate::store::{Session, Store, StoreOptions, ValueRow};
 
 /// The source of "now", in seconds since the Unix epoch. Tests replace it to
@@ -178,15 +178,24 @@ impl CacheBuilder {
         self
     }
 
-    /// `PRAGMA synchronous`: 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// `PRAGMA synchronous`: [`Synchronous::Normal`] (default),
+    /// [`Synchronous::Full`] or [`Synchronous::Extra`].
     /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
     /// any process; a power loss may lose the last commits. FULL also
-    /// survives a power loss, at one fsync per commit. 0 (OFF), which risks
-    /// corruption on power loss, is refused with [`Error::InvalidSetting`],
-    /// from this option and from a stored row alike; an explicit option
-    /// replaces a refused row.
-    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
-        self.overrides.sqlite_synchronous = Some(level);
+    /// survives a power loss, at one fsync per commit. OFF, which risks
+    /// corruption on power loss, cannot be asked for; a stored row of 0 is
+    /// refused with [`Error::InvalidSetting`], and an explicit option
+    /// replaces such a row.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .sqlite_synchronous(diskq::Synchronous::Full)
+    ///     .open(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sqlite_synchronous(mut self, level: Synchronous) -> Self {
+        self.overrides.sqlite_synchronous = Some(level.level());
         self
     }
 

@@ -188,7 +188,7 @@ impl FanoutCacheBuilder {
     }
 
     /// [`CacheBuilder::sqlite_synchronous`] of every shard.
-    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
+    pub fn sqlite_synchronous(mut self, level: crate::Synchronous) -> Self {
         self.cache = self.cache.sqlite_synchronous(level);
         self
     }

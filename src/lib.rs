@@ -221,4 +221,4 @@ pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Sid
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };
-pub use settings::EvictionPolicy;
+pub use settings::{EvictionPolicy, Synchronous};

@@ -83,3 +83,17 @@ fn a_lock_clone_is_the_same_holder_like_an_rlock_clone() {
     sem2.release().unwrap();
     assert!(sem.try_acquire().unwrap(), "the clone freed the slot");
 }
+
+#[test]
+fn the_synchronous_level_is_an_enum_stored_as_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .sqlite_synchronous(diskq::Synchronous::Extra)
+        .open(dir.path())
+        .unwrap();
+    let level = cache
+        .settings()
+        .into_iter()
+        .find(|(name, _)| name == "sqlite_synchronous");
+    assert_eq!(level, Some(("sqlite_synchronous".to_string(), "3".to_string())));
+}

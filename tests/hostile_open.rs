@@ -51,7 +51,7 @@ fn settings_that_remove_atomicity_are_refused_and_an_explicit_option_replaces_th
         // An explicit, safe option replaces the stored row.
         let builder = match key {
             "sqlite_journal_mode" => Cache::builder().sqlite_journal_mode("wal"),
-            _ => Cache::builder().sqlite_synchronous(1),
+            _ => Cache::builder().sqlite_synchronous(diskq::Synchronous::Normal),
         };
         let cache = builder.open(dir.path()).unwrap();
         assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
@@ -69,7 +69,6 @@ fn settings_that_remove_atomicity_are_refused_and_an_explicit_option_replaces_th
     for builder in [
         Cache::builder().sqlite_journal_mode("off"),
         Cache::builder().sqlite_journal_mode("memory"),
-        Cache::builder().sqlite_synchronous(0),
     ] {
         assert!(matches!(builder.open(dir.path()), Err(Error::InvalidSetting { .. })));
     }
