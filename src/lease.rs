@@ -35,6 +35,7 @@ pub use id::LeaseId;
 /// assert_eq!(opts.dead_letter_prefix(), "jobs-dead-letter");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct LeaseOptions {
     /// The queue: `None` for the integer-keyed queue (a `Deque`), or a prefix.
     pub prefix: Option<String>,
