@@ -19,9 +19,9 @@ use crate::options::{Entry, SetOptions, to_system_time};
 use crate::settings::{EvictionPolicy, Overrides, Synchronous};
 use crate::store::{Session, Store, StoreOptions, ValueRow};
 
-/// The source of "now", in seconds since the Unix epoch. Tests replace it to
-/// drive expiry without sleeping.
-pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+/// The source of "now" ([`CacheBuilder::clock`]). Tests replace it to drive
+/// expiry without sleeping.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// A persistent, multi-process cache in one directory (python-diskcache's
 /// `Cache`, on the same on-disk format).
@@ -244,9 +244,21 @@ impl CacheBuilder {
         self
     }
 
-    /// Replaces the clock (seconds since the Unix epoch) used for expiry and
-    /// access times. For tests that drive time without sleeping.
-    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+    /// Replaces the clock used for expiry, lease deadlines and access times
+    /// (default: [`SystemTime::now`]). For tests that drive time without
+    /// sleeping.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let dir = tempfile::tempdir()?;
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let past = diskq::Cache::builder().clock(move || an_hour_ago).open(dir.path())?;
+    /// past.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// // Set an hour ago for a minute: expired now.
+    /// assert_eq!(diskq::Cache::open(dir.path())?.get::<i64>("k")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
@@ -412,12 +424,13 @@ impl Cache {
 
     /// Now, in seconds since the Unix epoch.
     pub(crate) fn now(&self) -> f64 {
-        match &self.inner.clock {
+        let now = match &self.inner.clock {
             Some(clock) => clock(),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            None => SystemTime::now(),
+        };
+        match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
         }
     }
 
@@ -1013,7 +1026,7 @@ mod tests {
         let clock = now.clone();
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::builder()
-            .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+            .clock(move || UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
             .open(dir.path())
             .unwrap();
         cache

@@ -206,7 +206,7 @@ impl FanoutCacheBuilder {
     }
 
     /// [`CacheBuilder::clock`] of every shard (for tests that drive expiry).
-    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+    pub fn clock(mut self, clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> Self {
         self.cache = self.cache.clock(clock);
         self
     }

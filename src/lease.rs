@@ -194,10 +194,23 @@ impl<V> Lease<V> {
         self.deliveries
     }
 
-    /// When the lease runs out, in the cache clock's seconds (Unix time
-    /// unless the cache was opened with another clock).
-    pub fn deadline(&self) -> f64 {
-        self.deadline
+    /// When the lease runs out, by the cache's clock (the system clock
+    /// unless the cache was opened with [`CacheBuilder::clock`](crate::CacheBuilder::clock)).
+    /// A lease given a duration too long for the clock runs out at the
+    /// latest time `SystemTime` holds here (about year 5138).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::{Duration, SystemTime};
+    /// let deque = diskq::Deque::<u32>::open(dir.path())?;
+    /// deque.push_back(&7)?;
+    /// let job = deque.lease(Duration::from_secs(30))?.expect("an item");
+    /// assert!(job.deadline() > SystemTime::now());
+    /// assert!(job.deadline() <= SystemTime::now() + Duration::from_secs(30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(&self) -> std::time::SystemTime {
+        crate::options::to_system_time(self.deadline)
     }
 
     /// Done: deletes the item. `false` when the lease had run out and the

@@ -97,3 +97,18 @@ fn the_synchronous_level_is_an_enum_stored_as_its_number() {
         .find(|(name, _)| name == "sqlite_synchronous");
     assert_eq!(level, Some(("sqlite_synchronous".to_string(), "3".to_string())));
 }
+
+#[test]
+fn a_lease_deadline_is_a_system_time_by_the_cache_clock() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let dir = tempfile::tempdir().unwrap();
+    let start = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let cache = Cache::builder().clock(move || start).open(dir.path()).unwrap();
+    let deque: Deque<u8> = Deque::from_cache(cache);
+    deque.push_back(&1).unwrap();
+    let mut lease = deque.lease(Duration::from_secs(30)).unwrap().unwrap();
+    assert_eq!(lease.deadline(), start + Duration::from_secs(30));
+    assert!(lease.renew(Duration::from_secs(90)).unwrap());
+    assert_eq!(lease.deadline(), start + Duration::from_secs(90));
+    assert!(lease.deadline() < SystemTime::now());
+}

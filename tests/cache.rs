@@ -25,7 +25,7 @@ impl TestClock {
     fn open(&self, dir: &Path) -> Cache {
         let c = self.0.clone();
         Cache::builder()
-            .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+            .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
             .open(dir)
             .unwrap()
     }
@@ -391,7 +391,7 @@ fn victim_of(policy: EvictionPolicy, touch: impl Fn(&Cache, &TestClock)) -> Vec<
         Cache::builder()
             .eviction_policy(policy)
             .cull_limit(0)
-            .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+            .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
             .open(dir.path())
             .unwrap()
     };
@@ -406,7 +406,7 @@ fn victim_of(policy: EvictionPolicy, touch: impl Fn(&Cache, &TestClock)) -> Vec<
     let cache = Cache::builder()
         .size_limit(limit)
         .cull_limit(1)
-        .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
         .open(dir.path())
         .unwrap();
     cache.set("d", &0).unwrap();

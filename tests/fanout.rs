@@ -173,7 +173,7 @@ fn operations_span_every_shard() {
         .statistics(true)
         .tag_index(true)
         .min_file_size(64)
-        .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
         .open(dir.path())
         .unwrap();
     assert!(cache.is_empty().unwrap());

@@ -17,7 +17,7 @@ fn deque_with_clock(dir: &Path) -> (Deque<i64>, Arc<AtomicU64>) {
     let clock = ms.clone();
     let cache = Cache::builder()
         .eviction_policy(diskq::EvictionPolicy::None)
-        .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
         .open(dir)
         .unwrap();
     (Deque::from_cache(cache), ms)

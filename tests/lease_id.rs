@@ -13,7 +13,7 @@ use diskq::{Cache, Error, LeaseId, LeaseOptions, PushOptions, Side};
 fn with_clock(dir: &Path, ms: &Arc<AtomicU64>) -> Cache {
     let clock = ms.clone();
     Cache::builder()
-        .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
         .open(dir)
         .unwrap()
 }

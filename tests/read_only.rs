@@ -148,14 +148,8 @@ fn reading_a_diskq_directory_changes_no_file() {
         cache.push("first").unwrap();
         cache.push("second").unwrap();
         // Stored an hour ago with a second to live: expired now.
-        let now = || {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64()
-        };
         Cache::builder()
-            .clock(move || now() - 3600.0)
+            .clock(|| SystemTime::now() - Duration::from_secs(3600))
             .open(tmp.path())
             .unwrap()
             .set_with("gone", "soon", &SetOptions::new().expire(Duration::from_secs(1)))
