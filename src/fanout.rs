@@ -331,7 +331,7 @@ fn open_patiently(builder: &CacheBuilder, root: &Path, dir: &Path) -> Result<Cac
 /// assert_eq!(cache.len()?, 2);
 /// // Named collections live beside the shards.
 /// let jobs = cache.deque::<String>("jobs")?;
-/// jobs.push_back(&"crawl /".into())?;
+/// jobs.push_back("crawl /")?;
 /// assert_eq!(jobs.pop_front()?.as_deref(), Some("crawl /"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -178,7 +178,7 @@ impl<V> Lease<V> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// use std::time::Duration;
     /// let deque = diskq::Deque::<String>::open(dir.path()).unwrap();
-    /// deque.push_back(&"job".to_string()).unwrap();
+    /// deque.push_back("job").unwrap();
     /// let lease = deque.lease(Duration::from_secs(60)).unwrap().unwrap();
     /// let job: String = lease.into_value();
     /// assert_eq!(job, "job");

@@ -112,3 +112,31 @@ fn a_lease_deadline_is_a_system_time_by_the_cache_clock() {
     assert_eq!(lease.deadline(), start + Duration::from_secs(90));
     assert!(lease.deadline() < SystemTime::now());
 }
+
+#[test]
+fn deques_and_indexes_take_borrowed_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = Deque::<String>::open(dir.path().join("jobs")).unwrap();
+    jobs.push_back("b").unwrap();
+    jobs.push_front("a").unwrap();
+    jobs.push_back(&"c".to_string()).unwrap();
+    jobs.extend(["d", "e"]).unwrap();
+    let all: Vec<String> = jobs.iter().unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(all, ["a", "b", "c", "d", "e"]);
+    let blobs = Deque::<Vec<u8>>::open(dir.path().join("blobs")).unwrap();
+    blobs.push_back(&[1u8, 2][..]).unwrap();
+    assert_eq!(blobs.pop_front().unwrap(), Some(vec![1, 2]));
+
+    let index = diskq::Index::<String, String>::open(dir.path().join("index")).unwrap();
+    index.insert("k", "v").unwrap();
+    index.insert(&"k2".to_string(), &"v2".to_string()).unwrap();
+    assert_eq!(index.get("k").unwrap().as_deref(), Some("v"));
+    assert!(index.contains_key("k2").unwrap());
+    assert_eq!(index.get_or_insert_with("k3", || "v3".into()).unwrap(), "v3");
+    assert_eq!(index.remove("k").unwrap().as_deref(), Some("v"));
+    // The borrowed form names the same row as the owned one.
+    assert_eq!(index.get(&"k2".to_string()).unwrap().as_deref(), Some("v2"));
+    let paths = diskq::Index::<std::path::PathBuf, u8>::open(dir.path().join("paths")).unwrap();
+    paths.insert(std::path::Path::new("/a/b"), &1).unwrap();
+    assert_eq!(paths.get(&std::path::PathBuf::from("/a/b")).unwrap(), Some(1));
+}

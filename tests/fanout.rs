@@ -350,17 +350,14 @@ fn named_collections_live_where_python_puts_them() {
     let jobs = fanout.deque::<String>("jobs").unwrap();
     assert_eq!(jobs.cache().directory(), root.join("deque/jobs"));
     assert_eq!(jobs.cache().eviction_policy(), diskq::EvictionPolicy::None);
-    jobs.push_back(&"one".into()).unwrap();
+    jobs.push_back("one").unwrap();
     assert_eq!(fanout.deque::<String>("jobs").unwrap().len().unwrap(), 1);
 
     let ranks = fanout.index::<String, i64>("ranks").unwrap();
     assert_eq!(ranks.cache().directory(), root.join("index/ranks"));
     assert_eq!(ranks.cache().eviction_policy(), diskq::EvictionPolicy::None);
-    ranks.insert(&"x".into(), &1).unwrap();
-    assert_eq!(
-        fanout.index::<String, i64>("ranks").unwrap().get(&"x".into()).unwrap(),
-        Some(1)
-    );
+    ranks.insert("x", &1).unwrap();
+    assert_eq!(fanout.index::<String, i64>("ranks").unwrap().get("x").unwrap(), Some(1));
     // Same name, different kinds: different directories.
     assert_eq!(fanout.index::<String, i64>("jobs").unwrap().len().unwrap(), 0);
 

@@ -279,11 +279,11 @@ fn python_deque_and_index_read_what_diskq_wrote() {
     d.retain(|v| v != "b").unwrap();
     let index: Index<String, i64> = Index::open(&ix).unwrap();
     for (k, v) in [("one", 1), ("two", 2), ("three", 3)] {
-        index.insert(&k.into(), &v).unwrap();
+        index.insert(k, &v).unwrap();
     }
-    index.insert(&"one".into(), &10).unwrap();
-    index.remove(&"two".into()).unwrap();
-    index.insert(&"two".into(), &22).unwrap();
+    index.insert("one", &10).unwrap();
+    index.remove("two").unwrap();
+    index.insert("two", &22).unwrap();
     drop((d, index));
 
     let line = run_python(
