@@ -450,12 +450,57 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
     }
 
-    /// The items from front to back; `.rev()` walks from the back.
+    /// The items from front to back; `.rev()` walks from the back. Each
+    /// item is a `Result` (a page may fail to read, an item may not decode
+    /// as `T`). `&Deque` is also [`IntoIterator`], for a `for` loop.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.extend(["a", "b", "c"])?;
+    /// let newest_first: Vec<String> = jobs.iter()?.rev().collect::<Result<_, _>>()?;
+    /// assert_eq!(newest_first, ["c", "b", "a"]);
+    /// for job in &jobs {
+    ///     println!("{}", job?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> Result<Iter<T>> {
-        Ok(Iter {
-            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
-            _items: PhantomData,
-        })
+        Ok(self.into_iter())
+    }
+
+    /// Pops items from the front until the deque is empty: the consumer
+    /// loop `while let Some(item) = deque.pop_front()? { ... }` as an
+    /// iterator. Unlike `Vec::drain`, it removes nothing it does not yield:
+    /// dropping it early leaves the rest in place.
+    ///
+    /// Each item is popped in its own transaction when `next` is called, so
+    /// items pushed meanwhile (by any process) are drained too, and several
+    /// processes may drain one deque, each item going to one of them. A
+    /// yielded item is already removed: if the process crashes before it is
+    /// done with it, that item is lost and the rest stay queued (a pop is
+    /// at-most-once; lease instead, [`Deque::lease`], for at-least-once).
+    /// An error (an item that does not decode as `T` stays at the front;
+    /// the database is busy past the timeout) is yielded once and ends the
+    /// iteration, which is fused.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<u32>::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// let mut done = 0;
+    /// for job in jobs.drain() {
+    ///     done += job?;
+    /// }
+    /// assert_eq!(done, 6);
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain(&self) -> Drain<T> {
+        Drain {
+            deque: self.clone(),
+            done: false,
+        }
     }
 
     /// Moves `n` items from the front to the back, in one transaction
@@ -542,3 +587,50 @@ impl<T: DeserializeOwned> DoubleEndedIterator for Iter<T> {
         decoded(self.pager.next_back_row()?)
     }
 }
+
+impl<T: DeserializeOwned> std::iter::FusedIterator for Iter<T> {}
+
+/// `for item in &deque`: the items from front to back, as [`Deque::iter`]
+/// (which cannot fail for a deque: the walk reads nothing until `next`).
+impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
+    type Item = Result<T>;
+    type IntoIter = Iter<T>;
+
+    fn into_iter(self) -> Iter<T> {
+        Iter {
+            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
+            _items: PhantomData,
+        }
+    }
+}
+
+/// Pops the items of a [`Deque`] from the front, one transaction each, until
+/// it is empty; from [`Deque::drain`].
+#[derive(Debug)]
+pub struct Drain<T> {
+    deque: Deque<T>,
+    done: bool,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for Drain<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.done {
+            return None;
+        }
+        match self.deque.pop_front() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> std::iter::FusedIterator for Drain<T> {}

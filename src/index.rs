@@ -231,7 +231,24 @@ where
         })
     }
 
-    /// The items in insertion order (double-ended).
+    /// The items in insertion order (double-ended). Fails when the end of
+    /// the walk (the newest row) cannot be read; each item is a `Result`
+    /// too. `&Index` is also [`IntoIterator`], for a `for` loop: there a
+    /// failure to start is the first item.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let status = diskq::Index::<String, u16>::open(dir.path())?;
+    /// status.insert("/", &200)?;
+    /// status.insert("/gone", &404)?;
+    /// let pages: Vec<(String, u16)> = status.iter()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(pages, [("/".to_string(), 200), ("/gone".to_string(), 404)]);
+    /// for item in &status {
+    ///     let (page, code) = item?;
+    ///     println!("{page}: {code}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> Result<Iter<K, V>> {
         Ok(Iter {
             pager: self.cache.rows(PageKind::Items)?,
@@ -411,6 +428,28 @@ pub struct Iter<K, V> {
     _types: PhantomData<fn() -> (K, V)>,
 }
 
+/// `for item in &index`: the items in insertion order, as [`Index::iter`];
+/// if the walk cannot start, that error is the first (and only) item.
+impl<K, V> IntoIterator for &Index<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    type Item = Result<(K, V)>;
+    type IntoIter = Iter<K, V>;
+
+    fn into_iter(self) -> Iter<K, V> {
+        let pager = self
+            .cache
+            .rows(PageKind::Items)
+            .unwrap_or_else(|e| Pager::failed(&self.cache, PageKind::Items, e));
+        Iter {
+            pager,
+            _types: PhantomData,
+        }
+    }
+}
+
 type Row = Result<(Key, Option<codec::Stored>)>;
 
 fn value<V: DeserializeOwned>(key: &Key, stored: Option<codec::Stored>) -> Result<V> {
@@ -449,6 +488,8 @@ macro_rules! rows_iterator {
                 self.pager.next_back_row().map($convert)
             }
         }
+
+        impl<$($t: DeserializeOwned),+> std::iter::FusedIterator for $name<$($t),+> {}
     };
 }
 

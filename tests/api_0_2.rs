@@ -140,3 +140,65 @@ fn deques_and_indexes_take_borrowed_forms() {
     paths.insert(std::path::Path::new("/a/b"), &1).unwrap();
     assert_eq!(paths.get(&std::path::PathBuf::from("/a/b")).unwrap(), Some(1));
 }
+
+#[test]
+fn iterators_are_fused_and_references_iterate() {
+    let dir = tempfile::tempdir().unwrap();
+    let deque = Deque::<u32>::open(dir.path().join("d")).unwrap();
+    deque.extend(&[1, 2]).unwrap();
+    let mut it = deque.iter().unwrap();
+    assert_eq!(it.by_ref().map(|r| r.unwrap()).collect::<Vec<_>>(), [1, 2]);
+    // A push after the end does not revive an ended iterator.
+    deque.push_back(&3).unwrap();
+    assert!(it.next().is_none());
+    assert!(it.next_back().is_none());
+    let mut seen = Vec::new();
+    for item in &deque {
+        seen.push(item.unwrap());
+    }
+    assert_eq!(seen, [1, 2, 3]);
+
+    let index = diskq::Index::<String, u32>::open(dir.path().join("i")).unwrap();
+    index.insert("a", &1).unwrap();
+    let mut keys = index.keys().unwrap();
+    assert_eq!(keys.next().unwrap().unwrap(), "a");
+    assert!(keys.next().is_none());
+    index.insert("b", &2).unwrap();
+    assert!(keys.next().is_none());
+    let mut items = Vec::new();
+    for item in &index {
+        items.push(item.unwrap());
+    }
+    assert_eq!(items, [("a".to_string(), 1), ("b".to_string(), 2)]);
+    let cache = Cache::open(dir.path().join("c")).unwrap();
+    cache.set("k", &1).unwrap();
+    let mut ck = cache.keys().unwrap();
+    assert!(ck.next().is_some() && ck.next().is_none());
+    cache.set("k2", &1).unwrap();
+    assert!(ck.next().is_none());
+}
+
+#[test]
+fn drain_pops_until_empty_and_stops_at_an_undecodable_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let deque = Deque::<u32>::open(dir.path()).unwrap();
+    deque.extend(&[1, 2, 3]).unwrap();
+    let mut drain = deque.drain();
+    assert_eq!(drain.next().unwrap().unwrap(), 1);
+    // Items pushed meanwhile are drained too; dropping early keeps the rest.
+    deque.push_back(&4).unwrap();
+    drop(drain);
+    assert_eq!(deque.len().unwrap(), 3);
+    let rest: Vec<u32> = deque.drain().map(|r| r.unwrap()).collect();
+    assert_eq!(rest, [2, 3, 4]);
+    assert!(deque.is_empty().unwrap());
+
+    // An item of another type: the error is yielded once, the item stays.
+    let strings = Deque::<String>::from_cache(deque.cache().clone());
+    strings.push_back("not a number").unwrap();
+    deque.push_back(&5).unwrap();
+    let mut drain = deque.drain();
+    assert!(drain.next().unwrap().unwrap_err().is_decode());
+    assert!(drain.next().is_none());
+    assert_eq!(deque.len().unwrap(), 2);
+}
