@@ -530,6 +530,33 @@ impl Cache {
 
     /// Stores `value` under `key` (replacing any value, keeping the key's
     /// place in iteration order). Atomic.
+    ///
+    /// How the value is stored follows what serde sees: integers (up to
+    /// `i64::MAX`), floats, `str`/`String`/`char` and byte strings are stored
+    /// natively, as python-diskcache stores `int`, `float`, `str` and
+    /// `bytes`; everything else is MessagePack (a mode of diskq's own, which
+    /// python-diskcache does not decode).
+    ///
+    /// **A `Vec<u8>` or `&[u8]` is not a byte string to serde** but a
+    /// sequence of integers: `set("v", &vec![1u8, 2, 3])` stores MessagePack
+    /// (an array), so [`Cache::get_bytes`] fails on it and a Python process
+    /// cannot read it. For bytes use [`Cache::set_bytes`] (or
+    /// [`Cache::set_reader`] for a large value), or wrap them in
+    /// `serde_bytes::ByteBuf` / `serde_bytes::Bytes` (or mark a field
+    /// `#[serde(with = "serde_bytes")]`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("seq", &vec![1u8, 2, 3])?; // MessagePack: a sequence
+    /// assert!(cache.get_bytes("seq").is_err());
+    /// assert_eq!(cache.get::<Vec<u8>>("seq")?, Some(vec![1, 2, 3])); // Rust reads it back
+    /// cache.set_bytes("raw", &[1, 2, 3])?; // python-diskcache's bytes
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![1, 2, 3]));
+    /// cache.set("also-raw", serde_bytes::Bytes::new(&[1, 2, 3]))?;
+    /// assert_eq!(cache.get_bytes("also-raw")?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
         self.set_with(key, value, &SetOptions::default())
     }
