@@ -16,12 +16,12 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, to_system_time};
-use crate::settings::{EvictionPolicy, Overrides};
+use crate::settings::{EvictionPolicy, Overrides, Synchronous};
 use crate::store::{Session, Store, StoreOptions, ValueRow};
 
-/// The source of "now", in seconds since the Unix epoch. Tests replace it to
-/// drive expiry without sleeping.
-pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+/// The source of "now" ([`CacheBuilder::clock`]). Tests replace it to drive
+/// expiry without sleeping.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// A persistent, multi-process cache in one directory (python-diskcache's
 /// `Cache`, on the same on-disk format).
@@ -178,15 +178,24 @@ impl CacheBuilder {
         self
     }
 
-    /// `PRAGMA synchronous`: 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// `PRAGMA synchronous`: [`Synchronous::Normal`] (default),
+    /// [`Synchronous::Full`] or [`Synchronous::Extra`].
     /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
     /// any process; a power loss may lose the last commits. FULL also
-    /// survives a power loss, at one fsync per commit. 0 (OFF), which risks
-    /// corruption on power loss, is refused with [`Error::InvalidSetting`],
-    /// from this option and from a stored row alike; an explicit option
-    /// replaces a refused row.
-    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
-        self.overrides.sqlite_synchronous = Some(level);
+    /// survives a power loss, at one fsync per commit. OFF, which risks
+    /// corruption on power loss, cannot be asked for; a stored row of 0 is
+    /// refused with [`Error::InvalidSetting`], and an explicit option
+    /// replaces such a row.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .sqlite_synchronous(diskq::Synchronous::Full)
+    ///     .open(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sqlite_synchronous(mut self, level: Synchronous) -> Self {
+        self.overrides.sqlite_synchronous = Some(level.level());
         self
     }
 
@@ -235,9 +244,21 @@ impl CacheBuilder {
         self
     }
 
-    /// Replaces the clock (seconds since the Unix epoch) used for expiry and
-    /// access times. For tests that drive time without sleeping.
-    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+    /// Replaces the clock used for expiry, lease deadlines and access times
+    /// (default: [`SystemTime::now`]). For tests that drive time without
+    /// sleeping.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let dir = tempfile::tempdir()?;
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let past = diskq::Cache::builder().clock(move || an_hour_ago).open(dir.path())?;
+    /// past.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// // Set an hour ago for a minute: expired now.
+    /// assert_eq!(diskq::Cache::open(dir.path())?.get::<i64>("k")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
@@ -293,7 +314,7 @@ pub(crate) struct Prepared {
     pub filename: Option<String>,
     pub size: i64,
     pub value: Scalar,
-    /// Keeps `check(fix)` from taking the new file for an orphan until the
+    /// Keeps `repair()` from taking the new file for an orphan until the
     /// row naming it has committed.
     _guard: Option<File>,
 }
@@ -403,12 +424,13 @@ impl Cache {
 
     /// Now, in seconds since the Unix epoch.
     pub(crate) fn now(&self) -> f64 {
-        match &self.inner.clock {
+        let now = match &self.inner.clock {
             Some(clock) => clock(),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            None => SystemTime::now(),
+        };
+        match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
         }
     }
 
@@ -508,6 +530,33 @@ impl Cache {
 
     /// Stores `value` under `key` (replacing any value, keeping the key's
     /// place in iteration order). Atomic.
+    ///
+    /// How the value is stored follows what serde sees: integers (up to
+    /// `i64::MAX`), floats, `str`/`String`/`char` and byte strings are stored
+    /// natively, as python-diskcache stores `int`, `float`, `str` and
+    /// `bytes`; everything else is MessagePack (a mode of diskq's own, which
+    /// python-diskcache does not decode).
+    ///
+    /// **A `Vec<u8>` or `&[u8]` is not a byte string to serde** but a
+    /// sequence of integers: `set("v", &vec![1u8, 2, 3])` stores MessagePack
+    /// (an array), so [`Cache::get_bytes`] fails on it and a Python process
+    /// cannot read it. For bytes use [`Cache::set_bytes`] (or
+    /// [`Cache::set_reader`] for a large value), or wrap them in
+    /// `serde_bytes::ByteBuf` / `serde_bytes::Bytes` (or mark a field
+    /// `#[serde(with = "serde_bytes")]`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("seq", &vec![1u8, 2, 3])?; // MessagePack: a sequence
+    /// assert!(cache.get_bytes("seq").is_err());
+    /// assert_eq!(cache.get::<Vec<u8>>("seq")?, Some(vec![1, 2, 3])); // Rust reads it back
+    /// cache.set_bytes("raw", &[1, 2, 3])?; // python-diskcache's bytes
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![1, 2, 3]));
+    /// cache.set("also-raw", serde_bytes::Bytes::new(&[1, 2, 3]))?;
+    /// assert_eq!(cache.get_bytes("also-raw")?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
         self.set_with(key, value, &SetOptions::default())
     }
@@ -1004,7 +1053,7 @@ mod tests {
         let clock = now.clone();
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::builder()
-            .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+            .clock(move || UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
             .open(dir.path())
             .unwrap();
         cache

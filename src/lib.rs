@@ -78,11 +78,11 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let frontier: Deque<String> = Deque::open(dir.path())?;
-//! frontier.push_back(&"https://example.com/".to_string())?;
+//! frontier.push_back("https://example.com/")?;
 //! let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(3);
 //! while let Some(mut url) = frontier.lease_with(&opts)? {
 //!     // fetch and store the page; for slow work, send heartbeats:
-//!     url.extend(Duration::from_secs(30))?;
+//!     url.renew(Duration::from_secs(30))?;
 //!     let fetched = true;
 //!     if fetched { url.ack()?; } else { url.nack(Side::Back)?; }
 //! }
@@ -99,9 +99,9 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let seen: Index<String, u16> = Index::open(dir.path())?;
-//! seen.insert(&"https://example.com/".into(), &200)?;
-//! seen.insert(&"https://example.com/a".into(), &404)?;
-//! assert_eq!(seen.get(&"https://example.com/a".into())?, Some(404));
+//! seen.insert("https://example.com/", &200)?;
+//! seen.insert("https://example.com/a", &404)?;
+//! assert_eq!(seen.get("https://example.com/a")?, Some(404));
 //! assert_eq!(seen.pop_first()?, Some(("https://example.com/".into(), 200)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -121,7 +121,7 @@
 //! assert!(cache.set("page:/", "<html>...</html>")?);
 //! assert_eq!(cache.get::<String>("page:/")?.as_deref(), Some("<html>...</html>"));
 //! let jobs = cache.deque::<String>("jobs")?; // named collections in the same directory
-//! jobs.push_back(&"crawl /".to_string())?;
+//! jobs.push_back("crawl /")?;
 //! assert_eq!(cache.len()?, 1, "named collections are not shards");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -229,4 +229,4 @@ pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Sid
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };
-pub use settings::EvictionPolicy;
+pub use settings::{EvictionPolicy, Synchronous};

@@ -1,5 +1,5 @@
 //! Queue operations of `Cache`: push, pull, peek (python-diskcache's
-//! numbering) and peekitem.
+//! numbering) and the first and last items.
 
 use std::time::{Duration, Instant};
 
@@ -435,9 +435,37 @@ impl Cache {
         })
     }
 
-    /// The first (`last = false`) or last item in insertion order, left in
-    /// place; expired items are skipped.
-    pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
+    /// The first item in insertion order (python-diskcache's
+    /// `peekitem(last=False)`), left in place; expired items are skipped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.first_item::<i64>()?, Some(("a".into(), 1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn first_item<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        self.edge_item(false)
+    }
+
+    /// The last item in insertion order (python-diskcache's
+    /// `peekitem(last=True)`), left in place; expired items are skipped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.last_item::<i64>()?, Some(("b".into(), 2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_item<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        self.edge_item(true)
+    }
+
+    fn edge_item<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
         self.store().read(|s| {
             let Some((key, mut row)) = s.edge_item(last, self.now())? else {
                 return Ok(None);

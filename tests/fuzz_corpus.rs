@@ -63,10 +63,10 @@ fn hand_made_rows() {
     }
     assert_eq!(std::fs::read(&outside).unwrap(), b"outside");
     let cache = Cache::open(&dir).unwrap();
-    cache.check(true).unwrap();
+    cache.repair().unwrap();
     assert!(
-        cache.check(false).unwrap().is_empty(),
-        "check(true) brings the rows back in line"
+        cache.check().unwrap().is_empty(),
+        "repair() brings the rows back in line"
     );
 }
 

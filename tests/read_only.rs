@@ -103,11 +103,11 @@ fn read_everything(dir: &Path, keys_wanted: &[Key]) {
     assert!(cache.volume().unwrap() > 0);
     cache.stats().unwrap();
     assert!(!cache.settings().is_empty());
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let front = cache.peek::<String>().unwrap().map(|(_, v)| v);
     assert_eq!(front.as_deref(), Some("first"), "the queue's front, left in place");
-    assert!(cache.peekitem::<String>(false).unwrap().is_some());
+    assert!(cache.first_item::<String>().unwrap().is_some());
 
     refused("set", cache.set("new", &1));
     refused("set of a value file", cache.set_bytes("new", &[7u8; 100_000]));
@@ -148,14 +148,8 @@ fn reading_a_diskq_directory_changes_no_file() {
         cache.push("first").unwrap();
         cache.push("second").unwrap();
         // Stored an hour ago with a second to live: expired now.
-        let now = || {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64()
-        };
         Cache::builder()
-            .clock(move || now() - 3600.0)
+            .clock(|| SystemTime::now() - Duration::from_secs(3600))
             .open(tmp.path())
             .unwrap()
             .set_with("gone", "soon", &SetOptions::new().expire(Duration::from_secs(1)))

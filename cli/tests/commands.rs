@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use common::{arg, diskq};
 use diskq::{Cache, SetOptions};
@@ -117,7 +117,7 @@ fn expire_tags_evict_len_keys_clear() {
         .expire_time;
     assert!(expires.is_some_and(|t| t > SystemTime::now() + Duration::from_secs(3000)));
     // Expire it without waiting: a touch through a clock two hours back.
-    let back = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() - 7200.0;
+    let back = SystemTime::now() - Duration::from_secs(7200);
     let past = Cache::builder().clock(move || back).open(d).unwrap();
     assert!(past.touch("short", Some(Duration::from_secs(1))).unwrap());
     diskq(&["get", d, "short"]).absent();

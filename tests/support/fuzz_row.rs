@@ -250,17 +250,17 @@ pub fn exercise(dir: &Path, data: &[u8]) {
     if let Ok(keys) = cache.keys() {
         let _ = keys.rev().take(64).count();
     }
-    let _ = cache.peekitem::<String>(false);
-    let _ = cache.peekitem::<i64>(true);
+    let _ = cache.first_item::<String>();
+    let _ = cache.last_item::<i64>();
     let _ = cache.peek::<i64>();
     let _ = cache.len();
     let _ = cache.volume();
-    let _ = cache.check(false);
+    let _ = cache.check();
     let _ = cache.pull::<String>();
     if let Some(key) = &key {
         let _ = cache.pop::<serde_bytes::ByteBuf>(key);
     }
     let _ = cache.expire();
-    // check(true) may remove rows and files, but only inside the directory.
-    let _ = cache.check(true);
+    // repair() may remove rows and files, but only inside the directory.
+    let _ = cache.repair();
 }
