@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Runs the workloads W1–W10 of shared/BENCH.md on diskq, on python-diskcache
-# and on the raw-SQLite ceiling, prints the table and writes
-# benches/RESULTS.md, benches/latency-get.svg and benches/latency-set.svg.
+# Runs the workloads W1–W11 of shared/BENCH.md on diskq, on python-diskcache,
+# on the raw-SQLite ceiling and (W2, W4, W5, W11) on Redis, prints the tables
+# and writes benches/RESULTS.md, benches/latency-get.svg,
+# benches/latency-set.svg and benches/latency-wake.svg.
 #
-#     bash benches/compare.sh            # everything, 5 rounds (about 3–9 minutes on 2 cores)
-#     bash benches/compare.sh W1,W2      # some workloads only (results in the target dir)
+#     bash benches/compare.sh            # everything, 5 rounds (about 8–15 minutes on 2 cores)
+#     bash benches/compare.sh W2,W11     # some workloads only (results in the target dir)
 #     DISKQ_BENCH_ROUNDS=1 bash benches/compare.sh
 #
 # python-diskcache comes from PyPI into the virtual environment target/pyenv
-# (the one tests/interop.rs uses), made here if missing. Respects
-# CARGO_TARGET_DIR. The scratch directories go under the target directory, so
-# every implementation writes to the same file system.
+# (the one tests/interop.rs uses), made here if missing. redis-server comes
+# from the system packages (apt-get, as root) if it is not installed; a
+# throwaway server runs under the target directory on 127.0.0.1, a free port,
+# no persistence, and is stopped on exit; benches/redis_peer.rs is its client.
+# Respects CARGO_TARGET_DIR. The scratch directories go under the target
+# directory, so every implementation writes to the same file system.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +24,16 @@ only_args=()
 if [[ -n "$only" ]]; then
     only_args=(--only "$only")
 fi
+# Whether workload $1 is in this run.
+wants() {
+    [[ -z "$only" ]] || [[ ",${only^^}," == *",$1,"* ]]
+}
+with_redis=false
+for w in W2 W4 W5 W11; do
+    if wants "$w"; then
+        with_redis=true
+    fi
+done
 
 target=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -29,22 +43,73 @@ export DISKQ_BENCH_DIR="$target/bench-scratch"
 mkdir -p "$DISKQ_BENCH_DIR"
 
 venv="$root/target/pyenv"
-if ! "$venv/bin/python" -c 'import diskcache' 2>/dev/null; then
-    echo "compare.sh: making $venv with python-diskcache from PyPI" >&2
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "compare.sh: making $venv" >&2
     python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import diskcache' 2>/dev/null; then
+    echo "compare.sh: installing python-diskcache from PyPI into $venv" >&2
     "$venv/bin/pip" install --quiet --upgrade diskcache
 fi
 pyver=$("$venv/bin/python" -c 'import diskcache; print(diskcache.__version__)')
 
+if $with_redis; then
+    if ! command -v redis-server >/dev/null 2>&1; then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "compare.sh: redis-server is not installed (apt-get install redis-server, as root)" >&2
+            exit 1
+        fi
+        echo "compare.sh: installing redis-server from the system packages" >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+    fi
+    redis_dir="$target/bench-redis"
+    rm -rf "$redis_dir"
+    mkdir -p "$redis_dir"
+    redis_port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+        --dir "$redis_dir" --logfile "$redis_dir/redis.log" --daemonize no &
+    redis_pid=$!
+    trap 'kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true' EXIT
+    ping='import socket, sys, time
+for _ in range(100):
+    try:
+        with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                break
+    except OSError:
+        pass
+    time.sleep(0.1)
+else:
+    sys.exit("compare.sh: redis-server did not answer")'
+    if ! python3 -c "$ping" "$redis_port"; then
+        cat "$redis_dir/redis.log" >&2
+        exit 1
+    fi
+    redisver="Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+    echo "compare.sh: $redisver on 127.0.0.1:$redis_port" >&2
+fi
+
 echo "compare.sh: building the bench programs" >&2
-cargo bench --quiet --no-run --bench workloads --bench ceiling >&2
+cargo bench --quiet --no-run --bench workloads --bench ceiling --bench redis_peer >&2
 
 # The machine is shared and noisy: run the three in turn, several rounds,
 # and keep each measurement's median round (merge.py).
 rounds=${DISKQ_BENCH_ROUNDS:-5}
+# Adds "version" to each JSON line of a peer.
+stamp='import json, sys
+v = sys.argv[1]
+for line in sys.stdin:
+    r = json.loads(line); r["version"] = v; print(json.dumps(r))'
 : >"$out/diskq.jsonl"
 : >"$out/ceiling.jsonl"
 : >"$out/python.jsonl"
+: >"$out/redis.jsonl"
+: >"$out/redis-benchmark.jsonl"
 for round in $(seq 1 "$rounds"); do
     echo "compare.sh: round $round of $rounds: diskq" >&2
     cargo bench --quiet --bench workloads -- "${only_args[@]}" >>"$out/diskq.jsonl"
@@ -52,10 +117,16 @@ for round in $(seq 1 "$rounds"); do
     cargo bench --quiet --bench ceiling -- "${only_args[@]}" >>"$out/ceiling.jsonl"
     echo "compare.sh: round $round of $rounds: python-diskcache $pyver" >&2
     "$venv/bin/python" benches/workloads.py "${only_args[@]}" |
-        python3 -c 'import json, sys
-v = sys.argv[1]
-for line in sys.stdin:
-    r = json.loads(line); r["version"] = v; print(json.dumps(r))' "$pyver" >>"$out/python.jsonl"
+        python3 -c "$stamp" "$pyver" >>"$out/python.jsonl"
+    if $with_redis; then
+        echo "compare.sh: round $round of $rounds: $redisver" >&2
+        cargo bench --quiet --bench redis_peer -- --port "$redis_port" "${only_args[@]}" |
+            python3 -c "$stamp" "$redisver" >>"$out/redis.jsonl"
+        if command -v redis-benchmark >/dev/null 2>&1; then
+            cargo bench --quiet --bench redis_peer -- --port "$redis_port" --c-client "${only_args[@]}" |
+                python3 -c "$stamp" "$redisver" >>"$out/redis-benchmark.jsonl"
+        fi
+    fi
 done
 
 # A partial run must not replace the committed results: it writes beside
@@ -66,5 +137,6 @@ if [[ -n "$only" ]]; then
 fi
 command="bash benches/compare.sh${only:+ $only}"
 python3 benches/merge.py --diskq "$out/diskq.jsonl" --python "$out/python.jsonl" \
-    --ceiling "$out/ceiling.jsonl" --command "$command" --out "$dest"
-echo "compare.sh: wrote $dest/RESULTS.md, $dest/latency-get.svg, $dest/latency-set.svg" >&2
+    --ceiling "$out/ceiling.jsonl" --redis "$out/redis.jsonl" \
+    --redis-benchmark "$out/redis-benchmark.jsonl" --command "$command" --out "$dest"
+echo "compare.sh: wrote $dest/RESULTS.md, $dest/latency-get.svg, $dest/latency-set.svg, $dest/latency-wake.svg" >&2

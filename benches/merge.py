@@ -1,10 +1,11 @@
-"""Merges the JSON lines of the three workload runs into the table of
-shared/BENCH.md, checks the targets of issue 9, writes benches/RESULTS.md
-and draws benches/latency-get.svg and benches/latency-set.svg.
+"""Merges the JSON lines of the workload runs (diskq, python-diskcache, the
+raw-SQLite ceiling, Redis) into the tables of shared/BENCH.md, checks the
+targets of issues 9 and 15, writes benches/RESULTS.md and draws
+benches/latency-get.svg, benches/latency-set.svg and benches/latency-wake.svg.
 
 Standard library only. Called by benches/compare.sh:
     python3 benches/merge.py --diskq D.jsonl --python P.jsonl --ceiling C.jsonl \
-        --command "bash benches/compare.sh" --out benches
+        --redis R.jsonl --command "bash benches/compare.sh" --out benches
 """
 
 import argparse
@@ -14,7 +15,14 @@ import math
 import os
 import subprocess
 
-IMPLS = ("diskq", "python-diskcache", "ceiling")
+IMPLS = ("diskq", "python-diskcache", "ceiling", "redis")
+
+# W11's phases, (interval ms, consumers) in table order.
+W11 = [(i, c) for c in (1, 4) for i in (1, 20, 100)]
+
+
+def w11_phase(interval, consumers):
+    return f"every {interval} ms, {consumers} consumer{'s' if consumers > 1 else ''}"
 
 # (workload, phase, unit) in table order; unit "MB/s" reads mb_per_s.
 ROWS = [
@@ -51,6 +59,9 @@ def load(path):
                 rounds.setdefault((r["workload"], r["phase"]), []).append(r)
     out = {}
     for k, rs in rounds.items():
+        if k[0] == "W11":
+            out[k] = pooled(rs)
+            continue
         rs.sort(key=lambda r: r.get("mb_per_s", r["ops_per_s"]))
         chosen = dict(rs[(len(rs) - 1) // 2])
         chosen["rounds"] = len(rs)
@@ -59,6 +70,24 @@ def load(path):
         )
         out[k] = chosen
     return out
+
+
+def pooled(rs):
+    """W11: a round is only 100 items (its p99 is its second-worst), so the
+    latencies of every round are pooled and the percentiles taken over all
+    of them; the spread is that of the rounds' medians."""
+    lat = sorted(v for r in rs for v in r.get("latencies_us", []))
+    chosen = dict(rs[0])
+    chosen["rounds"] = len(rs)
+    meds = sorted(r["median_us"] for r in rs)
+    chosen["spread"] = f"p50 {meds[0]:.0f}–{meds[-1]:.0f} µs"
+    chosen["ops"] = len(lat)
+    chosen["seconds"] = sum(r["seconds"] for r in rs)
+    chosen["ops_per_s"] = chosen["ops"] / chosen["seconds"]
+    chosen["latencies_us"] = lat
+    for name, q in (("median_us", 0.5), ("p90_us", 0.9), ("p99_us", 0.99), ("max_us", 1.0)):
+        chosen[name] = lat[round((len(lat) - 1) * q)] if lat else 0.0
+    return chosen
 
 
 def rate(rec, unit):
@@ -87,16 +116,85 @@ def fmt_ratio(x):
 
 def main_table(data):
     lines = [
-        "| workload | unit | diskq | python-diskcache | ceiling | diskq ÷ python-diskcache | diskq ÷ ceiling |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | unit | diskq | python-diskcache | ceiling | Redis | diskq ÷ python-diskcache "
+        "| diskq ÷ ceiling | diskq ÷ Redis |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for w, phase, unit in ROWS:
-        d, p, c = (rate(data[i].get((w, phase)), unit) for i in IMPLS)
+        d, p, c, r = (rate(data[i].get((w, phase)), unit) for i in IMPLS)
         lines.append(
-            f"| {w} {phase} | {unit} | {fmt(d)} | {fmt(p)} | {fmt(c)} | "
-            f"{fmt_ratio(ratio(d, p))} | {fmt_ratio(ratio(d, c))} |"
+            f"| {w} {phase} | {unit} | {fmt(d)} | {fmt(p)} | {fmt(c)} | {fmt(r)} | "
+            f"{fmt_ratio(ratio(d, p))} | {fmt_ratio(ratio(d, c))} | {fmt_ratio(ratio(d, r))} |"
         )
     return lines
+
+
+def wake_table(data):
+    """W11: push-to-pop latency per (interval, consumers) and implementation."""
+    lines = [
+        "| push every | consumers | implementation | p50 µs | p90 µs | p99 µs | max µs | p50 ÷ Redis p50 | items |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for interval, consumers in W11:
+        key = ("W11", w11_phase(interval, consumers))
+        redis = data["redis"].get(key, {}).get("median_us")
+        for i in IMPLS:
+            r = data[i].get(key)
+            if r is None:
+                continue
+            lines.append(
+                f"| {interval} ms | {consumers} | {i} | {fmt(r['median_us'])} | {fmt(r['p90_us'])} | "
+                f"{fmt(r['p99_us'])} | {fmt(r['max_us'])} | {fmt_ratio(ratio(r['median_us'], redis))} | {r['ops']} |"
+            )
+    return lines
+
+
+def client_table(data):
+    """Redis through benches/redis_peer.rs (the peer's numbers) beside
+    redis-benchmark's C client on the same server: a check that the peer's
+    client costs no more than Redis's own."""
+    c = data.get("redis-benchmark", {})
+    lines = [
+        "| workload | diskq ops/s | Redis, redis_peer.rs: ops/s | p50 µs | Redis, redis-benchmark: ops/s | p50 µs "
+        "| diskq ÷ Redis (redis-benchmark) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for w, phase in (("W2", "get hit"), ("W4", "push_back"), ("W4", "pop_front")):
+        d, r, rc = (src.get((w, phase)) for src in (data["diskq"], data["redis"], c))
+        if r is None and rc is None:
+            continue
+        lines.append(
+            f"| {w} {phase} | {fmt(rate(d, 'ops/s'))} | {fmt(rate(r, 'ops/s'))} | "
+            f"{fmt((r or {}).get('median_us'))} | {fmt(rate(rc, 'ops/s'))} | {fmt((rc or {}).get('median_us'))} | "
+            f"{fmt_ratio(ratio(rate(d, 'ops/s'), rate(rc, 'ops/s')))} |"
+        )
+    return lines
+
+
+def wake_targets(data):
+    """Issue 15, point 1: an idle queue (a push every 100 ms) wakes a
+    blocked consumer in another process with p50 <= 0.2 ms, p99 <= 2 ms,
+    and p50 <= 2x Redis BRPOP's p50 in the same run."""
+    rows = []
+
+    def add(name, value, goal, ok):
+        state = "–" if ok is None else ("met" if ok else "**not met**")
+        rows.append(f"| {name} | {value} | {goal} | {state} |")
+
+    for interval, consumers in W11:
+        key = ("W11", w11_phase(interval, consumers))
+        d = data["diskq"].get(key)
+        r = data["redis"].get(key)
+        if d is None:
+            continue
+        v = ratio(d["median_us"], r["median_us"] if r else None)
+        if interval == 100:
+            add(f"W11 {key[1]}: diskq p50", f"{fmt(d['median_us'])} µs", "≤ 200 µs", d["median_us"] <= 200)
+            add(f"W11 {key[1]}: diskq p99", f"{fmt(d['p99_us'])} µs", "≤ 2,000 µs", d["p99_us"] <= 2000)
+            add(f"W11 {key[1]}: diskq p50 ÷ Redis BRPOP p50", fmt_ratio(v), "≤ 2×", None if v is None else v <= 2)
+        else:
+            add(f"W11 {key[1]}: diskq p50 ÷ Redis BRPOP p50", fmt_ratio(v), "report", None)
+    return ["| target | measured | goal | |", "| --- | ---: | --- | --- |"] + rows
 
 
 def detail_table(data):
@@ -108,7 +206,8 @@ def detail_table(data):
         "impl", "workload", "phase", "ops", "seconds", "ops_per_s", "mb_per_s", "median_us", "p99_us",
         "latencies_us", "version",
     }
-    for w, phase, _ in ROWS:
+    skip |= {"p90_us", "max_us"}
+    for w, phase in [(w, phase) for w, phase, _ in ROWS] + [("W11", w11_phase(*k)) for k in W11]:
         for i in IMPLS:
             r = data[i].get((w, phase))
             if r is None:
@@ -121,7 +220,7 @@ def detail_table(data):
 
 
 def targets(data):
-    d, p, c = (data[i] for i in IMPLS)
+    d, p, c = (data[i] for i in IMPLS[:3])
 
     def r(impl, w, phase, unit="ops/s"):
         return rate(impl.get((w, phase)), unit)
@@ -176,17 +275,23 @@ def targets(data):
     return ["| target | measured | goal | |", "| --- | ---: | --- | --- |"] + rows
 
 
-def percentiles(lat):
+def percentiles(lat, pcts=PERCENTILES):
     s = sorted(lat)
     if not s:
         return []
-    return [s[min(len(s) - 1, round((len(s) - 1) * q / 100.0))] for q in PERCENTILES]
+    return [s[min(len(s) - 1, round((len(s) - 1) * q / 100.0))] for q in pcts]
 
 
-def svg(title, series, path):
-    """A log-log picture: x = percentile (as 1/(1-p)), y = latency in µs."""
-    W, H, L, R, T, B = 640, 400, 70, 150, 40, 50
-    pts = {name: percentiles(lat) for name, lat, _ in series if lat}
+# W11 has 100 items a round: p99.9 and beyond would only repeat the max,
+# so its picture ends at the max, drawn where p99.9 would be.
+WAKE_PERCENTILES = [50, 75, 90, 95, 99, 100]
+
+
+def svg(title, series, path, pcts=PERCENTILES, right=150):
+    """A log-log picture: x = percentile (as 1/(1-p)), y = latency in µs.
+    A percentile of 100 (the max) is drawn one decade right of p99."""
+    W, H, L, R, T, B = 640 + right - 150, 400, 70, right, 40, 50
+    pts = {name: percentiles(lat, pcts) for name, lat, _ in series if lat}
     allv = [v for vs in pts.values() for v in vs if v > 0]
     if not allv:
         return
@@ -194,7 +299,7 @@ def svg(title, series, path):
     yhi = math.ceil(math.log10(max(allv)))
     if yhi == ylo:
         yhi += 1
-    xs = [math.log10(100.0 / (100.0 - p)) for p in PERCENTILES]
+    xs = [math.log10(100.0 / (100.0 - (99.9 if p == 100 else p))) for p in pcts]
     xlo, xhi = xs[0], xs[-1]
 
     def X(x):
@@ -213,9 +318,10 @@ def svg(title, series, path):
         label = f"{10**e:g} µs" if e >= 0 else f"{10**e:g} µs"
         out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
-    for p, x in zip(PERCENTILES, xs):
+    for p, x in zip(pcts, xs):
+        label = "max" if p == 100 else f"p{p:g}"
         out.append(f'<line x1="{X(x):.1f}" y1="{T}" x2="{X(x):.1f}" y2="{H - B}" stroke="#eee"/>')
-        out.append(f'<text x="{X(x):.1f}" y="{H - B + 16}" text-anchor="middle">p{p:g}</text>')
+        out.append(f'<text x="{X(x):.1f}" y="{H - B + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<text x="{(L + W - R) / 2:.0f}" y="{H - 10}" text-anchor="middle">percentile (log scale of 1/(1−p))</text>')
     out.append(f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" stroke="#888"/>')
     for i, (name, lat, style) in enumerate(series):
@@ -236,7 +342,12 @@ def svg(title, series, path):
         f.write("\n".join(out) + "\n")
 
 
-STYLES = {"diskq": ("#1f77b4", None), "python-diskcache": ("#ff7f0e", None), "ceiling": ("#888888", "5,4")}
+STYLES = {
+    "diskq": ("#1f77b4", None),
+    "python-diskcache": ("#ff7f0e", None),
+    "ceiling": ("#888888", "5,4"),
+    "redis": ("#d62728", None),
+}
 
 
 def curve_table(data):
@@ -252,6 +363,48 @@ def curve_table(data):
     return lines
 
 
+def wake_section(data):
+    """The W11 part of RESULTS.md, when the run had W11."""
+    table = wake_table(data)
+    if len(table) <= 2:
+        return []
+    return [
+        "## Wake latency across processes (W11, issue 15)",
+        "",
+        "One producer process pushes its wall-clock time every 1, 20 and 100 ms (100 items each); "
+        "1, then 4, consumer processes wait: diskq in `Deque::pop_front_timeout`, python-diskcache "
+        "polling `Deque.popleft()` with a 1 ms sleep when empty (it has no blocking pop), Redis in "
+        "`BRPOP` (the producer `LPUSH`es). Latency = pop time − push time. The items of every round "
+        "are pooled before the percentiles are taken (a round alone has 100).",
+        "",
+        "![wake latency](latency-wake.svg)",
+        "",
+        *table,
+        "",
+        *wake_targets(data),
+        "",
+    ]
+
+
+def client_section(data):
+    """The check of the Redis peer's client, when the run had Redis."""
+    table = client_table(data)
+    if len(table) <= 2:
+        return []
+    return [
+        "## Redis: the client's share",
+        "",
+        "Every Redis number above comes through `benches/redis_peer.rs`, a RESP client in Rust over "
+        "one TCP connection per process (`TCP_NODELAY`, one write per command). For the single-client "
+        "ops, `redis-benchmark` (Redis's C client, one connection, no pipelining) ran against the same "
+        "server: similar medians mean the peer's client adds nothing of its own. Its ops/s are wall "
+        "time; the peer's W2 and W4 rates, as diskq's, are the sum of the timed ops.",
+        "",
+        *table,
+        "",
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--diskq")
@@ -259,8 +412,16 @@ def main():
     ap.add_argument("--ceiling")
     ap.add_argument("--command", default="bash benches/compare.sh")
     ap.add_argument("--out", default="benches")
+    ap.add_argument("--redis")
+    ap.add_argument("--redis-benchmark")
     a = ap.parse_args()
-    data = {"diskq": load(a.diskq), "python-diskcache": load(a.python), "ceiling": load(a.ceiling)}
+    data = {
+        "diskq": load(a.diskq),
+        "python-diskcache": load(a.python),
+        "ceiling": load(a.ceiling),
+        "redis": load(a.redis),
+        "redis-benchmark": load(a.redis_benchmark),
+    }
 
     for w, phase, name, title in (
         ("W2", "get hit", "latency-get.svg", "get (W2, 20,000 hits): latency by percentile"),
@@ -268,6 +429,19 @@ def main():
     ):
         series = [(i, data[i].get((w, phase), {}).get("latencies_us"), STYLES[i]) for i in IMPLS]
         svg(title, series, os.path.join(a.out, name))
+    wake = []
+    for i in ("diskq", "python-diskcache", "redis"):
+        color, _ = STYLES[i]
+        for consumers, dash in ((1, None), (4, "6,3")):
+            lat = data[i].get(("W11", w11_phase(100, consumers)), {}).get("latencies_us")
+            wake.append((f"{i}, {consumers} consumer{'s' if consumers > 1 else ''}", lat, (color, dash)))
+    svg(
+        "wake (W11, a push every 100 ms): push-to-pop latency by percentile",
+        wake,
+        os.path.join(a.out, "latency-wake.svg"),
+        pcts=WAKE_PERCENTILES,
+        right=200,
+    )
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cores = os.cpu_count()
@@ -275,11 +449,18 @@ def main():
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         rev = "?"
-    pyver = data["python-diskcache"].get(("W1", "set"), {}).get("version", "")
+    pyver = next((r["version"] for r in data["python-diskcache"].values() if "version" in r), "")
+    redisver = next((r["version"] for r in data["redis"].values() if "version" in r), "")
     table = main_table(data)
     print("\n".join(table))
     print()
     print("\n".join(targets(data)))
+    wake = wake_table(data)
+    if len(wake) > 2:
+        print()
+        print("\n".join(wake))
+        print()
+        print("\n".join(wake_targets(data)))
 
     md = [
         "# diskq benchmark results",
@@ -290,9 +471,12 @@ def main():
         f"- command: `{a.command}`",
         "- each implementation ran the workloads in turn, for several rounds; every number is the median "
         "round of its measurement (the rounds and the spread of the rate are in the last table)",
-        f"- diskq at commit {rev} (plus the working tree of that run){', python-diskcache ' + pyver if pyver else ''}",
+        f"- diskq at commit {rev} (plus the working tree of that run){', python-diskcache ' + pyver if pyver else ''}"
+        f"{', ' + redisver if redisver else ''}",
         "- workloads: `shared/BENCH.md`; diskq in `benches/workloads.rs`, python-diskcache in "
-        "`benches/workloads.py`, the raw-SQLite ceiling in `benches/ceiling.rs`",
+        "`benches/workloads.py`, the raw-SQLite ceiling in `benches/ceiling.rs`, Redis in "
+        "`benches/redis_peer.rs` (a throwaway `redis-server` on 127.0.0.1, no persistence, a RESP "
+        "client in Rust, one connection per process; W2, W4, W5, W11)",
         "",
         "## Throughput",
         "",
@@ -302,6 +486,8 @@ def main():
         "",
         *targets(data),
         "",
+        *wake_section(data),
+        *client_section(data),
         "## Latency by percentile (µs)",
         "",
         "![get latency](latency-get.svg) ![set latency](latency-set.svg)",

@@ -4,9 +4,11 @@ JSON lines as benches/workloads.rs (with "impl": "python-diskcache").
 Run by benches/compare.sh with the virtual environment's python:
     target/pyenv/bin/python benches/workloads.py [--only W1,W5]
 
-W1-W8 and W10 as BENCH.md names them; W9 (batches of 100) is done with
-`Deque` inside `transact()`, python-diskcache's way to batch. The
-multi-process workloads (W5, W8, W12) start this script again with a role
+W1-W8, W10, W11 and W12 as BENCH.md names them; W9 (batches of 100) is
+done with `Deque` inside `transact()`, python-diskcache's way to batch.
+W11's consumers poll `Deque.popleft()` with a 1 ms sleep when it is empty:
+the library has no blocking pop, and that is how its users wait. The
+multi-process workloads (W5, W8, W11, W12) start this script again with a role
 argument; each child opens the directory, prints "ready", waits for "go" on
 stdin, works, then prints its result.
 """
@@ -390,6 +392,57 @@ def w8():
         fanout.close()
 
 
+W11_ITEMS = 100
+W11_INTERVALS_MS = (1, 20, 100)
+
+
+def w11_summary(lat_ns):
+    """The W11 fields beside median_us and p99_us (as benches/workloads.rs)."""
+    s = sorted(lat_ns)
+    return {
+        "p90_us": quantile_us(s, 0.9),
+        "max_us": quantile_us(s, 1.0),
+        "latencies_us": [round(ns / 1000.0, 1) for ns in s],
+    }
+
+
+def w11_phase(interval, consumers):
+    return f"every {interval} ms, {consumers} consumer{'s' if consumers > 1 else ''}"
+
+
+def w11_pace(push, interval):
+    """Calls push(wall_ns) W11_ITEMS times, one every `interval` ms."""
+    start = time.perf_counter()
+    for n in range(W11_ITEMS):
+        pause = start + interval * n / 1000.0 - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        push(time.time_ns())
+    return start
+
+
+def w11():
+    """Wake latency across processes: this process pushes its wall-clock
+    time every 1, 20 and 100 ms; 1, then 4, consumer processes poll."""
+    for consumers in (1, 4):
+        for interval in W11_INTERVALS_MS:
+            with scratch() as d:
+                dq = diskcache.Deque(directory=d)
+                workers = [spawn("waiter", d, i) for i in range(consumers)]
+                go(workers)
+                # As diskq's W11: let the consumers start waiting first.
+                time.sleep(0.2)
+                start = w11_pace(dq.append, interval)
+                for _ in workers:
+                    dq.append(0)
+                secs = time.perf_counter() - start
+                lat = []
+                for w in workers:
+                    lat.extend(int(x) for x in finish(w).split())
+                assert len(lat) == W11_ITEMS, "W11: every item is popped once"
+                report("W11", w11_phase(interval, consumers), W11_ITEMS, secs, lat, **w11_summary(lat))
+
+
 def child(role, directory, ident):
     def ready():
         print("ready", flush=True)
@@ -417,6 +470,20 @@ def child(role, directory, ident):
                 break
             ids.append(n)
         print(" ".join(map(str, ids)), flush=True)
+    elif role == "waiter":
+        dq = diskcache.Deque(directory=directory)
+        ready()
+        lat = []
+        while True:
+            try:
+                pushed = dq.popleft()
+            except IndexError:
+                time.sleep(0.001)
+                continue
+            if pushed == 0:
+                break
+            lat.append(max(0, time.time_ns() - pushed))
+        print(" ".join(map(str, lat)), flush=True)
     elif role == "fanout":
         f = diskcache.FanoutCache(directory, shards=4)
         vals = values(PER_CHILD, VALUE_LEN, 80 + ident)
@@ -452,7 +519,17 @@ def main():
         only = [s.strip().upper() for s in args[args.index("--only") + 1].split(",")]
     if any(wanted(only, w) for w in ("W1", "W2", "W3")):
         w1_w3(only)
-    steps = [("W4", w4), ("W5", w5), ("W6", w6), ("W7", w7), ("W8", w8), ("W9", w9), ("W10", w10), ("W12", w12)]
+    steps = [
+        ("W4", w4),
+        ("W5", w5),
+        ("W6", w6),
+        ("W7", w7),
+        ("W8", w8),
+        ("W9", w9),
+        ("W11", w11),
+        ("W10", w10),
+        ("W12", w12),
+    ]
     for ident, fn in steps:
         if wanted(only, ident):
             fn()

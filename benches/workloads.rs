@@ -12,12 +12,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{BATCH, N, PER_THREAD, Report, THREADS, Timer, VALUE_LEN, key, report_timer, values};
+use common::{
+    BATCH, N, PER_THREAD, Report, THREADS, Timer, VALUE_LEN, W11_INTERVALS, W11_ITEMS, Worker, finish, go, item, key,
+    plain, report_timer, values, wall_ns,
+};
 use diskq::{Cache, Deque, FanoutCache, Index};
 use serde_bytes::ByteBuf;
 
@@ -227,22 +230,7 @@ fn w7() {
     }
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(seen, N);
-    plain("W7", "iterate keys", N, secs, String::new());
-}
-
-fn plain(workload: &str, phase: &str, ops: usize, seconds: f64, extra: String) {
-    Report {
-        imp: IMP,
-        workload,
-        phase,
-        ops,
-        seconds,
-        lat_ns: None,
-        bytes: None,
-        raw: false,
-        extra,
-    }
-    .print();
+    plain(IMP, "W7", "iterate keys", N, secs, String::new());
 }
 
 fn w9() {
@@ -254,6 +242,7 @@ fn w9() {
         d.extend(chunk).expect("extend");
     }
     plain(
+        IMP,
         "W9",
         "push batches of 100",
         N,
@@ -269,6 +258,7 @@ fn w9() {
     }
     assert_eq!(taken, N);
     plain(
+        IMP,
         "W9",
         "pop batches of 100",
         N,
@@ -320,45 +310,13 @@ fn w10() {
 
 // ---- Multi-process workloads ----
 
-struct Worker {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
 fn spawn(role: &str, dir: &std::path::Path, id: usize) -> Worker {
     let exe = std::env::current_exe().expect("the bench binary's path");
-    let mut child = Command::new(exe)
-        .env("DISKQ_BENCH_ROLE", role)
+    let mut cmd = Command::new(exe);
+    cmd.env("DISKQ_BENCH_ROLE", role)
         .env("DISKQ_BENCH_PATH", dir)
-        .env("DISKQ_BENCH_ID", id.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn a child");
-    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("child's ready line");
-    assert_eq!(line.trim(), "ready", "child {role} {id} did not start");
-    Worker { child, out }
-}
-
-fn go(workers: &mut [Worker]) -> Instant {
-    let start = Instant::now();
-    for w in workers.iter_mut() {
-        let stdin = w.child.stdin.as_mut().expect("piped stdin");
-        stdin.write_all(b"go\n").expect("send go");
-        stdin.flush().expect("flush go");
-    }
-    start
-}
-
-/// Waits for a worker and returns what it printed after `ready`.
-fn finish(mut w: Worker) -> String {
-    let mut rest = String::new();
-    w.out.read_to_string(&mut rest).expect("child output");
-    let status = w.child.wait().expect("wait child");
-    assert!(status.success(), "a child failed: {status}");
-    rest
+        .env("DISKQ_BENCH_ID", id.to_string());
+    common::start(&mut cmd, &format!("{role} {id}"))
 }
 
 fn w5() {
@@ -389,19 +347,13 @@ fn w5() {
     let exactly_once = taken == expected;
     assert!(exactly_once, "W5: every item is taken exactly once");
     plain(
+        IMP,
         "W5",
         "2 producers + 2 consumers",
         2 * PER_CHILD,
         secs,
         format!("\"exactly_once\":{exactly_once},\"per_consumer\":{per_consumer:?}"),
     );
-}
-
-/// A W5 item: its id in the first 8 bytes, then filler.
-fn item(id: u64) -> Vec<u8> {
-    let mut v = vec![0xA5u8; VALUE_LEN];
-    v[..8].copy_from_slice(&id.to_le_bytes());
-    v
 }
 
 fn w8() {
@@ -421,25 +373,13 @@ fn w8() {
         );
     }
     plain(
+        IMP,
         "W8",
         "2 processes set",
         2 * PER_CHILD,
         secs,
         format!("\"timeouts_retried\":{retries}"),
     );
-}
-
-/// W11: pushes per interval.
-const W11_ITEMS: usize = 100;
-/// W11: the intervals between pushes, in milliseconds.
-const W11_INTERVALS: [u64; 3] = [1, 20, 100];
-
-/// Nanoseconds since the Unix epoch: the one clock every process shares.
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_nanos() as u64
 }
 
 /// W11: wake latency across processes. The parent pushes an item (its push
@@ -475,29 +415,7 @@ fn w11() {
                         .map(|s| s.parse::<u64>().expect("a latency")),
                 );
             }
-            assert_eq!(lat.len(), W11_ITEMS, "W11: every item is popped once");
-            lat.sort_unstable();
-            let q = |x| common::quantile_us(&lat, x);
-            plain(
-                "W11",
-                &format!(
-                    "every {interval} ms, {consumers} consumer{}",
-                    if consumers > 1 { "s" } else { "" }
-                ),
-                W11_ITEMS,
-                secs,
-                format!(
-                    "\"median_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1},\"latencies_us\":[{}]",
-                    q(0.5),
-                    q(0.9),
-                    q(0.99),
-                    q(1.0),
-                    lat.iter()
-                        .map(|ns| format!("{:.1}", *ns as f64 / 1000.0))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-            );
+            common::report_wake(IMP, interval, consumers, secs, lat);
         }
     }
 }

@@ -16,12 +16,12 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, to_system_time};
-use crate::settings::{EvictionPolicy, Overrides};
+use crate::settings::{EvictionPolicy, Overrides, Synchronous};
 use crate::store::{Session, Store, StoreOptions, ValueRow};
 
-/// The source of "now", in seconds since the Unix epoch. Tests replace it to
-/// drive expiry without sleeping.
-pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+/// The source of "now" ([`CacheBuilder::clock`]). Tests replace it to drive
+/// expiry without sleeping.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// A persistent, multi-process cache in one directory (python-diskcache's
 /// `Cache`, on the same on-disk format).
@@ -88,6 +88,7 @@ pub struct CacheBuilder {
     sync_files: bool,
     wake_poll: Duration,
     clock: Option<Clock>,
+    read_only: bool,
 }
 
 impl fmt::Debug for CacheBuilder {
@@ -97,6 +98,7 @@ impl fmt::Debug for CacheBuilder {
             .field("timeout", &self.timeout)
             .field("sync_files", &self.sync_files)
             .field("wake_poll", &self.wake_poll)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -109,6 +111,7 @@ impl Default for CacheBuilder {
             sync_files: true,
             wake_poll: crate::store::WAKE_POLL,
             clock: None,
+            read_only: false,
         }
     }
 }
@@ -175,15 +178,24 @@ impl CacheBuilder {
         self
     }
 
-    /// `PRAGMA synchronous`: 1 NORMAL (default), 2 FULL, 3 EXTRA.
+    /// `PRAGMA synchronous`: [`Synchronous::Normal`] (default),
+    /// [`Synchronous::Full`] or [`Synchronous::Extra`].
     /// NORMAL in WAL mode keeps every commit atomic and survives a crash of
     /// any process; a power loss may lose the last commits. FULL also
-    /// survives a power loss, at one fsync per commit. 0 (OFF), which risks
-    /// corruption on power loss, is refused with [`Error::InvalidSetting`],
-    /// from this option and from a stored row alike; an explicit option
-    /// replaces a refused row.
-    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
-        self.overrides.sqlite_synchronous = Some(level);
+    /// survives a power loss, at one fsync per commit. OFF, which risks
+    /// corruption on power loss, cannot be asked for; a stored row of 0 is
+    /// refused with [`Error::InvalidSetting`], and an explicit option
+    /// replaces such a row.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .sqlite_synchronous(diskq::Synchronous::Full)
+    ///     .open(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sqlite_synchronous(mut self, level: Synchronous) -> Self {
+        self.overrides.sqlite_synchronous = Some(level.level());
         self
     }
 
@@ -232,14 +244,47 @@ impl CacheBuilder {
         self
     }
 
-    /// Replaces the clock (seconds since the Unix epoch) used for expiry and
-    /// access times. For tests that drive time without sleeping.
-    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+    /// Replaces the clock used for expiry, lease deadlines and access times
+    /// (default: [`SystemTime::now`]). For tests that drive time without
+    /// sleeping.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let dir = tempfile::tempdir()?;
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let past = diskq::Cache::builder().clock(move || an_hour_ago).open(dir.path())?;
+    /// past.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// // Set an hour ago for a minute: expired now.
+    /// assert_eq!(diskq::Cache::open(dir.path())?.get::<i64>("k")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
-    /// Opens (creating if needed) the cache in `dir`.
+    /// Opens an existing cache only to read it, leaving the directory byte
+    /// for byte as it was (see [`Cache::open_read_only`]). Only
+    /// [`timeout`](CacheBuilder::timeout) and [`clock`](CacheBuilder::clock)
+    /// combine with it: an option that would be saved in the directory makes
+    /// `open` fail with [`Error::InvalidUse`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// diskq::Cache::open(dir.path())?.set("k", &1)?;
+    /// let reader = diskq::Cache::builder().read_only().timeout(Duration::from_secs(5)).open(dir.path())?;
+    /// assert_eq!(reader.get::<i64>("k")?, Some(1));
+    /// assert!(diskq::Cache::builder().read_only().size_limit(1 << 20).open(dir.path()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Opens (creating if needed) the cache in `dir`; with
+    /// [`read_only`](CacheBuilder::read_only), opens an existing one to read.
     ///
     /// Fails with [`Error::NotADirectory`] when `dir` is a file,
     /// [`Error::NotADatabase`] when its `cache.db` is not SQLite,
@@ -251,6 +296,7 @@ impl CacheBuilder {
             timeout: self.timeout,
             sync_files: self.sync_files,
             wake_poll: self.wake_poll,
+            read_only: self.read_only,
         };
         let store = Store::open(dir.as_ref(), &self.overrides, &opts)?;
         Ok(Cache {
@@ -268,7 +314,7 @@ pub(crate) struct Prepared {
     pub filename: Option<String>,
     pub size: i64,
     pub value: Scalar,
-    /// Keeps `check(fix)` from taking the new file for an orphan until the
+    /// Keeps `repair()` from taking the new file for an orphan until the
     /// row naming it has committed.
     _guard: Option<File>,
 }
@@ -277,6 +323,45 @@ impl Cache {
     /// Opens (creating if needed) the cache in `dir` with the stored settings.
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         Cache::builder().open(dir)
+    }
+
+    /// Opens the existing cache in `dir` (made by diskq or python-diskcache)
+    /// only to read it: the directory stays byte for byte as it was, names,
+    /// sizes, contents and modification times of its files alike. Nothing is
+    /// created (no schema, Settings row, lock or reserve file), a `get`
+    /// counts no hit or miss and records no access time, and every writing
+    /// method (`set`, `delete`, `pull`, `check` with `fix`, `transact`, ...)
+    /// fails with [`Error::InvalidUse`], touching nothing.
+    ///
+    /// Another process may write the directory meanwhile; reads see its
+    /// commits as usual. SQLite needs the write-ahead log's files
+    /// (`cache.db-wal`, `cache.db-shm`) while the cache is open: when they
+    /// are missing (the directory was closed cleanly), they are created and
+    /// then removed again when the last connection closes, so the directory
+    /// itself (not its files) gets a new modification time. Where they
+    /// were there already, they are left in place; `cache.db-shm` is memory
+    /// shared by the processes, which every reader writes to.
+    ///
+    /// Fails with [`Error::Io`] when `dir` or its `cache.db` does not
+    /// exist, and with [`Error::InvalidUse`] when `cache.db` has no cache
+    /// tables.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// diskq::Cache::open(dir.path())?.set("greeting", "hello")?;
+    /// let cache = diskq::Cache::open_read_only(dir.path())?;
+    /// assert_eq!(cache.get::<String>("greeting")?.as_deref(), Some("hello"));
+    /// assert!(cache.set("greeting", "bye").is_err());
+    /// assert!(diskq::Cache::open_read_only(dir.path().join("missing")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Cache> {
+        Cache::builder().read_only().open(dir)
+    }
+
+    /// True when opened with [`Cache::open_read_only`]: writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.store.is_read_only()
     }
 
     /// A builder for opening with options.
@@ -339,12 +424,13 @@ impl Cache {
 
     /// Now, in seconds since the Unix epoch.
     pub(crate) fn now(&self) -> f64 {
-        match &self.inner.clock {
+        let now = match &self.inner.clock {
             Some(clock) => clock(),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            None => SystemTime::now(),
+        };
+        match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
         }
     }
 
@@ -383,6 +469,8 @@ impl Cache {
         mode: i64,
         write: impl FnOnce(&crate::disk::Disk) -> Result<(String, u64)>,
     ) -> Result<Prepared> {
+        // Before the lock file or a value file is made.
+        self.inner.store.writable()?;
         let guard = self.inner.store.disk.writer_guard()?;
         let (name, size) = write(&self.inner.store.disk)?;
         let size = i64::try_from(size).map_err(|_| Error::encode("value larger than 2^63 bytes"))?;
@@ -442,6 +530,33 @@ impl Cache {
 
     /// Stores `value` under `key` (replacing any value, keeping the key's
     /// place in iteration order). Atomic.
+    ///
+    /// How the value is stored follows what serde sees: integers (up to
+    /// `i64::MAX`), floats, `str`/`String`/`char` and byte strings are stored
+    /// natively, as python-diskcache stores `int`, `float`, `str` and
+    /// `bytes`; everything else is MessagePack (a mode of diskq's own, which
+    /// python-diskcache does not decode).
+    ///
+    /// **A `Vec<u8>` or `&[u8]` is not a byte string to serde** but a
+    /// sequence of integers: `set("v", &vec![1u8, 2, 3])` stores MessagePack
+    /// (an array), so [`Cache::get_bytes`] fails on it and a Python process
+    /// cannot read it. For bytes use [`Cache::set_bytes`] (or
+    /// [`Cache::set_reader`] for a large value), or wrap them in
+    /// `serde_bytes::ByteBuf` / `serde_bytes::Bytes` (or mark a field
+    /// `#[serde(with = "serde_bytes")]`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("seq", &vec![1u8, 2, 3])?; // MessagePack: a sequence
+    /// assert!(cache.get_bytes("seq").is_err());
+    /// assert_eq!(cache.get::<Vec<u8>>("seq")?, Some(vec![1, 2, 3])); // Rust reads it back
+    /// cache.set_bytes("raw", &[1, 2, 3])?; // python-diskcache's bytes
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![1, 2, 3]));
+    /// cache.set("also-raw", serde_bytes::Bytes::new(&[1, 2, 3]))?;
+    /// assert_eq!(cache.get_bytes("also-raw")?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
         self.set_with(key, value, &SetOptions::default())
     }
@@ -518,8 +633,10 @@ impl Cache {
     fn get_stored(&self, key: &Key) -> Result<Option<(ValueRow, Stored)>> {
         let store = &self.inner.store;
         let policy = store.settings.eviction_policy;
-        let read_only =
-            !store.statistics() && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None);
+        // Opened read-only, a get records neither statistics nor access.
+        let counted = store.statistics() && !store.is_read_only();
+        let read_only = store.is_read_only()
+            || (!counted && matches!(policy, EvictionPolicy::LeastRecentlyStored | EvictionPolicy::None));
         let fetch = |s: &mut Session| -> Result<Option<(ValueRow, Stored)>> {
             let now = self.now();
             let row = if read_only {
@@ -534,7 +651,7 @@ impl Cache {
                     .map(|stored| (row, stored)),
                 None => None,
             };
-            if store.statistics() {
+            if counted {
                 s.count_access(found.is_some())?;
             }
             Ok(found)
@@ -936,7 +1053,7 @@ mod tests {
         let clock = now.clone();
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::builder()
-            .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+            .clock(move || UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
             .open(dir.path())
             .unwrap();
         cache

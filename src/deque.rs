@@ -1,5 +1,6 @@
 //! `Deque<T>`: a persistent double-ended queue shared by processes, and its iterator.
 
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
@@ -31,9 +32,9 @@ use crate::store::{PageKind, QUEUE_BOUND};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let jobs: Deque<String> = Deque::open(dir.path())?;
-/// jobs.push_back(&"b".to_string())?;
-/// jobs.push_back(&"c".to_string())?;
-/// jobs.push_front(&"a".to_string())?;
+/// jobs.push_back("b")?;
+/// jobs.push_back("c")?;
+/// jobs.push_front("a")?;
 /// assert_eq!(jobs.len()?, 3);
 /// assert_eq!(jobs.pop_front()?.as_deref(), Some("a"));
 /// assert_eq!(jobs.back()?.as_deref(), Some("c"));
@@ -68,7 +69,7 @@ use crate::store::{PageKind, QUEUE_BOUND};
 /// let cache = Cache::open(dir.path())?;
 /// cache.set("seen:https://example.com/", &true)?;
 /// let frontier: Deque<String> = Deque::from_cache(cache.clone());
-/// frontier.push_back(&"https://example.com/a".to_string())?;
+/// frontier.push_back("https://example.com/a")?;
 /// assert_eq!(frontier.len()?, 1);
 /// assert_eq!(frontier.clear()?, 1);
 /// assert!(cache.contains_key("seen:https://example.com/")?);
@@ -164,7 +165,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         &self.cache
     }
 
-    fn push(&self, value: &T, side: Side) -> Result<()> {
+    fn push<Q: Serialize + ?Sized>(&self, value: &Q, side: Side) -> Result<()> {
         let opts = PushOptions {
             side,
             ..PushOptions::default()
@@ -179,19 +180,68 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Appends an item at the back.
-    pub fn push_back(&self, value: &T) -> Result<()> {
+    ///
+    /// Takes `T` or any form `T` borrows as (`&str` for a `Deque<String>`,
+    /// `&[u8]` for a `Deque<Vec<u8>>`, `&Path` for a `Deque<PathBuf>`), the
+    /// way `HashMap::get` takes a borrowed key; std's borrowed forms
+    /// serialize as their owned types do, so the item reads back as `T`.
+    /// A `Deque<i64>` still takes only `i64`s.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.push_back("resize img-1")?;
+    /// jobs.push_back(&String::from("resize img-2"))?;
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("resize img-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let numbers = diskq::Deque::<i64>::open(dir.path()).unwrap();
+    /// numbers.push_back("7").unwrap(); // an i64 does not borrow as a str
+    /// ```
+    pub fn push_back<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
         self.push(value, Side::Back)
     }
 
-    /// Prepends an item at the front.
-    pub fn push_front(&self, value: &T) -> Result<()> {
+    /// Prepends an item at the front; takes `T` or a borrowed form, like
+    /// [`Deque::push_back`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.push_back("later")?;
+    /// jobs.push_front("urgent")?;
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("urgent"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_front<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
         self.push(value, Side::Front)
     }
 
-    /// Appends every item at the back in one transaction (all or none).
-    pub fn extend<'a, I: IntoIterator<Item = &'a T>>(&self, values: I) -> Result<()>
+    /// Appends every item at the back in one transaction (all or none);
+    /// the items are `&T` or a borrowed form, like [`Deque::push_back`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.extend(["a", "b"])?;
+    /// jobs.extend(&["c".to_string()])?;
+    /// assert_eq!(jobs.len()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn extend<'a, Q, I>(&self, values: I) -> Result<()>
     where
-        T: 'a,
+        Q: Serialize + ?Sized + 'a,
+        T: Borrow<Q>,
+        I: IntoIterator<Item = &'a Q>,
     {
         let Some(maxlen) = self.maxlen else {
             // One transaction already; no savepoint needed around it.
@@ -230,9 +280,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Waits up to `timeout` for a front item pushed by any thread or
-    /// process. Threads of this process are woken as soon as a push commits;
-    /// pushes by other processes are noticed by polling SQLite's
-    /// `data_version` (a cheap read) with a backoff of at most 50 ms.
+    /// process. A push by a diskq thread or process wakes the wait as soon
+    /// as it commits (on Linux, other processes ring the directory's
+    /// doorbell, `cache.db.bell`, watched with inotify); pushes that ring
+    /// nothing (python-diskcache's, or any on a system without inotify) are
+    /// noticed within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)
+    /// (50 ms by default). An idle wait uses no CPU but for that poll.
     ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be taken in time, [`Error::Timeout`] when another
@@ -264,7 +317,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// use diskq::{Deque, Side};
     /// let dir = tempfile::tempdir()?;
     /// let jobs: Deque<String> = Deque::open(dir.path())?;
-    /// jobs.push_back(&"fetch https://example.com/".to_string())?;
+    /// jobs.push_back("fetch https://example.com/")?;
     /// let job = jobs.lease(Duration::from_secs(60))?.expect("a job");
     /// // ... do the work; a crash here leaves the job to the next lease ...
     /// assert!(job.ack()?);
@@ -308,7 +361,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// let dir = tempfile::tempdir()?;
     /// let strings: Deque<String> = Deque::open(dir.path())?;
     /// strings.cache().push(&7)?; // not a string
-    /// strings.push_back(&"next".to_string())?;
+    /// strings.push_back("next")?;
     /// let err = strings.pop_front().expect_err("7 is not a String");
     /// assert!(err.is_decode());
     /// assert!(strings.dead_letter_undecodable(Side::Front)?.is_some());
@@ -400,12 +453,57 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
     }
 
-    /// The items from front to back; `.rev()` walks from the back.
+    /// The items from front to back; `.rev()` walks from the back. Each
+    /// item is a `Result` (a page may fail to read, an item may not decode
+    /// as `T`). `&Deque` is also [`IntoIterator`], for a `for` loop.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.extend(["a", "b", "c"])?;
+    /// let newest_first: Vec<String> = jobs.iter()?.rev().collect::<Result<_, _>>()?;
+    /// assert_eq!(newest_first, ["c", "b", "a"]);
+    /// for job in &jobs {
+    ///     println!("{}", job?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> Result<Iter<T>> {
-        Ok(Iter {
-            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
-            _items: PhantomData,
-        })
+        Ok(self.into_iter())
+    }
+
+    /// Pops items from the front until the deque is empty: the consumer
+    /// loop `while let Some(item) = deque.pop_front()? { ... }` as an
+    /// iterator. Unlike `Vec::drain`, it removes nothing it does not yield:
+    /// dropping it early leaves the rest in place.
+    ///
+    /// Each item is popped in its own transaction when `next` is called, so
+    /// items pushed meanwhile (by any process) are drained too, and several
+    /// processes may drain one deque, each item going to one of them. A
+    /// yielded item is already removed: if the process crashes before it is
+    /// done with it, that item is lost and the rest stay queued (a pop is
+    /// at-most-once; lease instead, [`Deque::lease`], for at-least-once).
+    /// An error (an item that does not decode as `T` stays at the front;
+    /// the database is busy past the timeout) is yielded once and ends the
+    /// iteration, which is fused.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<u32>::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// let mut done = 0;
+    /// for job in jobs.drain() {
+    ///     done += job?;
+    /// }
+    /// assert_eq!(done, 6);
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain(&self) -> Drain<T> {
+        Drain {
+            deque: self.clone(),
+            done: false,
+        }
     }
 
     /// Moves `n` items from the front to the back, in one transaction
@@ -492,3 +590,50 @@ impl<T: DeserializeOwned> DoubleEndedIterator for Iter<T> {
         decoded(self.pager.next_back_row()?)
     }
 }
+
+impl<T: DeserializeOwned> std::iter::FusedIterator for Iter<T> {}
+
+/// `for item in &deque`: the items from front to back, as [`Deque::iter`]
+/// (which cannot fail for a deque: the walk reads nothing until `next`).
+impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
+    type Item = Result<T>;
+    type IntoIter = Iter<T>;
+
+    fn into_iter(self) -> Iter<T> {
+        Iter {
+            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
+            _items: PhantomData,
+        }
+    }
+}
+
+/// Pops the items of a [`Deque`] from the front, one transaction each, until
+/// it is empty; from [`Deque::drain`].
+#[derive(Debug)]
+pub struct Drain<T> {
+    deque: Deque<T>,
+    done: bool,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for Drain<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.done {
+            return None;
+        }
+        match self.deque.pop_front() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> std::iter::FusedIterator for Drain<T> {}

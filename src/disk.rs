@@ -203,7 +203,7 @@ impl Disk {
     }
 
     /// A shared lock on the directory's lock file, held from before a value
-    /// file is written until its row commits: `check(fix)` takes the lock
+    /// file is written until its row commits: `repair()` takes the lock
     /// exclusively before it removes unknown files, so it never removes a
     /// file whose row is about to commit.
     pub(crate) fn writer_guard(&self) -> Result<File> {
@@ -329,7 +329,7 @@ pub(crate) fn check_size(path: &Path, len: u64, size: Option<i64>) -> Result<()>
     match size {
         Some(size) if u64::try_from(size).ok() != Some(len) => Err(Error::Corrupt(format!(
             "value file {} has {len} bytes where its row says {size}: it was changed outside diskq \
-             (check reports it; check(true) removes the damaged item)",
+             (check reports it; repair() removes the damaged item)",
             path.display()
         ))),
         _ => Ok(()),

@@ -188,7 +188,7 @@ impl FanoutCacheBuilder {
     }
 
     /// [`CacheBuilder::sqlite_synchronous`] of every shard.
-    pub fn sqlite_synchronous(mut self, level: i64) -> Self {
+    pub fn sqlite_synchronous(mut self, level: crate::Synchronous) -> Self {
         self.cache = self.cache.sqlite_synchronous(level);
         self
     }
@@ -206,7 +206,7 @@ impl FanoutCacheBuilder {
     }
 
     /// [`CacheBuilder::clock`] of every shard (for tests that drive expiry).
-    pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+    pub fn clock(mut self, clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> Self {
         self.cache = self.cache.clock(clock);
         self
     }
@@ -331,7 +331,7 @@ fn open_patiently(builder: &CacheBuilder, root: &Path, dir: &Path) -> Result<Cac
 /// assert_eq!(cache.len()?, 2);
 /// // Named collections live beside the shards.
 /// let jobs = cache.deque::<String>("jobs")?;
-/// jobs.push_back(&"crawl /".into())?;
+/// jobs.push_back("crawl /")?;
 /// assert_eq!(jobs.pop_front()?.as_deref(), Some("crawl /"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -1,6 +1,7 @@
 //! `Index<K, V>`: a persistent map in insertion order, shared by processes,
 //! and its iterators.
 
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::path::Path;
 
@@ -31,16 +32,16 @@ use crate::store::PageKind;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let rank: Index<String, u32> = Index::open(dir.path())?;
-/// rank.insert(&"rust".into(), &1)?;
-/// rank.insert(&"python".into(), &2)?;
-/// rank.insert(&"c".into(), &3)?;
-/// assert_eq!(rank.get(&"python".into())?, Some(2));
+/// rank.insert("rust", &1)?;
+/// rank.insert("python", &2)?;
+/// rank.insert("c", &3)?;
+/// assert_eq!(rank.get("python")?, Some(2));
 /// assert_eq!(rank.first()?, Some(("rust".to_string(), 1)));
 /// assert_eq!(rank.pop_last()?, Some(("c".to_string(), 3)));
 /// let keys: Vec<String> = rank.keys()?.collect::<Result<_, _>>()?;
 /// assert_eq!(keys, ["rust", "python"]);
 /// // Get or compute: the closure runs only for a missing key.
-/// assert_eq!(rank.get_or_insert_with(&"go".into(), || 4)?, 4);
+/// assert_eq!(rank.get_or_insert_with("go", || 4)?, 4);
 /// assert_eq!(rank.len()?, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -98,7 +99,25 @@ where
     /// Unlike `BTreeMap::insert` the old value is not read back (that would
     /// cost a read of a value that may be a large file, and fail on a value
     /// of another type); use [`Index::remove`] for that.
-    pub fn insert(&self, key: &K, value: &V) -> Result<()> {
+    ///
+    /// The key and the value are `&K` and `&V` or forms they borrow as
+    /// (`&str` for a `String`, `&[T]` for a `Vec<T>`), as with
+    /// [`Index::get`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let names = diskq::Index::<String, String>::open(dir.path())?;
+    /// names.insert("ada", "Lovelace")?;
+    /// assert_eq!(names.get("ada")?.as_deref(), Some("Lovelace"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<()>
+    where
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+        K: Borrow<Q>,
+        V: Borrow<W>,
+    {
         self.cache.set(Key::of(key)?, value)
     }
 
@@ -117,18 +136,67 @@ where
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &K) -> Result<Option<V>> {
+    ///
+    /// The key is a `&K` or any form `K` borrows as, the way
+    /// `HashMap::get` takes one: `&str` for an `Index<String, _>`, `&[u8]`
+    /// for an `Index<Vec<u8>, _>`. std's borrowed forms serialize as their
+    /// owned types do, so they name the same row. An `Index<i64, _>` still
+    /// takes only `i64` keys.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ages = diskq::Index::<String, u32>::open(dir.path())?;
+    /// ages.insert("ada", &36)?;
+    /// assert_eq!(ages.get("ada")?, Some(36));
+    /// assert_eq!(ages.get(&"ada".to_string())?, Some(36));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let by_id = diskq::Index::<i64, String>::open(dir.path()).unwrap();
+    /// by_id.get("7").unwrap(); // an i64 does not borrow as a str
+    /// ```
+    pub fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
         self.cache.get(Key::of(key)?)
     }
 
     /// Removes `key` and returns its value (atomic: of concurrent removals
-    /// of one key, one gets the value).
-    pub fn remove(&self, key: &K) -> Result<Option<V>> {
+    /// of one key, one gets the value). The key is a `&K` or a borrowed
+    /// form, as with [`Index::get`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ages = diskq::Index::<String, u32>::open(dir.path())?;
+    /// ages.insert("ada", &36)?;
+    /// assert_eq!(ages.remove("ada")?, Some(36));
+    /// assert_eq!(ages.remove("ada")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
         self.cache.pop(Key::of(key)?)
     }
 
-    /// True when `key` is present.
-    pub fn contains_key(&self, key: &K) -> Result<bool> {
+    /// True when `key` is present. The key is a `&K` or a borrowed form,
+    /// as with [`Index::get`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let seen = diskq::Index::<String, ()>::open(dir.path())?;
+    /// seen.insert("https://example.com/", &())?;
+    /// assert!(seen.contains_key("https://example.com/")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+    {
         self.cache.contains_key(Key::of(key)?)
     }
 
@@ -163,7 +231,24 @@ where
         })
     }
 
-    /// The items in insertion order (double-ended).
+    /// The items in insertion order (double-ended). Fails when the end of
+    /// the walk (the newest row) cannot be read; each item is a `Result`
+    /// too. `&Index` is also [`IntoIterator`], for a `for` loop: there a
+    /// failure to start is the first item.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let status = diskq::Index::<String, u16>::open(dir.path())?;
+    /// status.insert("/", &200)?;
+    /// status.insert("/gone", &404)?;
+    /// let pages: Vec<(String, u16)> = status.iter()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(pages, [("/".to_string(), 200), ("/gone".to_string(), 404)]);
+    /// for item in &status {
+    ///     let (page, code) = item?;
+    ///     println!("{page}: {code}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> Result<Iter<K, V>> {
         Ok(Iter {
             pager: self.cache.rows(PageKind::Items)?,
@@ -182,7 +267,12 @@ where
     }
 
     fn peek_edge(&self, last: bool) -> Result<Option<(K, V)>> {
-        Ok(match self.cache.peekitem::<V>(last)? {
+        let item = if last {
+            self.cache.last_item::<V>()?
+        } else {
+            self.cache.first_item::<V>()?
+        };
+        Ok(match item {
             Some((key, value)) => Some((key.decode()?, value)),
             None => None,
         })
@@ -221,7 +311,12 @@ where
     /// The value of `key`; if it is missing, `make()` is stored and returned
     /// (python-diskcache's `setdefault`). Atomic: `make` runs inside the
     /// write transaction, so of concurrent callers exactly one inserts.
-    pub fn get_or_insert_with(&self, key: &K, make: impl FnOnce() -> V) -> Result<V> {
+    ///
+    /// The key is a `&K` or a borrowed form, as with [`Index::get`].
+    pub fn get_or_insert_with<Q: Serialize + ?Sized>(&self, key: &Q, make: impl FnOnce() -> V) -> Result<V>
+    where
+        K: Borrow<Q>,
+    {
         let key = Key::of(key)?;
         if let Some(value) = self.cache.get(&key)? {
             return Ok(value);
@@ -237,13 +332,28 @@ where
     }
 
     /// Pushes onto the back of the integer-keyed queue (python-diskcache's
-    /// `Index.push`); returns the new key.
-    pub fn push(&self, value: &V) -> Result<Key> {
+    /// `Index.push`); returns the new key. The value is a `&V` or a
+    /// borrowed form, as with [`Index::get`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Index::<i64, String>::open(dir.path())?;
+    /// let key = jobs.push("first")?;
+    /// assert_eq!(jobs.pull()?, Some((key, "first".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push<W: Serialize + ?Sized>(&self, value: &W) -> Result<Key>
+    where
+        V: Borrow<W>,
+    {
         self.cache.push(value)
     }
 
     /// Pushes with a prefix (keys `"<prefix>-<15 digits>"`), a side, an expiry or a tag.
-    pub fn push_with(&self, value: &V, opts: &PushOptions) -> Result<Key> {
+    pub fn push_with<W: Serialize + ?Sized>(&self, value: &W, opts: &PushOptions) -> Result<Key>
+    where
+        V: Borrow<W>,
+    {
         self.cache.push_with(value, opts)
     }
 
@@ -269,13 +379,13 @@ where
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let balances: diskq::Index<String, i64> = diskq::Index::open(dir.path())?;
-    /// balances.insert(&"alice".into(), &10)?;
+    /// balances.insert("alice", &10)?;
     /// balances.transact(|ix| {
-    ///     let a = ix.get(&"alice".into())?.unwrap_or(0);
-    ///     ix.insert(&"alice".into(), &(a - 3))?;
-    ///     ix.insert(&"bob".into(), &3)
+    ///     let a = ix.get("alice")?.unwrap_or(0);
+    ///     ix.insert("alice", &(a - 3))?;
+    ///     ix.insert("bob", &3)
     /// })?;
-    /// assert_eq!(balances.get(&"bob".into())?, Some(3));
+    /// assert_eq!(balances.get("bob")?, Some(3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transact<R, E: From<Error>>(&self, f: impl FnOnce(&Index<K, V>) -> Result<R, E>) -> Result<R, E> {
@@ -285,7 +395,14 @@ where
     /// The value of `key`, or on a miss the result of `compute`, stored
     /// under `key`; of many callers that miss at once, one computes while
     /// the others wait (see [`Cache::memoize`]).
-    pub fn memoize<E: From<Error>>(&self, key: &K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    ///
+    /// The key is a `&K` or a borrowed form, as with [`Index::get`].
+    pub fn memoize<Q, E>(&self, key: &Q, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E>
+    where
+        Q: Serialize + ?Sized,
+        K: Borrow<Q>,
+        E: From<Error>,
+    {
         self.cache.memoize_key(Key::of(key)?, None, compute)
     }
 }
@@ -309,6 +426,28 @@ pub struct Values<V> {
 pub struct Iter<K, V> {
     pager: Pager,
     _types: PhantomData<fn() -> (K, V)>,
+}
+
+/// `for item in &index`: the items in insertion order, as [`Index::iter`];
+/// if the walk cannot start, that error is the first (and only) item.
+impl<K, V> IntoIterator for &Index<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    type Item = Result<(K, V)>;
+    type IntoIter = Iter<K, V>;
+
+    fn into_iter(self) -> Iter<K, V> {
+        let pager = self
+            .cache
+            .rows(PageKind::Items)
+            .unwrap_or_else(|e| Pager::failed(&self.cache, PageKind::Items, e));
+        Iter {
+            pager,
+            _types: PhantomData,
+        }
+    }
 }
 
 type Row = Result<(Key, Option<codec::Stored>)>;
@@ -349,6 +488,8 @@ macro_rules! rows_iterator {
                 self.pager.next_back_row().map($convert)
             }
         }
+
+        impl<$($t: DeserializeOwned),+> std::iter::FusedIterator for $name<$($t),+> {}
     };
 }
 

@@ -13,8 +13,25 @@ use crate::error::{Error, Result};
 /// libraries find the same rows. Any other serde type becomes
 /// [`Key::Encoded`] (MessagePack, `raw = 0`) through [`Key::encode`].
 ///
-/// Integer and float keys that are numerically equal (`1` and `1.0`) name the
-/// same row, as they do in SQLite and Python.
+/// Equality follows the stored identity: integer and float keys that are
+/// numerically equal (`Key::Int(1)` and `Key::Float(1.0)`, also `0` and
+/// `-0.0`) name the same row in a [`Cache`](crate::Cache) (SQLite compares an
+/// INTEGER and a REAL numerically in the `UNIQUE(key, raw)` index, as Python
+/// does `1 == 1.0`), so they compare equal and hash alike. Text and bytes never
+/// equal each other or a number (SQLite's storage classes differ), and an
+/// [`Key::Encoded`] key never equals a native one (`raw` differs). Two NaN
+/// floats compare equal so that `Key` is [`Eq`]; NaN keys are refused on use.
+///
+/// A `FanoutCache` picks the shard from the key's stored bytes, the way
+/// python-diskcache does, so there `1` and `1.0` may land in different shards
+/// and name different rows.
+///
+/// ```
+/// use diskq::Key;
+/// assert_eq!(Key::Int(1), Key::Float(1.0));
+/// assert_ne!(Key::Int(1), Key::Float(1.5));
+/// assert_ne!(Key::from("1"), Key::Int(1));
+/// ```
 ///
 /// ```
 /// use diskq::Key;
@@ -23,7 +40,7 @@ use crate::error::{Error, Result};
 /// let composite = Key::encode(&("user", 42)).unwrap();
 /// assert_eq!(composite.decode::<(String, i64)>().unwrap(), ("user".into(), 42));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Key {
     /// A 64-bit signed integer.
     Int(i64),
@@ -112,6 +129,50 @@ impl Key {
     }
 }
 
+/// The integer a float key equals in SQLite's numeric comparison, if any:
+/// integral and exactly representable as an `i64`.
+fn integral(x: f64) -> Option<i64> {
+    // 2^63 as f64 is just past i64::MAX; every integral float in [-2^63, 2^63) is exact.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if x.fract() == 0.0 && (-TWO_63..TWO_63).contains(&x) {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(x as i64)
+    } else {
+        None
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Int(a), Key::Int(b)) => a == b,
+            (Key::Float(a), Key::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Key::Int(n), Key::Float(x)) | (Key::Float(x), Key::Int(n)) => integral(*x) == Some(*n),
+            (Key::Text(a), Key::Text(b)) => a == b,
+            (Key::Bytes(a), Key::Bytes(b)) | (Key::Encoded(a), Key::Encoded(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Int(n) => (0u8, n).hash(state),
+            Key::Float(x) => match integral(*x) {
+                Some(n) => (0u8, n).hash(state),
+                None if x.is_nan() => (1u8, f64::NAN.to_bits()).hash(state),
+                None => (1u8, x.to_bits()).hash(state),
+            },
+            Key::Text(s) => (2u8, s).hash(state),
+            Key::Bytes(b) => (3u8, b).hash(state),
+            Key::Encoded(b) => (4u8, b).hash(state),
+        }
+    }
+}
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -132,6 +193,37 @@ macro_rules! from_int {
     )*};
 }
 from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+/// An integer key from a `u64`: refused with [`Error::InvalidKey`] above
+/// `i64::MAX` (SQLite integers are signed 64-bit).
+///
+/// ```
+/// use diskq::Key;
+/// assert_eq!(Key::try_from(42u64).unwrap(), Key::Int(42));
+/// assert!(Key::try_from(u64::MAX).is_err());
+/// ```
+impl TryFrom<u64> for Key {
+    type Error = Error;
+    fn try_from(n: u64) -> Result<Key> {
+        i64::try_from(n)
+            .map(Key::Int)
+            .map_err(|_| Error::InvalidKey(format!("the integer {n} is above i64::MAX ({})", i64::MAX)))
+    }
+}
+
+/// An integer key from a `usize`: refused with [`Error::InvalidKey`] above
+/// `i64::MAX`.
+///
+/// ```
+/// use diskq::Key;
+/// assert_eq!(Key::try_from(7usize).unwrap(), Key::Int(7));
+/// ```
+impl TryFrom<usize> for Key {
+    type Error = Error;
+    fn try_from(n: usize) -> Result<Key> {
+        Key::try_from(n as u64)
+    }
+}
 
 impl From<f64> for Key {
     fn from(x: f64) -> Key {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use crate::cache::Cache;
 use crate::codec::Stored;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::store::{PageKind, PageRow, ValueRow};
 
@@ -16,7 +16,9 @@ const PAGE: i64 = 100;
 /// A double-ended walk over live rows between two cursors, a page at a time.
 /// It covers the rows that existed when it started. Each page is read in one
 /// snapshot: a row removed (or expired) before its page is read is skipped,
-/// one removed after may still be yielded.
+/// one removed after may still be yielded. Fused: once it has returned
+/// `None` (from either end), or the error of a page it could not read, it
+/// returns `None` for good.
 #[derive(Debug)]
 pub(crate) struct Pager {
     cache: Cache,
@@ -28,7 +30,10 @@ pub(crate) struct Pager {
     hi: i64,
     front: VecDeque<PageRow>,
     back: VecDeque<PageRow>,
-    failed: bool,
+    /// Ended (exhausted, or a page could not be read).
+    done: bool,
+    /// An error to yield first (the walk could not start).
+    pending: Option<Error>,
 }
 
 impl Pager {
@@ -41,8 +46,44 @@ impl Pager {
             hi,
             front: VecDeque::new(),
             back: VecDeque::new(),
-            failed: false,
+            done: false,
+            pending: None,
         }
+    }
+
+    /// A walk that could not start: yields `error`, then ends.
+    pub(crate) fn failed(cache: &Cache, kind: PageKind, error: Error) -> Pager {
+        Pager {
+            pending: Some(error),
+            ..Pager::new(cache, kind, 0, 0)
+        }
+    }
+
+    /// Ends the walk after a `None`, so it stays ended (fused).
+    fn step(&mut self, ascending: bool) -> Option<Result<(Key, Option<Stored>)>> {
+        if let Some(e) = self.pending.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        if self.done {
+            return None;
+        }
+        let row = if ascending { self.front_row() } else { self.back_row() };
+        if row.is_none() {
+            self.done = true;
+        }
+        row
+    }
+
+    /// The next row from the front, with its value loaded (`None` for a
+    /// value whose file vanished: the caller skips it).
+    pub(crate) fn next_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+        self.step(true)
+    }
+
+    /// The next row from the back.
+    pub(crate) fn next_back_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+        self.step(false)
     }
 
     fn fetch(&mut self, ascending: bool) -> Option<Result<()>> {
@@ -61,19 +102,16 @@ impl Pager {
                 Some(Ok(()))
             }
             Err(e) => {
-                self.failed = true;
+                // A page that cannot be read ends the walk (one row that
+                // cannot be loaded does not).
+                self.done = true;
                 Some(Err(e))
             }
         }
     }
 
-    /// The next row from the front, with its value loaded (`None` for a
-    /// value whose file vanished: the caller skips it).
-    pub(crate) fn next_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+    fn front_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
         loop {
-            if self.failed {
-                return None;
-            }
             if self.front.is_empty()
                 && let Err(e) = self.fetch(true)?
             {
@@ -92,12 +130,8 @@ impl Pager {
         }
     }
 
-    /// The next row from the back.
-    pub(crate) fn next_back_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
+    fn back_row(&mut self) -> Option<Result<(Key, Option<Stored>)>> {
         loop {
-            if self.failed {
-                return None;
-            }
             if self.back.is_empty()
                 && let Err(e) = self.fetch(false)?
             {
@@ -157,6 +191,8 @@ impl DoubleEndedIterator for Keys {
         self.pager.next_back_row().map(|r| r.map(|(key, _)| key))
     }
 }
+
+impl std::iter::FusedIterator for Keys {}
 
 impl Cache {
     /// The live keys in insertion order (double-ended).

@@ -35,6 +35,7 @@ pub use id::LeaseId;
 /// assert_eq!(opts.dead_letter_prefix(), "jobs-dead-letter");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct LeaseOptions {
     /// The queue: `None` for the integer-keyed queue (a `Deque`), or a prefix.
     pub prefix: Option<String>,
@@ -144,7 +145,7 @@ impl Backlog {
     }
 }
 
-/// A leased item: its value, and the right to ack, nack or extend it.
+/// A leased item: its value, and the right to ack, nack or renew it.
 ///
 /// Dropping a lease without [`Lease::ack`] or [`Lease::nack`] does nothing:
 /// the item stays invisible until the lease runs out, then goes to the next
@@ -167,16 +168,49 @@ impl<V> Lease<V> {
         &self.value
     }
 
+    /// The item's value, giving up the lease without acking or nacking it:
+    /// the item stays invisible until the lease runs out, then goes to the
+    /// next lease (as when a lease is dropped). Use it when the value is all
+    /// you need, e.g. to move it into a worker that acks through another path
+    /// or not at all.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// let deque = diskq::Deque::<String>::open(dir.path()).unwrap();
+    /// deque.push_back("job").unwrap();
+    /// let lease = deque.lease(Duration::from_secs(60)).unwrap().unwrap();
+    /// let job: String = lease.into_value();
+    /// assert_eq!(job, "job");
+    /// assert_eq!(deque.len().unwrap(), 1); // still there, leased
+    /// ```
+    pub fn into_value(self) -> V {
+        self.value
+    }
+
     /// How many times the item has been delivered, this time included (1 on
     /// the first lease; more after leases ran out or nacks).
     pub fn deliveries(&self) -> u32 {
         self.deliveries
     }
 
-    /// When the lease runs out, in the cache clock's seconds (Unix time
-    /// unless the cache was opened with another clock).
-    pub fn deadline(&self) -> f64 {
-        self.deadline
+    /// When the lease runs out, by the cache's clock (the system clock
+    /// unless the cache was opened with [`CacheBuilder::clock`](crate::CacheBuilder::clock)).
+    /// A lease given a duration too long for the clock runs out at the
+    /// latest time `SystemTime` holds here (about year 5138).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::{Duration, SystemTime};
+    /// let deque = diskq::Deque::<u32>::open(dir.path())?;
+    /// deque.push_back(&7)?;
+    /// let job = deque.lease(Duration::from_secs(30))?.expect("an item");
+    /// assert!(job.deadline() > SystemTime::now());
+    /// assert!(job.deadline() <= SystemTime::now() + Duration::from_secs(30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(&self) -> std::time::SystemTime {
+        crate::options::to_system_time(self.deadline)
     }
 
     /// Done: deletes the item. `false` when the lease had run out and the
@@ -228,21 +262,33 @@ impl<V> Lease<V> {
     }
 
     /// Heartbeat: the lease now runs until `duration` from now. `false`
-    /// when the lease was already lost.
-    pub fn extend(&mut self, duration: Duration) -> Result<bool> {
+    /// when the lease was already lost (it ran out and another consumer
+    /// took the item, or the item was removed).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::Duration;
+    /// let deque = diskq::Deque::<u32>::open(dir.path())?;
+    /// deque.push_back(&7)?;
+    /// let mut job = deque.lease(Duration::from_secs(30))?.expect("an item");
+    /// assert!(job.renew(Duration::from_secs(30))?); // still ours, for 30 s more
+    /// job.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn renew(&mut self, duration: Duration) -> Result<bool> {
         let deadline = self.cache.now() + duration.as_secs_f64();
         let (cache, key, token) = (&self.cache, &self.key, self.token);
-        let extended = cache.store().write(self.opts.retry, None, |s| {
+        let renewed = cache.store().write(self.opts.retry, None, |s| {
             if held(s, key, token)?.is_none() {
                 return Ok(false);
             }
             s.set_lease_deadline(key, deadline)?;
             Ok(true)
         })?;
-        if extended {
+        if renewed {
             self.deadline = deadline;
         }
-        Ok(extended)
+        Ok(renewed)
     }
 }
 

@@ -78,11 +78,11 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let frontier: Deque<String> = Deque::open(dir.path())?;
-//! frontier.push_back(&"https://example.com/".to_string())?;
+//! frontier.push_back("https://example.com/")?;
 //! let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(3);
 //! while let Some(mut url) = frontier.lease_with(&opts)? {
 //!     // fetch and store the page; for slow work, send heartbeats:
-//!     url.extend(Duration::from_secs(30))?;
+//!     url.renew(Duration::from_secs(30))?;
 //!     let fetched = true;
 //!     if fetched { url.ack()?; } else { url.nack(Side::Back)?; }
 //! }
@@ -99,9 +99,9 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let seen: Index<String, u16> = Index::open(dir.path())?;
-//! seen.insert(&"https://example.com/".into(), &200)?;
-//! seen.insert(&"https://example.com/a".into(), &404)?;
-//! assert_eq!(seen.get(&"https://example.com/a".into())?, Some(404));
+//! seen.insert("https://example.com/", &200)?;
+//! seen.insert("https://example.com/a", &404)?;
+//! assert_eq!(seen.get("https://example.com/a")?, Some(404));
 //! assert_eq!(seen.pop_first()?, Some(("https://example.com/".into(), 200)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -121,7 +121,7 @@
 //! assert!(cache.set("page:/", "<html>...</html>")?);
 //! assert_eq!(cache.get::<String>("page:/")?.as_deref(), Some("<html>...</html>"));
 //! let jobs = cache.deque::<String>("jobs")?; // named collections in the same directory
-//! jobs.push_back(&"crawl /".to_string())?;
+//! jobs.push_back("crawl /")?;
 //! assert_eq!(cache.len()?, 1, "named collections are not shards");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -166,6 +166,14 @@
 //! orphan file, which [`Cache::check`] removes once it is older than a grace
 //! period ([`CheckOptions`]), so that a writer still at work keeps its file.
 //!
+//! A consumer blocked in a timed wait ([`Deque::pop_front_timeout`],
+//! [`Deque::lease_timeout`], [`Cache::pull_timeout`],
+//! [`Cache::wait_for_queued`]) wakes as soon as a push by any diskq thread
+//! or process commits: on Linux a push rings the directory's doorbell
+//! (`cache.db.bell`, watched with inotify). Pushes that ring nothing
+//! (python-diskcache's, or any where inotify is missing) are noticed within
+//! [`CacheBuilder::wake_poll`] (50 ms by default).
+//!
 //! The directory must be on a local file system (not NFS).
 //!
 //! ## When the disk fills
@@ -185,6 +193,16 @@
 //! space outside the directory (as much as the `cache.db-wal` file holds)
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
 //! latest commits. After a checkpoint the log keeps at most 1 MiB of its file.
+//!
+//! ## Cargo features
+//!
+//! - `bundled` (default): SQLite is compiled into the crate, so nothing
+//!   needs installing. With `default-features = false` the system's
+//!   `libsqlite3` is linked instead; it must be 3.45.3 or newer (the oldest
+//!   that rusqlite 0.43 supports). See the README when another crate of the
+//!   build brings rusqlite too.
+//!
+//! The minimum supported Rust is 1.89 (`File::lock`).
 
 mod batch;
 mod cache;
@@ -218,4 +236,4 @@ pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Sid
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };
-pub use settings::EvictionPolicy;
+pub use settings::{EvictionPolicy, Synchronous};

@@ -156,22 +156,40 @@ impl Cache {
         })
     }
 
-    /// Checks the database and the value files against each other and, with
-    /// `fix`, repairs what it finds; [`Cache::check_with`] with the default
-    /// [`CheckOptions`] (so a file no row names is removed only once it is
-    /// an hour old).
+    /// Checks the database and the value files against each other and
+    /// reports what it finds, changing nothing ([`Cache::check_with`] with
+    /// the default [`CheckOptions`]; [`Cache::repair`] also repairs).
     ///
-    /// Writers are held up while it runs (it holds the write lock).
+    /// Writers are held up while it runs (it holds the write lock), except
+    /// on a cache opened read-only, where it reads one snapshot.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
     /// cache.set("k", &1)?;
-    /// assert!(cache.check(false)?.is_empty());
+    /// assert!(cache.check()?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
-        self.check_with(&CheckOptions::new().fix(fix))
+    pub fn check(&self) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new())
+    }
+
+    /// Checks like [`Cache::check`] and repairs what is safe to repair
+    /// (see [`Cache::check_with`]), with the default [`CheckOptions`]: a
+    /// file no row names is removed only once it is an hour old. Returns
+    /// the warnings, each marked `fixed` or not.
+    ///
+    /// Refused with [`Error::InvalidUse`] on a cache opened read-only.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.repair()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn repair(&self) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new().fix(true))
     }
 
     /// Checks the database and the value files against each other and, with
@@ -196,7 +214,9 @@ impl Cache {
     /// type ([`WarningKind::BadColumn`]); `delete` of the key removes such
     /// a row without touching another row's file.
     ///
-    /// Writers are held up while it runs (it holds the write lock).
+    /// Writers are held up while it runs (it holds the write lock), except
+    /// on a cache opened read-only ([`Cache::open_read_only`]), where it
+    /// reads one snapshot and `fix` is refused with [`Error::InvalidUse`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -215,6 +235,9 @@ impl Cache {
     /// ```
     pub fn check_with(&self, opts: &CheckOptions) -> Result<Vec<Warning>> {
         let fix = opts.fix;
+        if fix {
+            self.store().writable()?;
+        }
         let mut warnings = Vec::new();
         let problems = match self.store().read(|s| s.integrity_problems()) {
             Ok(problems) => problems,
@@ -238,7 +261,7 @@ impl Cache {
                     "{}: SQLite's integrity check failed and VACUUM could not rebuild the file ({e}); \
                      with no process using the directory, restore it from a copy or recover its \
                      readable rows into a new file (the sqlite3 shell's .recover), then run \
-                     check(true) again to match rows and value files",
+                     repair() again to match rows and value files",
                     self.directory().join(DB_NAME).display()
                 ))
             })?;
@@ -252,9 +275,15 @@ impl Cache {
         } else {
             None
         };
-        let compared = self
-            .store()
-            .write(false, None, |s| self.compare(s, opts, &mut warnings));
+        // Opened read-only, the rows are compared in one read snapshot:
+        // writers go on meanwhile, so a file one has written but whose row
+        // has not committed yet may be reported as unknown.
+        let compared = if self.store().is_read_only() {
+            self.store().read_snapshot(|s| self.compare(s, opts, &mut warnings))
+        } else {
+            self.store()
+                .write(false, None, |s| self.compare(s, opts, &mut warnings))
+        };
         match compared {
             Ok(()) => {}
             // A damaged file may not read far enough to compare rows and

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert_eq!(opts.tag.as_deref(), Some("session"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct SetOptions {
     /// The item expires this long after the write (default: never).
     pub expire: Option<Duration>,
@@ -64,6 +65,7 @@ pub enum Side {
 /// assert_eq!(opts.prefix.as_deref(), Some("jobs"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct PushOptions {
     /// Queue name: keys become `"<prefix>-<15 digits>"` text; without it,
     /// integer keys (python-diskcache's numbering, from 500000000000000).
@@ -108,6 +110,7 @@ impl PushOptions {
 /// assert_eq!(opts.side, Side::Back);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct PullOptions {
     /// Queue name, as in [`PushOptions::prefix`].
     pub prefix: Option<String>,
@@ -210,7 +213,7 @@ pub enum WarningKind {
     SharedFile,
     /// A row's `size` is impossible for its value: not an integer, or not 0
     /// for a value stored in the row (sizes near 2^62 in a forged
-    /// database). `check(true)` sets it to 0, as every writer does.
+    /// database). `repair()` sets it to 0, as every writer does.
     BadSize,
     /// A column of a row holds a type no writer stores there (a text
     /// `mode`, say), so the row cannot be read; the message names the key
@@ -237,6 +240,7 @@ pub enum WarningKind {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a call"]
 pub struct CheckOptions {
     /// Repair what is found (default: only report).
     pub fix: bool,
@@ -285,7 +289,7 @@ pub struct Warning {
     pub kind: WarningKind,
     /// A sentence naming the file or numbers involved.
     pub message: String,
-    /// True when `check(true)` repaired it.
+    /// True when `repair()` repaired it.
     pub fixed: bool,
 }
 

@@ -1,5 +1,5 @@
 //! Queue operations of `Cache`: push, pull, peek (python-diskcache's
-//! numbering) and peekitem.
+//! numbering) and the first and last items.
 
 use std::time::{Duration, Instant};
 
@@ -261,9 +261,11 @@ impl Cache {
     }
 
     /// [`Cache::pull_with`], waiting up to `wait` for an item pushed by any
-    /// thread or process. Threads of this process are woken as soon as a
-    /// push commits; pushes by other processes are noticed by polling
-    /// SQLite's `data_version` (a cheap read) every 50 ms at most.
+    /// thread or process. A push by a diskq thread or process wakes the
+    /// wait as soon as it commits (on Linux through the directory's
+    /// doorbell); pushes that ring nothing (python-diskcache's, or any on a
+    /// system without inotify) are noticed within
+    /// [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll) (50 ms by default).
     ///
     /// The call returns by its own deadline, whatever the cache's timeout:
     /// `None` when no item could be taken in time, [`Error::Timeout`] when
@@ -433,9 +435,37 @@ impl Cache {
         })
     }
 
-    /// The first (`last = false`) or last item in insertion order, left in
-    /// place; expired items are skipped.
-    pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
+    /// The first item in insertion order (python-diskcache's
+    /// `peekitem(last=False)`), left in place; expired items are skipped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.first_item::<i64>()?, Some(("a".into(), 1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn first_item<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        self.edge_item(false)
+    }
+
+    /// The last item in insertion order (python-diskcache's
+    /// `peekitem(last=True)`), left in place; expired items are skipped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.last_item::<i64>()?, Some(("b".into(), 2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_item<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        self.edge_item(true)
+    }
+
+    fn edge_item<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
         self.store().read(|s| {
             let Some((key, mut row)) = s.edge_item(last, self.now())? else {
                 return Ok(None);

@@ -18,6 +18,47 @@ pub(crate) const FORMAT_VERSION_KEY: &str = "diskq_format_version";
 /// back unchanged); only `sqlite_` and `disk_` rows mean something to it.
 pub(crate) const CULLED_KEY: &str = "diskq_culled";
 
+/// SQLite's `PRAGMA synchronous` level, for
+/// [`CacheBuilder::sqlite_synchronous`](crate::CacheBuilder::sqlite_synchronous).
+///
+/// `OFF` (0), which lets a power loss corrupt the database, has no variant:
+/// diskq refuses it (a stored `sqlite_synchronous = 0` row from another
+/// program is refused with [`Error::InvalidSetting`] too).
+///
+/// ```
+/// use diskq::Synchronous;
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::builder().sqlite_synchronous(Synchronous::Full).open(dir.path())?;
+/// assert_eq!(Synchronous::default(), Synchronous::Normal);
+/// assert_eq!(Synchronous::Full.level(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Synchronous {
+    /// `NORMAL` (1), the default: in WAL mode every commit is atomic and
+    /// survives a crash of any process; a power loss may roll back the last
+    /// commits, never tear them.
+    #[default]
+    Normal,
+    /// `FULL` (2): also survives a power loss, at one fsync per commit.
+    Full,
+    /// `EXTRA` (3): FULL, and the directory is synced too in rollback
+    /// journal modes.
+    Extra,
+}
+
+impl Synchronous {
+    /// The pragma's number, as stored in the Settings table (1, 2 or 3).
+    #[must_use]
+    pub fn level(self) -> i64 {
+        match self {
+            Synchronous::Normal => 1,
+            Synchronous::Full => 2,
+            Synchronous::Extra => 3,
+        }
+    }
+}
+
 /// Which items a cull removes first when the cache is over its size limit.
 ///
 /// The names are python-diskcache's, as stored in the Settings table.
@@ -164,6 +205,32 @@ pub(crate) struct Overrides {
 }
 
 impl Overrides {
+    /// True when any option is given (a read-only open takes none).
+    pub(crate) fn any(&self) -> bool {
+        let Overrides {
+            statistics,
+            tag_index,
+            eviction_policy,
+            size_limit,
+            cull_limit,
+            sqlite_cache_size,
+            sqlite_mmap_size,
+            sqlite_synchronous,
+            sqlite_journal_mode,
+            min_file_size,
+        } = self;
+        statistics.is_some()
+            || tag_index.is_some()
+            || eviction_policy.is_some()
+            || size_limit.is_some()
+            || cull_limit.is_some()
+            || sqlite_cache_size.is_some()
+            || sqlite_mmap_size.is_some()
+            || sqlite_synchronous.is_some()
+            || sqlite_journal_mode.is_some()
+            || min_file_size.is_some()
+    }
+
     /// True when the option stored under `name` is given explicitly.
     fn names(&self, name: &str) -> bool {
         match name {

@@ -141,7 +141,7 @@ fn stream_through(dir: &Path, len: u64) -> Option<u64> {
     assert_eq!(reader.read(&mut buf).unwrap(), 0, "no bytes past the stored size");
     assert_eq!(sum.checksum(), written_sum, "checksum of the value read back");
     drop(reader);
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
     assert!(cache.delete("huge").unwrap());
     assert!(!file.exists(), "the value file goes with its row");
     peak_rss_bytes()
@@ -235,7 +235,7 @@ fn a_failing_reader_leaves_nothing() {
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(chain(&err).contains("the source broke"), "{err}");
     assert_eq!(cache.get_bytes("k").unwrap().as_deref(), Some(&b"old"[..]));
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "no temporary file left: {warnings:?}");
     let mut files = Vec::new();
     files_below(dir.path(), &mut files);
@@ -295,7 +295,7 @@ fn empty_keys_and_empty_values_are_ordinary() {
     let k = cache.push_with(&5, &PushOptions::new().prefix("")).unwrap();
     let (got, v): (Key, i64) = cache.pull_with(&PullOptions::new().prefix("")).unwrap().unwrap();
     assert_eq!((got, v), (k, 5));
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
     assert!(cache.delete("").unwrap());
     assert_eq!(cache.get::<i64>(&b""[..]).unwrap(), Some(2), "only the text key went");
 }
@@ -456,7 +456,7 @@ fn extreme_expiry_durations() {
         .unwrap();
     assert_eq!(cache.get::<i64>("now").unwrap(), None, "expires at once");
     assert_eq!(cache.len().unwrap(), 1);
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn a_failing_value_in_a_batch_writes_none_of_it() {
     assert!(deque.push_front(&items[1]).is_err());
     let left: Vec<Key> = cache.keys().unwrap().map(|k| k.unwrap()).collect();
     assert!(left.is_empty(), "nothing of a failed batch was written: {left:?}");
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]
@@ -639,7 +639,7 @@ fn paths_with_odd_characters() {
             cache.get::<String>("large").unwrap().as_deref(),
             Some("a value in a file")
         );
-        assert!(cache.check(false).unwrap().is_empty(), "{name:?}");
+        assert!(cache.check().unwrap().is_empty(), "{name:?}");
         assert_eq!(cache.directory(), dir);
     }
     // Nothing was created beside the directories asked for.
@@ -707,15 +707,15 @@ fn a_linked_value_folder_is_never_followed() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert!(l.cache.read("k").is_err());
-    let warnings = l.cache.check(false).unwrap();
+    let warnings = l.cache.check().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::MissingFile),
         "{warnings:?}"
     );
     l.cache.delete("k").unwrap();
     assert!(target.is_file(), "the delete removed a file outside the directory");
-    l.cache.check(true).unwrap();
-    assert!(l.cache.check(false).unwrap().is_empty());
+    l.cache.repair().unwrap();
+    assert!(l.cache.check().unwrap().is_empty());
     assert!(target.is_file(), "check removed a file outside the directory");
     assert!(
         std::fs::symlink_metadata(&top).is_err(),
@@ -745,8 +745,8 @@ fn writes_never_go_through_a_linked_value_folder() {
     assert!(!l.cache.contains_key("k").unwrap());
     // Small values do not touch the folders.
     l.cache.set_bytes("small", b"x").unwrap();
-    // check(true) removes the links (not their target), and writes work again.
-    let warnings = l.cache.check(true).unwrap();
+    // repair() removes the links (not their target), and writes work again.
+    let warnings = l.cache.repair().unwrap();
     assert_eq!(
         warnings.iter().filter(|w| w.kind == WarningKind::UnknownFile).count(),
         256
@@ -768,12 +768,12 @@ fn a_linked_value_file_is_never_read() {
     std::os::unix::fs::symlink(l.outside.join("secret"), &file).unwrap();
     assert!(l.cache.get_bytes("k").is_err(), "served a file outside the directory");
     assert!(l.cache.read("k").is_err());
-    let warnings = l.cache.check(true).unwrap();
+    let warnings = l.cache.repair().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::MissingFile),
         "{warnings:?}"
     );
-    assert!(l.cache.check(false).unwrap().is_empty());
+    assert!(l.cache.check().unwrap().is_empty());
     assert!(!l.cache.contains_key("k").unwrap());
     assert_eq!(std::fs::read(l.outside.join("secret")).unwrap(), b"outside data");
 }
@@ -830,7 +830,7 @@ fn a_queue_at_the_end_of_its_key_range() {
 }
 
 /// A FIFO where a value file belongs: a read would block for ever on it.
-/// diskq refuses it at once, and `check(true)` removes it.
+/// diskq refuses it at once, and `repair()` removes it.
 #[cfg(unix)]
 #[test]
 fn a_fifo_in_place_of_a_value_file_is_refused_not_waited_on() {
@@ -854,11 +854,11 @@ fn a_fifo_in_place_of_a_value_file_is_refused_not_waited_on() {
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }
-    let warnings = l.cache.check(true).unwrap();
+    let warnings = l.cache.repair().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::MissingFile),
         "{warnings:?}"
     );
-    assert!(l.cache.check(false).unwrap().is_empty());
+    assert!(l.cache.check().unwrap().is_empty());
     assert!(std::fs::symlink_metadata(&file).is_err(), "check removed the FIFO");
 }

@@ -25,7 +25,7 @@ impl TestClock {
     fn open(&self, dir: &Path) -> Cache {
         let c = self.0.clone();
         Cache::builder()
-            .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+            .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
             .open(dir)
             .unwrap()
     }
@@ -266,7 +266,7 @@ fn expired_items_are_invisible_until_expire_removes_them() {
     assert!(!cache.contains_key("old2").unwrap());
     assert_eq!(keys(&cache), [Key::from("keep")]);
     assert_eq!(cache.peek::<i64>().unwrap(), None);
-    assert_eq!(cache.peekitem::<i64>(true).unwrap().unwrap().0, Key::from("keep"));
+    assert_eq!(cache.last_item::<i64>().unwrap().unwrap().0, Key::from("keep"));
     assert_eq!(cache.expire().unwrap(), 3);
     assert_eq!(cache.expire().unwrap(), 0);
     assert_eq!(cache.len().unwrap(), 1);
@@ -320,8 +320,8 @@ fn queues_number_like_python_diskcache() {
 
     cache.set("first", &1).unwrap();
     cache.set("last", &2).unwrap();
-    assert_eq!(cache.peekitem::<String>(false).unwrap().unwrap().1, "j2");
-    assert_eq!(cache.peekitem::<i64>(true).unwrap().unwrap(), (Key::from("last"), 2));
+    assert_eq!(cache.first_item::<String>().unwrap().unwrap().1, "j2");
+    assert_eq!(cache.last_item::<i64>().unwrap().unwrap(), (Key::from("last"), 2));
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn evict_clear_len() {
         assert!(!cache.is_empty().unwrap());
         assert_eq!(cache.clear().unwrap(), 101);
         assert!(cache.is_empty().unwrap());
-        assert!(cache.check(false).unwrap().is_empty());
+        assert!(cache.check().unwrap().is_empty());
     }
 }
 
@@ -391,7 +391,7 @@ fn victim_of(policy: EvictionPolicy, touch: impl Fn(&Cache, &TestClock)) -> Vec<
         Cache::builder()
             .eviction_policy(policy)
             .cull_limit(0)
-            .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+            .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
             .open(dir.path())
             .unwrap()
     };
@@ -406,7 +406,7 @@ fn victim_of(policy: EvictionPolicy, touch: impl Fn(&Cache, &TestClock)) -> Vec<
     let cache = Cache::builder()
         .size_limit(limit)
         .cull_limit(1)
-        .clock(move || f64::from_bits(c.load(Ordering::SeqCst)))
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(c.load(Ordering::SeqCst))))
         .open(dir.path())
         .unwrap();
     cache.set("d", &0).unwrap();
@@ -485,7 +485,7 @@ fn size_limit_culls_on_write_and_cull_reaches_the_limit() {
     assert!(culled > 0);
     assert_eq!(cache.stats().unwrap().culled, culled as u64, "cull() counts too");
     assert!(cache.volume().unwrap() <= limit);
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]
@@ -650,7 +650,7 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     cache.set_bytes("lost", &[1u8; 4000]).unwrap();
     cache.set_bytes("short", &[2u8; 4000]).unwrap();
     cache.set("inline", &3).unwrap();
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 
     let orphan_dir = dir.path().join("ab").join("cd");
     std::fs::create_dir_all(&orphan_dir).unwrap();
@@ -661,13 +661,13 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     let short = cache.read("short").unwrap().unwrap().path().unwrap().to_path_buf();
     std::fs::write(&short, [2u8; 10]).unwrap();
 
-    let found = cache.check(false).unwrap();
+    let found = cache.check().unwrap();
     let kinds: Vec<WarningKind> = found.iter().map(|w| w.kind).collect();
     assert!(kinds.contains(&WarningKind::UnknownFile), "{found:?}");
     assert!(kinds.contains(&WarningKind::MissingFile), "{found:?}");
     assert!(kinds.contains(&WarningKind::WrongFileSize), "{found:?}");
     assert!(found.iter().all(|w| !w.fixed));
-    assert!(orphan.exists(), "check(false) changes nothing");
+    assert!(orphan.exists(), "check() changes nothing");
     assert_eq!(cache.get_bytes("lost").unwrap(), None, "a missing file is a miss");
 
     // The orphan is as fresh as a file a live writer is still writing:
@@ -684,7 +684,7 @@ fn check_finds_and_fixes_orphans_missing_files_and_wrong_sizes() {
     assert!(!cache.contains_key("short").unwrap());
     assert!(!short.exists());
     assert_eq!(cache.len().unwrap(), 1);
-    assert!(cache.check(false).unwrap().is_empty(), "fixed for good");
+    assert!(cache.check().unwrap().is_empty(), "fixed for good");
 }
 
 #[test]

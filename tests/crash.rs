@@ -1,7 +1,7 @@
 //! Crash tests: a child process writes in a loop (sets of small and
 //! file-backed values, values streamed through `set_reader`, deletes, pushes
 //! and pulls) and is SIGKILLed at a varying moment, many times over one
-//! directory. After each kill the parent checks that `check(true)` leaves a
+//! directory. After each kill the parent checks that `repair()` leaves a
 //! consistent directory, that no value file is left without its row (read
 //! from `cache.db` directly, not through `check`), that every acknowledged
 //! write is there, and that the queue lost and duplicated nothing. The one
@@ -325,8 +325,8 @@ fn run_kills(rounds: usize) {
             );
         }
         assert!(
-            cache.check(false).unwrap().is_empty(),
-            "round {round}: check(true) left problems"
+            cache.check().unwrap().is_empty(),
+            "round {round}: repair() left problems"
         );
         assert_files_match_rows(dir, round);
 

@@ -259,25 +259,25 @@ fn index_keeps_insertion_order() {
     assert!(ix.is_empty().unwrap());
     assert_eq!((ix.first().unwrap(), ix.pop_last().unwrap()), (None, None));
     for (k, v) in [("c", 3), ("a", 1), ("b", 2)] {
-        ix.insert(&k.into(), &v).unwrap();
+        ix.insert(k, &v).unwrap();
     }
     // Re-inserting keeps the place, as a Python dict does.
-    ix.insert(&"c".into(), &30).unwrap();
+    ix.insert("c", &30).unwrap();
     let all: Vec<(String, i64)> = ix.iter().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(all, [("c".into(), 30), ("a".into(), 1), ("b".into(), 2)]);
     let keys: Vec<String> = ix.keys().unwrap().rev().collect::<Result<_, _>>().unwrap();
     assert_eq!(keys, ["b", "a", "c"]);
     let values: Vec<i64> = ix.values().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(values, [30, 1, 2]);
-    assert_eq!(ix.get(&"a".into()).unwrap(), Some(1));
-    assert_eq!(ix.get(&"zz".into()).unwrap(), None);
-    assert!(ix.contains_key(&"b".into()).unwrap());
+    assert_eq!(ix.get("a").unwrap(), Some(1));
+    assert_eq!(ix.get("zz").unwrap(), None);
+    assert!(ix.contains_key("b").unwrap());
     assert_eq!(ix.first().unwrap(), Some(("c".into(), 30)));
     assert_eq!(ix.last().unwrap(), Some(("b".into(), 2)));
-    assert_eq!(ix.remove(&"a".into()).unwrap(), Some(1));
-    assert_eq!(ix.remove(&"a".into()).unwrap(), None);
+    assert_eq!(ix.remove("a").unwrap(), Some(1));
+    assert_eq!(ix.remove("a").unwrap(), None);
     // A removed key comes back last.
-    ix.insert(&"a".into(), &11).unwrap();
+    ix.insert("a", &11).unwrap();
     assert_eq!(ix.pop_last().unwrap(), Some(("a".into(), 11)));
     assert_eq!(ix.pop_first().unwrap(), Some(("c".into(), 30)));
     assert_eq!(ix.len().unwrap(), 1);
@@ -312,12 +312,9 @@ fn index_get_or_insert_with_extend_and_composite_keys() {
 fn index_queue_transact_and_memoize() {
     let dir = tempfile::tempdir().unwrap();
     let ix: Index<String, String> = Index::open(dir.path()).unwrap();
-    let k1 = ix.push(&"first".into()).unwrap();
-    let k2 = ix
-        .push_with(&"jobs-a".into(), &PushOptions::new().prefix("jobs"))
-        .unwrap();
-    ix.push_with(&"jobs-b".into(), &PushOptions::new().prefix("jobs"))
-        .unwrap();
+    let k1 = ix.push("first").unwrap();
+    let k2 = ix.push_with("jobs-a", &PushOptions::new().prefix("jobs")).unwrap();
+    ix.push_with("jobs-b", &PushOptions::new().prefix("jobs")).unwrap();
     assert_eq!(k1, Key::Int(500_000_000_000_000));
     assert_eq!(k2, Key::Text("jobs-500000000000000".into()));
     assert_eq!(ix.pull().unwrap(), Some((k1, "first".to_string())));
@@ -334,7 +331,7 @@ fn index_queue_transact_and_memoize() {
     let mut calls = 0;
     for _ in 0..3 {
         let v = ix
-            .memoize(&"answer".into(), || {
+            .memoize("answer", || {
                 calls += 1;
                 Ok::<_, Error>("42".to_string())
             })
@@ -342,16 +339,16 @@ fn index_queue_transact_and_memoize() {
         assert_eq!(v, "42");
     }
     assert_eq!(calls, 1);
-    assert_eq!(ix.get(&"answer".into()).unwrap().as_deref(), Some("42"));
+    assert_eq!(ix.get("answer").unwrap().as_deref(), Some("42"));
 
     let failed: Result<(), Error> = ix.transact(|ix| {
-        ix.insert(&"x".into(), &"1".into())?;
-        ix.remove(&"answer".into())?;
+        ix.insert("x", "1")?;
+        ix.remove("answer")?;
         Err(Error::InvalidUse("no".into()))
     });
     assert!(failed.is_err());
-    assert!(!ix.contains_key(&"x".into()).unwrap());
-    assert!(ix.contains_key(&"answer".into()).unwrap());
+    assert!(!ix.contains_key("x").unwrap());
+    assert!(ix.contains_key("answer").unwrap());
 }
 
 #[test]

@@ -173,7 +173,7 @@ fn operations_span_every_shard() {
         .statistics(true)
         .tag_index(true)
         .min_file_size(64)
-        .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
         .open(dir.path())
         .unwrap();
     assert!(cache.is_empty().unwrap());
@@ -232,14 +232,14 @@ fn operations_span_every_shard() {
     assert_eq!(cache.len().unwrap(), 10);
 
     // check: a clean cache, then an orphan file in one shard.
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
     let orphan = cache.shards()[3]
         .directory()
         .join("ab/cd/0123456789abcdef0123456789ab.val");
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"left by a crash").unwrap();
     // Fresh, as a file a live writer is writing: kept by default.
-    assert!(cache.check(true).unwrap().iter().all(|w| !w.fixed));
+    assert!(cache.repair().unwrap().iter().all(|w| !w.fixed));
     assert!(orphan.exists());
     let no_grace = diskq::CheckOptions::new().fix(true).orphan_grace(Duration::ZERO);
     let warnings = cache.check_with(&no_grace).unwrap();
@@ -248,7 +248,7 @@ fn operations_span_every_shard() {
         "{warnings:?}"
     );
     assert!(!orphan.exists());
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 
     assert_eq!(cache.clear().unwrap(), 10);
     assert!(cache.is_empty().unwrap());
@@ -350,17 +350,14 @@ fn named_collections_live_where_python_puts_them() {
     let jobs = fanout.deque::<String>("jobs").unwrap();
     assert_eq!(jobs.cache().directory(), root.join("deque/jobs"));
     assert_eq!(jobs.cache().eviction_policy(), diskq::EvictionPolicy::None);
-    jobs.push_back(&"one".into()).unwrap();
+    jobs.push_back("one").unwrap();
     assert_eq!(fanout.deque::<String>("jobs").unwrap().len().unwrap(), 1);
 
     let ranks = fanout.index::<String, i64>("ranks").unwrap();
     assert_eq!(ranks.cache().directory(), root.join("index/ranks"));
     assert_eq!(ranks.cache().eviction_policy(), diskq::EvictionPolicy::None);
-    ranks.insert(&"x".into(), &1).unwrap();
-    assert_eq!(
-        fanout.index::<String, i64>("ranks").unwrap().get(&"x".into()).unwrap(),
-        Some(1)
-    );
+    ranks.insert("x", &1).unwrap();
+    assert_eq!(fanout.index::<String, i64>("ranks").unwrap().get("x").unwrap(), Some(1));
     // Same name, different kinds: different directories.
     assert_eq!(fanout.index::<String, i64>("jobs").unwrap().len().unwrap(), 0);
 

@@ -2,7 +2,7 @@
 //! 4 MiB file system), the directory becomes read-only, value files are
 //! deleted or truncated behind diskq's back, the database file is
 //! overwritten in the middle. Each must give a clear error (never a panic)
-//! and leave what was stored readable; `check(true)` must bring the
+//! and leave what was stored readable; `repair()` must bring the
 //! directory back to a consistent state, or, for a database page SQLite
 //! cannot rebuild, fail with `Error::Corrupt` naming the file.
 //!
@@ -96,7 +96,7 @@ fn dir_env() -> PathBuf {
     PathBuf::from(std::env::var("DISKQ_FAULT_DIR").unwrap())
 }
 
-/// `check(true)` repairs, a second `check` finds nothing, and no file is
+/// `repair()` repairs, a second `check` finds nothing, and no file is
 /// left that no row names.
 fn assert_repaired(cache: &Cache) -> Vec<diskq::Warning> {
     // The faulting writer is gone: its orphans need no grace period.
@@ -104,8 +104,8 @@ fn assert_repaired(cache: &Cache) -> Vec<diskq::Warning> {
         .fix(true)
         .orphan_grace(std::time::Duration::ZERO);
     let warnings = cache.check_with(&no_grace).unwrap();
-    let again = cache.check(false).unwrap();
-    assert!(again.is_empty(), "check(true) left: {again:?} (it found {warnings:?})");
+    let again = cache.check().unwrap();
+    assert!(again.is_empty(), "repair() left: {again:?} (it found {warnings:?})");
     warnings
 }
 
@@ -221,7 +221,7 @@ fn a_full_disk_is_a_clear_error_and_check_repairs() {
 
     let cache = open(&dir);
     // The failed writes left nothing behind: no temporary file, no folder.
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_seeded(&cache);
     for i in 0..filled {
@@ -303,7 +303,7 @@ fn full_file_system_child() {
     // Room again: nothing was left behind, and writes work.
     std::fs::remove_file(&ballast).unwrap();
     let cache = open(&dir);
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_repaired(&cache);
     assert_seeded(&cache);
@@ -515,7 +515,7 @@ fn read_only_child() {
             println!("WRITE {}", chain(&err));
             assert!(matches!(err, Error::Sqlite { .. } | Error::Io { .. }), "{err:?}");
             assert!(cache.set_bytes("file-after", &vec![3u8; 8 * KIB]).is_err());
-            let warnings = cache.check(false);
+            let warnings = cache.check();
             println!("CHECK {warnings:?}");
         }
         Err(err) => {
@@ -553,7 +553,7 @@ fn a_read_only_directory_is_a_clear_error_and_loses_nothing() {
 
     chmod_tree(&dir, 0o755, 0o644);
     let cache = open(&dir);
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "the failed writes left {warnings:?}");
     assert_seeded(&cache);
     assert_eq!(cache.get::<i64>("before").unwrap(), Some(1));
@@ -603,7 +603,7 @@ fn a_deleted_value_file_is_a_miss_that_check_reports_and_fixes() {
     assert_eq!(cache.get::<Big>("struct").unwrap(), None);
     assert_eq!(cache.get_bytes("file6").unwrap(), Some(file_value(6)));
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     let missing = warnings.iter().filter(|w| w.kind == WarningKind::MissingFile).count();
     assert_eq!(missing, 3, "{warnings:?}");
     assert!(warnings.iter().all(|w| !w.fixed));
@@ -671,7 +671,7 @@ fn a_truncated_value_file_is_a_clear_error_that_check_reports_and_fixes() {
     }
     let listed: Vec<_> = cache.keys().unwrap().collect();
     assert!(listed.iter().all(|k| k.is_ok()), "listing keys reads no value");
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     let wrong = warnings.iter().filter(|w| w.kind == WarningKind::WrongFileSize).count();
     assert_eq!(wrong, 4, "{warnings:?}");
     assert!(
@@ -688,7 +688,7 @@ fn a_truncated_value_file_is_a_clear_error_that_check_reports_and_fixes() {
         Some(file_value(8)),
         "others untouched"
     );
-    // check(true) never takes a file of the wrong length as the value: the
+    // repair() never takes a file of the wrong length as the value: the
     // damaged items are gone (no short value is ever served), the queue
     // moves on.
     assert_eq!(cache.get_bytes("file7").unwrap(), None);
@@ -739,7 +739,7 @@ fn is_clear(err: &Error) -> bool {
 
 /// Overwrites each page past the first in turn (one copy each) with
 /// garbage: opening, reading every key, the queue, `len` and `check` give
-/// values or clear errors, never a panic; `check(true)` either repairs
+/// values or clear errors, never a panic; `repair()` either repairs
 /// (everything then reads back whole) or fails with `Error::Corrupt`
 /// naming the file. (SQLite's VACUUM cannot rebuild a file with a page of
 /// garbage, so most of these end in `Corrupt`.)
@@ -789,13 +789,13 @@ fn a_corrupt_database_gives_clear_errors_and_check_repairs_what_it_can() {
         if errors > 0 {
             read_errors += 1;
         }
-        match cache.check(false) {
+        match cache.check() {
             Ok(w) if w.iter().any(|w| w.kind == WarningKind::Integrity) => detected += 1,
             Ok(w) => assert!(errors == 0, "page {page}: reads failed but check found {w:?}"),
-            Err(err) => panic!("page {page}: check(false) failed instead of reporting: {err:?}"),
+            Err(err) => panic!("page {page}: check() failed instead of reporting: {err:?}"),
         }
-        match cache.check(true) {
-            Ok(_) => match cache.check(false) {
+        match cache.repair() {
+            Ok(_) => match cache.check() {
                 Ok(w) if w.is_empty() => {
                     // Repaired: everything reads back whole.
                     for i in 0..400 {
@@ -805,12 +805,12 @@ fn a_corrupt_database_gives_clear_errors_and_check_repairs_what_it_can() {
                     assert_seeded(&cache);
                     repaired += 1;
                 }
-                Ok(w) => panic!("page {page}: check(true) succeeded but left {w:?}"),
-                Err(err) => panic!("page {page}: check(true) succeeded, then check failed: {err:?}"),
+                Ok(w) => panic!("page {page}: repair() succeeded but left {w:?}"),
+                Err(err) => panic!("page {page}: repair() succeeded, then check failed: {err:?}"),
             },
             Err(err) => {
                 // What check cannot repair is reported as such, naming the file.
-                assert!(matches!(err, Error::Corrupt(_)), "page {page}: check(true): {err:?}");
+                assert!(matches!(err, Error::Corrupt(_)), "page {page}: repair(): {err:?}");
                 assert!(err.to_string().contains("cache.db"), "{err}");
             }
         }
@@ -819,7 +819,7 @@ fn a_corrupt_database_gives_clear_errors_and_check_repairs_what_it_can() {
     }
     eprintln!(
         "{} pages corrupted one at a time: open refused {refused_to_open}, reads failed {read_errors}, \
-         check detected {detected}, check(true) repaired {repaired}",
+         check detected {detected}, repair() repaired {repaired}",
         pages - 1
     );
     assert!(detected > 0);

@@ -62,7 +62,7 @@ fn check_fix_keeps_a_young_orphan_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path());
     let path = orphan(dir.path());
-    let warnings = cache.check(true).unwrap();
+    let warnings = cache.repair().unwrap();
     let unknown: Vec<_> = warnings.iter().filter(|w| w.kind == WarningKind::UnknownFile).collect();
     assert_eq!(unknown.len(), 1, "{warnings:?}");
     assert!(!unknown[0].fixed, "{warnings:?}");
@@ -77,7 +77,7 @@ fn check_fix_removes_an_orphan_older_than_the_grace_period() {
     let cache = open(dir.path());
     let path = orphan(dir.path());
     age(&path, Duration::from_secs(2 * 3600));
-    let warnings = cache.check(true).unwrap();
+    let warnings = cache.repair().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::UnknownFile && w.fixed),
         "{warnings:?}"
@@ -101,7 +101,7 @@ fn the_grace_period_is_an_option() {
 }
 
 /// The real python-diskcache streams a value (`set(..., read=True)`) and
-/// stops half-way (its reader waits on a pipe) while `check(true)` runs:
+/// stops half-way (its reader waits on a pipe) while `repair()` runs:
 /// the file it is writing is kept, its set commits, and the value reads
 /// back. (Python takes no diskq lock: only the grace period protects it.)
 #[test]
@@ -140,7 +140,7 @@ print(cache.set("streamed", Stream(), read=True), flush=True)
     assert_eq!(line, "writing\n");
 
     let cache = Cache::open(dir.path()).unwrap();
-    let warnings = cache.check(true).unwrap();
+    let warnings = cache.repair().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::UnknownFile && !w.fixed),
         "{warnings:?}"
@@ -157,7 +157,7 @@ print(cache.set("streamed", Stream(), read=True), flush=True)
         cache.get_bytes("streamed").unwrap().as_deref(),
         Some(&b"half one\nhalf two\n"[..])
     );
-    assert!(cache.check(false).unwrap().is_empty(), "{:?}", cache.check(false));
+    assert!(cache.check().unwrap().is_empty(), "{:?}", cache.check());
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn check_fix_leaves_files_that_are_not_value_files() {
     let notes = dir.path().join("notes.txt");
     fs::write(&notes, b"mine").unwrap();
     age(&notes, Duration::from_secs(48 * 3600));
-    let warnings = cache.check(true).unwrap();
+    let warnings = cache.repair().unwrap();
     assert!(
         warnings.iter().any(|w| w.kind == WarningKind::UnknownFile && !w.fixed),
         "{warnings:?}"
@@ -213,13 +213,13 @@ fn a_row_naming_cache_db_never_removes_the_database() {
     assert_eq!(cache.get::<i64>("k2").unwrap(), Some(5));
     assert_eq!(cache.get::<i64>("other").unwrap(), Some(7));
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(kinds(&warnings).contains(&WarningKind::BadFileName), "{warnings:?}");
-    cache.check(true).unwrap();
+    cache.repair().unwrap();
     assert!(dir.path().join("cache.db").is_file());
     assert_eq!(cache.get::<i64>("other").unwrap(), Some(7));
     assert!(!cache.contains_key("k").unwrap());
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn rows_naming_paths_outside_or_odd_names_are_corrupt() {
     }
     assert!(victim.exists());
     assert!(dir.path().join("cache.db").is_file());
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     let bad = warnings.iter().filter(|w| w.kind == WarningKind::BadFileName).count();
     assert_eq!(bad, names.len(), "{warnings:?}");
 }
@@ -261,7 +261,7 @@ fn a_file_named_by_two_rows_outlives_the_delete_of_one() {
     forge_filename(dir.path(), "b", &a_file, 10);
     fs::remove_file(dir.path().join(&b_file)).unwrap();
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(kinds(&warnings).contains(&WarningKind::SharedFile), "{warnings:?}");
 
     assert!(cache.delete("b").unwrap());
@@ -312,16 +312,16 @@ fn a_huge_sparse_value_file_is_corrupt_not_an_abort() {
     assert!(cache.contains_key("k").unwrap());
     assert!(cache.contains_key(item.clone()).unwrap());
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     let wrong = warnings.iter().filter(|w| w.kind == WarningKind::WrongFileSize).count();
     assert_eq!(wrong, 2, "{warnings:?}");
     // The repair never takes the file's length for the value's size: the
     // item is damaged, and it goes.
-    cache.check(true).unwrap();
+    cache.repair().unwrap();
     assert_eq!(cache.get_bytes("k").unwrap(), None);
     assert_eq!(cache.pull::<serde_bytes::ByteBuf>().unwrap(), None);
     assert!(cache.volume().unwrap() < TIB);
-    assert!(cache.check(false).unwrap().is_empty(), "{:?}", cache.check(false));
+    assert!(cache.check().unwrap().is_empty(), "{:?}", cache.check());
 }
 
 // ---- Point 11: sizes near 2^62 ----
@@ -341,12 +341,12 @@ fn sizes_near_2_to_the_62_are_reported_and_repaired() {
         )
         .unwrap();
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(!warnings.is_empty());
     assert!(warnings.iter().all(|w| !w.fixed));
-    let warnings = cache.check(true).unwrap();
+    let warnings = cache.repair().unwrap();
     assert!(warnings.iter().any(|w| w.fixed), "{warnings:?}");
-    assert!(cache.check(false).unwrap().is_empty(), "{:?}", cache.check(false));
+    assert!(cache.check().unwrap().is_empty(), "{:?}", cache.check());
     cache.set("after", &3).unwrap();
     cache.stats().unwrap();
     assert!(cache.volume().unwrap() < 1 << 40);
@@ -366,8 +366,8 @@ fn set_stats_and_volume_survive_a_huge_size_total() {
     cache.set("c", &3).unwrap();
     cache.stats().unwrap();
     cache.volume().unwrap();
-    cache.check(true).unwrap();
-    assert!(cache.check(false).unwrap().is_empty());
+    cache.repair().unwrap();
+    assert!(cache.check().unwrap().is_empty());
 }
 
 // ---- Point 13: a column of the wrong type ----
@@ -389,18 +389,18 @@ fn a_text_mode_names_the_key_and_the_column() {
     assert!(is_corrupt_naming(&err, &["\"k\"", "mode"]), "{err}");
     assert_eq!(cache.get::<i64>("ok").unwrap(), Some(2));
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     let bad: Vec<_> = warnings.iter().filter(|w| w.kind == WarningKind::BadColumn).collect();
     assert_eq!(bad.len(), 1, "{warnings:?}");
     assert!(
         bad[0].message.contains("\"k\"") && bad[0].message.contains("mode"),
         "{warnings:?}"
     );
-    // check(true) leaves the row (its value may still be wanted); delete works.
-    let warnings = cache.check(true).unwrap();
+    // repair() leaves the row (its value may still be wanted); delete works.
+    let warnings = cache.repair().unwrap();
     assert!(warnings.iter().any(|w| w.kind == WarningKind::BadColumn && !w.fixed));
     assert!(cache.delete("k").unwrap());
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn settings_that_remove_atomicity_are_refused_and_an_explicit_option_replaces_th
         // An explicit, safe option replaces the stored row.
         let builder = match key {
             "sqlite_journal_mode" => Cache::builder().sqlite_journal_mode("wal"),
-            _ => Cache::builder().sqlite_synchronous(1),
+            _ => Cache::builder().sqlite_synchronous(diskq::Synchronous::Normal),
         };
         let cache = builder.open(dir.path()).unwrap();
         assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
@@ -69,7 +69,6 @@ fn settings_that_remove_atomicity_are_refused_and_an_explicit_option_replaces_th
     for builder in [
         Cache::builder().sqlite_journal_mode("off"),
         Cache::builder().sqlite_journal_mode("memory"),
-        Cache::builder().sqlite_synchronous(0),
     ] {
         assert!(matches!(builder.open(dir.path()), Err(Error::InvalidSetting { .. })));
     }
@@ -165,7 +164,7 @@ fn a_fifo_lock_file_is_refused_without_blocking() {
     assert_refused("open", opened, "cache.db.lock");
     assert!(is_fifo(&dir.join("cache.db.lock")));
 
-    // An existing cache: a large set and check(true) take the lock.
+    // An existing cache: a large set and repair() take the lock.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let cache = Cache::builder().min_file_size(1024).open(&dir).unwrap();
@@ -178,8 +177,8 @@ fn a_fifo_lock_file_is_refused_without_blocking() {
     });
     assert_refused("large set", set, "cache.db.lock");
     let c = cache.clone();
-    let checked = bounded("check(true) with a FIFO lock file", move || c.check(true));
-    assert_refused("check(true)", checked, "cache.db.lock");
+    let checked = bounded("repair() with a FIFO lock file", move || c.repair());
+    assert_refused("repair()", checked, "cache.db.lock");
     assert!(is_fifo(&dir.join("cache.db.lock")));
     assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
     assert!(!cache.contains_key("big").unwrap());
@@ -197,7 +196,7 @@ fn a_linked_lock_file_is_refused_and_its_target_never_created() {
     assert_refused("open", Cache::open(tmp.path()), "cache.db.lock");
     assert!(!target.exists(), "diskq created the link's target");
 
-    // An existing cache: a large set and check(true).
+    // An existing cache: a large set and repair().
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::builder().min_file_size(1024).open(tmp.path()).unwrap();
     cache.set("k", &1).unwrap();
@@ -208,7 +207,7 @@ fn a_linked_lock_file_is_refused_and_its_target_never_created() {
         cache.set_bytes("big", &vec![7u8; 64 * 1024]),
         "cache.db.lock",
     );
-    assert_refused("check(true)", cache.check(true), "cache.db.lock");
+    assert_refused("repair()", cache.repair(), "cache.db.lock");
     assert!(!target.exists(), "diskq created the link's target");
     assert_eq!(snapshot(outside.path()), before);
     assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));

@@ -99,7 +99,7 @@ fn diskq_reads_what_python_wrote() {
     let (key, _) = cache.pull_with::<serde_bytes::ByteBuf>(&jobs).unwrap().unwrap();
     assert_eq!(key, Key::from("jobs-500000000000001"));
 
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "check of a python-made directory: {warnings:?}");
     // diskq and python-diskcache can keep sharing it.
     cache.set("from-rust", "ok").unwrap();
@@ -248,7 +248,7 @@ fn diskq_deque_and_index_read_what_python_wrote() {
     assert_eq!(all, want);
     assert_eq!(index.pop_last().unwrap(), Some(("big".into(), 1 << 62)));
     assert_eq!(index.first().unwrap(), Some(("y".into(), 20)));
-    assert!(index.cache().check(false).unwrap().is_empty());
+    assert!(index.cache().check().unwrap().is_empty());
 }
 
 #[derive(serde::Deserialize, Debug)]
@@ -279,11 +279,11 @@ fn python_deque_and_index_read_what_diskq_wrote() {
     d.retain(|v| v != "b").unwrap();
     let index: Index<String, i64> = Index::open(&ix).unwrap();
     for (k, v) in [("one", 1), ("two", 2), ("three", 3)] {
-        index.insert(&k.into(), &v).unwrap();
+        index.insert(k, &v).unwrap();
     }
-    index.insert(&"one".into(), &10).unwrap();
-    index.remove(&"two".into()).unwrap();
-    index.insert(&"two".into(), &22).unwrap();
+    index.insert("one", &10).unwrap();
+    index.remove("two").unwrap();
+    index.insert("two", &22).unwrap();
     drop((d, index));
 
     let line = run_python(

@@ -17,7 +17,7 @@ fn deque_with_clock(dir: &Path) -> (Deque<i64>, Arc<AtomicU64>) {
     let clock = ms.clone();
     let cache = Cache::builder()
         .eviction_policy(diskq::EvictionPolicy::None)
-        .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
         .open(dir)
         .unwrap();
     (Deque::from_cache(cache), ms)
@@ -79,7 +79,7 @@ fn a_lease_that_runs_out_goes_to_the_next_lease() {
     let mut held = d.lease(Duration::from_secs(10)).unwrap().unwrap();
     ms.fetch_add(9_000, Ordering::SeqCst);
     assert!(
-        held.extend(Duration::from_secs(10)).unwrap(),
+        held.renew(Duration::from_secs(10)).unwrap(),
         "a heartbeat before the end"
     );
     ms.fetch_add(9_000, Ordering::SeqCst);
@@ -93,7 +93,7 @@ fn a_lease_that_runs_out_goes_to_the_next_lease() {
     let next = d.lease(MINUTE).unwrap().unwrap();
     assert_eq!((*next.value(), next.deliveries()), (1, 2));
     // The first holder lost it: its ack, nack and heartbeat say so.
-    assert!(!held.extend(MINUTE).unwrap());
+    assert!(!held.renew(MINUTE).unwrap());
     assert!(!held.ack().unwrap());
     assert!(next.ack().unwrap());
 }
@@ -315,7 +315,7 @@ proptest! {
                             }
                         }
                         Op::Extend(_) => {
-                            prop_assert_eq!(lease.extend(LEASE).unwrap(), pos.is_some());
+                            prop_assert_eq!(lease.renew(LEASE).unwrap(), pos.is_some());
                             if let Some(p) = pos { leased[p].deadline = t + LEASE.as_secs_f64(); }
                             handles[i] = Some(lease);
                         }

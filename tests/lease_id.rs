@@ -13,7 +13,7 @@ use diskq::{Cache, Error, LeaseId, LeaseOptions, PushOptions, Side};
 fn with_clock(dir: &Path, ms: &Arc<AtomicU64>) -> Cache {
     let clock = ms.clone();
     Cache::builder()
-        .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
         .open(dir)
         .unwrap()
 }
@@ -57,7 +57,7 @@ fn a_lease_resumed_by_its_id_acks_nacks_and_renews() {
     // Renew through the id: the lease outlives its first deadline.
     let id = again.id();
     let mut resumed = other.resume_lease::<String>(&id, &opts()).unwrap().unwrap();
-    assert!(resumed.extend(Duration::from_secs(60)).unwrap());
+    assert!(resumed.renew(Duration::from_secs(60)).unwrap());
     clock.fetch_add(30_000, Ordering::SeqCst);
     assert!(taker.lease::<String>(&opts()).unwrap().is_none(), "still leased");
     clock.fetch_add(31_000, Ordering::SeqCst);

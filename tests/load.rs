@@ -239,7 +239,7 @@ fn run_load(secs: f64) {
         seen.iter().all(|id| unsure.contains(id)),
         "items never pushed: {seen:?}"
     );
-    let warnings = cache.check(false).unwrap();
+    let warnings = cache.check().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
 
     let reads: u64 = reports.iter().map(|r| r.reads).sum();

@@ -222,7 +222,7 @@ fn two_producers_two_consumers_move_every_item_exactly_once() {
         }
     }
     assert_eq!(cache.len().unwrap(), 2, "only the go and producers-done keys remain");
-    assert!(cache.check(false).unwrap().is_empty());
+    assert!(cache.check().unwrap().is_empty());
 }
 
 #[test]

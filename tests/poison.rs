@@ -152,13 +152,19 @@ fn a_lease_of_a_poison_item_counts_as_a_delivery_until_the_dead_letter_queue() {
 #[test]
 fn a_poison_item_whose_lease_ran_out_is_counted_and_named_too() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::builder().clock(|| 1000.0).open(dir.path()).unwrap();
+    let cache = Cache::builder()
+        .clock(|| std::time::UNIX_EPOCH + Duration::from_secs(1000))
+        .open(dir.path())
+        .unwrap();
     let ints: Deque<i64> = Deque::from_cache(cache.clone());
     ints.push_back(&1).unwrap();
     let opts = LeaseOptions::new(Duration::from_millis(1)).max_deliveries(3);
     // Leased as an i64, and dropped without an ack: its lease runs out.
     drop(ints.lease_with(&opts).unwrap().expect("leased"));
-    let later = Cache::builder().clock(|| 2000.0).open(dir.path()).unwrap();
+    let later = Cache::builder()
+        .clock(|| std::time::UNIX_EPOCH + Duration::from_secs(2000))
+        .open(dir.path())
+        .unwrap();
     let strings: Deque<String> = Deque::from_cache(later.clone());
     let err = strings.lease_with(&opts).expect_err("an i64 is no String");
     names_key(&err, &FIRST.to_string());

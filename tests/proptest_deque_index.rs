@@ -248,7 +248,7 @@ fn run_deque<T: Item>(
     drop(d);
     let d = bound(open(dir.path()), m.maxlen);
     check_deque(&d, &m, true)?;
-    prop_assert!(d.cache().check(false).unwrap().is_empty());
+    prop_assert!(d.cache().check().unwrap().is_empty());
     Ok(())
 }
 
@@ -435,7 +435,7 @@ fn run_index<K: Item, V: Item>(ops: Vec<IOp<K, V>>, open: impl Fn(&Path) -> Inde
     drop(ix);
     let ix = open(dir.path());
     check_index(&ix, &m, true)?;
-    prop_assert!(ix.cache().check(false).unwrap().is_empty());
+    prop_assert!(ix.cache().check().unwrap().is_empty());
     Ok(())
 }
 

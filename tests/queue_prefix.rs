@@ -276,7 +276,7 @@ proptest! {
         let ms = Arc::new(AtomicU64::new(1_000_000));
         let clock = ms.clone();
         let cache = Cache::builder()
-            .clock(move || clock.load(Ordering::SeqCst) as f64 / 1000.0)
+            .clock(move || std::time::UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
             .open(dir.path())
             .unwrap();
         let mut live = Vec::new();

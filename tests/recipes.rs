@@ -393,7 +393,7 @@ fn averager_counts_every_add() {
     let now = Arc::new(AtomicU64::new(1_000_000f64.to_bits()));
     let clock = now.clone();
     let timed = Cache::builder()
-        .clock(move || f64::from_bits(clock.load(Ordering::SeqCst)))
+        .clock(move || std::time::UNIX_EPOCH + Duration::from_secs_f64(f64::from_bits(clock.load(Ordering::SeqCst))))
         .open(dir.path().join("timed"))
         .unwrap();
     let expiring = Averager::new(&timed, "recent", Some(Duration::from_millis(100))).unwrap();

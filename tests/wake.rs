@@ -151,7 +151,7 @@ fn pushes_by_another_process_wake_a_waiter_through_the_doorbell() {
     let bell = dir.path().join("cache.db.bell");
     assert!(bell.is_file(), "the doorbell lives in the directory");
     assert!(
-        Cache::open(dir.path()).unwrap().check(false).unwrap().is_empty(),
+        Cache::open(dir.path()).unwrap().check().unwrap().is_empty(),
         "check knows the doorbell"
     );
 }

@@ -200,3 +200,115 @@ pub fn repeat() -> usize {
 pub fn wanted(only: &[String], id: &str) -> bool {
     only.is_empty() || only.iter().any(|o| o == id)
 }
+
+// The child processes of the multi-process workloads (W5, W8, W11): the
+// bench binary run again with `DISKQ_BENCH_ROLE` naming the child's role.
+// Each child prints `ready`, waits for `go` on stdin, works, then prints its
+// result.
+
+/// A child process of a multi-process workload.
+pub struct Worker {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Starts `cmd` (this bench binary with its role in the environment) and
+/// waits for its `ready` line.
+pub fn start(cmd: &mut std::process::Command, what: &str) -> Worker {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a child");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("child's ready line");
+    assert_eq!(line.trim(), "ready", "child {what} did not start");
+    Worker { child, out }
+}
+
+/// Tells every worker to go; the time it did.
+pub fn go(workers: &mut [Worker]) -> Instant {
+    use std::io::Write;
+    let start = Instant::now();
+    for w in workers.iter_mut() {
+        let stdin = w.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(b"go\n").expect("send go");
+        stdin.flush().expect("flush go");
+    }
+    start
+}
+
+/// Waits for a worker and returns what it printed after `ready`.
+pub fn finish(mut w: Worker) -> String {
+    use std::io::Read;
+    let mut rest = String::new();
+    w.out.read_to_string(&mut rest).expect("child output");
+    let status = w.child.wait().expect("wait child");
+    assert!(status.success(), "a child failed: {status}");
+    rest
+}
+
+/// A W5 item: its id in the first 8 bytes, then filler.
+pub fn item(id: u64) -> Vec<u8> {
+    let mut v = vec![0xA5u8; VALUE_LEN];
+    v[..8].copy_from_slice(&id.to_le_bytes());
+    v
+}
+
+/// Nanoseconds since the Unix epoch: the one clock every process shares.
+pub fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos() as u64
+}
+
+/// Reports a measurement that was not timed op by op.
+pub fn plain(imp: &str, workload: &str, phase: &str, ops: usize, seconds: f64, extra: String) {
+    Report {
+        imp,
+        workload,
+        phase,
+        ops,
+        seconds,
+        lat_ns: None,
+        bytes: None,
+        raw: false,
+        extra,
+    }
+    .print();
+}
+
+/// W11: pushes per interval.
+pub const W11_ITEMS: usize = 100;
+/// W11: the intervals between pushes, in milliseconds.
+pub const W11_INTERVALS: [u64; 3] = [1, 20, 100];
+
+/// Reports one W11 row: the push-to-pop latencies (ns) the consumers saw.
+pub fn report_wake(imp: &str, interval: u64, consumers: usize, seconds: f64, mut lat: Vec<u64>) {
+    assert_eq!(lat.len(), W11_ITEMS, "W11: every item is popped once");
+    lat.sort_unstable();
+    let q = |x| quantile_us(&lat, x);
+    let all: Vec<String> = lat.iter().map(|ns| format!("{:.1}", *ns as f64 / 1000.0)).collect();
+    plain(
+        imp,
+        "W11",
+        &format!(
+            "every {interval} ms, {consumers} consumer{}",
+            if consumers > 1 { "s" } else { "" }
+        ),
+        W11_ITEMS,
+        seconds,
+        format!(
+            "\"median_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1},\"latencies_us\":[{}]",
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0),
+            all.join(",")
+        ),
+    );
+}

@@ -60,21 +60,21 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
                 Outcome::Absent(format!("no key {key}"))
             })
         }
-        Command::Keys { dir } => keys(&Target::open(dir, Access::Existing)?, json, out),
+        Command::Keys { dir } => keys(&Target::open(dir, Access::ReadOnly)?, json, out),
         Command::Len { dir } => {
-            let len = sum(dir, Cache::len)?;
+            let len = sum(dir, Access::ReadOnly, Cache::len)?;
             count(out, json, "len", len)
         }
         Command::Clear { dir } => {
-            let removed = sum(dir, Cache::clear)?;
+            let removed = sum(dir, Access::Existing, Cache::clear)?;
             count(out, json, "removed", removed)
         }
         Command::Expire { dir } => {
-            let removed = sum(dir, Cache::expire)?;
+            let removed = sum(dir, Access::Existing, Cache::expire)?;
             count(out, json, "removed", removed)
         }
         Command::Evict { dir, tag } => {
-            let removed = sum(dir, |c| c.evict(tag))?;
+            let removed = sum(dir, Access::Existing, |c| c.evict(tag))?;
             count(out, json, "removed", removed)
         }
         Command::Push {
@@ -103,9 +103,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
 }
 
 /// `op` run on the cache in `dir`, or on each shard of a fanout root, summed.
-fn sum(dir: &Path, op: impl Fn(&Cache) -> diskq::Result<usize>) -> Result<usize, Failure> {
+fn sum(dir: &Path, access: Access, op: impl Fn(&Cache) -> diskq::Result<usize>) -> Result<usize, Failure> {
     let mut total = 0;
-    for shard in Target::open(dir, Access::Existing)?.shards() {
+    for shard in Target::open(dir, access)?.shards() {
         total += op(shard)?;
     }
     Ok(total)
@@ -123,7 +123,7 @@ pub fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
 }
 
 fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let target = Target::open(dir, Access::Existing)?;
+    let target = Target::open(dir, Access::ReadOnly)?;
     let (mut meta, mut volume, mut stats) = (dir::Metadata::default(), 0, diskq::Stats::default());
     for shard in target.shards() {
         let m = dir::metadata(shard.directory())?;
@@ -184,8 +184,9 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
 
 fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let opts = CheckOptions::new().fix(fix).orphan_grace(grace);
+    let access = if fix { Access::Existing } else { Access::ReadOnly };
     let mut warnings = Vec::new();
-    for shard in Target::open(dir, Access::Existing)?.shards() {
+    for shard in Target::open(dir, access)?.shards() {
         warnings.extend(shard.check_with(&opts)?);
     }
     let remaining = warnings.iter().filter(|w| !w.fixed).count();
@@ -208,13 +209,13 @@ fn check(dir: &Path, fix: bool, grace: Duration, json: bool, out: &mut dyn Write
 }
 
 fn get(dir: &Path, key: &Key, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
-    let target = Target::open(dir, Access::Existing)?;
+    let target = Target::open(dir, Access::ReadOnly)?;
     let cache = target.for_key(key);
     let absent = || Outcome::Absent(format!("no key {key}"));
     // Text and bytes are streamed from their file, never held whole in
-    // memory. `read` does not count hits and misses, so with statistics on,
-    // `get` reads the value instead.
-    if !json && !cache.statistics() {
+    // memory. The cache is open read-only, so no get counts hits and
+    // misses, and `read` loses nothing.
+    if !json {
         match cache.read(key) {
             Ok(Some(mut reader)) => {
                 copy(&mut reader, out, key)?;

@@ -27,6 +27,10 @@ const BEING_CREATED: &[&str] = &[".lock", "cache.db-journal", "cache.db-wal", "c
 pub enum Access {
     /// The directory must already be a cache.
     Existing,
+    /// The directory must already be a cache, which is opened only to read
+    /// ([`Cache::open_read_only`]): the command leaves it byte for byte as
+    /// it was.
+    ReadOnly,
     /// A missing or empty directory becomes a new cache (`set`).
     CreateIfNew,
     /// A missing or empty directory becomes a new queue (`push`): a cache
@@ -109,7 +113,10 @@ pub fn open(dir: &Path, access: Access) -> Result<Cache, Failure> {
             )));
         }
     }
-    Ok(Cache::open(dir)?)
+    Ok(match access {
+        Access::ReadOnly => Cache::open_read_only(dir)?,
+        _ => Cache::open(dir)?,
+    })
 }
 
 /// True when `dir` is a FanoutCache root: no cache of its own, and a first
@@ -167,13 +174,23 @@ fn tables(db: &Path) -> Result<Tables, Failure> {
     })
 }
 
-/// A connection that never creates the file.
+/// A connection that only reads, and never creates the file: opened for
+/// writing with `query_only` set, as the library's read-only open does, so
+/// that closing it removes the log files SQLite made for it; a log that was
+/// there before is never checkpointed or removed (see `Cache::open_read_only`).
 fn connect(db: &Path) -> Result<Connection, Failure> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(db, flags)
-        .map_err(|e| Failure::new(format!("cannot open {}: {e}", db.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(60))
-        .map_err(|e| Failure::new(format!("cannot open {}: {e}", db.display())))?;
+    let cannot = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", db.display()));
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let keep_log = fs::symlink_metadata(&wal).is_ok();
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(db, flags).map_err(cannot)?;
+    conn.pragma_update(None, "query_only", true).map_err(cannot)?;
+    if keep_log {
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(cannot)?;
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(60)).map_err(cannot)?;
     Ok(conn)
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diskq::{Cache, Key, Lease, LeaseId, LeaseOptions, Side};
 use rmpv::Value;
@@ -64,7 +64,7 @@ pub fn lease(
             map.remove("key");
             map.insert("lease".into(), Json::String(id.to_string()));
             map.insert("deliveries".into(), Json::from(lease.deliveries()));
-            map.insert("deadline".into(), Json::from(lease.deadline()));
+            map.insert("deadline".into(), Json::from(unix_seconds(lease.deadline())));
         }
         emit(out, &shown).and_then(|()| out.flush().map_err(Failure::output))
     } else {
@@ -152,13 +152,13 @@ pub fn renew(dir: &Path, text: &str, secs: Duration, json: bool, out: &mut dyn W
         Ok(lease) => lease,
         Err(absent) => return Ok(absent),
     };
-    if !lease.extend(secs)? {
+    if !lease.renew(secs)? {
         return Ok(Outcome::Absent(lost(&lease.id())));
     }
     if json {
         emit(
             out,
-            &json!({ "lease": lease.id().to_string(), "deadline": lease.deadline() }),
+            &json!({ "lease": lease.id().to_string(), "deadline": unix_seconds(lease.deadline()) }),
         )?;
     }
     Ok(Outcome::Done)
@@ -172,7 +172,7 @@ pub fn dead_letters(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome, Failure> {
-    let cache = dir::open(dir, Access::Existing)?;
+    let cache = dir::open(dir, Access::ReadOnly)?;
     let dead = opts.dead_letter_prefix();
     if !list {
         let n = cache.backlog(Some(&dead))?.queued;
@@ -222,4 +222,13 @@ pub fn requeue(dir: &Path, opts: &LeaseOptions, json: bool, out: &mut dyn Write)
         writeln!(out, "{moved}").map_err(Failure::output)?;
     }
     Ok(Outcome::Done)
+}
+
+/// A lease deadline as the `--json` output shows it: seconds since the Unix
+/// epoch (negative before it).
+fn unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(since) => since.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
+    }
 }

@@ -46,7 +46,7 @@ impl Target {
             if !shard.is_dir() {
                 break;
             }
-            shards.push(dir::open(&shard, Access::Existing)?);
+            shards.push(dir::open(&shard, access)?);
         }
         // A folder past a gap: a shard is missing, and keys would be looked
         // for in the wrong shard.

@@ -203,7 +203,7 @@ pub fn run(verb: &Verb, cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failu
         Verb::Peek { dir, back, prefix } => {
             let mut opts = PullOptions::new().side(if *back { Side::Back } else { Side::Front });
             opts.prefix = prefix.clone();
-            let cache = dir::open(dir, Access::Existing)?;
+            let cache = dir::open(dir, Access::ReadOnly)?;
             match cache.peek_with::<Value>(&opts)? {
                 Some((key, value)) => {
                     show_value(out, &key, &value, json)?;

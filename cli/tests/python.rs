@@ -8,7 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "../../tests/support/pyenv.rs"]
+// A copy of the library's `tests/support/pyenv.rs`: the published tool
+// crate cannot reach outside its folder. `the_pyenv_copy_matches_the_library`
+// keeps the two the same.
+#[path = "support/pyenv.rs"]
 mod pyenv;
 
 use std::path::{Path, PathBuf};
@@ -214,5 +217,22 @@ fn run_python_args(python: &Path, name: &str, args: &[&str]) {
         "{name} failed:\nstdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The copy of `pyenv.rs` in `cli/tests/support/` is the library's, byte
+/// for byte (checked in the repository; the published crate has only its own).
+#[test]
+fn the_pyenv_copy_matches_the_library() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = manifest.join("../tests/support/pyenv.rs");
+    if !library.exists() {
+        eprintln!("skipping: outside the repository, only this crate's copy exists");
+        return;
+    }
+    let copy = std::fs::read(manifest.join("tests/support/pyenv.rs")).unwrap();
+    assert!(
+        std::fs::read(&library).unwrap() == copy,
+        "cli/tests/support/pyenv.rs differs from tests/support/pyenv.rs: copy the library's over it"
     );
 }

@@ -92,10 +92,30 @@ impl FanoutCache {
         Ok(())
     }
 
-    /// Checks every shard ([`Cache::check`]) and returns all warnings, shard
-    /// by shard. Waits for locked shards (python-diskcache raises instead).
-    pub fn check(&self, fix: bool) -> Result<Vec<Warning>> {
-        self.check_with(&CheckOptions::new().fix(fix))
+    /// Checks every shard ([`Cache::check`], report only) and returns all
+    /// warnings, shard by shard. Waits for locked shards (python-diskcache
+    /// raises instead).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.check()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new())
+    }
+
+    /// Checks and repairs every shard ([`Cache::repair`]), shard by shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.repair()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn repair(&self) -> Result<Vec<Warning>> {
+        self.check_with(&CheckOptions::new().fix(true))
     }
 
     /// [`FanoutCache::check`] with options (the grace period of orphan

@@ -98,7 +98,7 @@ impl FanoutCache {
     /// let dir = tempfile::tempdir()?;
     /// let fanout = diskq::FanoutCache::open(dir.path())?;
     /// let frontier = fanout.deque::<String>("frontier")?;
-    /// frontier.push_back(&"https://example.com/".into())?;
+    /// frontier.push_back("https://example.com/")?;
     /// assert_eq!(fanout.deque::<String>("frontier")?.len()?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -116,8 +116,8 @@ impl FanoutCache {
     /// let dir = tempfile::tempdir()?;
     /// let fanout = diskq::FanoutCache::open(dir.path())?;
     /// let status = fanout.index::<String, u16>("status")?;
-    /// status.insert(&"/".into(), &200)?;
-    /// assert_eq!(status.get(&"/".into())?, Some(200));
+    /// status.insert("/", &200)?;
+    /// assert_eq!(status.get("/")?, Some(200));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn index<K, V>(&self, name: &str) -> Result<Index<K, V>>

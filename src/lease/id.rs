@@ -144,7 +144,7 @@ impl<V> Lease<V> {
 impl Cache {
     /// The running lease named `id` (from [`Lease::id`], perhaps in another
     /// process), with its item's value, to [`ack`](Lease::ack),
-    /// [`nack`](Lease::nack) or [`extend`](Lease::extend) it. `None` when
+    /// [`nack`](Lease::nack) or [`renew`](Lease::renew) it. `None` when
     /// the lease is no longer held: it was acked or nacked, or it ran out and
     /// the item went to another lease (or its item was removed). A lease that
     /// ran out but whose item nobody took yet is still held, as it is for

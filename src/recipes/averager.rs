@@ -75,6 +75,7 @@ impl Averager {
     /// assert_eq!(ave.get()?, None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "returns the changed handle; the original is consumed"]
     pub fn tag(mut self, tag: impl Into<String>) -> Averager {
         self.opts.tag = Some(tag.into());
         self

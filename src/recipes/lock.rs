@@ -18,9 +18,12 @@ use super::{holder_token, positive, wait_for};
 /// the key expires, and the next caller takes it. [`Lock::refresh`] pushes
 /// the expiry back for long work.
 ///
-/// The holder is this `Lock` value, not the thread: give each thread (or
+/// The holder is this `Lock` value and its clones, not the thread: a clone
+/// (like an [`RLock`](crate::RLock) clone with a [`holder`](crate::RLock::holder)
+/// id) is the same holder, so it can release what the original took, e.g.
+/// from the thread the work moved to. Give each independent thread (or
 /// task) its own `Lock::new`. The lock is not re-entrant: acquiring it again
-/// through the handle that holds it waits until the expiry.
+/// through the handle that holds it (or a clone) waits until the expiry.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,7 +42,7 @@ use super::{holder_token, positive, wait_for};
 /// assert!(!lock.locked()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Lock {
     cache: Cache,
     name: String,

@@ -81,6 +81,7 @@ impl RLock {
     /// assert!(!a.locked()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "returns the changed handle; the original is consumed"]
     pub fn holder(mut self, id: impl Into<String>) -> RLock {
         self.holder = Some(id.into());
         self

@@ -21,8 +21,8 @@ use super::{holder_token, positive, wait_for};
 /// Acquire and release look at up to `value` keys in one transaction: keep
 /// `value` in the hundreds at most.
 ///
-/// The holder is this handle (like [`Lock`](crate::Lock)'s); one handle may
-/// hold several slots.
+/// The holder is this handle and its clones (like [`Lock`](crate::Lock)'s);
+/// one handle may hold several slots.
 ///
 /// ```
 /// use std::time::Duration;
@@ -43,7 +43,7 @@ use super::{holder_token, positive, wait_for};
 /// assert!(matches!(connections.release(), Err(diskq::Error::InvalidUse(_))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BoundedSemaphore {
     cache: Cache,
     name: String,

@@ -5,6 +5,7 @@ mod doorbell;
 mod lease;
 mod ops;
 mod pool;
+mod readonly;
 mod reserve;
 mod shape;
 pub(crate) mod sql;
@@ -58,6 +59,8 @@ pub(crate) struct Store {
     /// A freeing operation met a full disk: later ones truncate the log and
     /// make the reserve again, until that has worked.
     recovering: AtomicBool,
+    /// Opened with [`StoreOptions::read_only`]: every write is refused.
+    read_only: bool,
 }
 
 /// How to open a store, beyond the persisted settings.
@@ -67,11 +70,17 @@ pub(crate) struct StoreOptions {
     pub sync_files: bool,
     /// The longest pause of a waiter between two looks at the database.
     pub wake_poll: Duration,
+    /// Open an existing cache only to read it (see `readonly`): nothing in
+    /// the directory is created or changed, and writes are refused.
+    pub read_only: bool,
 }
 
 impl Store {
     /// Opens (creating if needed) the cache directory `dir`.
     pub(crate) fn open(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        if opts.read_only {
+            return Store::open_read_only(dir, overrides, opts);
+        }
         prepare_directory(dir)?;
         // An absolute path keeps new connections and value files right if
         // the process changes its working directory later.
@@ -100,7 +109,11 @@ impl Store {
         pool.give(conn);
         // Best effort: a read-only or full directory opens without one.
         reserve::make(dir);
-        Ok(Store {
+        Ok(Store::new(dir, settings, pool, writers, opts))
+    }
+
+    fn new(dir: &Path, settings: Settings, pool: Pool, writers: Arc<Writers>, opts: &StoreOptions) -> Store {
+        Store {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
             statistics: AtomicBool::new(settings.statistics),
@@ -112,11 +125,76 @@ impl Store {
             wake_poll: opts.wake_poll,
             notifier: Notifier::of(dir),
             recovering: AtomicBool::new(false),
-        })
+            read_only: opts.read_only,
+        }
+    }
+
+    /// Opens the existing cache in `dir` for reading: no directory, file,
+    /// schema or Settings row is made, and the settings are the stored ones.
+    fn open_read_only(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        if overrides.any() {
+            return Err(Error::InvalidUse(
+                "a read-only open cannot change settings: give none but timeout and clock".into(),
+            ));
+        }
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Error::NotADirectory(dir.to_path_buf())),
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+        let dir = &fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        let db_path = dir.join(DB_NAME);
+        match fs::symlink_metadata(&db_path) {
+            Ok(m) if m.is_dir() => return Err(Error::NotADatabase(db_path)),
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(&db_path, e)),
+        }
+        // A log that is there already belongs to another process (or to
+        // one that crashed): leave it as found.
+        let keep_log = fs::symlink_metadata(readonly::wal_path(&db_path)).is_ok();
+        let conn = readonly::connect(&db_path, opts.timeout, keep_log)?;
+        let settings = read_and_resolve(&conn, &db_path, overrides)?;
+        let names = schema_names(&conn)?;
+        if !["Settings", "Cache"].iter().all(|n| names.contains(*n)) {
+            return Err(Error::InvalidUse(format!(
+                "{} has no cache tables yet, and a read-only open does not create them",
+                db_path.display()
+            )));
+        }
+        // The journal mode is the file's; changing it would write.
+        let pragmas: Vec<String> = settings
+            .connection_pragmas()
+            .into_iter()
+            .filter(|p| !p.starts_with("PRAGMA journal_mode"))
+            .collect();
+        for pragma in &pragmas {
+            pool::run_pragma(&conn, pragma)?;
+        }
+        let writers = Writers::of(&db_path, opts.timeout);
+        let pool = Pool::new(db_path, opts.timeout, pragmas, writers.clone()).read_only(keep_log);
+        pool.give(conn);
+        Ok(Store::new(dir, settings, pool, writers, opts))
+    }
+
+    /// True when opened only to read: every write fails with [`Error::InvalidUse`].
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// [`Error::InvalidUse`] when opened read-only, before a write touches anything.
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidUse(format!(
+                "the cache in {} was opened read-only: writes are refused",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
+        self.writable()?;
         crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
     }
 
@@ -236,11 +314,17 @@ fn policy_index(policy: EvictionPolicy) -> Option<(&'static str, &'static str)> 
     }
 }
 
+/// The names of the tables, indexes and triggers of the database.
+fn schema_names(conn: &Connection) -> Result<HashSet<String>> {
+    let mut stmt = conn.prepare(sql::SCHEMA_OBJECTS)?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(names)
+}
+
 /// True when every table, index, trigger and Settings row is already as
 /// `settings` wants it, so opening needs no write.
 fn schema_is_current(conn: &Connection, settings: &Settings) -> Result<bool> {
-    let mut stmt = conn.prepare(sql::SCHEMA_OBJECTS)?;
-    let names: HashSet<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let names = schema_names(conn)?;
     let mut required = vec![
         "Settings",
         "Cache",

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 16;
 /// Prepared statements cached per connection (diskq has fewer than this).
-const STATEMENT_CACHE: usize = 96;
+pub(crate) const STATEMENT_CACHE: usize = 96;
 
 #[derive(Debug)]
 pub(crate) struct Pool {
@@ -28,6 +28,8 @@ pub(crate) struct Pool {
     pragmas: Vec<String>,
     idle: Mutex<Idle>,
     writers: Arc<Writers>,
+    /// Connections only read (`readonly::connect`); the flag is its `keep_log`.
+    read_only: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -47,7 +49,14 @@ impl Pool {
                 pid: std::process::id(),
                 conns: Vec::new(),
             }),
+            read_only: None,
         }
+    }
+
+    /// This pool, opening its connections with `readonly::connect`.
+    pub(crate) fn read_only(mut self, keep_log: bool) -> Pool {
+        self.read_only = Some(keep_log);
+        self
     }
 
     /// An idle connection, or a new one.
@@ -85,11 +94,16 @@ impl Pool {
     }
 
     fn open(&self) -> Result<Connection> {
-        let mut conn = connect(&self.db_path, self.timeout)?;
+        let mut conn = match self.read_only {
+            Some(keep_log) => super::readonly::connect(&self.db_path, self.timeout, keep_log)?,
+            None => connect(&self.db_path, self.timeout)?,
+        };
         for pragma in &self.pragmas {
             run_pragma(&conn, pragma)?;
         }
-        writers::install_hook(&mut conn, self.writers.signal())?;
+        if self.read_only.is_none() {
+            writers::install_hook(&mut conn, self.writers.signal())?;
+        }
         Ok(conn)
     }
 }

@@ -148,6 +148,7 @@ impl Store {
         written: Vec<String>,
         f: impl FnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
+        self.writable()?;
         if let Some(shared) = active(self.id) {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return self.joined(&mut session, written, f);
@@ -208,6 +209,7 @@ impl Store {
         deadline: Option<Instant>,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.writable()?;
         if let Some(shared) = active(self.id) {
             return self.nested(&shared, f);
         }

@@ -1,7 +1,9 @@
 //! The real python-diskcache for tests: a virtual environment under the
 //! workspace's `target/pyenv` with the pinned version installed from PyPI.
 //! Shared by the library's interop tests and the `diskq` tool's tests
-//! (included with `#[path]`; not a test target of its own).
+//! (included with `#[path]`; not a test target of its own). The tool's
+//! crate keeps a copy in `cli/tests/support/`, since a published crate
+//! cannot include a file outside its folder; a test there checks the copy.
 //!
 //! Without Python (or PyPI) a test skips with a message, except under
 //! `CI=true`, where it fails.

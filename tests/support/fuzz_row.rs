@@ -5,8 +5,10 @@
 //! read. Any answer is fine except a panic, a hang or a file touched
 //! outside the cache directory.
 //!
-//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/decode_row.rs`) and
-//! the stable test that runs it in CI (`tests/fuzz_corpus.rs`).
+//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/decode_row.rs`,
+//! through `fuzz/src/lib.rs`) and the stable test that runs it in CI
+//! (`tests/fuzz_corpus.rs`). It lives here, not in `fuzz/`, because the
+//! published crate leaves `fuzz/` out and its tests must still compile.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -248,17 +250,17 @@ pub fn exercise(dir: &Path, data: &[u8]) {
     if let Ok(keys) = cache.keys() {
         let _ = keys.rev().take(64).count();
     }
-    let _ = cache.peekitem::<String>(false);
-    let _ = cache.peekitem::<i64>(true);
+    let _ = cache.first_item::<String>();
+    let _ = cache.last_item::<i64>();
     let _ = cache.peek::<i64>();
     let _ = cache.len();
     let _ = cache.volume();
-    let _ = cache.check(false);
+    let _ = cache.check();
     let _ = cache.pull::<String>();
     if let Some(key) = &key {
         let _ = cache.pop::<serde_bytes::ByteBuf>(key);
     }
     let _ = cache.expire();
-    // check(true) may remove rows and files, but only inside the directory.
-    let _ = cache.check(true);
+    // repair() may remove rows and files, but only inside the directory.
+    let _ = cache.repair();
 }
