@@ -1,6 +1,6 @@
 """Merges the JSON lines of the workload runs (diskq, python-diskcache, the
 raw-SQLite ceiling, Redis) into the tables of shared/BENCH.md, checks the
-targets of issues 9 and 15, writes benches/RESULTS.md and draws
+targets of issues 9, 15 and 16, writes benches/RESULTS.md and draws
 benches/latency-get.svg, benches/latency-set.svg and benches/latency-wake.svg.
 
 Standard library only. Called by benches/compare.sh:
@@ -41,6 +41,8 @@ ROWS = [
     ("W9", "push batches of 100", "items/s"),
     ("W9", "pop batches of 100", "items/s"),
     ("W10", "8 threads set", "ops/s"),
+    ("W12", "8 processes set", "ops/s"),
+    ("W12", "8 threads set", "ops/s"),
 ]
 
 PERCENTILES = [50, 75, 90, 95, 99, 99.5, 99.9, 99.99]
@@ -147,6 +149,60 @@ def wake_table(data):
                 f"{fmt(r['p99_us'])} | {fmt(r['max_us'])} | {fmt_ratio(ratio(r['median_us'], redis))} | {r['ops']} |"
             )
     return lines
+
+
+def contention_table(data):
+    """W12: per-set latency with 8 writers (processes, then threads), from
+    every set's latency when the run kept them."""
+    lines = [
+        "| writers | implementation | sets/s | p50 µs | p99 µs | p99.9 µs | max µs | blocking checkpoints |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for phase in ("8 processes set", "8 threads set"):
+        for i in IMPLS:
+            r = data[i].get(("W12", phase))
+            if r is None:
+                continue
+            lat = sorted(r.get("latencies_us") or [])
+            q = (lambda x: lat[min(len(lat) - 1, int(round((len(lat) - 1) * x)))]) if lat else (lambda x: None)
+            p999 = r.get("p999_us", q(0.999))
+            lines.append(
+                f"| {phase.split(' set')[0]} | {i} | {fmt(r['ops_per_s'])} | {fmt(r.get('median_us'))} | "
+                f"{fmt(r.get('p99_us'))} | {fmt(p999)} | {fmt(r.get('max_us', q(1.0)))} | "
+                f"{r.get('blocking_checkpoints', '')} |"
+            )
+    return lines
+
+
+def contention_section(data):
+    """The W12 part of RESULTS.md, when the run had W12 (issue 16)."""
+    table = contention_table(data)
+    if len(table) <= 2:
+        return []
+    rows = ["| target | value | goal | met |", "| --- | ---: | ---: | --- |"]
+    d = data["diskq"].get(("W12", "8 processes set"))
+    p = data["python-diskcache"].get(("W12", "8 processes set"))
+    if d:
+        rows.append(f"| W12 8 processes: diskq p99.9 | {fmt(d.get('p999_us'))} µs | ≤ 2,000 µs | "
+                    f"{'yes' if d.get('p999_us', 1e18) <= 2000 else 'no'} |")
+        rows.append(f"| W12 8 processes: diskq max | {fmt(d.get('max_us'))} µs | ≤ 20,000 µs | "
+                    f"{'yes' if d.get('max_us', 1e18) <= 20000 else 'no'} |")
+        if p and p.get("p999_us") and d.get("p999_us"):
+            v = p["p999_us"] / d["p999_us"]
+            rows.append(f"| W12 8 processes: python-diskcache p99.9 ÷ diskq p99.9 | {fmt_ratio(v)} | ≥ 20× | "
+                        f"{'yes' if v >= 20 else 'no'} |")
+    return [
+        "## Writers under contention (W12, issue 16)",
+        "",
+        "8 processes set at once, 2,000 distinct 100-byte values each; then 8 threads of one "
+        "process. Each set is timed. The picture `latency-set.svg` shows one writer (W1) and 8 "
+        "writer processes (W12) for diskq and python-diskcache.",
+        "",
+        *table,
+        "",
+        *rows,
+        "",
+    ]
 
 
 def client_table(data):
@@ -425,10 +481,15 @@ def main():
 
     for w, phase, name, title in (
         ("W2", "get hit", "latency-get.svg", "get (W2, 20,000 hits): latency by percentile"),
-        ("W1", "set", "latency-set.svg", "set (W1, 20,000 new keys): latency by percentile"),
+        ("W1", "set", "latency-set.svg", "set (W1 one writer; W12 8 writer processes): latency by percentile"),
     ):
         series = [(i, data[i].get((w, phase), {}).get("latencies_us"), STYLES[i]) for i in IMPLS]
-        svg(title, series, os.path.join(a.out, name))
+        if w == "W1":
+            for i in ("diskq", "python-diskcache"):
+                lat = data[i].get(("W12", "8 processes set"), {}).get("latencies_us")
+                if lat:
+                    series.append((f"{i}, 8 processes", lat, (STYLES[i][0], "6,3")))
+        svg(title, series, os.path.join(a.out, name), right=230 if w == "W1" else 150)
     wake = []
     for i in ("diskq", "python-diskcache", "redis"):
         color, _ = STYLES[i]
@@ -487,6 +548,7 @@ def main():
         *targets(data),
         "",
         *wake_section(data),
+        *contention_section(data),
         *client_section(data),
         "## Latency by percentile (µs)",
         "",
