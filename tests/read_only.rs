@@ -293,3 +293,24 @@ fn reading_a_directory_whose_writer_crashed_leaves_its_log() {
     after.remove(shm);
     assert_eq!(after, before);
 }
+
+#[test]
+fn a_read_only_wait_makes_no_doorbell() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let cache = Cache::open(dir.path()).unwrap();
+        cache.push(&"job").unwrap();
+        cache.pull::<String>().unwrap().unwrap();
+    }
+    let _ = fs::remove_file(dir.path().join("cache.db.bell"));
+    let before = snapshot(dir.path());
+    let reader = Cache::open_read_only(dir.path()).unwrap();
+    // A wait that finds nothing; it must not create the doorbell (or any file).
+    assert!(!reader.wait_for_queued(None, Duration::from_millis(30)).unwrap());
+    drop(reader);
+    assert_eq!(
+        names(&snapshot(dir.path())),
+        names(&before),
+        "a read-only wait created a file"
+    );
+}

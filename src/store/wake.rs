@@ -136,8 +136,14 @@ impl<'a> Watcher<'a> {
     /// A watcher for a blocking pop; it holds one connection while it lives.
     pub(crate) fn new(store: &'a Store) -> Result<Watcher<'a>> {
         // The doorbell is watched before the first look at the queue, so
-        // no ring after that look is missed.
-        let seen_notice = store.notifier.listen();
+        // no ring after that look is missed. A read-only store makes no
+        // doorbell (that would create a file): it polls, unless another
+        // handle of this process watches the doorbell already.
+        let seen_notice = if store.is_read_only() {
+            store.notifier.state().version
+        } else {
+            store.notifier.listen()
+        };
         let session = Session::from_conn(store.pool.take()?);
         let seen_version = session.data_version()?;
         Ok(Watcher {
