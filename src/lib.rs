@@ -192,7 +192,7 @@
 //! database's own rows fill the disk and a removal still fails, free some
 //! space outside the directory (as much as the `cache.db-wal` file holds)
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
-//! latest commits. After a checkpoint the log keeps at most 1 MiB of its file.
+//! latest commits. After a checkpoint the log keeps at most 64 MiB of its file.
 //!
 //! ## Cargo features
 //!
