@@ -196,14 +196,35 @@ fn experiments() {
         start.elapsed().as_secs_f64()
     };
     let secs = run(&conn, SELECT_EXPIRED, Some(10));
-    plain("X1", "select expired, LIMIT ?2 (as diskq)", RUNS, secs);
+    common::plain(
+        IMP,
+        "X1",
+        "select expired, LIMIT ?2 (as diskq)",
+        RUNS,
+        secs,
+        String::new(),
+    );
     let secs = run(&conn, SELECT_EXPIRED_UNLIMITED, None);
-    plain("X1", "select expired, no LIMIT, take(10)", RUNS, secs);
+    common::plain(
+        IMP,
+        "X1",
+        "select expired, no LIMIT, take(10)",
+        RUNS,
+        secs,
+        String::new(),
+    );
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .expect("QPSG");
     conn.flush_prepared_statement_cache();
     let secs = run(&conn, SELECT_EXPIRED, Some(10));
-    plain("X1", "select expired, LIMIT ?2, QPSG on", RUNS, secs);
+    common::plain(
+        IMP,
+        "X1",
+        "select expired, LIMIT ?2, QPSG on",
+        RUNS,
+        secs,
+        String::new(),
+    );
 
     // Batches of 100 pushes as W9, bare, under a savepoint (as diskq's
     // Deque::extend runs push_many inside transact), and under a savepoint
@@ -233,7 +254,7 @@ fn experiments() {
             }
             conn.execute_batch("COMMIT").expect("commit");
         }
-        plain("X2", phase, N, start.elapsed().as_secs_f64());
+        common::plain(IMP, "X2", phase, N, start.elapsed().as_secs_f64(), String::new());
     }
 }
 
@@ -323,7 +344,14 @@ fn main() {
             seen += page.len();
         }
         assert_eq!(seen, N);
-        plain("W7", "iterate keys", N, start.elapsed().as_secs_f64());
+        common::plain(
+            IMP,
+            "W7",
+            "iterate keys",
+            N,
+            start.elapsed().as_secs_f64(),
+            String::new(),
+        );
     }
     if run("W9") {
         let dir = common::scratch();
@@ -337,7 +365,14 @@ fn main() {
             }
             conn.execute_batch("COMMIT").expect("commit");
         }
-        plain("W9", "push batches of 100", N, start.elapsed().as_secs_f64());
+        common::plain(
+            IMP,
+            "W9",
+            "push batches of 100",
+            N,
+            start.elapsed().as_secs_f64(),
+            String::new(),
+        );
         let start = Instant::now();
         let mut taken = 0;
         while taken < N {
@@ -353,7 +388,14 @@ fn main() {
             assert!(!got.is_empty());
             taken += got.len();
         }
-        plain("W9", "pop batches of 100", N, start.elapsed().as_secs_f64());
+        common::plain(
+            IMP,
+            "W9",
+            "pop batches of 100",
+            N,
+            start.elapsed().as_secs_f64(),
+            String::new(),
+        );
     }
     if run("W10") {
         let dir = common::scratch();
@@ -395,19 +437,4 @@ fn main() {
         }
         .print();
     }
-}
-
-fn plain(workload: &str, phase: &str, ops: usize, seconds: f64) {
-    Report {
-        imp: IMP,
-        workload,
-        phase,
-        ops,
-        seconds,
-        lat_ns: None,
-        bytes: None,
-        raw: false,
-        extra: String::new(),
-    }
-    .print();
 }

@@ -278,15 +278,7 @@ fn w11(r: &mut Redis, port: u16) {
                 r.call(&[b"LPUSH", b"w11", b"0"]);
             }
             let secs = start.elapsed().as_secs_f64();
-            let mut lat: Vec<u64> = Vec::new();
-            for w in workers {
-                lat.extend(
-                    finish(w)
-                        .split_whitespace()
-                        .map(|s| s.parse::<u64>().expect("a latency")),
-                );
-            }
-            common::report_wake(IMP, interval, consumers, secs, lat);
+            common::report_wake(IMP, interval, secs, workers);
         }
     }
 }

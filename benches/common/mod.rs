@@ -287,8 +287,18 @@ pub const W11_ITEMS: usize = 100;
 /// W11: the intervals between pushes, in milliseconds.
 pub const W11_INTERVALS: [u64; 3] = [1, 20, 100];
 
-/// Reports one W11 row: the push-to-pop latencies (ns) the consumers saw.
-pub fn report_wake(imp: &str, interval: u64, consumers: usize, seconds: f64, mut lat: Vec<u64>) {
+/// Waits for the W11 consumers and reports one W11 row: the push-to-pop
+/// latencies (ns) they printed.
+pub fn report_wake(imp: &str, interval: u64, seconds: f64, workers: Vec<Worker>) {
+    let consumers = workers.len();
+    let mut lat: Vec<u64> = Vec::new();
+    for w in workers {
+        lat.extend(
+            finish(w)
+                .split_whitespace()
+                .map(|s| s.parse::<u64>().expect("a latency")),
+        );
+    }
     assert_eq!(lat.len(), W11_ITEMS, "W11: every item is popped once");
     lat.sort_unstable();
     let q = |x| quantile_us(&lat, x);
