@@ -8,7 +8,6 @@
 mod pyenv;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use diskq::{Cache, Deque, Error, Key, LeaseOptions, PullOptions, PushOptions, Side};
@@ -203,29 +202,18 @@ fn without_a_delivery_limit_dead_letter_undecodable_gets_a_lease_consumer_past_i
     assert_eq!(jobs.len().unwrap(), 1, "the pickle is kept, in the dead-letter queue");
 }
 
-/// Runs a python-diskcache snippet with `dir` as `sys.argv[1]`; its stdout.
-fn python(python: &Path, dir: &Path, code: &str) -> String {
-    let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn a_tuple_a_python_deque_appended_is_moved_past_and_python_still_reads_it() {
     let Some(py) = pyenv::python("the poison item interop test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    python(
+    pyenv::run_code(
         &py,
-        dir.path(),
         "import sys; from diskcache import Deque\n\
          d = Deque(directory=sys.argv[1])\n\
          d.extend(['one', (1, 'two'), 'three', 'four'])",
+        dir.path(),
     );
     let jobs: Deque<String> = Deque::open(dir.path()).unwrap();
     assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("one"));
@@ -237,11 +225,11 @@ fn a_tuple_a_python_deque_appended_is_moved_past_and_python_still_reads_it() {
     );
     assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("three"));
     assert_eq!(jobs.pop_front().unwrap().as_deref(), Some("four"));
-    let dead = python(
+    let dead = pyenv::run_code(
         &py,
-        dir.path(),
         "import sys; from diskcache import Cache\n\
          print(Cache(sys.argv[1]).pull(prefix='dead-letter'))",
+        dir.path(),
     );
     assert_eq!(dead.trim(), "('dead-letter-500000000000000', (1, 'two'))");
 }

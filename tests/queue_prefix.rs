@@ -8,8 +8,6 @@
 mod pyenv;
 
 use std::collections::VecDeque;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -165,24 +163,13 @@ fn prefixes_of_any_characters_keep_their_shape() {
     }
 }
 
-/// Runs `code` with the venv's python-diskcache, `dir` as `sys.argv[1]`; its stdout.
-fn run_python(python: &Path, code: &str, dir: &Path) -> String {
-    let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn queues_python_made_are_split_by_shape_and_python_does_not_split_them() {
     let Some(python) = pyenv::python("the python-diskcache queue prefix test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let made = run_python(
+    let made = pyenv::run_code(
         &python,
         "import sys, diskcache\n\
          c = diskcache.Cache(sys.argv[1], eviction_policy='none')\n\
@@ -215,7 +202,7 @@ fn queues_python_made_are_split_by_shape_and_python_does_not_split_them() {
     // What python-diskcache does instead: its pull of `jobs` takes an item
     // of `jobs-2` (its keys sort inside the range it checks).
     push(&cache, "jobs-2", "theirs");
-    let taken = run_python(
+    let taken = pyenv::run_code(
         &python,
         "import sys, diskcache\n\
          c = diskcache.Cache(sys.argv[1])\n\

@@ -39,6 +39,19 @@ pub fn python(what: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs a python-diskcache snippet (`python -c code dir`, so `dir` is
+/// `sys.argv[1]`) and returns its stdout; fails the test if Python fails.
+#[allow(dead_code)] // not every test that includes this file runs snippets
+pub fn run_code(python: &Path, code: &str, dir: &Path) -> String {
+    let out = Command::new(python).arg("-c").arg(code).arg(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn install(venv: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let has_diskcache = |python: &Path| {
