@@ -2,6 +2,7 @@
 //! transactions.
 
 mod doorbell;
+mod group;
 mod lease;
 mod ops;
 mod pool;
@@ -56,6 +57,8 @@ pub(crate) struct Store {
     timeout: Duration,
     wake_poll: Duration,
     pub(crate) notifier: Arc<Notifier>,
+    /// This process's threads writing through this store (group commit).
+    group: group::Group,
     /// A freeing operation met a full disk: later ones truncate the log and
     /// make the reserve again, until that has worked.
     recovering: AtomicBool,
@@ -124,6 +127,7 @@ impl Store {
             timeout: opts.timeout,
             wake_poll: opts.wake_poll,
             notifier: Notifier::of(dir),
+            group: group::Group::default(),
             recovering: AtomicBool::new(false),
             read_only: opts.read_only,
         }

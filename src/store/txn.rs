@@ -9,11 +9,13 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::Connection;
 
 use super::Store;
+use super::group::{self, Group, Ran, Role, Slot, Turn};
 use super::writers::{self, WriteGuard};
 use crate::disk::Disk;
 use crate::error::{Error, Result};
@@ -145,7 +147,7 @@ impl Store {
         &self,
         retry: bool,
         deadline: Option<Instant>,
-        written: Vec<String>,
+        mut written: Vec<String>,
         f: impl FnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
         self.writable()?;
@@ -153,14 +155,100 @@ impl Store {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return self.joined(&mut session, written, f);
         }
+        let slot = match self.group.enter() {
+            Role::Lead => return self.lead(retry, deadline, written, f),
+            Role::Join(slot) => slot,
+        };
+        // Queued behind this process's writer: as long as a wait for the
+        // write lock would be.
+        let until = deadline.or_else(|| (!retry).then(|| crate::deadline::from_now(self.timeout)));
+        match self.group.wait_turn(&slot, until) {
+            Turn::TimedOut => {
+                remove_files(&self.disk, &mut written);
+                Err(Error::Timeout)
+            }
+            Turn::Lead => self.lead(retry, deadline, written, f),
+            Turn::Run(mut session) => match group::catch(|| self.joined(&mut session, written, f)) {
+                Ok(Ok(value)) => {
+                    slot.give_back(session, Ran::Ok);
+                    slot.wait_done().map(|()| value)
+                }
+                Ok(Err(e)) => {
+                    slot.give_back(session, Ran::Failed);
+                    Err(e)
+                }
+                Err(panic) => {
+                    slot.give_back(session, Ran::Panicked);
+                    std::panic::resume_unwind(panic)
+                }
+            },
+        }
+    }
+
+    /// Leads a group commit (see `group`): takes the write lock, runs `f`,
+    /// then the operations of the writers that queued meanwhile, each
+    /// under a savepoint on its own thread, and commits them all at once.
+    fn lead<T>(
+        &self,
+        retry: bool,
+        deadline: Option<Instant>,
+        written: Vec<String>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        let lead = PassLead(&self.group);
         let mut session = Session::new(self.pool.take()?);
         session.written = written;
         let guard = match self.begin(&session.conn, retry, deadline) {
             Ok(guard) => guard,
             Err(e) => return self.finish(session, Err(e), None),
         };
-        let result = f(&mut session);
-        self.finish(session, result, Some(guard))
+        let value = match f(&mut session) {
+            Ok(value) => value,
+            // Nobody joined yet: the next writer leads a batch of its own.
+            Err(e) => return self.finish(session, Err(e), Some(guard)),
+        };
+        let mut session = Box::new(session);
+        let mut joined = Joined(Vec::new());
+        // Writers that shared the last batch are likely on their way back:
+        // give them the processor once, so that they join this one rather
+        // than wait for its commit. A lone writer never yields.
+        let mut yielded = !self.group.was_shared();
+        while joined.0.len() + 1 < group::MAX_BATCH {
+            let slot = match self.group.next_joiner() {
+                Some(slot) => slot,
+                None if !yielded => {
+                    yielded = true;
+                    std::thread::yield_now();
+                    match self.group.next_joiner() {
+                        Some(slot) => slot,
+                        None => break,
+                    }
+                }
+                None => break,
+            };
+            let marks = (session.remove.len(), session.written.len());
+            let (back, ran) = slot.run(session);
+            session = back;
+            match ran {
+                Ran::Ok => joined.0.push(slot),
+                Ran::Failed => {}
+                Ran::Panicked => self.undo_panicked(&mut session, marks),
+            }
+        }
+        self.group.set_shared(!joined.0.is_empty());
+        let result = self.finish(*session, Ok(value), Some(guard));
+        drop(lead);
+        joined.done(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Undoes what a joined operation that panicked left in the batch:
+    /// its savepoint, and the files it wrote.
+    fn undo_panicked(&self, s: &mut Session, (remove_mark, written_mark): (usize, usize)) {
+        let _ = s.conn.execute_batch("ROLLBACK TO diskq_op; RELEASE diskq_op");
+        s.remove.truncate(remove_mark);
+        let mut orphans = s.written.split_off(written_mark);
+        remove_files(&self.disk, &mut orphans);
     }
 
     /// Runs `f` on a connection outside any explicit transaction (each
@@ -335,6 +423,38 @@ impl Store {
                 remove_files(&self.disk, &mut orphans);
                 Err(e)
             }
+        }
+    }
+}
+
+/// Hands the lead of the group to the next queued writer when the leader
+/// is done, even on panic.
+struct PassLead<'a>(&'a Group);
+
+impl Drop for PassLead<'_> {
+    fn drop(&mut self) {
+        self.0.pass_lead();
+    }
+}
+
+/// The writers whose operations are in the leader's transaction: told how
+/// its commit ended, and told of a failure if the leader panicked first.
+struct Joined(Vec<Arc<Slot>>);
+
+impl Joined {
+    fn done(mut self, result: std::result::Result<(), &Error>) {
+        for slot in self.0.drain(..) {
+            slot.done(result.map_err(group::copy_error));
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        for slot in self.0.drain(..) {
+            slot.done(Err(Error::InvalidUse(
+                "the thread committing this write panicked; it was not committed".into(),
+            )));
         }
     }
 }
