@@ -7,6 +7,7 @@ mod ops;
 mod pool;
 mod readonly;
 mod reserve;
+mod session;
 mod shape;
 pub(crate) mod sql;
 mod txn;
@@ -24,7 +25,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
-pub(crate) use txn::Session;
+pub(crate) use session::Session;
+use txn::LiteSession;
 pub(crate) use wake::{Notifier, WAKE_POLL, Watcher};
 
 use crate::codec::Scalar;
@@ -51,16 +53,29 @@ pub(crate) struct Store {
     pub(crate) settings: Settings,
     pub(crate) statistics: AtomicBool,
     pub(crate) disk: Disk,
-    pool: Pool,
-    writers: Arc<Writers>,
     timeout: Duration,
     wake_poll: Duration,
-    pub(crate) notifier: Arc<Notifier>,
+    /// Opened with [`StoreOptions::read_only`]: every write is refused.
+    read_only: bool,
+    backend: Backend,
+}
+
+/// What holds the rows: the backend's connections and its bookkeeping.
+#[derive(Debug)]
+enum Backend {
+    /// `cache.db` in the directory (and value files beside it).
+    Sqlite(Lite),
+}
+
+/// The directory backend's state.
+#[derive(Debug)]
+pub(crate) struct Lite {
+    pool: Pool,
+    writers: Arc<Writers>,
+    notifier: Arc<Notifier>,
     /// A freeing operation met a full disk: later ones truncate the log and
     /// make the reserve again, until that has worked.
     recovering: AtomicBool,
-    /// Opened with [`StoreOptions::read_only`]: every write is refused.
-    read_only: bool,
 }
 
 /// How to open a store, beyond the persisted settings.
@@ -119,13 +134,15 @@ impl Store {
             statistics: AtomicBool::new(settings.statistics),
             settings,
             disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
-            pool,
-            writers,
             timeout: opts.timeout,
             wake_poll: opts.wake_poll,
-            notifier: Notifier::of(dir),
-            recovering: AtomicBool::new(false),
             read_only: opts.read_only,
+            backend: Backend::Sqlite(Lite {
+                pool,
+                writers,
+                notifier: Notifier::of(dir),
+                recovering: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -210,20 +227,30 @@ impl Store {
     /// truncate the log (the value files it removed made room for that),
     /// and once that works, makes the reserve again.
     pub(crate) fn write_freeing<T>(&self, mut f: impl FnMut(&mut Session) -> Result<T>) -> Result<T> {
+        #[allow(
+            clippy::infallible_destructuring_match,
+            reason = "the postgres feature adds a backend"
+        )]
+        let lite = match &self.backend {
+            Backend::Sqlite(lite) => lite,
+        };
         let first = self.write(false, None, &mut f);
         let result = match first {
             Err(e) if is_disk_full(&e) && txn::active(self.id).is_none() => {
-                self.recovering.store(true, Ordering::Relaxed);
+                lite.recovering.store(true, Ordering::Relaxed);
                 reserve::release(&self.dir);
-                self.truncate_wal();
+                self.truncate_wal(lite);
                 // Still full: the first error is the one to report.
                 self.write(false, None, &mut f).map_err(|_| e)
             }
             other => other,
         };
-        if result.is_ok() && self.recovering.load(Ordering::Relaxed) && self.truncate_wal() && reserve::make(&self.dir)
+        if result.is_ok()
+            && lite.recovering.load(Ordering::Relaxed)
+            && self.truncate_wal(lite)
+            && reserve::make(&self.dir)
         {
-            self.recovering.store(false, Ordering::Relaxed);
+            lite.recovering.store(false, Ordering::Relaxed);
         }
         result
     }
@@ -232,8 +259,8 @@ impl Store {
     /// it to zero bytes; true when that was done. Readers that stay longer
     /// than [`CHECKPOINT_PATIENCE`] (or the timeout, if shorter), or a
     /// database that cannot grow, leave the log as it was.
-    fn truncate_wal(&self) -> bool {
-        let Ok(mut conn) = self.pool.take() else { return false };
+    fn truncate_wal(&self, lite: &Lite) -> bool {
+        let Ok(mut conn) = lite.pool.take() else { return false };
         if writers::set_busy_handler(&mut conn, self.timeout.min(CHECKPOINT_PATIENCE)).is_err() {
             return false;
         }
@@ -242,7 +269,7 @@ impl Store {
         let busy = conn.query_row(pool::CHECKPOINT_TRUNCATE, [], |row| row.get::<_, i64>(0));
         // A connection left with the short timeout is dropped, not reused.
         if writers::set_busy_handler(&mut conn, self.timeout).is_ok() {
-            self.pool.give(conn);
+            lite.pool.give(conn);
         }
         matches!(busy, Ok(0))
     }
@@ -259,7 +286,9 @@ impl Store {
     /// Blocking checkpoints this process's writers ran on this directory
     /// (the log had grown past its bound).
     pub(crate) fn blocking_checkpoints(&self) -> u64 {
-        self.writers.blocking_checkpoints()
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.writers.blocking_checkpoints(),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{Session, Store, doorbell};
+use super::{Backend, Lite, LiteSession, Store, doorbell};
 use crate::error::Result;
 
 /// The longest pause of a waiter between two looks at the database, which
@@ -126,7 +126,8 @@ impl Notifier {
 /// backoff up to it).
 pub(crate) struct Watcher<'a> {
     store: &'a Store,
-    session: Option<Session>,
+    lite: &'a Lite,
+    session: Option<LiteSession>,
     seen_notice: u64,
     seen_version: i64,
     pause: Duration,
@@ -135,19 +136,27 @@ pub(crate) struct Watcher<'a> {
 impl<'a> Watcher<'a> {
     /// A watcher for a blocking pop; it holds one connection while it lives.
     pub(crate) fn new(store: &'a Store) -> Result<Watcher<'a>> {
+        #[allow(
+            clippy::infallible_destructuring_match,
+            reason = "the postgres feature adds a backend"
+        )]
+        let lite = match &store.backend {
+            Backend::Sqlite(lite) => lite,
+        };
         // The doorbell is watched before the first look at the queue, so
         // no ring after that look is missed. A read-only store makes no
         // doorbell (that would create a file): it polls, unless another
         // handle of this process watches the doorbell already.
         let seen_notice = if store.is_read_only() {
-            store.notifier.state().version
+            lite.notifier.state().version
         } else {
-            store.notifier.listen()
+            lite.notifier.listen()
         };
-        let session = Session::from_conn(store.pool.take()?);
+        let session = LiteSession::new(lite.pool.take()?);
         let seen_version = session.data_version()?;
         Ok(Watcher {
             store,
+            lite,
             session: Some(session),
             seen_notice,
             seen_version,
@@ -166,14 +175,14 @@ impl<'a> Watcher<'a> {
             // writers that ring nothing; else it is the only way to notice
             // other processes, and starts fast.
             let poll = self.store.wake_poll;
-            let step = if self.store.notifier.bell.live() {
+            let step = if self.lite.notifier.bell.live() {
                 poll
             } else {
                 let step = self.pause.min(poll);
                 self.pause = (self.pause * 2).min(poll);
                 step
             };
-            if let Some(version) = self.store.notifier.wait(self.seen_notice, step.min(deadline - now)) {
+            if let Some(version) = self.lite.notifier.wait(self.seen_notice, step.min(deadline - now)) {
                 self.seen_notice = version;
                 return Ok(());
             }
@@ -193,7 +202,7 @@ impl<'a> Watcher<'a> {
 impl Drop for Watcher<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.store.pool.give(session.conn);
+            self.lite.pool.give(session.conn);
         }
     }
 }
