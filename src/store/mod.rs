@@ -4,6 +4,8 @@
 mod doorbell;
 mod lease;
 mod ops;
+#[cfg(feature = "postgres")]
+mod pg;
 mod pool;
 mod readonly;
 mod reserve;
@@ -65,6 +67,9 @@ pub(crate) struct Store {
 enum Backend {
     /// `cache.db` in the directory (and value files beside it).
     Sqlite(Lite),
+    /// Tables in a PostgreSQL schema.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<pg::Pg>),
 }
 
 /// The directory backend's state.
@@ -93,6 +98,9 @@ pub(crate) struct StoreOptions {
 impl Store {
     /// Opens (creating if needed) the cache directory `dir`.
     pub(crate) fn open(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        if let Some(location) = postgres_location(dir) {
+            return Store::open_postgres(location, overrides, opts);
+        }
         if opts.read_only {
             return Store::open_read_only(dir, overrides, opts);
         }
@@ -144,6 +152,48 @@ impl Store {
                 recovering: AtomicBool::new(false),
             }),
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_postgres(location: &str, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        let opened = pg::open(location, overrides, opts.timeout, opts.wake_poll)?;
+        let shown = PathBuf::from(opened.shown);
+        Ok(Store {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            statistics: AtomicBool::new(opened.settings.statistics),
+            settings: opened.settings,
+            // Never used: no PostgreSQL row names a file.
+            disk: Disk::new(shown.clone(), false, opts.timeout),
+            dir: shown,
+            timeout: opts.timeout,
+            wake_poll: opts.wake_poll,
+            read_only: opts.read_only,
+            backend: Backend::Postgres(Box::new(opened.pg)),
+        })
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(location: &str, _overrides: &Overrides, _opts: &StoreOptions) -> Result<Store> {
+        Err(Error::Unsupported {
+            backend: "this build of diskq",
+            what: format!("PostgreSQL locations ({location}): enable the cargo feature `postgres`"),
+        })
+    }
+
+    /// True for a PostgreSQL store (no directory, no value files).
+    pub(crate) fn is_postgres(&self) -> bool {
+        !matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// [`Error::Unsupported`] for an operation only the directory backend has.
+    pub(crate) fn directory_only(&self, what: &str) -> Result<()> {
+        if self.is_postgres() {
+            return Err(Error::Unsupported {
+                backend: "PostgreSQL",
+                what: what.into(),
+            });
+        }
+        Ok(())
     }
 
     /// Opens the existing cache in `dir` for reading: no directory, file,
@@ -212,6 +262,7 @@ impl Store {
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
         self.writable()?;
+        self.directory_only("check (it compares the rows with value files, which PostgreSQL has none of)")?;
         crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
     }
 
@@ -233,6 +284,9 @@ impl Store {
         )]
         let lite = match &self.backend {
             Backend::Sqlite(lite) => lite,
+            // A server's full disk is the server's to handle.
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => return self.write(false, None, f),
         };
         let first = self.write(false, None, &mut f);
         let result = match first {
@@ -288,8 +342,16 @@ impl Store {
     pub(crate) fn blocking_checkpoints(&self) -> u64 {
         match &self.backend {
             Backend::Sqlite(lite) => lite.writers.blocking_checkpoints(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => 0,
         }
     }
+}
+
+/// The PostgreSQL location `dir` spells (`postgres://...`), if it is one.
+fn postgres_location(dir: &Path) -> Option<&str> {
+    let text = dir.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
 /// How long a checkpoint after a full disk waits for readers: a freeing

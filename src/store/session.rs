@@ -28,6 +28,9 @@ use crate::settings::EvictionPolicy;
 pub(crate) enum Session {
     /// The directory backend: SQLite plus value files.
     Sqlite(LiteSession),
+    /// The PostgreSQL backend.
+    #[cfg(feature = "postgres")]
+    Postgres(super::pg::PgSession),
 }
 
 /// Forwards each listed operation to the backend's method of that name.
@@ -39,6 +42,8 @@ macro_rules! dispatch {
                 pub(crate) fn $name(self: dispatch!(@receiver $receiver) $(, $arg: $ty)*) -> $ret {
                     match self {
                         Session::Sqlite(s) => s.$name($($arg),*),
+                        #[cfg(feature = "postgres")]
+                        Session::Postgres(s) => s.$name($($arg),*),
                     }
                 }
             )*
@@ -168,6 +173,8 @@ impl Session {
     pub(crate) fn mark_pushed(&mut self) {
         match self {
             Session::Sqlite(s) => s.mark_pushed(),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(s) => s.mark_pushed(),
         }
     }
 
@@ -176,6 +183,8 @@ impl Session {
         match self {
             Session::Sqlite(s) => s.remove_after_commit(filename),
             // No PostgreSQL row names a file (values are always inline).
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => {}
         }
     }
 
@@ -183,6 +192,8 @@ impl Session {
     pub(super) fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Session::Sqlite(s) => s.execute_batch(sql),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(s) => s.execute_batch(sql),
         }
     }
 
@@ -190,6 +201,8 @@ impl Session {
     pub(super) fn file_marks(&self) -> (usize, usize) {
         match self {
             Session::Sqlite(s) => s.file_marks(),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => (0, 0),
         }
     }
 
@@ -197,6 +210,8 @@ impl Session {
     pub(super) fn wrote(&mut self, written: Vec<String>) {
         match self {
             Session::Sqlite(s) => s.wrote(written),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => debug_assert!(written.is_empty(), "PostgreSQL writes no value files"),
         }
     }
 
@@ -204,6 +219,8 @@ impl Session {
     pub(super) fn keep_removed_before(&mut self, mark: usize) {
         match self {
             Session::Sqlite(s) => s.keep_removed_before(mark),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => {}
         }
     }
 
@@ -211,6 +228,8 @@ impl Session {
     pub(super) fn enter_savepoint(&mut self) -> u32 {
         match self {
             Session::Sqlite(s) => s.enter_savepoint(),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(s) => s.enter_savepoint(),
         }
     }
 
@@ -218,6 +237,8 @@ impl Session {
     pub(super) fn leave_savepoint(&mut self) {
         match self {
             Session::Sqlite(s) => s.leave_savepoint(),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(s) => s.leave_savepoint(),
         }
     }
 
@@ -225,6 +246,8 @@ impl Session {
     pub(super) fn lite(&mut self) -> &mut LiteSession {
         match self {
             Session::Sqlite(s) => s,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => unreachable!("a directory store's sessions are SQLite sessions"),
         }
     }
 
@@ -232,6 +255,8 @@ impl Session {
     pub(super) fn as_lite(&self) -> &LiteSession {
         match self {
             Session::Sqlite(s) => s,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => unreachable!("a directory store's sessions are SQLite sessions"),
         }
     }
 
@@ -239,6 +264,8 @@ impl Session {
     pub(super) fn into_lite(self) -> LiteSession {
         match self {
             Session::Sqlite(s) => s,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => unreachable!("a directory store's sessions are SQLite sessions"),
         }
     }
 }

@@ -161,6 +161,8 @@ impl Store {
                 let result = f(&mut session);
                 self.finish(lite, session, result, Some(guard))
             }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.write(retry, deadline, f),
         }
     }
 
@@ -178,6 +180,8 @@ impl Store {
                 lite.pool.give(session.into_lite().conn);
                 result
             }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.read(f),
         }
     }
 
@@ -195,6 +199,8 @@ impl Store {
         )]
         let lite = match &self.backend {
             Backend::Sqlite(lite) => lite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => return pg.read_snapshot(f),
         };
         let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
         if let Err(e) = session.lite().conn.execute_batch("BEGIN") {
@@ -230,6 +236,10 @@ impl Store {
         )]
         let lite = match &self.backend {
             Backend::Sqlite(lite) => lite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                return pg.transact(retry, deadline, |session| self.run_active(session, f));
+            }
         };
         let session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
         let write_lock = match self.begin(lite, &session.as_lite().conn, retry, deadline) {
@@ -382,6 +392,8 @@ impl Store {
                 let mut orphans = s.written.split_off(mark);
                 remove_files(&self.disk, &mut orphans);
             }
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => {}
         }
     }
 }

@@ -124,7 +124,7 @@ impl Notifier {
 /// the doorbell by others (at once), and any commit (`PRAGMA data_version`,
 /// every `wake_poll` when the doorbell is watched, else polled with a
 /// backoff up to it).
-pub(crate) struct Watcher<'a> {
+pub(crate) struct LiteWatcher<'a> {
     store: &'a Store,
     lite: &'a Lite,
     session: Option<LiteSession>,
@@ -133,16 +133,36 @@ pub(crate) struct Watcher<'a> {
     pause: Duration,
 }
 
+/// Waits for a commit that may feed a blocked pop, of either backend.
+pub(crate) enum Watcher<'a> {
+    Sqlite(LiteWatcher<'a>),
+    #[cfg(feature = "postgres")]
+    Postgres(super::pg::PgWatcher),
+}
+
 impl<'a> Watcher<'a> {
-    /// A watcher for a blocking pop; it holds one connection while it lives.
+    /// A watcher for a blocking pop.
     pub(crate) fn new(store: &'a Store) -> Result<Watcher<'a>> {
-        #[allow(
-            clippy::infallible_destructuring_match,
-            reason = "the postgres feature adds a backend"
-        )]
-        let lite = match &store.backend {
-            Backend::Sqlite(lite) => lite,
-        };
+        match &store.backend {
+            Backend::Sqlite(lite) => LiteWatcher::new(store, lite).map(Watcher::Sqlite),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(Watcher::Postgres(pg.watcher())),
+        }
+    }
+
+    /// Returns when something may have been pushed, or at `deadline`.
+    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+        match self {
+            Watcher::Sqlite(w) => w.wait(deadline),
+            #[cfg(feature = "postgres")]
+            Watcher::Postgres(w) => w.wait(deadline),
+        }
+    }
+}
+
+impl<'a> LiteWatcher<'a> {
+    /// A watcher of the directory; it holds one connection while it lives.
+    fn new(store: &'a Store, lite: &'a Lite) -> Result<LiteWatcher<'a>> {
         // The doorbell is watched before the first look at the queue, so
         // no ring after that look is missed. A read-only store makes no
         // doorbell (that would create a file): it polls, unless another
@@ -154,7 +174,7 @@ impl<'a> Watcher<'a> {
         };
         let session = LiteSession::new(lite.pool.take()?);
         let seen_version = session.data_version()?;
-        Ok(Watcher {
+        Ok(LiteWatcher {
             store,
             lite,
             session: Some(session),
@@ -165,7 +185,7 @@ impl<'a> Watcher<'a> {
     }
 
     /// Returns when something may have been pushed, or at `deadline`.
-    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+    fn wait(&mut self, deadline: Instant) -> Result<()> {
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -199,7 +219,7 @@ impl<'a> Watcher<'a> {
     }
 }
 
-impl Drop for Watcher<'_> {
+impl Drop for LiteWatcher<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
             self.lite.pool.give(session.conn);
