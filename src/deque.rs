@@ -16,7 +16,6 @@ use crate::lease::{Backlog, Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
 use crate::queue::bounds;
 use crate::settings::EvictionPolicy;
-use crate::store::{PageKind, QUEUE_BOUND};
 
 /// A persistent double-ended queue in a directory, shared by threads and
 /// processes (python-diskcache's `Deque`, on the same format).
@@ -536,7 +535,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) -> Result<()> {
         self.cache.transact(|c| {
             let mut drop = Vec::new();
-            let mut pager = Pager::new(c, PageKind::Queue, 0, QUEUE_BOUND);
+            let mut pager = c.queue_pager();
             while let Some(row) = pager.next_row() {
                 let (key, stored) = row?;
                 if let Some(stored) = stored {
@@ -601,7 +600,7 @@ impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
 
     fn into_iter(self) -> Iter<T> {
         Iter {
-            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
+            pager: self.cache.queue_pager(),
             _items: PhantomData,
         }
     }

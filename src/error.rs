@@ -123,6 +123,27 @@ pub enum Error {
         /// The newest version this build understands.
         supported: i64,
     },
+    /// PostgreSQL (or the connection to it) reported an error other than a
+    /// lock timeout. The source holds the server's or the client's message.
+    #[error("{}", postgres_headline(code.as_deref()))]
+    Postgres {
+        /// The server's SQLSTATE code (`"23505"`, ...), when the server answered.
+        code: Option<String>,
+        /// The server's or the client's message.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The backend does not do this operation or option: the PostgreSQL
+    /// backend has no value files, eviction policies, SQLite settings or
+    /// `check`, and a build without the `postgres` feature opens no
+    /// PostgreSQL location.
+    #[error("{what}: not supported by {backend}")]
+    Unsupported {
+        /// The backend, or the build.
+        backend: &'static str,
+        /// The operation or option.
+        what: String,
+    },
     /// An operation was used in a way it does not support (for example a
     /// re-entrant call from inside another operation's callback).
     #[error("invalid use: {0}")]
@@ -248,6 +269,13 @@ fn sqlite_headline(code: i32) -> String {
         "SQLite call failed".to_owned()
     } else {
         format!("SQLite error (extended code {code})")
+    }
+}
+
+fn postgres_headline(code: Option<&str>) -> String {
+    match code {
+        Some(code) => format!("PostgreSQL error (SQLSTATE {code})"),
+        None => "PostgreSQL connection failed".to_owned(),
     }
 }
 

@@ -16,7 +16,6 @@ use crate::keys::Pager;
 use crate::lease::{Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, SetOptions};
 use crate::settings::EvictionPolicy;
-use crate::store::PageKind;
 
 /// A persistent map that keeps its keys in insertion order, shared by
 /// threads and processes (python-diskcache's `Index`, on the same format).
@@ -218,7 +217,7 @@ where
     /// The keys in insertion order (double-ended).
     pub fn keys(&self) -> Result<Keys<K>> {
         Ok(Keys {
-            pager: self.cache.rows(PageKind::Keys)?,
+            pager: self.cache.key_pager()?,
             _types: PhantomData,
         })
     }
@@ -226,7 +225,7 @@ where
     /// The values in insertion order of their keys (double-ended).
     pub fn values(&self) -> Result<Values<V>> {
         Ok(Values {
-            pager: self.cache.rows(PageKind::Items)?,
+            pager: self.cache.item_pager()?,
             _types: PhantomData,
         })
     }
@@ -251,7 +250,7 @@ where
     /// ```
     pub fn iter(&self) -> Result<Iter<K, V>> {
         Ok(Iter {
-            pager: self.cache.rows(PageKind::Items)?,
+            pager: self.cache.item_pager()?,
             _types: PhantomData,
         })
     }
@@ -441,8 +440,8 @@ where
     fn into_iter(self) -> Iter<K, V> {
         let pager = self
             .cache
-            .rows(PageKind::Items)
-            .unwrap_or_else(|e| Pager::failed(&self.cache, PageKind::Items, e));
+            .item_pager()
+            .unwrap_or_else(|e| Pager::failed_items(&self.cache, e));
         Iter {
             pager,
             _types: PhantomData,

@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::codec::Stored;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::store::{PageKind, PageRow, ValueRow};
+use crate::store::{PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
 /// Rows fetched per query.
 const PAGE: i64 = 100;
@@ -37,7 +37,7 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub(crate) fn new(cache: &Cache, kind: PageKind, lo: i64, hi: i64) -> Pager {
+    fn new(cache: &Cache, kind: PageKind, lo: i64, hi: i64) -> Pager {
         Pager {
             cache: cache.clone(),
             kind,
@@ -51,11 +51,11 @@ impl Pager {
         }
     }
 
-    /// A walk that could not start: yields `error`, then ends.
-    pub(crate) fn failed(cache: &Cache, kind: PageKind, error: Error) -> Pager {
+    /// A walk over items that could not start: yields `error`, then ends.
+    pub(crate) fn failed_items(cache: &Cache, error: Error) -> Pager {
         Pager {
             pending: Some(error),
-            ..Pager::new(cache, kind, 0, 0)
+            ..Pager::new(cache, PageKind::Items, 0, 0)
         }
     }
 
@@ -215,8 +215,23 @@ impl Cache {
         })
     }
 
+    /// A pager over the keys of every live row, in insertion order.
+    pub(crate) fn key_pager(&self) -> Result<Pager> {
+        self.rows(PageKind::Keys)
+    }
+
+    /// A pager over every live item (key and value), in insertion order.
+    pub(crate) fn item_pager(&self) -> Result<Pager> {
+        self.rows(PageKind::Items)
+    }
+
+    /// A pager over the live items of the integer queue, in key order.
+    pub(crate) fn queue_pager(&self) -> Pager {
+        Pager::new(self, PageKind::Queue, 0, QUEUE_BOUND)
+    }
+
     /// A pager over every live row in insertion order.
-    pub(crate) fn rows(&self, kind: PageKind) -> Result<Pager> {
+    fn rows(&self, kind: PageKind) -> Result<Pager> {
         let max = self.store().read(|s| s.max_rowid())?;
         Ok(Pager::new(self, kind, 0, max.saturating_add(1)))
     }

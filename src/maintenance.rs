@@ -23,7 +23,36 @@ const BATCH: u64 = 100;
 /// Rows removed per transaction by `cull` (python-diskcache's number).
 const CULL_BATCH: u64 = 10;
 
+/// Which rows one bulk removal takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Removal<'a> {
+    /// Expired at `now`.
+    Expired { now: f64 },
+    /// With this tag.
+    Tagged(&'a str),
+    /// Every row.
+    All,
+    /// The next victims of this eviction policy.
+    Policy(EvictionPolicy),
+}
+
+impl Removal<'_> {
+    fn batch(&self) -> Batch<'_> {
+        match *self {
+            Removal::Expired { now } => Batch::Expired { now },
+            Removal::Tagged(tag) => Batch::Tagged(tag),
+            Removal::All => Batch::All,
+            Removal::Policy(policy) => Batch::Policy(policy),
+        }
+    }
+}
+
 impl Cache {
+    /// Removes one batch of at most `size` rows, in one transaction; returns how many.
+    pub(crate) fn remove_batch(&self, which: Removal<'_>, size: u64) -> Result<usize> {
+        self.store().write(false, None, |s| s.delete_batch(which.batch(), size))
+    }
+
     fn remove_in_batches(&self, batch: Batch<'_>, size: u64) -> Result<usize> {
         let mut total = 0;
         loop {

@@ -8,9 +8,9 @@ use super::{FanoutCache, FanoutStats};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::key::Key;
+use crate::maintenance::Removal;
 use crate::options::{CheckOptions, Warning};
 use crate::settings::EvictionPolicy;
-use crate::store::{Batch, Session};
 
 /// Rows removed per transaction by `expire`, `evict` and `clear`.
 const BATCH: u64 = 100;
@@ -148,7 +148,7 @@ impl FanoutCache {
         self.inner
             .shards
             .iter()
-            .map(|shard| self.remove_batches(shard, Batch::Expired { now: shard.now() }, BATCH))
+            .map(|shard| self.remove_batches(shard, Removal::Expired { now: shard.now() }, BATCH))
             .sum()
     }
 
@@ -168,7 +168,7 @@ impl FanoutCache {
         self.inner
             .shards
             .iter()
-            .map(|shard| self.remove_batches(shard, Batch::Tagged(tag), BATCH))
+            .map(|shard| self.remove_batches(shard, Removal::Tagged(tag), BATCH))
             .sum()
     }
 
@@ -177,7 +177,7 @@ impl FanoutCache {
         self.inner
             .shards
             .iter()
-            .map(|shard| self.remove_batches(shard, Batch::All, BATCH))
+            .map(|shard| self.remove_batches(shard, Removal::All, BATCH))
             .sum()
     }
 
@@ -192,7 +192,7 @@ impl FanoutCache {
                 continue;
             }
             while self.until_done(|| shard.volume())? > shard.size_limit() {
-                let n = self.remove_batch(shard, Batch::Policy(policy), CULL_BATCH)?;
+                let n = self.remove_batch(shard, Removal::Policy(policy), CULL_BATCH)?;
                 if n == 0 {
                     break;
                 }
@@ -203,16 +203,12 @@ impl FanoutCache {
     }
 
     /// Removes one batch from `shard`, retrying it past timeouts.
-    fn remove_batch(&self, shard: &Cache, batch: Batch<'_>, size: u64) -> Result<usize> {
-        self.until_done(|| {
-            shard
-                .store()
-                .write(false, None, |s: &mut Session| s.delete_batch(batch, size))
-        })
+    fn remove_batch(&self, shard: &Cache, batch: Removal<'_>, size: u64) -> Result<usize> {
+        self.until_done(|| shard.remove_batch(batch, size))
     }
 
     /// Removes batches from `shard` until none is left; returns how many.
-    fn remove_batches(&self, shard: &Cache, batch: Batch<'_>, size: u64) -> Result<usize> {
+    fn remove_batches(&self, shard: &Cache, batch: Removal<'_>, size: u64) -> Result<usize> {
         let mut total = 0;
         loop {
             match self.remove_batch(shard, batch, size)? {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::txn::Session;
+use super::Session;
 use crate::error::{Error, Result};
 
 /// The most operations committed by one transaction: bounds how long the
@@ -275,6 +275,14 @@ mod tests {
     use crate::settings::Overrides;
     use crate::store::{Store, StoreOptions};
 
+    fn group(store: &Store) -> &super::Group {
+        match &store.backend {
+            crate::store::Backend::Sqlite(lite) => &lite.group,
+            #[cfg(feature = "postgres")]
+            crate::store::Backend::Postgres(_) => unreachable!("a directory store"),
+        }
+    }
+
     fn store(dir: &std::path::Path) -> Store {
         let opts = StoreOptions {
             timeout: Duration::from_secs(10),
@@ -297,16 +305,19 @@ mod tests {
                 store
                     .write(false, None, |session| {
                         // A table only this connection sees.
-                        session.conn.execute_batch("CREATE TEMP TABLE joined(t INTEGER)")?;
+                        session
+                            .lite()
+                            .conn
+                            .execute_batch("CREATE TEMP TABLE joined(t INTEGER)")?;
                         // Stay in the transaction until three writers queued.
-                        while store.group.state().queue.len() < 3 {
+                        while group(&store).state().queue.len() < 3 {
                             std::thread::yield_now();
                         }
                         Ok(())
                     })
                     .unwrap();
             });
-            while !store.group.state().leading {
+            while !group(&store).state().leading {
                 std::thread::yield_now();
             }
             let joiners: Vec<_> = (0..3)
@@ -314,8 +325,11 @@ mod tests {
                     let store = &store;
                     s.spawn(move || {
                         store.write(false, None, |session| {
-                            assert!(!session.conn.is_autocommit(), "inside the leader's transaction");
-                            session.conn.execute("INSERT INTO temp.joined VALUES (?1)", [t])?;
+                            assert!(!session.lite().conn.is_autocommit(), "inside the leader's transaction");
+                            session
+                                .lite()
+                                .conn
+                                .execute("INSERT INTO temp.joined VALUES (?1)", [t])?;
                             if t == 1 {
                                 return Err(crate::error::Error::InvalidUse("fails alone".into()));
                             }
@@ -334,12 +348,12 @@ mod tests {
         });
         let rows: Vec<i64> = store
             .read(|session| {
-                let mut stmt = session.conn.prepare("SELECT t FROM temp.joined ORDER BY t")?;
+                let mut stmt = session.lite().conn.prepare("SELECT t FROM temp.joined ORDER BY t")?;
                 let rows = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
                 Ok(rows)
             })
             .unwrap();
         assert_eq!(rows, vec![0, 2], "the failed writer's row rolled back alone");
-        assert!(!store.group.state().leading && store.group.state().queue.is_empty());
+        assert!(!group(&store).state().leading && group(&store).state().queue.is_empty());
     }
 }
