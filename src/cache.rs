@@ -286,11 +286,21 @@ impl CacheBuilder {
     /// Opens (creating if needed) the cache in `dir`; with
     /// [`read_only`](CacheBuilder::read_only), opens an existing one to read.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::NotADirectory`] when `dir` is a file,
     /// [`Error::NotADatabase`] when its `cache.db` is not SQLite,
     /// [`Error::InvalidSetting`] when a stored setting is invalid, and
     /// [`Error::Io`] when the directory cannot be created or written. None of
     /// these changes anything on disk.
+    ///
+    /// Also [`Error::UnsupportedFormat`] when a newer diskq made the directory,
+    /// [`Error::Corrupt`] when `cache.db` or one of its companion files is a
+    /// symbolic link, FIFO or device, [`Error::InvalidUse`] when an option that
+    /// is saved in the directory is combined with
+    /// [`read_only`](CacheBuilder::read_only), and [`Error::Timeout`] when
+    /// making the tables waits past the timeout for another process's write
+    /// lock.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
         let opts = StoreOptions {
             timeout: self.timeout,
@@ -321,6 +331,13 @@ pub(crate) struct Prepared {
 
 impl Cache {
     /// Opens (creating if needed) the cache in `dir` with the stored settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`CacheBuilder::open`]: [`Error::NotADirectory`],
+    /// [`Error::NotADatabase`], [`Error::InvalidSetting`] for an invalid stored
+    /// setting, [`Error::UnsupportedFormat`] for a directory of a newer diskq,
+    /// [`Error::Io`] when the directory cannot be made or written.
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         Cache::builder().open(dir)
     }
@@ -342,9 +359,14 @@ impl Cache {
     /// were there already, they are left in place; `cache.db-shm` is memory
     /// shared by the processes, which every reader writes to.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Io`] when `dir` or its `cache.db` does not
     /// exist, and with [`Error::InvalidUse`] when `cache.db` has no cache
     /// tables.
+    ///
+    /// Also [`Error::NotADatabase`] and [`Error::UnsupportedFormat`], as for
+    /// [`Cache::open`].
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -360,6 +382,7 @@ impl Cache {
     }
 
     /// True when opened with [`Cache::open_read_only`]: writes are refused.
+    #[must_use]
     pub fn is_read_only(&self) -> bool {
         self.inner.store.is_read_only()
     }
@@ -370,37 +393,44 @@ impl Cache {
     }
 
     /// The cache directory, as an absolute path.
+    #[must_use]
     pub fn directory(&self) -> &Path {
         &self.inner.store.dir
     }
 
     /// The size limit in bytes.
+    #[must_use]
     pub fn size_limit(&self) -> u64 {
         self.inner.store.settings.size_limit
     }
 
     /// How many items one write may cull.
+    #[must_use]
     pub fn cull_limit(&self) -> u64 {
         self.inner.store.settings.cull_limit
     }
 
     /// The eviction policy.
+    #[must_use]
     pub fn eviction_policy(&self) -> EvictionPolicy {
         self.inner.store.settings.eviction_policy
     }
 
     /// The size from which values go to their own file.
+    #[must_use]
     pub fn min_file_size(&self) -> u64 {
         self.inner.store.settings.min_file_size
     }
 
     /// Whether the tag index exists.
+    #[must_use]
     pub fn tag_index(&self) -> bool {
         self.inner.store.settings.tag_index
     }
 
     /// Every persisted setting, as `(name, value)` text pairs in
     /// python-diskcache's names (for display).
+    #[must_use]
     pub fn settings(&self) -> Vec<(String, String)> {
         let mut rows = self.inner.store.settings.rows();
         if let Some(row) = rows.iter_mut().find(|(k, _)| *k == "statistics") {
@@ -545,6 +575,15 @@ impl Cache {
     /// `serde_bytes::ByteBuf` / `serde_bytes::Bytes` (or mark a field
     /// `#[serde(with = "serde_bytes")]`).
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized (a serde error,
+    /// such as a map with non-text keys or a failing `Serialize` impl);
+    /// [`Error::Io`] when a large value's file cannot be written (nothing is
+    /// stored then). The errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
@@ -562,6 +601,15 @@ impl Cache {
     }
 
     /// [`Cache::set`] with an expiry, a tag or retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`]: [`Error::Encode`] when the value cannot be serialized
+    /// (a serde error, such as a map with non-text keys or a failing
+    /// `Serialize` impl), [`Error::Io`] for a value file, and the errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle. With `opts.retry`, a lock timeout is retried instead.
     pub fn set_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<()> {
         let key = Self::key(key)?;
         let prepared = self.prepare(codec::encode(value)?)?;
@@ -569,11 +617,23 @@ impl Cache {
     }
 
     /// Stores raw bytes (python-diskcache's `bytes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a large value's file cannot be written. The errors of
+    /// any write ([the crate's errors](crate#errors)): [`Error::Timeout`] when
+    /// the write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle.
     pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<()> {
         self.set_bytes_with(key, bytes, &SetOptions::default())
     }
 
     /// [`Cache::set_bytes`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set_bytes`]; with `opts.retry`, a lock timeout is retried
+    /// instead of returned.
     pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<()> {
         let key = Self::key(key)?;
         let prepared = self.prepare(Encoded::Native(Native::Bytes(bytes.to_vec())))?;
@@ -582,6 +642,14 @@ impl Cache {
 
     /// Streams `reader` into a value file (never holding it in memory) and
     /// stores it under `key` as bytes; returns the size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `reader` fails or the value file cannot be written
+    /// (the partial file is removed and nothing is stored). The errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -665,9 +733,16 @@ impl Cache {
 
     /// The value of `key` decoded as `V`, or `None` when absent or expired.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Decode`] (naming the key and `V`) when the stored
     /// value is of another type, and with [`Error::Pickled`] for a Python
     /// pickle.
+    ///
+    /// Otherwise the storage errors of a read ([the crate's
+    /// errors](crate#errors)), and, when statistics are on or the eviction
+    /// policy records accesses (least-recently or least-frequently used), those
+    /// of a write too, since the get then writes.
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -677,6 +752,12 @@ impl Cache {
     }
 
     /// The value of `key` with its expiry time and tag.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`]: [`Error::Decode`] (naming the key and `V`) when the
+    /// stored value does not decode as `V`, and [`Error::Pickled`] for a Python
+    /// pickle.
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -690,6 +771,12 @@ impl Cache {
     }
 
     /// The raw bytes of a bytes value (python-diskcache's `bytes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the stored value is not bytes (text, a number,
+    /// MessagePack: see the table in [`Cache::set`]), [`Error::Pickled`] for a
+    /// Python pickle; the other errors of [`Cache::get`].
     pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -702,6 +789,13 @@ impl Cache {
     /// A reader over a bytes or text value: the open value file for a large
     /// value (with its path, for serving files), memory for a small one.
     /// The value is never copied whole.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is neither bytes nor text,
+    /// [`Error::Pickled`] for a pickle, [`Error::Corrupt`] when the value
+    /// file's size differs from its row's, [`Error::Io`] when the file cannot
+    /// be opened.
     ///
     /// ```
     /// use std::io::Read;
@@ -749,11 +843,26 @@ impl Cache {
 
     /// Stores `value` only if `key` has no live value; true if it did.
     /// Atomic: of concurrent adds of one key, exactly one succeeds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`]: [`Error::Encode`] when the value cannot be serialized
+    /// (a serde error, such as a map with non-text keys or a failing
+    /// `Serialize` impl), [`Error::Io`] for a value file, and the errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle. A key that is already live is not an error
+    /// (`Ok(false)`).
     pub fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         self.add_with(key, value, &SetOptions::default())
     }
 
     /// [`Cache::add`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::add`]; with `opts.retry`, a lock timeout is retried instead
+    /// of returned.
     pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
         let key = Self::key(key)?;
         let prepared = self.prepare(codec::encode(value)?)?;
@@ -782,8 +891,14 @@ impl Cache {
     /// absent (or expired) key starts at `default`. Atomic across threads and
     /// processes: concurrent increments are each counted.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Decode`] when the value is not an integer, and
     /// with [`Error::Encode`] on overflow; the value is then unchanged.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let key = Self::key(key)?;
         let policy = self.inner.store.settings.eviction_policy;
@@ -828,6 +943,14 @@ impl Cache {
     }
 
     /// Subtracts `delta`: [`Cache::incr`] with `-delta`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr`]: [`Error::Decode`] for a value that is not an
+    /// integer, [`Error::Encode`] on overflow (and for a `delta` of `i64::MIN`,
+    /// which cannot be negated). The errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let negated = delta
             .checked_neg()
@@ -836,6 +959,13 @@ impl Cache {
     }
 
     /// Deletes `key`; true if it had a live value. Atomic.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. An absent key is not an
+    /// error (`Ok(false)`).
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.write_freeing(|s| s.delete_live(&key, self.now()))
@@ -845,6 +975,14 @@ impl Cache {
     /// key, one gets the value. The value file is read before the removal
     /// commits, so the value cannot be lost in between, and a value that does
     /// not decode as `V` stays in the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (naming the key and `V`) when the stored value does
+    /// not decode as `V`, and [`Error::Pickled`] for a Python pickle (the item
+    /// then stays); the errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
@@ -859,12 +997,22 @@ impl Cache {
     }
 
     /// True when `key` has a live value.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.read(|s| s.contains_live(&key, self.now()))
     }
 
     /// Gives a live `key` a new expiry (`None`: never); true if it was live.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.write(false, None, |s| {
@@ -879,6 +1027,14 @@ impl Cache {
     /// (removing value files the block wrote). Nested calls are savepoints.
     ///
     /// Keep the block short: other writers wait while it runs. Readers do not.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns as its `Err`, after the rollback.
+    /// [`Error::Timeout`] when the transaction cannot begin within the cache's
+    /// timeout, and [`Error::InvalidUse`] on a read-only handle, both converted
+    /// into `E`; a failed commit is returned the same way ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -901,6 +1057,11 @@ impl Cache {
     }
 
     /// [`Cache::transact`], retrying the `BEGIN` on lock timeouts when `retry`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`]; with `retry`, a lock timeout at `BEGIN` is
+    /// retried instead of returned.
     pub fn transact_with<T, E: From<Error>>(
         &self,
         retry: bool,
@@ -913,6 +1074,10 @@ impl Cache {
     /// (then [`Error::Timeout`]), whatever the cache's timeout: for a caller
     /// with a deadline of its own. A `wait` too long for the clock is the
     /// cache's timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`], with [`Error::Timeout`] once `wait` is over.
     ///
     /// ```
     /// use std::time::Duration;
@@ -1003,16 +1168,19 @@ impl ValueReader {
     }
 
     /// The value file's path, for a value stored in its own file.
+    #[must_use]
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// The value's length in bytes.
+    #[must_use]
     pub fn len(&self) -> u64 {
         self.len
     }
 
     /// True for an empty value.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

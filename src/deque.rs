@@ -118,6 +118,12 @@ const BACK: PullOptions = PullOptions {
 impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Opens (creating if needed) the deque in `dir`, with eviction policy
     /// `none` (a deque never drops items to save space).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::open`]: [`Error::NotADirectory`], [`Error::NotADatabase`],
+    /// [`Error::InvalidSetting`], [`Error::UnsupportedFormat`] or [`Error::Io`]
+    /// when the directory cannot be opened as a cache.
     pub fn open(dir: impl AsRef<Path>) -> Result<Deque<T>> {
         Ok(Deque::from_cache(
             Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
@@ -126,6 +132,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// A deque over an open cache: its integer-keyed queue, beside whatever
     /// other keys the cache holds (see [the type's docs](Deque#its-keys-beside-others)).
+    #[must_use]
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
             cache,
@@ -140,6 +147,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// handle (python-diskcache does not persist it either). It bounds the
     /// queued items: leased items and dead letters are neither counted
     /// against it nor dropped, and neither are the cache's other keys.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle, when items over the bound
+    /// have to be dropped.
     pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
         self.maxlen = Some(maxlen);
         self.cache.transact(|_| self.trim(maxlen, &FRONT))?;
@@ -156,11 +170,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The bound set by [`Deque::with_maxlen`].
+    #[must_use]
     pub fn maxlen(&self) -> Option<usize> {
         self.maxlen
     }
 
     /// The cache underneath.
+    #[must_use]
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
@@ -187,6 +203,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// serialize as their owned types do, so the item reads back as `T`.
     /// A `Deque<i64>` still takes only `i64`s.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the item cannot be serialized;
+    /// [`Error::InvalidUse`] when the queue's key range is used up; the errors
+    /// of any write ([the crate's errors](crate#errors)): [`Error::Timeout`]
+    /// when the write lock stays taken past the timeout, [`Error::InvalidUse`]
+    /// on a read-only handle.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let jobs = diskq::Deque::<String>::open(dir.path())?;
@@ -211,6 +235,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Prepends an item at the front; takes `T` or a borrowed form, like
     /// [`Deque::push_back`].
     ///
+    /// # Errors
+    ///
+    /// As [`Deque::push_back`].
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let jobs = diskq::Deque::<String>::open(dir.path())?;
@@ -228,6 +256,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Appends every item at the back in one transaction (all or none);
     /// the items are `&T` or a borrowed form, like [`Deque::push_back`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the item cannot be serialized (then none is
+    /// pushed); the errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -256,25 +291,53 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Removes and returns the front item.
     ///
+    /// # Errors
+    ///
     /// An item that does not decode as `T` (a tuple a Python `Deque`
     /// appended is a pickle) fails with [`Error::Pickled`] or
     /// [`Error::Decode`] naming its key and stays in place;
     /// [`Deque::dead_letter_undecodable`] moves it out of the way.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }
 
     /// Removes and returns the back item.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deque::pop_front`]: an item that does not decode as `T` fails with
+    /// [`Error::Pickled`] or [`Error::Decode`] naming its key and stays in
+    /// place.
     pub fn pop_back(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&BACK)?.map(|(_, v)| v))
     }
 
     /// Removes up to `n` items from the front in one transaction, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then none is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &FRONT)?.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Removes up to `n` items from the back in one transaction, back first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then none is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &BACK)?.into_iter().map(|(_, v)| v).collect())
     }
@@ -287,15 +350,23 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// noticed within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)
     /// (50 ms by default). An idle wait uses no CPU but for that poll.
     ///
+    /// # Errors
+    ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be taken in time, [`Error::Timeout`] when another
     /// process held the write lock for the whole wait. `Duration::MAX`
     /// waits as long as it can.
+    ///
+    /// Also the decode errors of [`Deque::pop_front`].
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }
 
     /// [`Deque::pop_front_timeout`] at the back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deque::pop_front_timeout`].
     pub fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Back, timeout)
     }
@@ -311,6 +382,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// lease takes it until the lease is acked, nacked or runs out; then the
     /// next lease gets it first. Use [`Deque::pop_front`] when losing an item
     /// to a crash is acceptable: it is one write cheaper.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::lease`]: an item that does not decode as `T` fails with
+    /// [`Error::Decode`] or [`Error::Pickled`] and counts as a failed delivery;
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout;
+    /// [`Error::InvalidUse`] on a read-only handle.
     ///
     /// ```
     /// use std::time::Duration;
@@ -330,6 +408,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// [`Deque::lease`] with a delivery limit and a dead-letter queue (the
     /// prefix of `opts` must be `None`: a deque is the integer-keyed queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when `opts` names a prefix; otherwise as
+    /// [`Deque::lease`].
     pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease(opts)
@@ -338,6 +421,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Deque::lease_with`], waiting up to `wait` for an item pushed by any
     /// process or freed by a lease that ran out. Returns by its own deadline
     /// (see [`Cache::lease_timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when `opts` names a prefix; [`Error::Timeout`]
+    /// when another process held the write lock for the whole wait; the decode
+    /// errors of [`Deque::lease`].
     pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease_timeout(opts, wait)
@@ -355,6 +444,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// `None`, moving nothing, when the deque is empty or that end decodes
     /// as `T`: a consumer that lost a race for the bad item to another one
     /// never moves a good item. See [`Cache::dead_letter_undecodable`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the dead-letter queue's key range is used up. An item that decodes is
+    /// not an error (`Ok(None)`).
     ///
     /// ```
     /// use diskq::{Deque, Side};
@@ -375,6 +472,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Takes the front item of the dead-letter queue of `opts`: items that
     /// reached `max_deliveries`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T` (it then stays); the errors of any write ([the
+    /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
+    /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
         let pull = PullOptions {
             prefix: Some(opts.dead_letter_prefix()),
@@ -385,6 +490,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Moves every dead letter of `opts` back to the back of the deque.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the deque's key range is used up.
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         Self::deque_options(opts)?;
         self.cache.requeue_dead_letters(opts)
@@ -393,6 +505,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Items queued and items leased, in one snapshot (see [`Cache::backlog`]):
     /// a deque whose backlog is empty has no work left, even if its cache
     /// holds other keys.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn backlog(&self) -> Result<Backlog> {
         self.cache.backlog(None)
     }
@@ -407,16 +523,35 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The front item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn front(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&FRONT)?.map(|(_, v)| v))
     }
 
     /// The back item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn back(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&BACK)?.map(|(_, v)| v))
     }
 
     /// The item at position `index` from the front.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; [`Error::InvalidUse`] for an `index` above
+    /// `i64::MAX`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn get(&self, index: usize) -> Result<Option<T>> {
         let n = i64::try_from(index).map_err(|_| Error::InvalidUse("index out of range".into()))?;
         self.cache.store().read(|s| match s.queue_nth(n, self.cache.now())? {
@@ -428,6 +563,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The number of items the deque holds: queued, leased and dead letters
     /// (not the cache's other keys; python-diskcache's `len` counts those
     /// too). Read in one snapshot, from the key index.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn len(&self) -> Result<usize> {
         let (lo, hi) = bounds(None);
         let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
@@ -440,6 +579,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// True when the deque holds no item (queued, leased or dead letter),
     /// whatever else its cache holds.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -448,6 +591,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// a held lease's ack then returns false); returns how many. The
     /// cache's other keys stay (python-diskcache's `clear` removes them).
     /// Runs in batches, each its own transaction, as [`Cache::clear`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     pub fn clear(&self) -> Result<usize> {
         let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
@@ -456,6 +606,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The items from front to back; `.rev()` walks from the back. Each
     /// item is a `Result` (a page may fail to read, an item may not decode
     /// as `T`). `&Deque` is also [`IntoIterator`], for a `for` loop.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors))
+    /// when the walk cannot start; the items' own errors come from the
+    /// iterator.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -499,6 +655,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// assert!(jobs.is_empty()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn drain(&self) -> Drain<T> {
         Drain {
             deque: self.clone(),
@@ -508,12 +665,24 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Moves `n` items from the front to the back, in one transaction
     /// (`VecDeque::rotate_left`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn rotate_left(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Front)
     }
 
     /// Moves `n` items from the back to the front, in one transaction
     /// (`VecDeque::rotate_right`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn rotate_right(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Back)
     }
@@ -533,6 +702,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Keeps only the items for which `keep` returns true, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then nothing is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) -> Result<()> {
         self.cache.transact(|c| {
             let mut drop = Vec::new();
@@ -555,6 +732,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Runs `f` in one transaction: the deque operations it calls (on this
     /// thread) are atomic together, across processes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`]: `f`'s own error after the rollback, or the
+    /// transaction's [`Error::Timeout`] (and the other errors of a write)
+    /// converted into `E`.
     pub fn transact<R, E: From<Error>>(&self, f: impl FnOnce(&Deque<T>) -> Result<R, E>) -> Result<R, E> {
         self.cache.transact(|_| f(self))
     }

@@ -131,11 +131,13 @@ pub enum Error {
 
 impl Error {
     /// True when the error is a lock timeout ([`Error::Timeout`]).
+    #[must_use]
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout)
     }
 
     /// True when the error is a failed decode of a stored value.
+    #[must_use]
     pub fn is_decode(&self) -> bool {
         matches!(self, Error::Decode { .. } | Error::Pickled { .. })
     }
@@ -147,6 +149,7 @@ impl Error {
     /// let err = diskq::Error::Timeout;
     /// assert_eq!(err.sqlite_code(), None);
     /// ```
+    #[must_use]
     pub fn sqlite_code(&self) -> Option<i32> {
         match self {
             Error::Sqlite { code, .. } if *code >= 0 => Some(*code),

@@ -214,11 +214,17 @@ impl FanoutCacheBuilder {
     /// Opens (creating if needed) the fanout cache in `dir`: shards in
     /// `dir/000`, `dir/001`, ...
     ///
+    /// # Errors
+    ///
     /// Shards that another process is creating at the same moment are waited
     /// for (up to 60 s), whatever the timeout. Fails with
     /// [`Error::InvalidSetting`] for zero shards or a shard count other than
     /// the directory's, [`Error::NotADirectory`] when `dir` is a file, and as
     /// [`Cache::open`] fails for a shard.
+    ///
+    /// Also [`Error::Corrupt`] when a shard folder is a symbolic link or the
+    /// recorded shard count cannot be read, and [`Error::Timeout`] when shards
+    /// another process is making are not ready within 60 s.
     ///
     /// ```
     /// use diskq::{Error, FanoutCache};
@@ -383,6 +389,12 @@ pub struct FanoutStats {
 impl FanoutCache {
     /// Opens (creating if needed) the fanout cache in `dir` with 8 shards and
     /// a 10 ms timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCacheBuilder::open`]: [`Error::InvalidSetting`] when the
+    /// directory has another shard count than 8, [`Error::NotADirectory`] when
+    /// `dir` is a file, and the errors of [`Cache::open`] for a shard.
     pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
         FanoutCache::builder().open(dir)
     }
@@ -393,11 +405,13 @@ impl FanoutCache {
     }
 
     /// The directory holding the shards, as an absolute path.
+    #[must_use]
     pub fn directory(&self) -> &Path {
         &self.inner.dir
     }
 
     /// The lock timeout of each shard.
+    #[must_use]
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
     }
@@ -405,6 +419,7 @@ impl FanoutCache {
     /// The shards, in order (`000`, `001`, ...). For reading their settings
     /// or statistics; writing a key into another shard than
     /// [`FanoutCache::shard_index`] names hides it from the fanout cache.
+    #[must_use]
     pub fn shards(&self) -> &[Cache] {
         &self.inner.shards
     }
@@ -476,6 +491,12 @@ impl FanoutCache {
     /// A shard is locked for a get only when the get writes: with statistics
     /// on, or under the least-recently-used and least-frequently-used
     /// policies. Otherwise gets never wait for writers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the value
+    /// does not decode as `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)). A shard timeout is not an error (a miss).
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get(key), None)
@@ -483,6 +504,10 @@ impl FanoutCache {
 
     /// The value of `key` with its expiry time and tag ([`Cache::get_entry`]);
     /// `None` as for [`FanoutCache::get`].
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::get`].
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_entry(key), None)
@@ -490,6 +515,12 @@ impl FanoutCache {
 
     /// The raw bytes of a bytes value ([`Cache::get_bytes`]); `None` as for
     /// [`FanoutCache::get`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is not bytes, [`Error::Pickled`] for a
+    /// pickle; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_bytes(key), None)
@@ -497,6 +528,13 @@ impl FanoutCache {
 
     /// The values of `keys`, in order: one snapshot read per shard
     /// ([`Cache::get_many`]). Keys of a shard that timed out read as `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] for the first value that does
+    /// not decode as `V`; [`Error::InvalidKey`] for a key that cannot be
+    /// stored; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -534,6 +572,12 @@ impl FanoutCache {
     /// file for a large value (with its path), memory for a small one.
     /// Waits for a locked shard (as python-diskcache's `read` retries).
     ///
+    /// # Errors
+    ///
+    /// As [`Cache::read`]: [`Error::Decode`] for a value that is neither bytes
+    /// nor text, [`Error::Corrupt`] for a value file of the wrong size,
+    /// [`Error::Io`] when it cannot be opened.
+    ///
     /// ```
     /// use std::io::Read;
     /// let dir = tempfile::tempdir()?;
@@ -554,6 +598,10 @@ impl FanoutCache {
 
     /// True when `key` has a live value; `false` also when its shard stayed
     /// locked past the timeout (counted), which a read almost never meets.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.contains_key(key), false)
@@ -561,12 +609,24 @@ impl FanoutCache {
 
     /// Stores `value` under `key` ([`Cache::set`]); `true` when stored,
     /// `false` when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized; [`Error::Io`]
+    /// when a large value's file cannot be written; the storage errors of a
+    /// write ([the crate's errors](crate#errors)). A shard timeout is not an
+    /// error (`Ok(false)`).
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         self.set_with(key, value, &SetOptions::default())
     }
 
     /// [`FanoutCache::set`] with an expiry, a tag, or retry (which waits for
     /// the shard instead of returning `false`).
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set`]; with `opts.retry` the shard is waited for, so
+    /// there is no `false`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -584,11 +644,21 @@ impl FanoutCache {
     }
 
     /// Stores raw bytes ([`Cache::set_bytes`]); `false` on a shard timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a large value's file cannot be written; the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A shard timeout
+    /// is not an error (`Ok(false)`).
     pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<bool> {
         self.set_bytes_with(key, bytes, &SetOptions::default())
     }
 
     /// [`FanoutCache::set_bytes`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set_bytes`].
     pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.set_bytes_with(key, bytes, opts).map(|()| true), false)
@@ -598,6 +668,12 @@ impl FanoutCache {
     /// ([`Cache::set_reader`]); the size, or `None` when the shard stayed
     /// locked past the timeout (the reader is consumed either way: ask for
     /// [`SetOptions::retry`] to wait instead).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `reader` fails or the value file cannot be written;
+    /// the storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(None)`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -615,6 +691,12 @@ impl FanoutCache {
     /// each shard's part is stored whole or not at all, the whole batch is
     /// not atomic. Returns how many were stored (a shard that timed out
     /// stores none of its part).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when a value cannot be serialized (the shards before
+    /// it keep their parts); [`Error::Io`] for a value file; the storage errors
+    /// of a write ([the crate's errors](crate#errors)).
     pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
     where
         K: Into<Key>,
@@ -639,6 +721,10 @@ impl FanoutCache {
     /// `true` if it did, `false` if the key was present or the shard stayed
     /// locked past the timeout.
     ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set`]; a present key is not an error (`Ok(false)`).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::FanoutCache::open(dir.path())?;
@@ -651,6 +737,10 @@ impl FanoutCache {
     }
 
     /// [`FanoutCache::add`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::add`].
     pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.add_with(key, value, opts), false)
@@ -659,6 +749,13 @@ impl FanoutCache {
     /// Adds `delta` to the integer value of `key` ([`Cache::incr`], atomic);
     /// the new value, or `None` when the shard stayed locked past the timeout
     /// (nothing was added).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is not an integer, [`Error::Encode`] on
+    /// overflow (the value is then unchanged); the storage errors of a write
+    /// ([the crate's errors](crate#errors)). A shard timeout is not an error
+    /// (`Ok(None)`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -674,6 +771,11 @@ impl FanoutCache {
     }
 
     /// Subtracts `delta` ([`Cache::decr`]); `None` on a shard timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::incr`], and [`Error::Encode`] for a `delta` of
+    /// `i64::MIN`.
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<Option<i64>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.decr(key, delta, default).map(Some), None)
@@ -681,6 +783,11 @@ impl FanoutCache {
 
     /// Deletes `key` ([`Cache::delete`]); `true` if it had a live value,
     /// `false` if not or when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(false)`).
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.delete(key), false)
@@ -689,6 +796,12 @@ impl FanoutCache {
     /// Removes `key` and returns its value ([`Cache::pop`], atomic); `None`
     /// when absent or when the shard stayed locked past the timeout (the
     /// value is then still there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the value does not decode
+    /// as `V` (it then stays); the storage errors of a write ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -705,6 +818,11 @@ impl FanoutCache {
 
     /// Gives a live `key` a new expiry ([`Cache::touch`]); `true` if it was
     /// live, `false` if not or when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(false)`).
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.touch(key, expire), false)
@@ -715,6 +833,12 @@ impl FanoutCache {
     /// caller computes while the others wait). Runs on a handle of the
     /// key's shard with a 60 s timeout, since python-diskcache's memoize
     /// retries on timeouts.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::memoize`]: `compute`'s own error, or the cache's converted
+    /// into `E` ([`Error::Encode`], [`Error::Decode`], the errors of a write;
+    /// [`Error::Timeout`] only after 60 s).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -744,6 +868,12 @@ impl FanoutCache {
     /// shard's changes a moment before another's, and a failure to commit
     /// one shard (a full disk) does not undo the shards already committed.
     /// It stops every writer of the cache while it runs: keep it short.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s own error, after every shard is rolled back; the storage errors of
+    /// a write ([the crate's errors](crate#errors)) converted into `E`, such as
+    /// a shard that fails to commit (the shards committed before it stay).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

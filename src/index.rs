@@ -74,6 +74,12 @@ where
 {
     /// Opens (creating if needed) the index in `dir`, with eviction policy
     /// `none` (an index never drops items to save space).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::open`]: [`Error::NotADirectory`], [`Error::NotADatabase`],
+    /// [`Error::InvalidSetting`], [`Error::UnsupportedFormat`] or [`Error::Io`]
+    /// when the directory cannot be opened as a cache.
     pub fn open(dir: impl AsRef<Path>) -> Result<Index<K, V>> {
         Ok(Index::from_cache(
             Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
@@ -81,6 +87,7 @@ where
     }
 
     /// An index over an open cache (all of its items).
+    #[must_use]
     pub fn from_cache(cache: Cache) -> Index<K, V> {
         Index {
             cache,
@@ -89,6 +96,7 @@ where
     }
 
     /// The cache underneath.
+    #[must_use]
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
@@ -103,6 +111,14 @@ where
     /// The key and the value are `&K` and `&V` or forms they borrow as
     /// (`&str` for a `String`, `&[T]` for a `Vec<T>`), as with
     /// [`Index::get`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the key or the value cannot be serialized;
+    /// [`Error::InvalidKey`] for a NaN float key; [`Error::Io`] when a large
+    /// value's file cannot be written; the errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -122,6 +138,13 @@ where
     }
 
     /// Inserts every pair in one transaction (all or none).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when a key or value cannot be serialized (then none is
+    /// inserted); the errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn extend<'a, I>(&self, items: I) -> Result<()>
     where
         I: IntoIterator<Item = (&'a K, &'a V)>,
@@ -142,6 +165,12 @@ where
     /// for an `Index<Vec<u8>, _>`. std's borrowed forms serialize as their
     /// owned types do, so they name the same row. An `Index<i64, _>` still
     /// takes only `i64` keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the key cannot be serialized; [`Error::Decode`]
+    /// or [`Error::Pickled`], naming the key, when the stored value does not
+    /// decode as `V`; otherwise the errors of [`Cache::get`].
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -168,6 +197,14 @@ where
     /// of one key, one gets the value). The key is a `&K` or a borrowed
     /// form, as with [`Index::get`].
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the key cannot be serialized; [`Error::Decode`]
+    /// or [`Error::Pickled`] when the value does not decode as `V` (it then
+    /// stays); the errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let ages = diskq::Index::<String, u32>::open(dir.path())?;
@@ -186,6 +223,11 @@ where
     /// True when `key` is present. The key is a `&K` or a borrowed form,
     /// as with [`Index::get`].
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the key cannot be serialized; the storage errors
+    /// of a read ([the crate's errors](crate#errors)).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let seen = diskq::Index::<String, ()>::open(dir.path())?;
@@ -201,21 +243,42 @@ where
     }
 
     /// The number of items.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn len(&self) -> Result<usize> {
         self.cache.len()
     }
 
     /// True when there are no items.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn is_empty(&self) -> Result<bool> {
         self.cache.is_empty()
     }
 
     /// Removes every item; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     pub fn clear(&self) -> Result<usize> {
         self.cache.clear()
     }
 
     /// The keys in insertion order (double-ended).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors))
+    /// when the walk cannot start; each key is a `Result` too
+    /// ([`Error::Decode`] for a key that is not a `K`).
     pub fn keys(&self) -> Result<Keys<K>> {
         Ok(Keys {
             pager: self.cache.rows(PageKind::Keys)?,
@@ -224,6 +287,12 @@ where
     }
 
     /// The values in insertion order of their keys (double-ended).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors))
+    /// when the walk cannot start; each value is a `Result` too
+    /// ([`Error::Decode`] for a value that is not a `V`).
     pub fn values(&self) -> Result<Values<V>> {
         Ok(Values {
             pager: self.cache.rows(PageKind::Items)?,
@@ -235,6 +304,12 @@ where
     /// the walk (the newest row) cannot be read; each item is a `Result`
     /// too. `&Index` is also [`IntoIterator`], for a `for` loop: there a
     /// failure to start is the first item.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a read ([the crate's errors](crate#errors)) when
+    /// the newest row, the end of the walk, cannot be read; each item is a
+    /// `Result` too.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -257,11 +332,23 @@ where
     }
 
     /// The first item in insertion order, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
+    /// value not a `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn first(&self) -> Result<Option<(K, V)>> {
         self.peek_edge(false)
     }
 
     /// The last item in insertion order, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
+    /// value not a `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     pub fn last(&self) -> Result<Option<(K, V)>> {
         self.peek_edge(true)
     }
@@ -279,11 +366,27 @@ where
     }
 
     /// Removes and returns the first item (atomic).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
+    /// value not a `V` (the item then stays); the errors of any write ([the
+    /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
+    /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn pop_first(&self) -> Result<Option<(K, V)>> {
         self.pop_edge(false)
     }
 
     /// Removes and returns the last item (atomic).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
+    /// value not a `V` (the item then stays); the errors of any write ([the
+    /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
+    /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
     pub fn pop_last(&self) -> Result<Option<(K, V)>> {
         self.pop_edge(true)
     }
@@ -313,6 +416,14 @@ where
     /// write transaction, so of concurrent callers exactly one inserts.
     ///
     /// The key is a `&K` or a borrowed form, as with [`Index::get`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the key or the made value cannot be serialized;
+    /// [`Error::Decode`] or [`Error::Pickled`] when the stored value is not a
+    /// `V`; the errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn get_or_insert_with<Q: Serialize + ?Sized>(&self, key: &Q, make: impl FnOnce() -> V) -> Result<V>
     where
         K: Borrow<Q>,
@@ -335,6 +446,11 @@ where
     /// `Index.push`); returns the new key. The value is a `&V` or a
     /// borrowed form, as with [`Index::get`].
     ///
+    /// # Errors
+    ///
+    /// As [`Cache::push`]: [`Error::Encode`], [`Error::InvalidUse`] when the
+    /// queue's key range is used up, and the errors of a write.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let jobs = diskq::Index::<i64, String>::open(dir.path())?;
@@ -350,6 +466,10 @@ where
     }
 
     /// Pushes with a prefix (keys `"<prefix>-<15 digits>"`), a side, an expiry or a tag.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::push_with`].
     pub fn push_with<W: Serialize + ?Sized>(&self, value: &W, opts: &PushOptions) -> Result<Key>
     where
         V: Borrow<W>,
@@ -358,23 +478,43 @@ where
     }
 
     /// Takes the front item of the integer-keyed queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::pull_with`]: [`Error::Decode`] or [`Error::Pickled`], naming
+    /// the key, for a value that is not a `V` (it stays queued), and the errors
+    /// of a write.
     pub fn pull(&self) -> Result<Option<(Key, V)>> {
         self.cache.pull()
     }
 
     /// Takes an item from a prefixed queue or from the back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::pull_with`].
     pub fn pull_with(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.cache.pull_with(opts)
     }
 
     /// Leases the front item of a queue of this index (at-least-once
     /// delivery; see [`Cache::lease`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::lease`].
     pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
         self.cache.lease(opts)
     }
 
     /// Runs `f` in one transaction: the index operations it calls (on this
     /// thread) are atomic together, across processes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`]: `f`'s own error after the rollback, or the
+    /// transaction's [`Error::Timeout`] (and the other errors of a write)
+    /// converted into `E`.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -397,6 +537,13 @@ where
     /// the others wait (see [`Cache::memoize`]).
     ///
     /// The key is a `&K` or a borrowed form, as with [`Index::get`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::memoize`]: `compute`'s own error, or the cache's converted
+    /// into `E` ([`Error::Encode`] for a key or value that cannot be
+    /// serialized, [`Error::Decode`] for a stored value that is not a `V`, and
+    /// those of a write).
     pub fn memoize<Q, E>(&self, key: &Q, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E>
     where
         Q: Serialize + ?Sized,

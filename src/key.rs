@@ -56,6 +56,11 @@ pub enum Key {
 
 impl Key {
     /// Encodes any serializable value as a composite key (MessagePack with field names).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `value` cannot be serialized as MessagePack (a
+    /// failing `Serialize` impl).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
         rmp_serde::to_vec_named(value)
             .map(Key::Encoded)
@@ -65,6 +70,11 @@ impl Key {
     /// The key for any serializable value: integers, floats, strings and
     /// byte strings (`serde_bytes`) become the native key kinds (the keys a
     /// Python program would use), anything else is [`Key::encode`]d.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `value` cannot be serialized;
+    /// [`Error::InvalidKey`] for a NaN float.
     ///
     /// ```
     /// use diskq::Key;
@@ -88,6 +98,11 @@ impl Key {
 
     /// Decodes an [`Key::Encoded`] key back into its type. Native keys decode
     /// too, through the same rules as values (`Key::Int(3)` as `i64`, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`], naming the key and `T`, when the key does not decode
+    /// as `T`.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
         let wanted = std::any::type_name::<T>();
         match self {
@@ -99,6 +114,7 @@ impl Key {
     }
 
     /// The integer, if this is an integer key.
+    #[must_use]
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Key::Int(n) => Some(*n),
@@ -107,6 +123,7 @@ impl Key {
     }
 
     /// The text, if this is a text key.
+    #[must_use]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Key::Text(s) => Some(s),

@@ -197,6 +197,12 @@ impl std::iter::FusedIterator for Keys {}
 impl Cache {
     /// The live keys in insertion order (double-ended).
     ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    /// Reading a key later, from the iterator, can fail the same way (each item
+    /// is a `Result`).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;

@@ -89,6 +89,7 @@ impl LeaseOptions {
     }
 
     /// The prefix of the dead-letter queue these options use.
+    #[must_use]
     pub fn dead_letter_prefix(&self) -> String {
         match &self.dead_letter {
             Some(d) => d.clone(),
@@ -140,6 +141,7 @@ pub struct Backlog {
 
 impl Backlog {
     /// True when nothing is queued or leased.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.queued == 0 && self.leased == 0
     }
@@ -216,6 +218,13 @@ impl<V> Lease<V> {
     /// Done: deletes the item. `false` when the lease had run out and the
     /// item went to another consumer (or was removed) meanwhile: then the
     /// other consumer owns it, and the work was done twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
     pub fn ack(self) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
         cache.store().write(self.opts.retry, None, |s| {
@@ -233,6 +242,13 @@ impl<V> Lease<V> {
     /// Not done: puts the item back in its queue now, at the front or the
     /// back, keeping its delivery count (or in the dead-letter queue, if it
     /// has had its maximum of deliveries). `false` when the lease was lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
     pub fn nack(self, side: Side) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
         cache.store().write(self.opts.retry, None, |s| {
@@ -264,6 +280,13 @@ impl<V> Lease<V> {
     /// Heartbeat: the lease now runs until `duration` from now. `false`
     /// when the lease was already lost (it ran out and another consumer
     /// took the item, or the item was removed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -428,6 +451,8 @@ impl Cache {
     /// [`Lease`] is acked or nacked or runs out. Items whose lease ran out
     /// are delivered first. `None` when nothing is available.
     ///
+    /// # Errors
+    ///
     /// An item whose value does not decode as `V` (a Python pickle, a value
     /// of another type) fails with [`Error::Decode`] or [`Error::Pickled`]
     /// naming its queue key, and that delivery counts and fails at once: the
@@ -436,6 +461,12 @@ impl Cache {
     /// dead-letter queue whole (its stored value kept, for a reader that
     /// can decode it), so the next lease takes the next item. Without
     /// `max_deliveries`, [`Cache::dead_letter_undecodable`] moves it.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the queue's key range is used up (moving an item to the dead-letter
+    /// queue).
     ///
     /// ```
     /// use std::time::Duration;
@@ -573,6 +604,13 @@ impl Cache {
     /// Moves every item of the dead-letter queue of `opts` back to the back
     /// of the leased queue, in one transaction; returns how many. Their
     /// delivery counts start again from zero.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the leased queue's key range is used up.
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         opts.validate()?;
         let dead = opts.dead_letter_prefix();
@@ -595,6 +633,10 @@ impl Cache {
     /// snapshot. A queue whose backlog is zero on both counts has no work
     /// left: nothing queued, and no consumer that could still push more or
     /// whose lease could still run out.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
         let (lo, hi) = bounds(prefix);
         self.store().read_snapshot(|s| {
@@ -610,10 +652,14 @@ impl Cache {
     /// [`Cache::lease`], waiting up to `wait` for an item: pushed by any
     /// thread or process, or freed by a lease that runs out.
     ///
+    /// # Errors
+    ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be leased in time, [`Error::Timeout`] when another
     /// connection held the write lock for the whole wait. `Duration::MAX`
     /// waits as long as it can.
+    ///
+    /// Also the errors of [`Cache::lease`].
     pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
         let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();

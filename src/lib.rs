@@ -194,6 +194,28 @@
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
 //! latest commits. After a checkpoint the log keeps at most 64 MiB of its file.
 //!
+//! ## Errors
+//!
+//! Every fallible call returns [`Result`], with one [`Error`] enum for the
+//! crate. Each method's `# Errors` section names the failures of its own;
+//! on top of those, any call that touches the directory can fail with:
+//!
+//! - [`Error::Sqlite`] or [`Error::Io`] when the database or a value file
+//!   cannot be read or written: a full disk, a permission taken away, an
+//!   I/O error (the error carries SQLite's code or the file's path);
+//! - [`Error::Corrupt`] when what it reads cannot have been written by diskq
+//!   or python-diskcache (a row of the wrong shape, a value file whose size
+//!   differs from its row's);
+//! - [`Error::InvalidKey`] for a key that cannot be stored (a NaN float).
+//!
+//! A call that writes (every one that adds, changes or removes an item, and
+//! a `get` when statistics are on or the eviction policy records accesses)
+//! can also fail with [`Error::Timeout`], when other writers keep the write
+//! lock past the cache's timeout ([`CacheBuilder::timeout`], 60 s by
+//! default; a call whose options say `retry` tries again instead), and with
+//! [`Error::InvalidUse`] on a handle opened read-only
+//! ([`Cache::open_read_only`]). A failed write changes nothing.
+//!
 //! ## Durability: what a crash or a power loss keeps
 //!
 //! Every write is one SQLite transaction, so after any failure a reader
@@ -288,6 +310,11 @@
 //!   build brings rusqlite too.
 //!
 //! The minimum supported Rust is 1.89 (`File::lock`).
+
+// Two of clippy's pedantic lints, for the library only: every pure getter
+// says that dropping its result is a mistake, and every fallible call says
+// which errors it returns and when.
+#![warn(clippy::must_use_candidate, clippy::missing_errors_doc)]
 
 mod batch;
 mod cache;

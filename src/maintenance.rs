@@ -37,12 +37,26 @@ impl Cache {
 
     /// Removes every expired item; returns how many. Runs in batches, each
     /// its own transaction, so concurrent writers are not held up.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     pub fn expire(&self) -> Result<usize> {
         self.remove_in_batches(Batch::Expired { now: self.now() }, BATCH)
     }
 
     /// Removes every item with `tag`; returns how many (in batches, as
     /// [`Cache::expire`]).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     ///
     /// ```
     /// use diskq::{Cache, SetOptions};
@@ -60,6 +74,13 @@ impl Cache {
     }
 
     /// Removes every item; returns how many (in batches, as [`Cache::expire`]).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     pub fn clear(&self) -> Result<usize> {
         let removed = self.remove_in_batches(Batch::All, BATCH)?;
         // Lease bookkeeping of the removed items goes too.
@@ -69,6 +90,12 @@ impl Cache {
 
     /// Removes expired items, then items by the eviction policy until the
     /// volume is under the size limit; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn cull(&self) -> Result<usize> {
         let mut count = self.expire()?;
         let policy = self.eviction_policy();
@@ -89,17 +116,30 @@ impl Cache {
     }
 
     /// The number of live (unexpired) items.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn len(&self) -> Result<usize> {
         let n = self.store().read(|s| s.len_live(self.now()))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// True when no live item is stored.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
 
     /// Bytes on disk: the database's pages plus the value files.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors));
+    /// [`Error::Io`] when a value folder cannot be listed.
     pub fn volume(&self) -> Result<u64> {
         let v = self.store().read(|s| s.volume())?;
         Ok(u64::try_from(v).unwrap_or(0))
@@ -107,6 +147,10 @@ impl Cache {
 
     /// Hits and misses counted so far (while statistics were enabled), and
     /// the items culled for the size limit (always counted).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -133,12 +177,19 @@ impl Cache {
     }
 
     /// Whether hits and misses are being counted.
+    #[must_use]
     pub fn statistics(&self) -> bool {
         self.store().statistics()
     }
 
     /// Turns hit and miss counting on or off, for this handle and (through
     /// the Settings table) for handles opened later.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn set_statistics(&self, enable: bool) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("statistics", &Scalar::Int(enable.into()))
@@ -148,6 +199,12 @@ impl Cache {
     }
 
     /// Sets the hit, miss and culled counts back to zero.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     pub fn reset_stats(&self) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("hits", &Scalar::Int(0))?;
@@ -162,6 +219,12 @@ impl Cache {
     ///
     /// Writers are held up while it runs (it holds the write lock), except
     /// on a cache opened read-only, where it reads one snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout (not
+    /// on a read-only handle); [`Error::Io`] when a value folder cannot be
+    /// listed. What it finds wrong is returned as warnings, not as an error.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -179,7 +242,14 @@ impl Cache {
     /// file no row names is removed only once it is an hour old. Returns
     /// the warnings, each marked `fixed` or not.
     ///
+    /// # Errors
+    ///
     /// Refused with [`Error::InvalidUse`] on a cache opened read-only.
+    ///
+    /// As [`Cache::check_with`] with `fix`: [`Error::Timeout`], [`Error::Io`]
+    /// when a file cannot be removed, and [`Error::Corrupt`] when SQLite's
+    /// integrity check fails and `VACUUM` cannot rebuild the database (the
+    /// message says how to recover).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -217,6 +287,15 @@ impl Cache {
     /// Writers are held up while it runs (it holds the write lock), except
     /// on a cache opened read-only ([`Cache::open_read_only`]), where it
     /// reads one snapshot and `fix` is refused with [`Error::InvalidUse`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] for `fix` on a read-only handle;
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout (not
+    /// on a read-only handle); [`Error::Io`] when a value folder cannot be
+    /// listed or, with `fix`, a file cannot be removed; [`Error::Corrupt`]
+    /// when, with `fix`, SQLite's integrity check fails and `VACUUM` cannot
+    /// rebuild the database.
     ///
     /// ```
     /// use std::time::Duration;

@@ -84,6 +84,7 @@ pub enum EvictionPolicy {
 
 impl EvictionPolicy {
     /// The name stored in the Settings table.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             EvictionPolicy::LeastRecentlyStored => "least-recently-stored",

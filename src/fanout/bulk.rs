@@ -19,11 +19,19 @@ const CULL_BATCH: u64 = 10;
 
 impl FanoutCache {
     /// The number of live items in all shards.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn len(&self) -> Result<usize> {
         self.inner.shards.iter().map(Cache::len).sum()
     }
 
     /// True when no shard holds a live item.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     pub fn is_empty(&self) -> Result<bool> {
         for shard in &self.inner.shards {
             if !shard.is_empty()? {
@@ -35,6 +43,11 @@ impl FanoutCache {
 
     /// Bytes on disk of all shards ([`Cache::volume`]); named sub-collections
     /// are not included.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a read ([the crate's errors](crate#errors));
+    /// [`Error::Io`](crate::Error::Io) when a value folder cannot be listed.
     pub fn volume(&self) -> Result<u64> {
         self.inner.shards.iter().map(Cache::volume).sum()
     }
@@ -43,6 +56,10 @@ impl FanoutCache {
     ///
     /// Unlike python-diskcache's `stats()`, reading them does not turn
     /// statistics on: use [`FanoutCache::set_statistics`].
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -69,12 +86,18 @@ impl FanoutCache {
     }
 
     /// Whether the shards count hits and misses (the first shard's setting).
+    #[must_use]
     pub fn statistics(&self) -> bool {
         self.inner.shards[0].statistics()
     }
 
     /// Turns hit and miss counting on or off in every shard (waiting for
     /// locked shards).
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors));
+    /// shards before a failing one keep the new setting.
     pub fn set_statistics(&self, enable: bool) -> Result<()> {
         for shard in &self.inner.shards {
             self.until_done(|| shard.set_statistics(enable))?;
@@ -84,6 +107,11 @@ impl FanoutCache {
 
     /// Sets the hit and miss counts of every shard, and this handle's
     /// timeout count, back to zero (waiting for locked shards).
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors));
+    /// shards before a failing one are reset.
     pub fn reset_stats(&self) -> Result<()> {
         for shard in &self.inner.shards {
             self.until_done(|| shard.reset_stats())?;
@@ -96,6 +124,11 @@ impl FanoutCache {
     /// warnings, shard by shard. Waits for locked shards (python-diskcache
     /// raises instead).
     ///
+    /// # Errors
+    ///
+    /// As [`Cache::check`], for the first shard that fails (the warnings of the
+    /// shards before it are lost with it).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::FanoutCache::open(dir.path())?;
@@ -107,6 +140,11 @@ impl FanoutCache {
     }
 
     /// Checks and repairs every shard ([`Cache::repair`]), shard by shard.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::repair`], for the first shard that fails; the shards before
+    /// it stay repaired.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -121,6 +159,10 @@ impl FanoutCache {
     /// [`FanoutCache::check`] with options (the grace period of orphan
     /// files, see [`Cache::check_with`](crate::Cache::check_with)), shard
     /// by shard.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::check_with`], for the first shard that fails.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -144,6 +186,12 @@ impl FanoutCache {
     /// each its own transaction, and, as python-diskcache's do, go on past
     /// shard timeouts until every shard is done: they wait for a locked
     /// shard, count its timeouts, and count every item removed.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)) other
+    /// than timeouts, which are waited out; what was removed before the failure
+    /// stays removed.
     pub fn expire(&self) -> Result<usize> {
         self.inner
             .shards
@@ -153,6 +201,10 @@ impl FanoutCache {
     }
 
     /// Removes every item with `tag`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::expire`].
     ///
     /// ```
     /// use diskq::SetOptions;
@@ -173,6 +225,10 @@ impl FanoutCache {
     }
 
     /// Removes every item of every shard; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::expire`].
     pub fn clear(&self) -> Result<usize> {
         self.inner
             .shards
@@ -184,6 +240,10 @@ impl FanoutCache {
     /// Removes expired items, then, in each shard over its share of the
     /// size limit, items by the eviction policy until it is under; returns
     /// how many.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::expire`].
     pub fn cull(&self) -> Result<usize> {
         let mut removed = self.expire()?;
         for shard in &self.inner.shards {
@@ -225,6 +285,11 @@ impl FanoutCache {
     /// The live keys of every shard: shard `000`'s in insertion order, then
     /// `001`'s, ... (double-ended: `.rev()` starts from the last shard's
     /// newest key). Iteration order is not insertion order across shards.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a read ([the crate's errors](crate#errors)) when a
+    /// shard's walk cannot start; each key is a `Result` too.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
