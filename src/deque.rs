@@ -124,6 +124,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// As [`Cache::open`]: [`Error::NotADirectory`], [`Error::NotADatabase`],
     /// [`Error::InvalidSetting`], [`Error::UnsupportedFormat`] or [`Error::Io`]
     /// when the directory cannot be opened as a cache.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("a")?;
+    /// // Another handle, in this process or another, sees the same items.
+    /// let same: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// assert_eq!(same.pop_front()?.as_deref(), Some("a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Deque<T>> {
         Ok(Deque::from_cache(
             Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
@@ -132,6 +142,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// A deque over an open cache: its integer-keyed queue, beside whatever
     /// other keys the cache holds (see [the type's docs](Deque#its-keys-beside-others)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let numbers: diskq::Deque<i64> = diskq::Deque::from_cache(cache.clone());
+    /// numbers.push_back(&7)?;
+    /// // The deque is the cache's integer-keyed queue.
+    /// assert_eq!(cache.pull::<i64>()?.map(|(_, v)| v), Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
@@ -154,6 +174,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle, when items over the bound
     /// have to be dropped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let recent = diskq::Deque::<u32>::open(dir.path())?.with_maxlen(3)?;
+    /// recent.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(recent.iter()?.collect::<Result<Vec<_>, _>>()?, [3, 4, 5]);
+    /// recent.push_front(&0)?; // full: drops from the back
+    /// assert_eq!(recent.iter()?.collect::<Result<Vec<_>, _>>()?, [0, 3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
         self.maxlen = Some(maxlen);
         self.cache.transact(|_| self.trim(maxlen, &FRONT))?;
@@ -170,12 +200,30 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The bound set by [`Deque::with_maxlen`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let d = diskq::Deque::<u32>::open(dir.path())?;
+    /// assert_eq!(d.maxlen(), None);
+    /// assert_eq!(d.with_maxlen(10)?.maxlen(), Some(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn maxlen(&self) -> Option<usize> {
         self.maxlen
     }
 
     /// The cache underneath.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("a")?;
+    /// let cache = jobs.cache();
+    /// assert_eq!(cache.eviction_policy(), diskq::EvictionPolicy::None);
+    /// assert_eq!(cache.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn cache(&self) -> &Cache {
         &self.cache
@@ -301,6 +349,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(["first", "second"])?;
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("first"));
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("second"));
+    /// assert_eq!(jobs.pop_front()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }
@@ -312,6 +370,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// As [`Deque::pop_front`]: an item that does not decode as `T` fails with
     /// [`Error::Pickled`] or [`Error::Decode`] naming its key and stays in
     /// place.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let stack: diskq::Deque<u8> = diskq::Deque::open(dir.path())?;
+    /// stack.extend(&[1, 2, 3])?;
+    /// assert_eq!(stack.pop_back()?, Some(3));
+    /// assert_eq!(stack.pop_back()?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&BACK)?.map(|(_, v)| v))
     }
@@ -325,6 +392,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
     /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(jobs.pop_front_many(3)?, [1, 2, 3]);
+    /// assert_eq!(jobs.pop_front_many(10)?, [4, 5]);
+    /// assert!(jobs.pop_front_many(10)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &FRONT)?.into_iter().map(|(_, v)| v).collect())
     }
@@ -338,6 +415,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
     /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(jobs.pop_back_many(2)?, [5, 4]);
+    /// assert_eq!(jobs.len()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &BACK)?.into_iter().map(|(_, v)| v).collect())
     }
@@ -358,6 +444,21 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// waits as long as it can.
     ///
     /// Also the decode errors of [`Deque::pop_front`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// let producer = {
+    ///     let jobs = jobs.clone();
+    ///     std::thread::spawn(move || jobs.push_back("wake up"))
+    /// };
+    /// // Blocks until the push commits (or 10 s pass).
+    /// assert_eq!(jobs.pop_front_timeout(Duration::from_secs(10))?.as_deref(), Some("wake up"));
+    /// producer.join().expect("no panic")?;
+    /// assert_eq!(jobs.pop_front_timeout(Duration::from_millis(1))?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }
@@ -367,6 +468,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Errors
     ///
     /// As [`Deque::pop_front_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u8> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.pop_back_timeout(Duration::from_millis(10))?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Back, timeout)
     }
@@ -388,7 +498,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// As [`Cache::lease`]: an item that does not decode as `T` fails with
     /// [`Error::Decode`] or [`Error::Pickled`] and counts as a failed delivery;
     /// [`Error::Timeout`] when the write lock stays taken past the timeout;
-    /// [`Error::InvalidUse`] on a read-only handle.
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidSetting`]
+    /// for a zero `duration`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -413,6 +524,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     ///
     /// [`Error::InvalidUse`] when `opts` names a prefix; otherwise as
     /// [`Deque::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("flaky")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(2);
+    /// jobs.lease_with(&opts)?.expect("first delivery").nack(Side::Front)?;
+    /// jobs.lease_with(&opts)?.expect("second delivery").nack(Side::Front)?; // the last one
+    /// assert!(jobs.lease_with(&opts)?.is_none(), "in the dead-letter queue now");
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("flaky"));
+    /// // A deque leases from its own queue only.
+    /// assert!(jobs.lease_with(&opts.clone().prefix("other")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease(opts)
@@ -427,6 +554,19 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::InvalidUse`] when `opts` names a prefix; [`Error::Timeout`]
     /// when another process held the write lock for the whole wait; the decode
     /// errors of [`Deque::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+    /// assert!(jobs.lease_timeout(&opts, Duration::from_millis(10))?.is_none());
+    /// jobs.push_back("job")?;
+    /// let lease = jobs.lease_timeout(&opts, Duration::from_secs(10))?.expect("queued");
+    /// assert_eq!(lease.value(), "job");
+    /// assert!(lease.ack()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease_timeout(opts, wait)
@@ -480,6 +620,19 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
     /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("poison")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// jobs.lease_with(&opts)?.expect("delivered").nack(Side::Back)?; // gives up: dead letter
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("poison"));
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
         let pull = PullOptions {
             prefix: Some(opts.dead_letter_prefix()),
@@ -497,6 +650,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
     /// the deque's key range is used up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("retry me")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// jobs.lease_with(&opts)?.expect("delivered").nack(Side::Back)?;
+    /// assert!(jobs.lease_with(&opts)?.is_none());
+    /// // After fixing the cause: back into the queue, delivery count reset.
+    /// assert_eq!(jobs.requeue_dead_letters(&opts)?, 1);
+    /// let again = jobs.lease_with(&opts)?.expect("queued again");
+    /// assert_eq!(again.deliveries(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         Self::deque_options(opts)?;
         self.cache.requeue_dead_letters(opts)
@@ -509,6 +678,18 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// let _held = jobs.lease(Duration::from_secs(30))?.expect("queued");
+    /// let backlog = jobs.backlog()?;
+    /// assert_eq!((backlog.queued, backlog.leased), (2, 1));
+    /// assert!(!backlog.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backlog(&self) -> Result<Backlog> {
         self.cache.backlog(None)
     }
@@ -529,6 +710,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
     /// does not decode as `T`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// assert_eq!(jobs.front()?, None);
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.front()?, Some(1));
+    /// assert_eq!(jobs.len()?, 2, "left in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn front(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&FRONT)?.map(|(_, v)| v))
     }
@@ -540,6 +731,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
     /// does not decode as `T`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.back()?, Some(2));
+    /// assert_eq!(jobs.len()?, 2, "left in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn back(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&BACK)?.map(|(_, v)| v))
     }
@@ -552,6 +752,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// does not decode as `T`; [`Error::InvalidUse`] for an `index` above
     /// `i64::MAX`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let letters: diskq::Deque<char> = diskq::Deque::open(dir.path())?;
+    /// letters.extend(&['a', 'b', 'c'])?;
+    /// assert_eq!(letters.get(1)?, Some('b'));
+    /// assert_eq!(letters.get(3)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, index: usize) -> Result<Option<T>> {
         let n = i64::try_from(index).map_err(|_| Error::InvalidUse("index out of range".into()))?;
         self.cache.store().read(|s| match s.queue_nth(n, self.cache.now())? {
@@ -567,6 +776,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// let _lease = jobs.lease(Duration::from_secs(30))?;
+    /// assert_eq!(jobs.len()?, 2, "a leased item still counts");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize> {
         let (lo, hi) = bounds(None);
         let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
@@ -583,6 +802,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// assert!(jobs.is_empty()?);
+    /// jobs.push_back(&1)?;
+    /// assert!(!jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -598,6 +826,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
     /// the batches before it done.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// assert_eq!(jobs.clear()?, 3);
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<usize> {
         let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
@@ -609,9 +846,9 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     ///
     /// # Errors
     ///
-    /// Only the storage errors of a read ([the crate's errors](crate#errors))
-    /// when the walk cannot start; the items' own errors come from the
-    /// iterator.
+    /// None at present: the walk reads nothing before the first `next`, so
+    /// the errors come with the items (each a `Result`: a page that cannot
+    /// be read, an item that does not decode as `T`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -671,6 +908,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ring: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// ring.extend(&[1, 2, 3, 4])?;
+    /// ring.rotate_left(1)?;
+    /// assert_eq!(ring.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 3, 4, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rotate_left(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Front)
     }
@@ -683,6 +929,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ring: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// ring.extend(&[1, 2, 3, 4])?;
+    /// ring.rotate_right(1)?;
+    /// assert_eq!(ring.iter()?.collect::<Result<Vec<_>, _>>()?, [4, 1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rotate_right(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Back)
     }
@@ -710,6 +965,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
     /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let numbers: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// numbers.extend(&[1, 2, 3, 4, 5, 6])?;
+    /// numbers.retain(|n| n % 2 == 0)?;
+    /// assert_eq!(numbers.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 4, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) -> Result<()> {
         self.cache.transact(|c| {
             let mut drop = Vec::new();
@@ -738,6 +1002,21 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// As [`Cache::transact`]: `f`'s own error after the rollback, or the
     /// transaction's [`Error::Timeout`] (and the other errors of a write)
     /// converted into `E`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// // Move the front item to the back, atomically for every process.
+    /// jobs.transact(|d| {
+    ///     if let Some(first) = d.pop_front()? {
+    ///         d.push_back(&first)?;
+    ///     }
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert_eq!(jobs.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 3, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transact<R, E: From<Error>>(&self, f: impl FnOnce(&Deque<T>) -> Result<R, E>) -> Result<R, E> {
         self.cache.transact(|_| f(self))
     }
@@ -746,6 +1025,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 /// The items of a [`Deque`] from front to back (double-ended), from
 /// [`Deque::iter`]. Items are read a page (100 items, one snapshot) at a
 /// time: an item popped before its page is read is skipped.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+/// jobs.extend(&[1, 2, 3])?;
+/// let iter: diskq::deque::Iter<u32> = jobs.iter()?;
+/// let backwards: Vec<u32> = iter.rev().collect::<Result<_, _>>()?;
+/// assert_eq!(backwards, [3, 2, 1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<T> {
     pager: Pager,
@@ -792,6 +1081,17 @@ impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
 
 /// Pops the items of a [`Deque`] from the front, one transaction each, until
 /// it is empty; from [`Deque::drain`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+/// jobs.extend(["a", "b"])?;
+/// let drain: diskq::deque::Drain<String> = jobs.drain();
+/// let done: Vec<String> = drain.collect::<Result<_, _>>()?;
+/// assert_eq!(done, ["a", "b"]);
+/// assert!(jobs.is_empty()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Drain<T> {
     deque: Deque<T>,

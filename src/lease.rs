@@ -468,6 +468,10 @@ impl Cache {
     /// the queue's key range is used up (moving an item to the dead-letter
     /// queue).
     ///
+    /// [`Error::InvalidSetting`] for options that cannot work: a zero
+    /// duration, `max_deliveries` of 0, or a dead-letter queue that is the
+    /// leased queue itself.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use diskq::{Cache, LeaseOptions, Side};
@@ -610,7 +614,8 @@ impl Cache {
     /// The errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
-    /// the leased queue's key range is used up.
+    /// the leased queue's key range is used up; [`Error::InvalidSetting`] for
+    /// invalid options, as [`Cache::lease`].
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         opts.validate()?;
         let dead = opts.dead_letter_prefix();
