@@ -80,6 +80,15 @@ where
     /// As [`Cache::open`]: [`Error::NotADirectory`], [`Error::NotADatabase`],
     /// [`Error::InvalidSetting`], [`Error::UnsupportedFormat`] or [`Error::Io`]
     /// when the directory cannot be opened as a cache.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let status: diskq::Index<String, u16> = diskq::Index::open(dir.path())?;
+    /// status.insert("/", &200)?;
+    /// let again: diskq::Index<String, u16> = diskq::Index::open(dir.path())?;
+    /// assert_eq!(again.get("/")?, Some(200));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Index<K, V>> {
         Ok(Index::from_cache(
             Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
@@ -87,6 +96,15 @@ where
     }
 
     /// An index over an open cache (all of its items).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// let index: diskq::Index<String, i64> = diskq::Index::from_cache(cache);
+    /// assert_eq!(index.get("a")?, Some(1)); // every key of the cache is an item
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn from_cache(cache: Cache) -> Index<K, V> {
         Index {
@@ -96,6 +114,14 @@ where
     }
 
     /// The cache underneath.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, i64> = diskq::Index::open(dir.path())?;
+    /// index.insert("a", &1)?;
+    /// assert_eq!(index.cache().get::<i64>("a")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn cache(&self) -> &Cache {
         &self.cache
@@ -145,6 +171,16 @@ where
     /// inserted); the errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// let (a, b) = ("a".to_string(), "b".to_string());
+    /// index.extend([(&a, &1), (&b, &2)])?; // one commit
+    /// assert_eq!(index.len()?, 2);
+    /// assert_eq!(index.get("b")?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend<'a, I>(&self, items: I) -> Result<()>
     where
         I: IntoIterator<Item = (&'a K, &'a V)>,
@@ -247,6 +283,15 @@ where
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("a", &1)?;
+    /// index.insert("a", &2)?; // same key: still one item
+    /// assert_eq!(index.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize> {
         self.cache.len()
     }
@@ -256,6 +301,15 @@ where
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// assert!(index.is_empty()?);
+    /// index.insert("a", &1)?;
+    /// assert!(!index.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         self.cache.is_empty()
     }
@@ -268,6 +322,16 @@ where
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
     /// the batches before it done.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("a", &1)?;
+    /// index.insert("b", &2)?;
+    /// assert_eq!(index.clear()?, 2);
+    /// assert!(index.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<usize> {
         self.cache.clear()
     }
@@ -279,6 +343,16 @@ where
     /// Only the storage errors of a read ([the crate's errors](crate#errors))
     /// when the walk cannot start; each key is a `Result` too
     /// ([`Error::Decode`] for a key that is not a `K`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("b", &1)?;
+    /// index.insert("a", &2)?;
+    /// let keys: Vec<String> = index.keys()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, ["b", "a"]); // insertion order, not sorted
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keys(&self) -> Result<Keys<K>> {
         Ok(Keys {
             pager: self.cache.rows(PageKind::Keys)?,
@@ -293,6 +367,16 @@ where
     /// Only the storage errors of a read ([the crate's errors](crate#errors))
     /// when the walk cannot start; each value is a `Result` too
     /// ([`Error::Decode`] for a value that is not a `V`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("b", &1)?;
+    /// index.insert("a", &2)?;
+    /// let newest_first: Vec<u32> = index.values()?.rev().collect::<Result<_, _>>()?;
+    /// assert_eq!(newest_first, [2, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn values(&self) -> Result<Values<V>> {
         Ok(Values {
             pager: self.cache.rows(PageKind::Items)?,
@@ -338,6 +422,17 @@ where
     /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
     /// value not a `V`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// assert_eq!(index.first()?, None);
+    /// index.insert("old", &1)?;
+    /// index.insert("new", &2)?;
+    /// assert_eq!(index.first()?, Some(("old".to_string(), 1)));
+    /// assert_eq!(index.len()?, 2, "left in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn first(&self) -> Result<Option<(K, V)>> {
         self.peek_edge(false)
     }
@@ -349,6 +444,15 @@ where
     /// [`Error::Decode`] or [`Error::Pickled`] when the key is not a `K` or the
     /// value not a `V`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("old", &1)?;
+    /// index.insert("new", &2)?;
+    /// assert_eq!(index.last()?, Some(("new".to_string(), 2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn last(&self) -> Result<Option<(K, V)>> {
         self.peek_edge(true)
     }
@@ -374,6 +478,16 @@ where
     /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
     /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("old", &1)?;
+    /// index.insert("new", &2)?;
+    /// assert_eq!(index.pop_first()?, Some(("old".to_string(), 1)));
+    /// assert_eq!(index.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_first(&self) -> Result<Option<(K, V)>> {
         self.pop_edge(false)
     }
@@ -387,6 +501,17 @@ where
     /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
     /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// index.insert("old", &1)?;
+    /// index.insert("new", &2)?;
+    /// assert_eq!(index.pop_last()?, Some(("new".to_string(), 2)));
+    /// assert_eq!(index.pop_last()?, Some(("old".to_string(), 1)));
+    /// assert_eq!(index.pop_last()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_last(&self) -> Result<Option<(K, V)>> {
         self.pop_edge(true)
     }
@@ -424,6 +549,14 @@ where
     /// `V`; the errors of any write ([the crate's errors](crate#errors)):
     /// [`Error::Timeout`] when the write lock stays taken past the timeout,
     /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let visits: diskq::Index<String, u32> = diskq::Index::open(dir.path())?;
+    /// assert_eq!(visits.get_or_insert_with("/", || 1)?, 1); // inserted
+    /// assert_eq!(visits.get_or_insert_with("/", || 99)?, 1); // found: `make` not called
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_or_insert_with<Q: Serialize + ?Sized>(&self, key: &Q, make: impl FnOnce() -> V) -> Result<V>
     where
         K: Borrow<Q>,
@@ -470,6 +603,16 @@ where
     /// # Errors
     ///
     /// As [`Cache::push_with`].
+    ///
+    /// ```
+    /// use diskq::{PushOptions, PullOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<String, String> = diskq::Index::open(dir.path())?;
+    /// let key = index.push_with("crawl /", &PushOptions::new().prefix("jobs"))?;
+    /// assert_eq!(key.as_str(), Some("jobs-500000000000000"));
+    /// assert_eq!(index.pull_with(&PullOptions::new().prefix("jobs"))?, Some((key, "crawl /".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with<W: Serialize + ?Sized>(&self, value: &W, opts: &PushOptions) -> Result<Key>
     where
         V: Borrow<W>,
@@ -484,6 +627,15 @@ where
     /// As [`Cache::pull_with`]: [`Error::Decode`] or [`Error::Pickled`], naming
     /// the key, for a value that is not a `V` (it stays queued), and the errors
     /// of a write.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<i64, String> = diskq::Index::open(dir.path())?;
+    /// index.push("a")?;
+    /// index.push("b")?;
+    /// assert_eq!(index.pull()?.map(|(_, v)| v).as_deref(), Some("a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull(&self) -> Result<Option<(Key, V)>> {
         self.cache.pull()
     }
@@ -493,6 +645,17 @@ where
     /// # Errors
     ///
     /// As [`Cache::pull_with`].
+    ///
+    /// ```
+    /// use diskq::{PullOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<i64, String> = diskq::Index::open(dir.path())?;
+    /// index.push("a")?;
+    /// index.push("b")?;
+    /// let newest = index.pull_with(&PullOptions::new().side(Side::Back))?;
+    /// assert_eq!(newest.map(|(_, v)| v).as_deref(), Some("b"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull_with(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.cache.pull_with(opts)
     }
@@ -503,6 +666,18 @@ where
     /// # Errors
     ///
     /// As [`Cache::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let index: diskq::Index<i64, String> = diskq::Index::open(dir.path())?;
+    /// index.push("job")?;
+    /// let lease = index.lease_with(&diskq::LeaseOptions::new(Duration::from_secs(30)))?.expect("queued");
+    /// assert_eq!(lease.value(), "job");
+    /// assert!(lease.ack()?);
+    /// assert!(index.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
         self.cache.lease(opts)
     }
@@ -544,6 +719,17 @@ where
     /// into `E` ([`Error::Encode`] for a key or value that cannot be
     /// serialized, [`Error::Decode`] for a stored value that is not a `V`, and
     /// those of a write).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let lengths: diskq::Index<String, usize> = diskq::Index::open(dir.path())?;
+    /// let n = lengths.memoize("https://example.com/", || Ok::<_, diskq::Error>(1256))?;
+    /// assert_eq!(n, 1256);
+    /// // Stored: the second call does not compute.
+    /// let again = lengths.memoize("https://example.com/", || -> Result<usize, diskq::Error> { unreachable!() })?;
+    /// assert_eq!(again, 1256);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn memoize<Q, E>(&self, key: &Q, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E>
     where
         Q: Serialize + ?Sized,
@@ -555,6 +741,16 @@ where
 }
 
 /// The keys of an [`Index`] in insertion order, from [`Index::keys`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let index: diskq::Index<u32, String> = diskq::Index::open(dir.path())?;
+/// index.insert(&3, "c")?;
+/// index.insert(&1, "a")?;
+/// let keys: diskq::index::Keys<u32> = index.keys()?;
+/// assert_eq!(keys.collect::<Result<Vec<_>, _>>()?, [3, 1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys<K> {
     pager: Pager,
@@ -562,6 +758,16 @@ pub struct Keys<K> {
 }
 
 /// The values of an [`Index`] in insertion order, from [`Index::values`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let index: diskq::Index<u32, String> = diskq::Index::open(dir.path())?;
+/// index.insert(&3, "c")?;
+/// index.insert(&1, "a")?;
+/// let values: diskq::index::Values<String> = index.values()?;
+/// assert_eq!(values.collect::<Result<Vec<_>, _>>()?, ["c", "a"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Values<V> {
     pager: Pager,
@@ -569,6 +775,23 @@ pub struct Values<V> {
 }
 
 /// The items of an [`Index`] in insertion order, from [`Index::iter`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let index: diskq::Index<String, u16> = diskq::Index::open(dir.path())?;
+/// index.insert("/", &200)?;
+/// index.insert("/gone", &404)?;
+/// let iter: diskq::index::Iter<String, u16> = index.iter()?;
+/// let missing: Vec<String> = iter
+///     .filter_map(|item| match item {
+///         Ok((page, 404)) => Some(Ok(page)),
+///         Ok(_) => None,
+///         Err(e) => Some(Err(e)),
+///     })
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(missing, ["/gone"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<K, V> {
     pager: Pager,
