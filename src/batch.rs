@@ -73,6 +73,15 @@ impl Cache {
     /// taken past the timeout, [`Error::InvalidUse`](crate::Error::InvalidUse)
     /// on a read-only handle. With `opts.retry`, a lock timeout is retried
     /// instead.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let stored = cache.set_many([("a", &1), ("b", &2), ("c", &3)], &diskq::SetOptions::new())?;
+    /// assert_eq!(stored, 3);
+    /// assert_eq!(cache.get_many::<_, i64, _>(["a", "c", "z"])?, [Some(1), Some(3), None]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
     where
         K: Into<Key>,

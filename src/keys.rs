@@ -173,6 +173,17 @@ impl Pager {
 /// a time (100 rows, each page one snapshot); the iteration covers the rows
 /// that existed when it started, and skips those removed (or expired) before
 /// their page was read.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::open(dir.path())?;
+/// cache.set("first", &1)?;
+/// cache.set(2, &2)?;
+/// let keys: diskq::Keys = cache.keys()?;
+/// let newest_first: Vec<diskq::Key> = keys.rev().collect::<Result<_, _>>()?;
+/// assert_eq!(newest_first, [diskq::Key::Int(2), diskq::Key::from("first")]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys {
     pager: Pager,

@@ -196,6 +196,17 @@ impl Cache {
     /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
     /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
     /// handle.
+    ///
+    /// ```
+    /// use diskq::PullOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_many(["a", "b", "c"], &diskq::PushOptions::new())?;
+    /// let batch: Vec<(diskq::Key, String)> = cache.pull_many(2, &PullOptions::new())?;
+    /// let values: Vec<&str> = batch.iter().map(|(_, v)| v.as_str()).collect();
+    /// assert_eq!(values, ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull_many<V: DeserializeOwned>(&self, n: usize, opts: &PullOptions) -> Result<Vec<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write(opts.retry, None, |s| {
@@ -282,6 +293,15 @@ impl Cache {
     /// # Errors
     ///
     /// As [`Cache::pull_with`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let key = cache.push("job-1")?;
+    /// assert_eq!(cache.pull::<String>()?, Some((key, "job-1".to_string())));
+    /// assert_eq!(cache.pull::<String>()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         self.pull_with(&PullOptions::default())
     }
@@ -299,6 +319,20 @@ impl Cache {
     /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
     /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
     /// read-only handle (retried with `opts.retry`).
+    ///
+    /// ```
+    /// use diskq::{PullOptions, PushOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let jobs = PushOptions::new().prefix("jobs");
+    /// cache.push_with("old", &jobs)?;
+    /// cache.push_with("new", &jobs)?;
+    /// let (_, newest) = cache
+    ///     .pull_with::<String>(&PullOptions::new().prefix("jobs").side(Side::Back))?
+    ///     .expect("two items");
+    /// assert_eq!(newest, "new");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.pull_by(opts, None)
     }
@@ -479,6 +513,15 @@ impl Cache {
     /// # Errors
     ///
     /// As [`Cache::peek_with`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push("next")?;
+    /// assert_eq!(cache.peek::<String>()?.map(|(_, v)| v).as_deref(), Some("next"));
+    /// assert!(cache.pull::<String>()?.is_some(), "the peek left it queued");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peek<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         self.peek_with(&PullOptions::default())
     }
@@ -491,6 +534,16 @@ impl Cache {
     /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the end
     /// item does not decode as `V`; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// use diskq::{PullOptions, PushOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_many(["a", "b"], &PushOptions::new().prefix("jobs"))?;
+    /// let back = cache.peek_with::<String>(&PullOptions::new().prefix("jobs").side(Side::Back))?;
+    /// assert_eq!(back.map(|(_, v)| v).as_deref(), Some("b"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peek_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().read(|s| {
