@@ -26,8 +26,24 @@ mod shards;
 pub use bulk::Keys;
 
 /// The default number of shards (python-diskcache's).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// assert_eq!(cache.shards().len(), diskq::fanout::DEFAULT_SHARDS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_SHARDS: usize = 8;
 /// The default lock timeout of each shard (python-diskcache's 10 ms).
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// assert_eq!(cache.timeout(), diskq::fanout::DEFAULT_TIMEOUT);
+/// assert_eq!(diskq::fanout::DEFAULT_TIMEOUT, Duration::from_millis(10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10);
 /// The default size limit of the whole cache; each shard gets its share.
 const DEFAULT_SIZE_LIMIT: u64 = 1 << 30;
@@ -124,6 +140,14 @@ impl Default for FanoutCacheBuilder {
 
 impl FanoutCacheBuilder {
     /// The number of shards (default 8; at least 1).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(3).open(dir.path())?;
+    /// assert_eq!(cache.shards().len(), 3);
+    /// assert!(dir.path().join("002").is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -132,6 +156,22 @@ impl FanoutCacheBuilder {
     /// How long an operation waits for a shard locked by another connection
     /// before it gives up (default 10 ms): a `get` then misses, a `set`
     /// returns `false`, and the timeout is counted in [`FanoutStats::timeouts`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(1).timeout(Duration::from_millis(20)).open(dir.path())?;
+    /// // While the only shard is locked by a transaction, another thread's set
+    /// // gives up after 20 ms and says so with `false`.
+    /// cache.shards()[0].transact(|_| {
+    ///     let other = cache.clone();
+    ///     let stored = std::thread::spawn(move || other.set("k", &1)).join().expect("no panic");
+    ///     assert!(!stored.expect("a timeout is not an error"));
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert_eq!(cache.stats()?.timeouts, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -140,72 +180,169 @@ impl FanoutCacheBuilder {
     /// The soft size limit of the whole cache in bytes (default 1 GiB); each
     /// shard gets `size_limit / shards`. Always applied to every shard, as
     /// python-diskcache does, so it replaces the stored limit on each open.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(4).size_limit(4 << 20).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.size_limit() == 1 << 20), "a quarter each");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.size_limit = bytes;
         self
     }
 
     /// [`CacheBuilder::cull_limit`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().cull_limit(0).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.cull_limit() == 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cull_limit(mut self, items: u64) -> Self {
         self.cache = self.cache.cull_limit(items);
         self
     }
 
     /// [`CacheBuilder::eviction_policy`] of every shard.
+    ///
+    /// ```
+    /// use diskq::EvictionPolicy;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().eviction_policy(EvictionPolicy::None).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.eviction_policy() == EvictionPolicy::None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
         self.cache = self.cache.eviction_policy(policy);
         self
     }
 
     /// [`CacheBuilder::statistics`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+    /// cache.get::<i64>("missing")?;
+    /// assert_eq!(cache.stats()?.misses, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn statistics(mut self, on: bool) -> Self {
         self.cache = self.cache.statistics(on);
         self
     }
 
     /// [`CacheBuilder::tag_index`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().tag_index(true).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.tag_index()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tag_index(mut self, on: bool) -> Self {
         self.cache = self.cache.tag_index(on);
         self
     }
 
     /// [`CacheBuilder::min_file_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("big", b"0123456789")?;
+    /// assert!(cache.read("big")?.expect("set").path().is_some(), "in its own file");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn min_file_size(mut self, bytes: u64) -> Self {
         self.cache = self.cache.min_file_size(bytes);
         self
     }
 
     /// [`CacheBuilder::sqlite_cache_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_cache_size(512).open(dir.path())?;
+    /// let setting = ("sqlite_cache_size".to_string(), "512".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_cache_size(mut self, pages: i64) -> Self {
         self.cache = self.cache.sqlite_cache_size(pages);
         self
     }
 
     /// [`CacheBuilder::sqlite_mmap_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_mmap_size(0).open(dir.path())?;
+    /// let setting = ("sqlite_mmap_size".to_string(), "0".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
         self.cache = self.cache.sqlite_mmap_size(bytes);
         self
     }
 
     /// [`CacheBuilder::sqlite_synchronous`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder()
+    ///     .sqlite_synchronous(diskq::Synchronous::Full)
+    ///     .open(dir.path())?;
+    /// let setting = ("sqlite_synchronous".to_string(), "2".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_synchronous(mut self, level: crate::Synchronous) -> Self {
         self.cache = self.cache.sqlite_synchronous(level);
         self
     }
 
     /// [`CacheBuilder::sqlite_journal_mode`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_journal_mode("wal").open(dir.path())?;
+    /// let setting = ("sqlite_journal_mode".to_string(), "wal".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
         self.cache = self.cache.sqlite_journal_mode(mode);
         self
     }
 
     /// [`CacheBuilder::sync_files`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sync_files(false).open(dir.path())?;
+    /// assert!(cache.set_bytes("blob", &[7; 100_000])?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync_files(mut self, on: bool) -> Self {
         self.cache = self.cache.sync_files(on);
         self
     }
 
     /// [`CacheBuilder::clock`] of every shard (for tests that drive expiry).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let dir = tempfile::tempdir()?;
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let past = diskq::FanoutCache::builder().clock(move || an_hour_ago).open(dir.path())?;
+    /// past.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// // Stored an hour ago for a minute: expired for a handle on the real clock.
+    /// assert_eq!(diskq::FanoutCache::open(dir.path())?.get::<i64>("k")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> Self {
         self.cache = self.cache.clock(clock);
         self
@@ -370,6 +507,17 @@ impl fmt::Debug for FanoutCache {
 }
 
 /// Hit, miss and timeout counts of a [`FanoutCache`], from [`FanoutCache::stats`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+/// cache.set("a", &1)?;
+/// cache.get::<i64>("a")?;
+/// cache.get::<i64>("b")?;
+/// let stats: diskq::fanout::FanoutStats = cache.stats()?;
+/// assert_eq!((stats.hits, stats.misses, stats.culled, stats.timeouts), (1, 1, 0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FanoutStats {
     /// Gets that found a live item, summed over the shards (counted while
@@ -395,22 +543,54 @@ impl FanoutCache {
     /// As [`FanoutCacheBuilder::open`]: [`Error::InvalidSetting`] when the
     /// directory has another shard count than 8, [`Error::NotADirectory`] when
     /// `dir` is a file, and the errors of [`Cache::open`] for a shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set("k", &1)?);
+    /// assert!(dir.path().join("000").is_dir() && dir.path().join("007").is_dir());
+    /// assert_eq!(diskq::FanoutCache::open(dir.path())?.get::<i64>("k")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
         FanoutCache::builder().open(dir)
     }
 
     /// A builder for opening with options.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(2).open(dir.path())?;
+    /// assert_eq!(cache.shards().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> FanoutCacheBuilder {
         FanoutCacheBuilder::default()
     }
 
     /// The directory holding the shards, as an absolute path.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.directory(), dir.path().canonicalize()?);
+    /// assert_eq!(cache.shards()[1].directory(), cache.directory().join("001"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn directory(&self) -> &Path {
         &self.inner.dir
     }
 
     /// The lock timeout of each shard.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().timeout(Duration::from_millis(50)).open(dir.path())?;
+    /// assert_eq!(cache.timeout(), Duration::from_millis(50));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
@@ -419,6 +599,16 @@ impl FanoutCache {
     /// The shards, in order (`000`, `001`, ...). For reading their settings
     /// or statistics; writing a key into another shard than
     /// [`FanoutCache::shard_index`] names hides it from the fanout cache.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// let shard = &cache.shards()[cache.shard_index("k")];
+    /// assert_eq!(shard.get::<i64>("k")?, Some(1));
+    /// assert_eq!(cache.shards().iter().map(|s| s.len()).sum::<Result<usize, _>>()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn shards(&self) -> &[Cache] {
         &self.inner.shards
@@ -497,6 +687,15 @@ impl FanoutCache {
     /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the value
     /// does not decode as `V`; the storage errors of a read ([the crate's
     /// errors](crate#errors)). A shard timeout is not an error (a miss).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("page:/", "<html>")?;
+    /// assert_eq!(cache.get::<String>("page:/")?.as_deref(), Some("<html>"));
+    /// assert_eq!(cache.get::<String>("page:/missing")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get(key), None)
@@ -508,6 +707,16 @@ impl FanoutCache {
     /// # Errors
     ///
     /// As [`FanoutCache::get`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_with("k", &1, &diskq::SetOptions::new().tag("t").expire(Duration::from_secs(60)))?;
+    /// let entry = cache.get_entry::<i64>("k")?.expect("live");
+    /// assert_eq!((entry.value, entry.tag.as_deref()), (1, Some("t")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_entry(key), None)
@@ -521,6 +730,14 @@ impl FanoutCache {
     /// [`Error::Decode`] when the value is not bytes, [`Error::Pickled`] for a
     /// pickle; the storage errors of a read ([the crate's
     /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_bytes("raw", &[1, 2, 3])?;
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_bytes(key), None)
@@ -602,6 +819,15 @@ impl FanoutCache {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.contains_key("k")?);
+    /// assert!(!cache.contains_key("other")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.contains_key(key), false)
@@ -616,6 +842,14 @@ impl FanoutCache {
     /// when a large value's file cannot be written; the storage errors of a
     /// write ([the crate's errors](crate#errors)). A shard timeout is not an
     /// error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set("user:7", "alice")?, "stored");
+    /// assert_eq!(cache.get::<String>("user:7")?.as_deref(), Some("alice"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         self.set_with(key, value, &SetOptions::default())
     }
@@ -650,6 +884,14 @@ impl FanoutCache {
     /// [`Error::Io`] when a large value's file cannot be written; the storage
     /// errors of a write ([the crate's errors](crate#errors)). A shard timeout
     /// is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set_bytes("raw", b"\x00\x01")?);
+    /// assert_eq!(cache.get_bytes("raw")?.as_deref(), Some(&b"\x00\x01"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<bool> {
         self.set_bytes_with(key, bytes, &SetOptions::default())
     }
@@ -659,6 +901,14 @@ impl FanoutCache {
     /// # Errors
     ///
     /// As [`FanoutCache::set_bytes`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set_bytes_with("raw", b"\x00", &diskq::SetOptions::new().tag("blobs"))?);
+    /// assert_eq!(cache.evict("blobs")?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.set_bytes_with(key, bytes, opts).map(|()| true), false)
@@ -697,6 +947,15 @@ impl FanoutCache {
     /// [`Error::Encode`] when a value cannot be serialized (the shards before
     /// it keep their parts); [`Error::Io`] for a value file; the storage errors
     /// of a write ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let stored = cache.set_many([("a", &1), ("b", &2)], &diskq::SetOptions::new())?;
+    /// assert_eq!(stored, 2);
+    /// assert_eq!(cache.get_many::<_, i64, _>(["b", "a"])?, [Some(2), Some(1)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
     where
         K: Into<Key>,
@@ -741,6 +1000,17 @@ impl FanoutCache {
     /// # Errors
     ///
     /// As [`FanoutCache::add`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let opts = diskq::SetOptions::new().expire(Duration::from_secs(60));
+    /// assert!(cache.add_with("once", &1, &opts)?);
+    /// assert!(!cache.add_with("once", &2, &opts)?);
+    /// assert_eq!(cache.get::<i64>("once")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.add_with(key, value, opts), false)
@@ -776,6 +1046,14 @@ impl FanoutCache {
     ///
     /// As [`FanoutCache::incr`], and [`Error::Encode`] for a `delta` of
     /// `i64::MIN`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.decr("stock", 1, 10)?, Some(9));
+    /// assert_eq!(cache.decr("stock", 2, 10)?, Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<Option<i64>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.decr(key, delta, default).map(Some), None)
@@ -788,6 +1066,15 @@ impl FanoutCache {
     ///
     /// The storage errors of a write ([the crate's errors](crate#errors)). A
     /// shard timeout is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.delete("k")?);
+    /// assert!(!cache.delete("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.delete(key), false)
@@ -823,6 +1110,17 @@ impl FanoutCache {
     ///
     /// The storage errors of a write ([the crate's errors](crate#errors)). A
     /// shard timeout is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.touch("k", Some(Duration::from_secs(60)))?);
+    /// assert!(cache.get_entry::<i64>("k")?.expect("live").expire_time.is_some());
+    /// assert!(!cache.touch("missing", None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.touch(key, expire), false)

@@ -23,6 +23,16 @@ impl FanoutCache {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// for i in 0..10 {
+    ///     cache.set(i, &i)?;
+    /// }
+    /// assert_eq!(cache.len()?, 10); // summed over the shards
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize> {
         self.inner.shards.iter().map(Cache::len).sum()
     }
@@ -32,6 +42,15 @@ impl FanoutCache {
     /// # Errors
     ///
     /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.is_empty()?);
+    /// cache.set("k", &1)?;
+    /// assert!(!cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         for shard in &self.inner.shards {
             if !shard.is_empty()? {
@@ -48,6 +67,15 @@ impl FanoutCache {
     ///
     /// The storage errors of a read ([the crate's errors](crate#errors));
     /// [`Error::Io`](crate::Error::Io) when a value folder cannot be listed.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let before = cache.volume()?;
+    /// cache.set_bytes("big", &[0u8; 100_000])?;
+    /// assert!(cache.volume()? >= before + 100_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn volume(&self) -> Result<u64> {
         self.inner.shards.iter().map(Cache::volume).sum()
     }
@@ -86,6 +114,13 @@ impl FanoutCache {
     }
 
     /// Whether the shards count hits and misses (the first shard's setting).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert!(!diskq::FanoutCache::open(dir.path())?.statistics());
+    /// assert!(diskq::FanoutCache::builder().statistics(true).open(dir.path())?.statistics());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn statistics(&self) -> bool {
         self.inner.shards[0].statistics()
@@ -98,6 +133,15 @@ impl FanoutCache {
     ///
     /// The storage errors of a write ([the crate's errors](crate#errors));
     /// shards before a failing one keep the new setting.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_statistics(true)?;
+    /// cache.get::<i64>("missing")?;
+    /// assert_eq!(cache.stats()?.misses, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_statistics(&self, enable: bool) -> Result<()> {
         for shard in &self.inner.shards {
             self.until_done(|| shard.set_statistics(enable))?;
@@ -112,6 +156,15 @@ impl FanoutCache {
     ///
     /// The storage errors of a write ([the crate's errors](crate#errors));
     /// shards before a failing one are reset.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+    /// cache.get::<i64>("missing")?;
+    /// cache.reset_stats()?;
+    /// assert_eq!(cache.stats()?, diskq::fanout::FanoutStats::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset_stats(&self) -> Result<()> {
         for shard in &self.inner.shards {
             self.until_done(|| shard.reset_stats())?;
@@ -192,6 +245,26 @@ impl FanoutCache {
     /// The storage errors of a write ([the crate's errors](crate#errors)) other
     /// than timeouts, which are waited out; what was removed before the failure
     /// stays removed.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+    /// use std::time::{Duration, SystemTime};
+    /// let now = Arc::new(AtomicU64::new(1_000_000)); // seconds, moved by hand
+    /// let clock = now.clone();
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder()
+    ///     .clock(move || SystemTime::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+    ///     .open(dir.path())?;
+    /// let brief = diskq::SetOptions::new().expire(Duration::from_secs(60));
+    /// for i in 0..5 {
+    ///     cache.set_with(i, &i, &brief)?;
+    /// }
+    /// cache.set("forever", &0)?;
+    /// now.fetch_add(61, Ordering::SeqCst);
+    /// assert_eq!(cache.expire()?, 5);
+    /// assert_eq!(cache.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire(&self) -> Result<usize> {
         self.inner
             .shards
@@ -229,6 +302,17 @@ impl FanoutCache {
     /// # Errors
     ///
     /// As [`FanoutCache::expire`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// for i in 0..10 {
+    ///     cache.set(i, &i)?;
+    /// }
+    /// assert_eq!(cache.clear()?, 10);
+    /// assert!(cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<usize> {
         self.inner
             .shards
@@ -244,6 +328,18 @@ impl FanoutCache {
     /// # Errors
     ///
     /// As [`FanoutCache::expire`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// // No culling by writes, and no room: `cull` removes everything.
+    /// let cache = diskq::FanoutCache::builder().size_limit(0).cull_limit(0).open(dir.path())?;
+    /// for i in 0..4 {
+    ///     cache.set(i, &i)?;
+    /// }
+    /// assert_eq!(cache.cull()?, 4);
+    /// assert!(cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cull(&self) -> Result<usize> {
         let mut removed = self.expire()?;
         for shard in &self.inner.shards {
@@ -314,6 +410,18 @@ impl FanoutCache {
 ///
 /// Double-ended; each shard's keys are read a page at a time, as
 /// [`crate::Keys`] reads them.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// cache.set("a", &1)?;
+/// cache.set("b", &2)?;
+/// let keys: diskq::fanout::Keys = cache.keys()?;
+/// let mut names: Vec<diskq::Key> = keys.collect::<Result<_, _>>()?;
+/// names.sort_by_key(|k| k.as_str().map(str::to_owned)); // shard order, not insertion order
+/// assert_eq!(names, [diskq::Key::from("a"), diskq::Key::from("b")]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys {
     shards: VecDeque<crate::Keys>,
