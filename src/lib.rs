@@ -214,7 +214,9 @@
 //! lock past the cache's timeout ([`CacheBuilder::timeout`], 60 s by
 //! default; a call whose options say `retry` tries again instead), and with
 //! [`Error::InvalidUse`] on a handle opened read-only
-//! ([`Cache::open_read_only`]). A failed write changes nothing.
+//! ([`Cache::open_read_only`]). A failed write changes nothing, except that
+//! the bulk removals that run in batches ([`Cache::expire`], [`Cache::clear`],
+//! [`Cache::evict`]) keep the batches done before the failure.
 //!
 //! ## Durability: what a crash or a power loss keeps
 //!
@@ -275,7 +277,8 @@
 //!
 //! ## Clocks: expiry and leases follow the wall clock
 //!
-//! Expiry times ([`SetOptions::expire`]) and lease deadlines
+//! Expiry times ([`SetOptions::expire`], and so the expiry of the
+//! [`recipes`]' locks and semaphore slots) and lease deadlines
 //! ([`LeaseOptions`], [`Lease::renew`]) are stored as wall-clock times
 //! ([`SystemTime`](std::time::SystemTime), seconds since the Unix epoch, as
 //! python-diskcache stores them) and compared with each process's clock

@@ -196,8 +196,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// Only the storage errors of a read ([the crate's errors](crate#errors));
-    /// [`Error::Io`] when a value folder cannot be listed.
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)):
+    /// the volume is the database's own count, no folder is listed.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

@@ -65,8 +65,8 @@ impl FanoutCache {
     ///
     /// # Errors
     ///
-    /// The storage errors of a read ([the crate's errors](crate#errors));
-    /// [`Error::Io`](crate::Error::Io) when a value folder cannot be listed.
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)),
+    /// for the first shard that fails.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

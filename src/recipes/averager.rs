@@ -158,8 +158,9 @@ impl Averager {
     /// # Errors
     ///
     /// [`Error::Decode`] when the key holds a value that is not an average (it
-    /// then stays); the storage errors of a write ([the crate's
-    /// errors](crate#errors)).
+    /// then stays); [`Error::Timeout`] when the write lock stays taken past
+    /// the cache's timeout (unlike `add`, a pop does not wait it out); the
+    /// storage errors of a write ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
