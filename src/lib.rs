@@ -221,14 +221,15 @@
 //! ## Durability: what a crash or a power loss keeps
 //!
 //! Every write is one SQLite transaction, so after any failure a reader
-//! sees each write whole or not at all: never half a batch, a row without
-//! its value file, or a torn database. What a failure can take back depends
+//! sees each write whole or not at all: never half a batch or a torn
+//! database, and (with value files synced, the default) never a row without
+//! its value file. What a failure can take back depends
 //! on the failure and on [`CacheBuilder::sqlite_synchronous`] (saved in the
 //! directory, so every process of it uses the same):
 //!
 //! - A crash of the process (a panic, `kill -9`, an out-of-memory kill)
-//!   loses nothing that committed: the commit is in the write-ahead log,
-//!   which the operating system keeps. Whatever the synchronous setting.
+//!   loses nothing that committed, whatever the synchronous setting: the
+//!   commit is in the write-ahead log, which the operating system keeps.
 //! - A power loss or an operating-system crash with the default,
 //!   [`Synchronous::Normal`]: the database stays consistent, but the last
 //!   commits before the failure (those since the log was last synced, which
@@ -251,8 +252,8 @@
 //!
 //! A [`Cache`] is `Clone + Send + Sync`, and its clones share one pool of
 //! connections: share a handle between the threads of a process, and open
-//! the directory once in each process. Handles of any number of processes may be open on one
-//! directory at once.
+//! the directory once in each process. Handles of any number of processes
+//! may be open on one directory at once.
 //!
 //! A handle inherited through `fork(2)` is not broken: diskq notices the
 //! new process id and gives the child its own SQLite connections and lock
@@ -285,8 +286,8 @@
 //! when read. A clock that jumps forward makes entries expire early and
 //! leases run out early: another consumer then gets a leased item while its
 //! first consumer still works on it (work done twice, which at-least-once
-//! work must tolerate anyway). A clock that jumps back keeps entries, and
-//! items of leases whose consumer died, hidden for that much longer.
+//! work must tolerate anyway). A clock that jumps back keeps entries alive,
+//! and the items of leases whose consumer died hidden, for that much longer.
 //! Timeouts and timed waits are not affected: they use the monotonic clock
 //! ([`Instant`](std::time::Instant)). Keep the clock synced by slewing
 //! (NTP, chrony), and lease for much longer than the largest correction you
