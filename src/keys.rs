@@ -173,6 +173,17 @@ impl Pager {
 /// a time (100 rows, each page one snapshot); the iteration covers the rows
 /// that existed when it started, and skips those removed (or expired) before
 /// their page was read.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::open(dir.path())?;
+/// cache.set("first", &1)?;
+/// cache.set(2, &2)?;
+/// let keys: diskq::Keys = cache.keys()?;
+/// let newest_first: Vec<diskq::Key> = keys.rev().collect::<Result<_, _>>()?;
+/// assert_eq!(newest_first, [diskq::Key::Int(2), diskq::Key::from("first")]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys {
     pager: Pager,
@@ -196,6 +207,12 @@ impl std::iter::FusedIterator for Keys {}
 
 impl Cache {
     /// The live keys in insertion order (double-ended).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    /// Reading a key later, from the iterator, can fail the same way (each item
+    /// is a `Result`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
