@@ -223,6 +223,8 @@ mod queue;
 pub mod recipes;
 mod settings;
 mod store;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
 pub use deque::Deque;

@@ -8,6 +8,12 @@
 //! ring from any process, bumps the version for all. Every waiter also looks
 //! at `PRAGMA data_version` every `wake_poll`, which catches commits that
 //! rang nothing (python-diskcache's).
+//!
+//! With the `tokio` feature, tasks wait too (`crate::tokio::wait`): each
+//! wake also wakes one waiting task through [`Tasks`], and a task that takes
+//! an item wakes the next one, so a ring for one item does not wake a
+//! thousand tasks. One task at a time watches the doorbell for the others,
+//! on the runtime's reactor, and runs the fallback poll on a timer.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +34,21 @@ pub(crate) const WAKE_POLL: Duration = Duration::from_millis(50);
 pub(crate) struct Notifier {
     state: Mutex<State>,
     changed: Condvar,
-    bell: doorbell::Bell,
+    pub(crate) bell: doorbell::Bell,
+    /// The tasks of this process waiting on the directory.
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: Tasks,
+}
+
+/// The async waiters of a directory in this process.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    /// Each wake wakes one task (or leaves a permit for the next); a task
+    /// that is woken and then dropped hands the wake on (`Notify`'s rule).
+    pub(crate) notify: ::tokio::sync::Notify,
+    /// True while a task watches the doorbell for the others.
+    pub(crate) watching: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +75,8 @@ impl Notifier {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             bell: doorbell::Bell::new(dir),
+            #[cfg(feature = "tokio")]
+            tasks: Tasks::default(),
         });
         all.insert(dir.to_path_buf(), Arc::downgrade(&n));
         n
@@ -64,11 +86,15 @@ impl Notifier {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes this process's waiters.
-    fn notify(&self) {
+    /// Wakes this process's waiters: every thread, and one task (which
+    /// wakes the next if it finds an item).
+    pub(crate) fn notify(&self) {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
+        drop(st);
+        #[cfg(feature = "tokio")]
+        self.tasks.notify.notify_one();
     }
 
     /// After a commit that can feed a waiter: wakes the waiters of this
@@ -81,7 +107,7 @@ impl Notifier {
     /// Starts watching the doorbell (once per process and directory) and
     /// returns the version a new waiter has seen: rings that came before
     /// count as seen, since the waiter looks at the queue next.
-    fn listen(&self) -> u64 {
+    pub(crate) fn listen(&self) -> u64 {
         if self.bell.listen() && self.bell.drain() {
             // Someone else's waiters may be owed this wake.
             self.notify();
@@ -110,6 +136,8 @@ impl Notifier {
                 st.polling = false;
                 if rang {
                     st.version = st.version.wrapping_add(1);
+                    #[cfg(feature = "tokio")]
+                    self.tasks.notify.notify_one();
                 }
                 // Wake the others: to see the ring, or to take over.
                 self.changed.notify_all();
@@ -187,6 +215,44 @@ impl<'a> Watcher<'a> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// What a task that watches the doorbell for the others needs of its
+/// watcher: the fallback poll, one look at a time.
+#[cfg(feature = "tokio")]
+impl<'a> Watcher<'a> {
+    /// The store watched.
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// How long to wait before the next look at `PRAGMA data_version`:
+    /// `wake_poll` while the doorbell is watched, else a backoff from 1 ms
+    /// up to it (a change seen starts the backoff again).
+    pub(crate) fn next_step(&mut self) -> Duration {
+        let poll = self.store.wake_poll;
+        if self.store.notifier.bell.live() {
+            return poll;
+        }
+        let step = self.pause.min(poll);
+        self.pause = (self.pause * 2).min(poll);
+        step
+    }
+
+    /// True when another connection committed since the last look.
+    pub(crate) fn committed(&mut self) -> Result<bool> {
+        let session = self
+            .session
+            .as_ref()
+            .expect("a watcher holds its connection until dropped");
+        let version = session.data_version()?;
+        if version == self.seen_version {
+            return Ok(false);
+        }
+        self.seen_version = version;
+        self.pause = Duration::from_millis(1);
+        Ok(true)
     }
 }
 
