@@ -10,8 +10,8 @@
 //! rang nothing (python-diskcache's).
 //!
 //! With the `tokio` feature, tasks wait too (`crate::tokio::wait`): each
-//! wake also wakes one waiting task through [`Tasks`], and a task that takes
-//! an item wakes the next one, so a ring for one item does not wake a
+//! wake also wakes one waiting task through [`Tasks`], and a woken task that
+//! takes an item wakes the next one, so a ring for one item does not wake a
 //! thousand tasks. One task at a time watches the doorbell for the others,
 //! on the runtime's reactor, and runs the fallback poll on a timer.
 
@@ -89,12 +89,16 @@ impl Notifier {
     /// Wakes this process's waiters: every thread, and one task (which
     /// wakes the next if it finds an item).
     pub(crate) fn notify(&self) {
+        self.notify_threads();
+        #[cfg(feature = "tokio")]
+        self.tasks.notify.notify_one();
+    }
+
+    /// Wakes this process's waiting threads (not its tasks).
+    pub(crate) fn notify_threads(&self) {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
-        drop(st);
-        #[cfg(feature = "tokio")]
-        self.tasks.notify.notify_one();
     }
 
     /// After a commit that can feed a waiter: wakes the waiters of this

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::lease::{Lease, next_lease_end};
 use super::wait::take_until;
+use super::wait::{coop, turn};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::lease::{Backlog, LeaseOptions};
@@ -53,6 +54,7 @@ pub(crate) async fn open_blocking<T: Send + 'static>(
     dir: &Path,
     open: impl FnOnce(&Path) -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    turn().await;
     let dir = dir.to_path_buf();
     let shown = dir.clone();
     match ::tokio::task::spawn_blocking(move || open(&dir)).await {
@@ -86,6 +88,7 @@ impl Cache {
 
     /// Sets `key` to `value` (see [`crate::Cache::set`]).
     pub async fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+        turn().await;
         self.inner.set(key, value)
     }
 
@@ -96,73 +99,87 @@ impl Cache {
         value: &V,
         opts: &SetOptions,
     ) -> Result<()> {
+        turn().await;
         self.inner.set_with(key, value, opts)
     }
 
     /// Sets `key` to raw bytes (see [`crate::Cache::set_bytes`]).
     pub async fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<()> {
+        turn().await;
         self.inner.set_bytes(key, bytes)
     }
 
     /// The value of `key`, `None` when missing or expired (see [`crate::Cache::get`]).
     pub async fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        coop().await;
         self.inner.get(key)
     }
 
     /// The raw bytes of `key` (see [`crate::Cache::get_bytes`]).
     pub async fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
+        coop().await;
         self.inner.get_bytes(key)
     }
 
     /// Sets `key` only if it is missing; true if it was set (see [`crate::Cache::add`]).
     pub async fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+        turn().await;
         self.inner.add(key, value)
     }
 
     /// Adds `delta` to the integer at `key` (`default` when missing);
     /// the new value (see [`crate::Cache::incr`]).
     pub async fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
+        turn().await;
         self.inner.incr(key, delta, default)
     }
 
     /// Subtracts `delta` from the integer at `key` (see [`crate::Cache::decr`]).
     pub async fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
+        turn().await;
         self.inner.decr(key, delta, default)
     }
 
     /// Removes `key`; true if it was there (see [`crate::Cache::delete`]).
     pub async fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        turn().await;
         self.inner.delete(key)
     }
 
     /// Removes `key` and returns its value (see [`crate::Cache::pop`]).
     /// Cancellation-safe: the value is removed inside the poll that returns it.
     pub async fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        turn().await;
         self.inner.pop(key)
     }
 
     /// True if `key` holds an unexpired value (see [`crate::Cache::contains_key`]).
     pub async fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
+        coop().await;
         self.inner.contains_key(key)
     }
 
     /// Sets or clears the expiry of `key` (see [`crate::Cache::touch`]).
     pub async fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        turn().await;
         self.inner.touch(key, expire)
     }
 
     /// How many unexpired items the cache holds (see [`crate::Cache::len`]).
     pub async fn len(&self) -> Result<usize> {
+        coop().await;
         self.inner.len()
     }
 
     /// True when the cache holds no unexpired item.
     pub async fn is_empty(&self) -> Result<bool> {
+        coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item; how many (see [`crate::Cache::clear`]).
     pub async fn clear(&self) -> Result<usize> {
+        turn().await;
         self.inner.clear()
     }
 
@@ -170,26 +187,31 @@ impl Cache {
     /// `f` is sync and runs on the task's thread, holding the write lock:
     /// keep it short.
     pub async fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&crate::Cache) -> Result<T, E>) -> Result<T, E> {
+        turn().await;
         self.inner.transact(f)
     }
 
     /// Pushes onto the back of the integer-keyed queue; the new key (see [`crate::Cache::push`]).
     pub async fn push<V: Serialize + ?Sized>(&self, value: &V) -> Result<Key> {
+        turn().await;
         self.inner.push(value)
     }
 
     /// Pushes onto either end of a queue (see [`crate::Cache::push_with`]).
     pub async fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
+        turn().await;
         self.inner.push_with(value, opts)
     }
 
     /// Takes the front item of the integer-keyed queue (see [`crate::Cache::pull`]).
     pub async fn pull<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        turn().await;
         self.inner.pull()
     }
 
     /// Takes an item from either end of a queue (see [`crate::Cache::pull_with`]).
     pub async fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
+        turn().await;
         self.inner.pull_with(opts)
     }
 
@@ -203,6 +225,7 @@ impl Cache {
         opts: &PullOptions,
         wait: Duration,
     ) -> Result<Option<(Key, V)>> {
+        turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
         take_until(
@@ -217,6 +240,7 @@ impl Cache {
     /// Waits up to `wait` until the queue `prefix` holds an item ready to
     /// pull; true if it does (see [`crate::Cache::wait_for_queued`]).
     pub async fn wait_for_queued(&self, prefix: Option<&str>, wait: Duration) -> Result<bool> {
+        turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
         let queued = take_until(
@@ -231,11 +255,13 @@ impl Cache {
 
     /// The front item of the integer-keyed queue, left in place.
     pub async fn peek<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
+        coop().await;
         self.inner.peek()
     }
 
     /// Leases the front item of a queue (see [`crate::Cache::lease`]).
     pub async fn lease<V: DeserializeOwned>(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        turn().await;
         Ok(self.inner.lease(opts)?.map(Lease::from))
     }
 
@@ -248,6 +274,7 @@ impl Cache {
         opts: &LeaseOptions,
         wait: Duration,
     ) -> Result<Option<Lease<V>>> {
+        turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
         let queue = opts.prefix.as_deref().unwrap_or_default();
@@ -263,12 +290,14 @@ impl Cache {
 
     /// Items queued and leased in the queue `prefix` (see [`crate::Cache::backlog`]).
     pub async fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
+        coop().await;
         self.inner.backlog(prefix)
     }
 
     /// Moves the dead letters of `opts` back to their queue (see
     /// [`crate::Cache::requeue_dead_letters`]).
     pub async fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
+        turn().await;
         self.inner.requeue_dead_letters(opts)
     }
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::cache::{Cache, open_blocking};
 use super::lease::{Lease, next_lease_end};
 use super::wait::take_until;
+use super::wait::{coop, turn};
 use crate::error::{Error, Result};
 use crate::lease::{Backlog, LeaseOptions};
 use crate::options::{PullOptions, Side};
@@ -91,6 +92,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Bounds the deque (see [`crate::Deque::with_maxlen`]).
     pub async fn with_maxlen(self, maxlen: usize) -> Result<Deque<T>> {
+        turn().await;
         Ok(Deque {
             inner: self.inner.with_maxlen(maxlen)?,
         })
@@ -116,6 +118,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     where
         T: Borrow<Q>,
     {
+        turn().await;
         self.inner.push_back(value)
     }
 
@@ -124,6 +127,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     where
         T: Borrow<Q>,
     {
+        turn().await;
         self.inner.push_front(value)
     }
 
@@ -134,26 +138,31 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         T: Borrow<Q>,
         I: IntoIterator<Item = &'a Q>,
     {
+        turn().await;
         self.inner.extend(values)
     }
 
     /// Removes and returns the front item (see [`crate::Deque::pop_front`]).
     pub async fn pop_front(&self) -> Result<Option<T>> {
+        turn().await;
         self.inner.pop_front()
     }
 
     /// Removes and returns the back item.
     pub async fn pop_back(&self) -> Result<Option<T>> {
+        turn().await;
         self.inner.pop_back()
     }
 
     /// Removes up to `n` items from the front in one transaction.
     pub async fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
+        turn().await;
         self.inner.pop_front_many(n)
     }
 
     /// Removes up to `n` items from the back in one transaction, back first.
     pub async fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
+        turn().await;
         self.inner.pop_back_many(n)
     }
 
@@ -166,11 +175,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// `tokio::time::timeout` or a `select!` branch that lost) takes no
     /// item; the item is taken inside the poll that returns it.
     pub async fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+        turn().await;
         self.pop_timeout(Side::Front, timeout).await
     }
 
     /// [`Deque::pop_front_timeout`] at the back.
     pub async fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+        turn().await;
         self.pop_timeout(Side::Back, timeout).await
     }
 
@@ -190,12 +201,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Leases the front item for `duration` (see [`crate::Deque::lease`]).
     pub async fn lease(&self, duration: Duration) -> Result<Option<Lease<T>>> {
+        turn().await;
         Ok(self.inner.lease(duration)?.map(Lease::from))
     }
 
     /// Leases the front item with a delivery limit and a dead-letter queue
     /// (see [`crate::Deque::lease_with`]).
     pub async fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
+        turn().await;
         Ok(self.inner.lease_with(opts)?.map(Lease::from))
     }
 
@@ -204,6 +217,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// waits (see [`crate::Deque::lease_timeout`]). Cancellation-safe: a
     /// dropped future leased nothing.
     pub async fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
+        turn().await;
         if opts.prefix.is_some() {
             return Err(Error::InvalidUse(
                 "a deque leases from the integer-keyed queue: no prefix".into(),
@@ -223,53 +237,63 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Takes the front dead letter of `opts` (see [`crate::Deque::pop_dead_letter`]).
     pub async fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
+        turn().await;
         self.inner.pop_dead_letter(opts)
     }
 
     /// Moves every dead letter of `opts` back to the back of the deque.
     pub async fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
+        turn().await;
         self.inner.requeue_dead_letters(opts)
     }
 
     /// Moves an end item that does not decode as `T` to the dead-letter
     /// queue (see [`crate::Deque::dead_letter_undecodable`]).
     pub async fn dead_letter_undecodable(&self, side: Side) -> Result<Option<crate::Key>> {
+        turn().await;
         self.inner.dead_letter_undecodable(side)
     }
 
     /// Items queued and items leased, in one snapshot.
     pub async fn backlog(&self) -> Result<Backlog> {
+        coop().await;
         self.inner.backlog()
     }
 
     /// The front item, left in place.
     pub async fn front(&self) -> Result<Option<T>> {
+        coop().await;
         self.inner.front()
     }
 
     /// The back item, left in place.
     pub async fn back(&self) -> Result<Option<T>> {
+        coop().await;
         self.inner.back()
     }
 
     /// The queued item at `index` from the front (see [`crate::Deque::get`]).
     pub async fn get(&self, index: usize) -> Result<Option<T>> {
+        coop().await;
         self.inner.get(index)
     }
 
     /// How many items the deque holds, leased and dead letters included
     /// (see [`crate::Deque::len`]).
     pub async fn len(&self) -> Result<usize> {
+        coop().await;
         self.inner.len()
     }
 
     /// True when the deque holds nothing.
     pub async fn is_empty(&self) -> Result<bool> {
+        coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item of the deque; how many (see [`crate::Deque::clear`]).
     pub async fn clear(&self) -> Result<usize> {
+        turn().await;
         self.inner.clear()
     }
 }

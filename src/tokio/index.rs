@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::cache::{Cache, open_blocking};
 use super::lease::Lease;
 use super::wait::take_until;
+use super::wait::{coop, turn};
 use crate::error::Result;
 use crate::key::Key;
 use crate::lease::LeaseOptions;
@@ -97,6 +98,7 @@ where
         K: Borrow<Q>,
         V: Borrow<W>,
     {
+        turn().await;
         self.inner.insert(key, value)
     }
 
@@ -107,6 +109,7 @@ where
         K: 'a,
         V: 'a,
     {
+        turn().await;
         self.inner.extend(items)
     }
 
@@ -115,6 +118,7 @@ where
     where
         K: Borrow<Q>,
     {
+        coop().await;
         self.inner.get(key)
     }
 
@@ -123,6 +127,7 @@ where
     where
         K: Borrow<Q>,
     {
+        turn().await;
         self.inner.remove(key)
     }
 
@@ -131,41 +136,49 @@ where
     where
         K: Borrow<Q>,
     {
+        coop().await;
         self.inner.contains_key(key)
     }
 
     /// How many items the index holds.
     pub async fn len(&self) -> Result<usize> {
+        coop().await;
         self.inner.len()
     }
 
     /// True when the index holds nothing.
     pub async fn is_empty(&self) -> Result<bool> {
+        coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item; how many.
     pub async fn clear(&self) -> Result<usize> {
+        turn().await;
         self.inner.clear()
     }
 
     /// The first item (in insertion order), left in place.
     pub async fn first(&self) -> Result<Option<(K, V)>> {
+        coop().await;
         self.inner.first()
     }
 
     /// The last item, left in place.
     pub async fn last(&self) -> Result<Option<(K, V)>> {
+        coop().await;
         self.inner.last()
     }
 
     /// Removes and returns the first item (see [`crate::Index::pop_first`]).
     pub async fn pop_first(&self) -> Result<Option<(K, V)>> {
+        turn().await;
         self.inner.pop_first()
     }
 
     /// Removes and returns the last item.
     pub async fn pop_last(&self) -> Result<Option<(K, V)>> {
+        turn().await;
         self.inner.pop_last()
     }
 
@@ -175,6 +188,7 @@ where
     where
         K: Borrow<Q>,
     {
+        turn().await;
         self.inner.get_or_insert_with(key, make)
     }
 
@@ -183,6 +197,7 @@ where
     where
         V: Borrow<W>,
     {
+        turn().await;
         self.inner.push(value)
     }
 
@@ -191,22 +206,26 @@ where
     where
         V: Borrow<W>,
     {
+        turn().await;
         self.inner.push_with(value, opts)
     }
 
     /// Takes the front item of the integer-keyed queue.
     pub async fn pull(&self) -> Result<Option<(Key, V)>> {
+        turn().await;
         self.inner.pull()
     }
 
     /// Takes an item from either end of a queue.
     pub async fn pull_with(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
+        turn().await;
         self.inner.pull_with(opts)
     }
 
     /// [`Index::pull_with`], waiting up to `wait` for an item, holding no
     /// thread while it waits (see [`Cache::pull_timeout`]).
     pub async fn pull_timeout(&self, opts: &PullOptions, wait: Duration) -> Result<Option<(Key, V)>> {
+        turn().await;
         let until = crate::deadline::from_now(wait);
         let cache = self.inner.cache();
         take_until(
@@ -220,6 +239,7 @@ where
 
     /// Leases the front item of a queue (see [`crate::Index::lease_with`]).
     pub async fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        turn().await;
         Ok(self.inner.lease_with(opts)?.map(Lease::from))
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::wait::turn;
 use crate::cache::Cache as SyncCache;
 use crate::error::Result;
 use crate::options::Side;
@@ -66,18 +67,21 @@ impl<V> Lease<V> {
     /// Done: deletes the item; `false` when the lease was lost meanwhile
     /// (see [`crate::Lease::ack`]).
     pub async fn ack(self) -> Result<bool> {
+        turn().await;
         self.inner.ack()
     }
 
     /// Not done: puts the item back at the front or the back of its queue
     /// (see [`crate::Lease::nack`]).
     pub async fn nack(self, side: Side) -> Result<bool> {
+        turn().await;
         self.inner.nack(side)
     }
 
     /// Heartbeat: the lease now runs until `duration` from now; `false`
     /// when it was already lost (see [`crate::Lease::renew`]).
     pub async fn renew(&mut self, duration: Duration) -> Result<bool> {
+        turn().await;
         self.inner.renew(duration)
     }
 }

@@ -27,7 +27,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ::tokio::sync::futures::Notified;
-use ::tokio::time::{sleep, sleep_until};
+use ::tokio::time::sleep_until;
 
 use crate::error::Result;
 use crate::store::{Store, Watcher};
@@ -37,9 +37,23 @@ use crate::store::{Store, Watcher};
 /// long a take held by another process's long transaction blocks a worker.
 pub(crate) const LOCK_SLICE: Duration = Duration::from_millis(10);
 
-/// The pause of a task between two attempts when the write lock stayed
-/// taken (the sync waits pause as long).
-const LOCK_PAUSE: Duration = Duration::from_millis(1);
+/// Before a read: counts one operation against the task's budget of
+/// tokio's cooperative scheduling, and yields to the runtime when the budget
+/// is spent. An operation runs inline and returns in its first poll; without
+/// this a task that reads in a loop would never yield, and the other tasks
+/// of its worker (timers included) would wait for it.
+pub(crate) async fn coop() {
+    ::tokio::task::consume_budget().await;
+}
+
+/// Before a write: yields to the runtime once. A write may wait for the
+/// directory's write lock (another process's commits), so a budget of 128
+/// writes in one poll could hold a worker for a second; a yield costs about
+/// a microsecond, against tens for a commit. Always before the write, never
+/// after it: a future dropped at this await has done nothing.
+pub(crate) async fn turn() {
+    ::tokio::task::yield_now().await;
+}
 
 /// Takes an item with `take` (one synchronous call, given how long it may
 /// wait for the write lock), waiting between attempts for a wake, until
@@ -56,22 +70,27 @@ pub(crate) async fn take_until<T>(
 ) -> Result<Option<T>> {
     let notify = &store.notifier.tasks.notify;
     let mut waiter = Waiter::new(store);
+    let mut baton = Baton { notify, owed: false };
     let mut looked = false;
     loop {
-        // Registered before the look, so that a wake after it is not missed.
+        turn().await;
+        // Registered before the look, so that a wake after it is not missed
+        // (and forwarded to another task if this one takes an item anyway).
         let mut notified = std::pin::pin!(notify.notified());
         notified.as_mut().enable();
         let slice = crate::deadline::from_now(LOCK_SLICE).min(until);
         match take(slice) {
             Ok(Some(item)) => {
-                // More may have come with the same wake.
-                notify.notify_one();
+                // Woken for an item, this task got one: more may have come
+                // with the same wake, so the next task looks. A watching
+                // task's leaving wakes one already (to take over).
+                baton.owed &= waiter.watch.is_none();
                 return Ok(Some(item));
             }
-            Ok(None) => looked = true,
+            // Nothing: the wake (if any) is spent.
+            Ok(None) => (looked, baton.owed) = (true, false),
             Err(e) if e.is_timeout() => {
                 if Instant::now() < until {
-                    sleep(LOCK_PAUSE).await;
                     continue;
                 }
                 return if looked { Ok(None) } else { Err(e) };
@@ -82,7 +101,23 @@ pub(crate) async fn take_until<T>(
             return Ok(None);
         }
         let wake = next_wake()?.map_or(until, |at| at.min(until));
-        waiter.wait(notified, wake).await?;
+        baton.owed = waiter.wait(notified, wake).await?;
+    }
+}
+
+/// A woken task's debt: until it has looked at the queue, its wake may be
+/// the only one for an item, so dropping it (cancelled, or failed) wakes
+/// another task; and a look that found an item passes the wake on too.
+struct Baton<'a> {
+    notify: &'a ::tokio::sync::Notify,
+    owed: bool,
+}
+
+impl Drop for Baton<'_> {
+    fn drop(&mut self) {
+        if self.owed {
+            self.notify.notify_one();
+        }
     }
 }
 
@@ -105,24 +140,28 @@ impl<'a> Waiter<'a> {
     }
 
     /// Returns when `notified` fires (or this task, watching for the
-    /// others, saw a ring or a commit), or at `until`.
-    pub(crate) async fn wait(&mut self, mut notified: Pin<&mut Notified<'_>>, until: Instant) -> Result<()> {
+    /// others, saw a ring or a commit): true; or at `until`: false.
+    pub(crate) async fn wait(&mut self, mut notified: Pin<&mut Notified<'_>>, until: Instant) -> Result<bool> {
         let tasks = &self.store.notifier.tasks;
         loop {
             if self.watch.is_none() && !tasks.watching.swap(true, Ordering::AcqRel) {
                 self.watch = Some(Watch::new(self.store)?);
+                // The fallback poll counts from now: the caller looks again
+                // first, so that a commit between its look and now is seen.
+                return Ok(false);
             }
             let Some(watch) = self.watch.as_mut() else {
                 let mut timer = std::pin::pin!(sleep_until(until.into()));
-                poll_fn(|cx| {
-                    if notified.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
-                        Poll::Ready(())
+                return Ok(poll_fn(|cx| {
+                    if notified.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(true)
+                    } else if timer.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(false)
                     } else {
                         Poll::Pending
                     }
                 })
-                .await;
-                return Ok(());
+                .await);
             };
             let look = crate::deadline::from_now(watch.watcher.next_step()).min(until);
             let woke = {
@@ -142,21 +181,21 @@ impl<'a> Waiter<'a> {
                 .await
             };
             match woke {
-                Woke::Notified => return Ok(()),
+                Woke::Notified => return Ok(true),
                 Woke::Bell(false) => {}
                 Woke::Bell(true) => {
-                    // This task looks next itself; one other task is woken,
-                    // in case the ring was for more than one item.
-                    self.store.notifier.notify();
-                    return Ok(());
+                    // This task looks first (and wakes the next task if it
+                    // finds an item); waiting threads look too.
+                    self.store.notifier.notify_threads();
+                    return Ok(true);
                 }
                 Woke::Look => {
                     if watch.watcher.committed()? {
-                        self.store.notifier.notify();
-                        return Ok(());
+                        self.store.notifier.notify_threads();
+                        return Ok(true);
                     }
                     if Instant::now() >= until {
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
             }
