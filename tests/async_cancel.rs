@@ -151,7 +151,7 @@ fn cancelled_pops_lose_no_item() {
                     Some(got) => tally.got(got.unwrap().expect("an hour's wait does not end empty")),
                     None => _ = tally.cancelled.fetch_add(1, Ordering::Relaxed),
                 }
-                if turn % 64 == 0 {
+                if turn.is_multiple_of(64) {
                     // A pop that is dropped before its first poll.
                     drop(jobs.pop_back_timeout(HOUR));
                 }
