@@ -662,7 +662,7 @@ impl Cache {
     }
 
     /// [`Cache::lease`], waiting for the write lock until `deadline` at most.
-    fn lease_by<V: DeserializeOwned>(
+    pub(crate) fn lease_by<V: DeserializeOwned>(
         &self,
         opts: &LeaseOptions,
         deadline: Option<Instant>,

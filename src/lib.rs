@@ -106,6 +106,34 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Async (tokio)
+//!
+//! With the cargo feature `tokio`, [`tokio`] has the same
+//! types with the same methods, awaited: a waiting pop holds no thread, so a
+//! thousand consumer tasks can wait on two worker threads, and dropping a
+//! pop's future (a `timeout`, a `select!`) never loses its item. Sync and
+//! async handles, threads and processes share one directory.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let dir = tempfile::tempdir()?;
+//! // Sync: blocks the thread for the wait.
+//! let jobs: diskq::Deque<u64> = diskq::Deque::open(dir.path())?;
+//! jobs.push_back(&1)?;
+//! assert_eq!(jobs.pop_front_timeout(Duration::from_millis(50))?, Some(1));
+//! // Async: the same queue; the task waits, no thread does.
+//! let jobs: diskq::tokio::Deque<u64> = diskq::tokio::Deque::open(dir.path()).await?;
+//! jobs.push_back(&2).await?;
+//! assert_eq!(jobs.pop_front_timeout(Duration::from_millis(50)).await?, Some(2));
+//! # Ok(()) }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
+//! ```
+//!
 //! ## FanoutCache
 //!
 //! Keys spread over shards (subdirectories `000`, `001`, ...) by
@@ -312,6 +340,8 @@
 //!   `libsqlite3` is linked instead; it must be 3.45.3 or newer (the oldest
 //!   that rusqlite 0.43 supports). See the README when another crate of the
 //!   build brings rusqlite too.
+//! - `tokio`: the async handles of [`tokio`] (tokio's `rt`,
+//!   `sync`, `time` and `net`; the runtime needs its IO and time drivers).
 //!
 //! The minimum supported Rust is 1.89 (`File::lock`).
 
@@ -339,6 +369,8 @@ mod queue;
 pub mod recipes;
 mod settings;
 mod store;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
 pub use deque::Deque;

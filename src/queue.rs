@@ -429,7 +429,11 @@ impl Cache {
     }
 
     /// [`Cache::pull_with`], waiting for the write lock until `deadline` at most.
-    fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
+    pub(crate) fn pull_by<V: DeserializeOwned>(
+        &self,
+        opts: &PullOptions,
+        deadline: Option<Instant>,
+    ) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write_by(opts.retry, deadline, |s| {
             self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())

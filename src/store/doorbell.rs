@@ -163,6 +163,18 @@ mod imp {
             self.live.load(Ordering::Acquire)
         }
 
+        /// A second handle on the inotify instance, for a task to wait on
+        /// with the async runtime's reactor (rings are then read with
+        /// [`Bell::drain`]); `None` while the doorbell is not watched.
+        #[cfg(feature = "tokio")]
+        pub(crate) fn watch_fd(&self) -> Option<OwnedFd> {
+            let fd = self.inotify.get()?.as_ref()?;
+            if !self.live() {
+                return None;
+            }
+            fd.try_clone().ok()
+        }
+
         /// Sleeps until a ring or `timeout`; true after a ring (or another
         /// change of the doorbell). Only one thread of the process polls at
         /// a time; it wakes the others.

@@ -30,6 +30,8 @@ pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use session::Session;
 use txn::LiteSession;
+#[cfg(feature = "tokio")]
+pub(crate) use wake::{LiteWatcher, TaskWake};
 pub(crate) use wake::{Notifier, WAKE_POLL, Watcher};
 
 use crate::codec::Scalar;

@@ -8,6 +8,12 @@
 //! ring from any process, bumps the version for all. Every waiter also looks
 //! at `PRAGMA data_version` every `wake_poll`, which catches commits that
 //! rang nothing (python-diskcache's).
+//!
+//! With the `tokio` feature, tasks wait too (`crate::tokio::wait`): each
+//! wake also wakes one waiting task through [`Tasks`], and a woken task that
+//! takes an item wakes the next one, so a ring for one item does not wake a
+//! thousand tasks. One task at a time watches the doorbell for the others,
+//! on the runtime's reactor, and runs the fallback poll on a timer.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +34,21 @@ pub(crate) const WAKE_POLL: Duration = Duration::from_millis(50);
 pub(crate) struct Notifier {
     state: Mutex<State>,
     changed: Condvar,
-    bell: doorbell::Bell,
+    pub(crate) bell: doorbell::Bell,
+    /// The tasks of this process waiting on the directory.
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: Tasks,
+}
+
+/// The async waiters of a directory (or of a PostgreSQL store) in this process.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    /// Each wake wakes one task (or leaves a permit for the next); a task
+    /// that is woken and then dropped hands the wake on (`Notify`'s rule).
+    pub(crate) notify: ::tokio::sync::Notify,
+    /// True while a task watches the doorbell for the others.
+    pub(crate) watching: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +75,8 @@ impl Notifier {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             bell: doorbell::Bell::new(dir),
+            #[cfg(feature = "tokio")]
+            tasks: Tasks::default(),
         });
         all.insert(dir.to_path_buf(), Arc::downgrade(&n));
         n
@@ -64,8 +86,16 @@ impl Notifier {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes this process's waiters.
-    fn notify(&self) {
+    /// Wakes this process's waiters: every thread, and one task (which
+    /// wakes the next if it finds an item).
+    pub(crate) fn notify(&self) {
+        self.notify_threads();
+        #[cfg(feature = "tokio")]
+        self.tasks.notify.notify_one();
+    }
+
+    /// Wakes this process's waiting threads (not its tasks).
+    pub(crate) fn notify_threads(&self) {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
@@ -81,7 +111,7 @@ impl Notifier {
     /// Starts watching the doorbell (once per process and directory) and
     /// returns the version a new waiter has seen: rings that came before
     /// count as seen, since the waiter looks at the queue next.
-    fn listen(&self) -> u64 {
+    pub(crate) fn listen(&self) -> u64 {
         if self.bell.listen() && self.bell.drain() {
             // Someone else's waiters may be owed this wake.
             self.notify();
@@ -110,6 +140,8 @@ impl Notifier {
                 st.polling = false;
                 if rang {
                     st.version = st.version.wrapping_add(1);
+                    #[cfg(feature = "tokio")]
+                    self.tasks.notify.notify_one();
                 }
                 // Wake the others: to see the ring, or to take over.
                 self.changed.notify_all();
@@ -215,6 +247,112 @@ impl<'a> LiteWatcher<'a> {
                 self.seen_version = version;
                 return Ok(());
             }
+        }
+    }
+}
+
+/// What a task that watches the doorbell for the others needs of its
+/// watcher: the fallback poll, one look at a time.
+#[cfg(feature = "tokio")]
+impl<'a> LiteWatcher<'a> {
+    /// The directory's notifier.
+    pub(crate) fn notifier(&self) -> &'a Notifier {
+        &self.lite.notifier
+    }
+
+    /// How long to wait before the next look at `PRAGMA data_version`:
+    /// `wake_poll` while the doorbell is watched, else a backoff from 1 ms
+    /// up to it (a change seen starts the backoff again).
+    pub(crate) fn next_step(&mut self) -> Duration {
+        let poll = self.store.wake_poll;
+        if self.lite.notifier.bell.live() {
+            return poll;
+        }
+        let step = self.pause.min(poll);
+        self.pause = (self.pause * 2).min(poll);
+        step
+    }
+
+    /// True when another connection committed since the last look.
+    pub(crate) fn committed(&mut self) -> Result<bool> {
+        let session = self
+            .session
+            .as_ref()
+            .expect("a watcher holds its connection until dropped");
+        let version = session.data_version()?;
+        if version == self.seen_version {
+            return Ok(false);
+        }
+        self.seen_version = version;
+        self.pause = Duration::from_millis(1);
+        Ok(true)
+    }
+}
+
+/// How the tasks of this process learn of commits to a store: the
+/// directory's notifier (doorbell, fallback poll), or a PostgreSQL store's
+/// `LISTEN` connection.
+#[cfg(feature = "tokio")]
+pub(crate) enum TaskWake<'a> {
+    Dir {
+        store: &'a Store,
+        lite: &'a Lite,
+    },
+    #[cfg(feature = "postgres")]
+    Postgres(&'a super::pg::Pg),
+}
+
+#[cfg(feature = "tokio")]
+impl<'a> TaskWake<'a> {
+    /// The wake of `store`'s backend.
+    pub(crate) fn of(store: &'a Store) -> TaskWake<'a> {
+        match &store.backend {
+            Backend::Sqlite(lite) => TaskWake::Dir { store, lite },
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => TaskWake::Postgres(pg),
+        }
+    }
+
+    /// The tasks waiting on the store.
+    pub(crate) fn tasks(&self) -> &'a Tasks {
+        match self {
+            TaskWake::Dir { lite, .. } => &lite.notifier.tasks,
+            #[cfg(feature = "postgres")]
+            TaskWake::Postgres(pg) => pg.tasks(),
+        }
+    }
+
+    /// Before a waiter's first look: starts watching (the doorbell, or the
+    /// `LISTEN` connection), so that no wake after the look is missed.
+    pub(crate) fn listen(&self) {
+        match self {
+            TaskWake::Dir { store, lite } => {
+                if !store.is_read_only() {
+                    lite.notifier.listen();
+                }
+            }
+            #[cfg(feature = "postgres")]
+            TaskWake::Postgres(pg) => pg.listen(),
+        }
+    }
+
+    /// A watcher of the directory (its fallback poll's connection); `None`
+    /// for PostgreSQL, whose listening connection is watched already.
+    pub(crate) fn dir_watcher(&self) -> Result<Option<LiteWatcher<'a>>> {
+        match self {
+            TaskWake::Dir { store, lite } => LiteWatcher::new(store, lite).map(Some),
+            #[cfg(feature = "postgres")]
+            TaskWake::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// The longest wait of a task without a look (the fallback poll).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn poll(&self) -> Duration {
+        match self {
+            TaskWake::Dir { store, .. } => store.wake_poll,
+            #[cfg(feature = "postgres")]
+            TaskWake::Postgres(pg) => pg.wake_poll(),
         }
     }
 }

@@ -229,6 +229,9 @@ pub(crate) struct Listener {
     timeout: Duration,
     state: Mutex<ListenState>,
     changed: Condvar,
+    /// The tasks of this process waiting on the store.
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: crate::store::wake::Tasks,
 }
 
 #[derive(Default)]
@@ -256,6 +259,8 @@ impl Listener {
             timeout,
             state: Mutex::new(ListenState::default()),
             changed: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            tasks: crate::store::wake::Tasks::default(),
         })
     }
 
@@ -263,11 +268,15 @@ impl Listener {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes this process's waiters of the store.
+    /// Wakes this process's waiters of the store: every thread, and one
+    /// task (which wakes the next if it finds an item).
     pub(crate) fn notify(&self) {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
+        drop(st);
+        #[cfg(feature = "tokio")]
+        self.tasks.notify.notify_one();
     }
 
     /// Makes sure a connection listens (reconnecting after a lost one) and
@@ -313,6 +322,9 @@ impl Listener {
                     // Waiters look again (a commit may have gone unheard).
                     st.version = st.version.wrapping_add(1);
                     listener.changed.notify_all();
+                    drop(st);
+                    #[cfg(feature = "tokio")]
+                    listener.tasks.notify.notify_one();
                 }
             });
             client.batch_execute(&format!("LISTEN {channel}")).await?;

@@ -347,6 +347,24 @@ impl Pg {
         }
     }
 
+    /// The tasks of this process waiting on the store.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tasks(&self) -> &crate::store::wake::Tasks {
+        &self.listener.tasks
+    }
+
+    /// Makes sure a connection listens for the store's notifications.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn listen(&self) {
+        self.listener.listen();
+    }
+
+    /// The longest wait of a waiter without a look.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wake_poll(&self) -> Duration {
+        self.wake_poll
+    }
+
     /// A watcher for a blocking pop.
     pub(crate) fn watcher(&self) -> PgWatcher {
         PgWatcher {

@@ -1,0 +1,92 @@
+//! Async counterparts of [`Cache`](crate::Cache), [`Deque`](crate::Deque),
+//! [`Index`](crate::Index) and [`Lease`](crate::Lease) for tokio (cargo
+//! feature `tokio`), with the same names and methods: `async fn` where the
+//! sync method returns, and `Send` futures, for `tokio::spawn` on a
+//! multi-threaded runtime.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use diskq::tokio::Deque;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let jobs: Deque<String> = Deque::open(dir.path()).await?;
+//! let consumer = {
+//!     let jobs = jobs.clone();
+//!     // Waits without a thread until a push by any process.
+//!     tokio::spawn(async move { jobs.pop_front_timeout(Duration::from_secs(10)).await })
+//! };
+//! jobs.push_back("resize img-1").await?;
+//! assert_eq!(consumer.await??.as_deref(), Some("resize img-1"));
+//! # Ok(()) }
+//! ```
+//!
+//! The same directory is open to sync handles, threads and other processes
+//! at once, and `sync()` gives any handle's sync form (for the operations
+//! this module does not repeat: iteration, `check`, `stats`, ...).
+//!
+//! # Waiting costs no thread
+//!
+//! An awaited `pop_front_timeout`, `pull_timeout`, `lease_timeout` or
+//! `wait_for_queued` waits on the directory's wake-ups with no thread of its
+//! own: a push by this process wakes it at once, a push by another diskq
+//! process through the doorbell (on Linux, the directory's `cache.db.bell`
+//! watched with inotify on the runtime's reactor), and any other commit
+//! (python-diskcache's pushes ring nothing) within
+//! [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll), on a tokio
+//! timer. One waiting task per process and directory watches for the
+//! others; a wake wakes one task, and a task that takes an item wakes the
+//! next, so a thousand idle consumers cost a thousand small futures, not a
+//! thousand threads, and a push for one of them does not wake them all.
+//!
+//! The runtime needs its IO and time drivers (`Builder::enable_all`, which
+//! `#[tokio::main]` turns on): tokio's timers and reactor panic without them.
+//!
+//! # Operations run inline
+//!
+//! Every operation runs on the task's own thread, inside the poll that
+//! returns its result, as a call to the sync method would; none goes to the
+//! blocking pool. Measured (`cargo bench --features tokio --bench
+//! async_ops`, 2 cores): an awaited `get` of a small value costs what the
+//! sync `get` costs plus well under a microsecond, where a `spawn_blocking`
+//! round trip adds tens of microseconds to a call that takes a few (see the
+//! crate's `benches/NOTES.md`). Inline also makes every operation
+//! cancellation-safe: a future dropped before it returned did nothing, and
+//! one that returned did all.
+//!
+//! What inline costs: a write waits for the directory's write lock on the
+//! runtime's thread, up to the cache's timeout (`CacheBuilder::timeout`),
+//! as would any blocking call; a write of a large value writes its file
+//! there. A take (a pop, pull or lease) waits for the lock at most 10 ms
+//! at a time and then yields to the runtime before trying again. For a
+//! directory whose write lock other processes hold for long, give the
+//! cache a short timeout, or run such writes in `spawn_blocking` with the
+//! sync handle ([`Cache::sync`]).
+//!
+//! # Cancellation
+//!
+//! Dropping the future of a pop, pull or lease at any await (a
+//! `tokio::time::timeout` or `select!` that ran out) loses no item: an item
+//! is taken only inside the poll that returns it, with no await between
+//! the take and the return. The item is still queued, or it is in the
+//! returned value. A task woken for an item and dropped before it looked
+//! hands the wake to another waiting task.
+//!
+//! # Other backends
+//!
+//! Only the directory backend is async today. The waiting is written
+//! against the directory's wake-ups (`wake::Notifier`: one `Notify` per
+//! directory and a watcher task); a backend with its own notifications
+//! (PostgreSQL's LISTEN/NOTIFY) wakes the same `Notify` from its listener.
+
+mod cache;
+mod deque;
+mod index;
+mod lease;
+pub(crate) mod wait;
+
+pub use cache::Cache;
+pub use deque::Deque;
+pub use index::Index;
+pub use lease::Lease;
