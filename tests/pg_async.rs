@@ -99,7 +99,7 @@ async fn waiting_tasks_take_another_process_pushes_exactly_once() {
         }
     }
     assert!(child.wait().unwrap().success());
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let distinct: HashSet<u64> = seen.iter().copied().collect();
     assert_eq!(seen.len() as u64, ITEMS, "no item taken twice");
     assert_eq!(distinct, (0..ITEMS).collect(), "no item lost");
