@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
 use crate::codec;
+use crate::counters::QueueStats;
 use crate::error::{Error, Result};
 use crate::keys::Pager;
 use crate::lease::{Backlog, Lease, LeaseOptions};
@@ -395,6 +396,21 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// holds other keys.
     pub fn backlog(&self) -> Result<Backlog> {
         self.cache.backlog(None)
+    }
+
+    /// The deque's counters: pushed, popped, leased, acked, nacked,
+    /// redelivered, dead-lettered, scheduled (see [`QueueStats`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<u32>::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// jobs.pop_front_many(5)?;
+    /// assert_eq!((jobs.stats()?.pushed, jobs.stats()?.popped), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Result<QueueStats> {
+        self.cache.queue_stats(None)
     }
 
     fn deque_options(opts: &LeaseOptions) -> Result<()> {

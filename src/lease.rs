@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::Side;
 use crate::queue::{FIRST_NUMBER, bounds, key_of, number_of};
-use crate::store::{LeaseRow, QUEUE_BOUND, Session};
+use crate::store::{Counter, LeaseRow, QUEUE_BOUND, Session};
 
 mod id;
 
@@ -226,6 +226,7 @@ impl<V> Lease<V> {
                 s.delete_rowid(row.item, value.filename)?;
             }
             s.delete_lease_row(key)?;
+            s.count(queue_name(&self.opts), Counter::Acked, 1)?;
             Ok(true)
         })
     }
@@ -239,6 +240,7 @@ impl<V> Lease<V> {
             let Some(row) = held(s, key, token)? else {
                 return Ok(false);
             };
+            s.count(queue_name(&self.opts), Counter::Nacked, 1)?;
             if self
                 .opts
                 .max_deliveries
@@ -292,6 +294,11 @@ impl<V> Lease<V> {
     }
 }
 
+/// The counters' name of the leased queue (`""`: the integer-keyed one).
+fn queue_name(opts: &LeaseOptions) -> &str {
+    opts.prefix.as_deref().unwrap_or_default()
+}
+
 /// The lease row of `key` if `token` still holds it.
 fn held(s: &Session, key: &Key, token: i64) -> Result<Option<LeaseRow>> {
     Ok(s.lease_row(key)?
@@ -317,6 +324,7 @@ fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()>
     let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
     s.rename_key(key, &dead)?;
     s.delete_lease_row(key)?;
+    s.count(queue_name(opts), Counter::DeadLettered, 1)?;
     s.mark_pushed();
     Ok(())
 }
@@ -480,6 +488,7 @@ impl Cache {
                     s.delete_lease_row(&key)?; // its item was removed
                     continue;
                 }
+                s.count(queue, Counter::Redelivered, 1)?;
                 if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
                     to_dead_letter(s, &key, opts)?;
                     continue;
@@ -493,7 +502,10 @@ impl Cache {
                 s.put_lease_row(&key, queue, &row)?;
                 let was = queue_key_of(&key);
                 match self.lease_value(s, &was, &key, item)? {
-                    Leased::Value(value) => return Ok(Taken::Lease(key, row, value)),
+                    Leased::Value(value) => {
+                        s.count(queue, Counter::Leased, 1)?;
+                        return Ok(Taken::Lease(key, row, value));
+                    }
                     Leased::Gone => continue,
                     Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e),
                 }
@@ -523,7 +535,10 @@ impl Cache {
             s.put_lease_row(&lease_key, queue, &row)?;
             // A decode error names the key the item had in its queue.
             match self.lease_value(s, &front, &lease_key, item)? {
-                Leased::Value(value) => Ok(Taken::Lease(lease_key, row, value)),
+                Leased::Value(value) => {
+                    s.count(queue, Counter::Leased, 1)?;
+                    Ok(Taken::Lease(lease_key, row, value))
+                }
                 Leased::Gone => Ok(Taken::Nothing),
                 Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e),
             }

@@ -207,6 +207,7 @@
 mod batch;
 mod cache;
 mod codec;
+mod counters;
 mod deadline;
 pub mod deque;
 mod disk;
@@ -225,6 +226,7 @@ mod settings;
 mod store;
 
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
+pub use counters::QueueStats;
 pub use deque::Deque;
 pub use error::{Error, Result};
 pub use fanout::{FanoutCache, FanoutCacheBuilder};

@@ -11,7 +11,7 @@ use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{PullOptions, PushOptions, Side};
-use crate::store::{QUEUE_BOUND, Session};
+use crate::store::{Counter, QUEUE_BOUND, Session};
 
 /// The first number of an empty queue, as python-diskcache numbers them.
 pub(crate) const FIRST_NUMBER: i64 = 500_000_000_000_000;
@@ -157,6 +157,7 @@ impl Cache {
                 keys.push(key);
                 number += step;
             }
+            s.count(prefix.unwrap_or_default(), Counter::Pushed, keys.len())?;
             s.mark_pushed();
             self.cull_after_write(s, now)?;
             Ok(keys)
@@ -176,6 +177,7 @@ impl Cache {
                     None => break,
                 }
             }
+            s.count(opts.prefix.as_deref().unwrap_or_default(), Counter::Popped, taken.len())?;
             Ok(taken)
         })
     }
@@ -346,7 +348,13 @@ impl Cache {
     fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write_by(opts.retry, deadline, |s| {
-            self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())
+            let item = self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())?;
+            s.count(
+                opts.prefix.as_deref().unwrap_or_default(),
+                Counter::Popped,
+                usize::from(item.is_some()),
+            )?;
+            Ok(item)
         })
     }
 
@@ -406,6 +414,7 @@ impl Cache {
                         if s.has_lease_table()? {
                             s.delete_lease_row(&key)?;
                         }
+                        s.count(prefix.unwrap_or_default(), Counter::DeadLettered, 1)?;
                         s.mark_pushed();
                         Ok(Some(key))
                     }

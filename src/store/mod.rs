@@ -1,6 +1,7 @@
 //! The only place that speaks SQL: schema, statements, connections,
 //! transactions.
 
+mod counters;
 mod doorbell;
 mod lease;
 mod ops;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
+pub(crate) use counters::{Counter, CounterRow};
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
