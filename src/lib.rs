@@ -214,6 +214,7 @@ mod disk;
 mod error;
 pub mod fanout;
 pub mod index;
+mod jobs;
 mod key;
 mod keys;
 mod lease;
@@ -231,10 +232,11 @@ pub use deque::Deque;
 pub use error::{Error, Result};
 pub use fanout::{FanoutCache, FanoutCacheBuilder};
 pub use index::Index;
+pub use jobs::RetryPolicy;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Backlog, Lease, LeaseId, LeaseOptions};
-pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use lease::{Backlog, Lease, LeaseId, LeaseOptions, NackOptions};
+pub use options::{CheckOptions, Due, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };

@@ -99,7 +99,12 @@ impl Cache {
     /// ```
     pub fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
         let mut keys = self.push_many(std::iter::once(value), opts)?;
-        Ok(keys.pop().expect("one key per pushed value"))
+        keys.pop().ok_or_else(|| {
+            Error::InvalidUse(format!(
+                "unique key {:?} is taken in its queue: nothing was pushed (push_job says so without an error)",
+                opts.unique_key.as_deref().unwrap_or_default()
+            ))
+        })
     }
 
     /// Pushes every value in one transaction (all or none), in order: onto
@@ -123,6 +128,9 @@ impl Cache {
         V: Serialize + ?Sized + 'v,
         I: IntoIterator<Item = &'v V>,
     {
+        if opts.is_job() {
+            return self.push_jobs(values, opts);
+        }
         let mut prepared = Vec::new();
         for value in values {
             match codec::encode(value).and_then(|e| self.prepare(e)) {
@@ -170,9 +178,11 @@ impl Cache {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write(opts.retry, None, |s| {
             let now = self.now();
+            let prefix = opts.prefix.as_deref();
+            let jobs = s.job_gauge(prefix.unwrap_or_default())? > 0;
             let mut taken = Vec::with_capacity(n.min(1024));
             while taken.len() < n {
-                match self.pull_one(s, (&lo, &hi), opts.side == Side::Back, now)? {
+                match self.take_next(s, prefix, (&lo, &hi), opts.side == Side::Back, now, jobs)? {
                     Some(item) => taken.push(item),
                     None => break,
                 }
@@ -183,7 +193,7 @@ impl Cache {
     }
 
     /// Removes and decodes the next live item at one end, inside `s`.
-    fn pull_one<V: DeserializeOwned>(
+    pub(crate) fn pull_one<V: DeserializeOwned>(
         &self,
         s: &mut Session,
         bounds: (&Scalar, &Scalar),
@@ -309,7 +319,11 @@ impl Cache {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            watcher.wait(deadline)?;
+            // A delayed job that becomes due ends the wait, not later.
+            let wake = self
+                .next_job_wake(opts.prefix.as_deref())?
+                .map_or(deadline, |at| at.min(deadline));
+            watcher.wait(wake)?;
         }
     }
 
@@ -340,7 +354,8 @@ impl Cache {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            watcher.wait(deadline)?;
+            let wake = self.next_job_wake(prefix)?.map_or(deadline, |at| at.min(deadline));
+            watcher.wait(wake)?;
         }
     }
 
@@ -348,7 +363,9 @@ impl Cache {
     fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write_by(opts.retry, deadline, |s| {
-            let item = self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())?;
+            let prefix = opts.prefix.as_deref();
+            let jobs = s.job_gauge(prefix.unwrap_or_default())? > 0;
+            let item = self.take_next(s, prefix, (&lo, &hi), opts.side == Side::Back, self.now(), jobs)?;
             s.count(
                 opts.prefix.as_deref().unwrap_or_default(),
                 Counter::Popped,

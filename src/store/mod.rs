@@ -3,6 +3,7 @@
 
 mod counters;
 mod doorbell;
+mod jobs;
 mod lease;
 mod ops;
 mod pool;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use counters::{Counter, CounterRow};
+pub(crate) use jobs::{JOB_KEY_PREFIX, JobRow, NewJob, job_key};
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use txn::Session;
