@@ -422,12 +422,17 @@ impl Cache {
         &self.inner.store
     }
 
-    /// Now, in seconds since the Unix epoch.
-    pub(crate) fn now(&self) -> f64 {
-        let now = match &self.inner.clock {
+    /// Now, by the cache's clock.
+    pub(crate) fn now_time(&self) -> SystemTime {
+        match &self.inner.clock {
             Some(clock) => clock(),
             None => SystemTime::now(),
-        };
+        }
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> f64 {
+        let now = self.now_time();
         match now.duration_since(UNIX_EPOCH) {
             Ok(since) => since.as_secs_f64(),
             Err(before) => -before.duration().as_secs_f64(),

@@ -10,7 +10,7 @@
 //! priority 0 together, first ready first (a plain item is ready when
 //! pushed, a delayed job when due), then the jobs below 0.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -127,11 +127,17 @@ pub(crate) fn random_id() -> Result<i64> {
 }
 
 /// When a job pushed at `now` with `due` becomes ready (Unix seconds).
-pub(crate) fn ready_time(now: f64, due: Option<Due>) -> f64 {
+/// The sum is taken on `SystemTime`, as the clock reads it later, so that
+/// the item is ready exactly when the clock reads `now + d`, not one
+/// rounding of `f64` later.
+pub(crate) fn ready_time(now: SystemTime, due: Option<Due>) -> f64 {
     match due {
-        None => now,
+        None => to_unix_seconds(now),
         Some(Due::At(t)) => to_unix_seconds(t),
-        Some(Due::After(d)) => now + d.as_secs_f64().min(1e11),
+        Some(Due::After(d)) => match now.checked_add(d) {
+            Some(t) => to_unix_seconds(t),
+            None => to_unix_seconds(now) + secs(d),
+        },
     }
 }
 
@@ -228,8 +234,9 @@ impl Cache {
             ids.push(random_id()?);
         }
         self.store().write_with_files(opts.set.retry, files, |s| {
-            let now = self.now();
-            let ready = ready_time(now, opts.due);
+            let clock = self.now_time();
+            let now = to_unix_seconds(clock);
+            let ready = ready_time(clock, opts.due);
             let expire_time = Self::expire_time(now, opts.set.expire);
             let mut keys = Vec::with_capacity(prepared.len());
             for (p, id) in prepared.iter().zip(&ids) {

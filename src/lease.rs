@@ -369,7 +369,8 @@ impl<V> Lease<V> {
             .unwrap_or_else(|| self.opts.retry_policy.delay(self.deliveries));
         let queue = queue_name(&self.opts);
         cache.store().write(self.opts.retry, None, |s| {
-            let now = cache.now();
+            let clock = cache.now_time();
+            let ready = crate::jobs::ready_time(clock, Some(crate::options::Due::After(delay)));
             if let Some(id) = self.job {
                 let Some(job) = held_job(s, id, token)? else {
                     return Ok(false);
@@ -384,7 +385,7 @@ impl<V> Lease<V> {
                     return Ok(true);
                 }
                 let error = nack.error.as_deref().or(job.last_error.as_deref());
-                s.reschedule_job(id, now + secs(delay), error)?;
+                s.reschedule_job(id, ready, error)?;
                 if !delay.is_zero() {
                     s.count(queue, Counter::Scheduled, 1)?;
                 }
@@ -404,7 +405,7 @@ impl<V> Lease<V> {
                     to_dead_letter(s, key, &self.opts)?;
                     return Ok(true);
                 }
-                lease_to_job(s, key, &row, queue, now + secs(delay), nack.error.as_deref())?;
+                lease_to_job(s, key, &row, queue, ready, nack.error.as_deref())?;
                 if !delay.is_zero() {
                     s.count(queue, Counter::Scheduled, 1)?;
                 }
