@@ -617,12 +617,20 @@ impl Cache {
     /// then, when the volume is over the size limit, items by policy; at most
     /// `cull_limit` in all.
     pub(crate) fn cull_after_write(&self, s: &mut Session, now: f64) -> Result<()> {
+        self.cull_after_push(s, now, true)
+    }
+
+    /// [`Cache::cull_after_write`], skipping the look for expired items when
+    /// the caller knows there are none (a push learned it with its count).
+    pub(crate) fn cull_after_push(&self, s: &mut Session, now: f64, may_have_expired: bool) -> Result<()> {
         let settings = &self.inner.store.settings;
         let mut limit = settings.cull_limit;
         if limit == 0 {
             return Ok(());
         }
-        limit -= s.cull_expired(now, limit)? as u64;
+        if may_have_expired {
+            limit -= s.cull_expired(now, limit)? as u64;
+        }
         if limit == 0 || settings.eviction_policy == EvictionPolicy::None {
             return Ok(());
         }

@@ -10,6 +10,8 @@
 //! priority 0 together, first ready first (a plain item is ready when
 //! pushed, a delayed job when due), then the jobs below 0.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -353,6 +355,131 @@ impl Cache {
             let secs = (at - self.now()).max(0.0) + 0.001;
             crate::deadline::after(Instant::now(), crate::deadline::seconds(secs))
         }))
+    }
+}
+
+/// What a pop found out about its queue.
+pub(crate) struct Popped<V> {
+    pub items: Vec<(Key, V)>,
+    /// The queue had jobs when the pop looked.
+    pub jobs: bool,
+}
+
+/// The marker of a plain pop that found, after the fact, that its queue
+/// has jobs: the operation rolls back and is run again, job-aware. Never
+/// seen outside this module.
+const RETRY_WITH_JOBS: &str = "diskq internal: the queue has jobs, pop again looking at them";
+
+fn retry_with_jobs() -> Error {
+    Error::InvalidUse(RETRY_WITH_JOBS.into())
+}
+
+fn is_retry_with_jobs(e: &Error) -> bool {
+    matches!(e, Error::InvalidUse(m) if m == RETRY_WITH_JOBS)
+}
+
+/// The queues this process saw with jobs, by directory: their pops look at
+/// the jobs first instead of finding them after a plain pop. A hint only:
+/// a plain pop reads the count of jobs either way.
+static JOB_QUEUES: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+fn hinted(dir: &Path, queue: &str) -> bool {
+    let hints = JOB_QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
+    hints.iter().any(|(d, q)| d == dir && q == queue)
+}
+
+fn set_hint(dir: &Path, queue: &str, jobs: bool) {
+    let mut hints = JOB_QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
+    let at = hints.iter().position(|(d, q)| d == dir && q == queue);
+    match (at, jobs) {
+        (None, true) => hints.push((dir.to_path_buf(), queue.to_owned())),
+        (Some(i), false) => {
+            hints.swap_remove(i);
+        }
+        _ => {}
+    }
+}
+
+/// A transaction runner: `Store::write` or `Store::write_by` with its options.
+pub(crate) type Write<'a, V> = dyn FnMut(&mut Session) -> Result<Popped<V>> + 'a;
+
+impl Cache {
+    /// Pops up to `n` items of a queue in one transaction of `write` (plain
+    /// items, and jobs in their order when the queue has any) and counts
+    /// them. A plain queue pays one statement for its count and for
+    /// learning that it has no jobs; a queue with jobs (known to this
+    /// process) looks at them first.
+    pub(crate) fn pop_items<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        n: usize,
+        back: bool,
+        mut write: impl FnMut(&mut Write<'_, V>) -> Result<Popped<V>>,
+    ) -> Result<Vec<(Key, V)>> {
+        let queue = queue_name(prefix);
+        let (lo, hi) = crate::queue::bounds(prefix);
+        let bounds = (&lo, &hi);
+        let dir = self.directory();
+        let mut aware = !back && hinted(dir, queue);
+        loop {
+            let result = write(&mut |s: &mut Session| {
+                let now = self.now();
+                let mut items = Vec::with_capacity(n.min(1024));
+                let jobs = if aware {
+                    let jobs = s.job_gauge(queue)? > 0;
+                    while items.len() < n {
+                        match self.take_next(s, prefix, bounds, back, now, jobs)? {
+                            Some(item) => items.push(item),
+                            None => break,
+                        }
+                    }
+                    s.count(queue, Counter::Popped, items.len())?;
+                    jobs
+                } else {
+                    while items.len() < n {
+                        match self.pull_one(s, bounds, back, now)? {
+                            Some(item) => items.push(item),
+                            None => break,
+                        }
+                    }
+                    if back {
+                        // From the back, plain items only.
+                        s.count(queue, Counter::Popped, items.len())?;
+                        false
+                    } else if items.is_empty() {
+                        // Nothing plain: the jobs, if any, in this transaction.
+                        let jobs = n > 0 && s.job_gauge(queue)? > 0;
+                        while jobs && items.len() < n {
+                            match self.take_next(s, prefix, bounds, back, now, true)? {
+                                Some(item) => items.push(item),
+                                None => break,
+                            }
+                        }
+                        s.count(queue, Counter::Popped, items.len())?;
+                        jobs
+                    } else if !s.count_plain_pops(queue, items.len())? {
+                        // A job may have had to go first: undo, and look.
+                        return Err(retry_with_jobs());
+                    } else {
+                        false
+                    }
+                };
+                Ok(Popped { items, jobs })
+            });
+            match result {
+                Err(e) if !aware && is_retry_with_jobs(&e) => {
+                    aware = true;
+                    set_hint(dir, queue, true);
+                }
+                Err(e) => return Err(e),
+                Ok(popped) => {
+                    if !back && aware != popped.jobs {
+                        set_hint(dir, queue, popped.jobs);
+                    }
+                    return Ok(popped.items);
+                }
+            }
+        }
     }
 }
 

@@ -165,9 +165,14 @@ impl Cache {
                 keys.push(key);
                 number += step;
             }
-            s.count(prefix.unwrap_or_default(), Counter::Pushed, keys.len())?;
+            // One statement counts the push and tells whether any item has
+            // expired (the cull's first look, usually finding none).
+            let none_expired = s.count_pushes_if_none_expired(prefix.unwrap_or_default(), keys.len(), now)?;
+            if !none_expired {
+                s.count(prefix.unwrap_or_default(), Counter::Pushed, keys.len())?;
+            }
             s.mark_pushed();
-            self.cull_after_write(s, now)?;
+            self.cull_after_push(s, now, !none_expired)?;
             Ok(keys)
         })
     }
@@ -175,20 +180,8 @@ impl Cache {
     /// Takes up to `n` items from one end of a queue in one transaction, in
     /// queue order. If one of them does not decode as `V`, none is taken.
     pub fn pull_many<V: DeserializeOwned>(&self, n: usize, opts: &PullOptions) -> Result<Vec<(Key, V)>> {
-        let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write(opts.retry, None, |s| {
-            let now = self.now();
-            let prefix = opts.prefix.as_deref();
-            let jobs = s.job_gauge(prefix.unwrap_or_default())? > 0;
-            let mut taken = Vec::with_capacity(n.min(1024));
-            while taken.len() < n {
-                match self.take_next(s, prefix, (&lo, &hi), opts.side == Side::Back, now, jobs)? {
-                    Some(item) => taken.push(item),
-                    None => break,
-                }
-            }
-            s.count(opts.prefix.as_deref().unwrap_or_default(), Counter::Popped, taken.len())?;
-            Ok(taken)
+        self.pop_items(opts.prefix.as_deref(), n, opts.side == Side::Back, |f| {
+            self.store().write(opts.retry, None, f)
         })
     }
 
@@ -361,18 +354,10 @@ impl Cache {
 
     /// [`Cache::pull_with`], waiting for the write lock until `deadline` at most.
     fn pull_by<V: DeserializeOwned>(&self, opts: &PullOptions, deadline: Option<Instant>) -> Result<Option<(Key, V)>> {
-        let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write_by(opts.retry, deadline, |s| {
-            let prefix = opts.prefix.as_deref();
-            let jobs = s.job_gauge(prefix.unwrap_or_default())? > 0;
-            let item = self.take_next(s, prefix, (&lo, &hi), opts.side == Side::Back, self.now(), jobs)?;
-            s.count(
-                opts.prefix.as_deref().unwrap_or_default(),
-                Counter::Popped,
-                usize::from(item.is_some()),
-            )?;
-            Ok(item)
-        })
+        let mut items = self.pop_items(opts.prefix.as_deref(), 1, opts.side == Side::Back, |f| {
+            self.store().write_by(opts.retry, deadline, f)
+        })?;
+        Ok(items.pop())
     }
 
     /// The way past an item that a pull cannot decode: moves the item at

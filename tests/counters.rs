@@ -104,3 +104,33 @@ fn queue_names_that_extend_each_other_keep_their_own_counts() {
     assert_eq!(all, want);
     assert_eq!(cache.queue_stats(Some("a:b")).unwrap().pushed, 2);
 }
+
+#[test]
+fn pops_count_right_while_the_queue_has_jobs_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let q = PushOptions::new().prefix("q");
+    let from = PullOptions::new().prefix("q");
+    cache.push_with(&1, &q).unwrap();
+    assert_eq!(cache.pull_with::<u32>(&from).unwrap().map(|(_, v)| v), Some(1));
+    cache.push_with(&2, &q).unwrap();
+    cache.push_with(&3, &q.clone().priority(1)).unwrap();
+    cache
+        .push_with(&4, &q.clone().delay(Duration::from_secs(3600)))
+        .unwrap();
+    assert_eq!(cache.queue_stats(Some("q")).unwrap().popped, 1);
+    // The job first, although a plain pop looks first.
+    assert_eq!(cache.pull_with::<u32>(&from).unwrap().map(|(_, v)| v), Some(3));
+    assert_eq!(cache.pull_with::<u32>(&from).unwrap().map(|(_, v)| v), Some(2));
+    assert_eq!(
+        cache.pull_with::<u32>(&from).unwrap(),
+        None,
+        "the delayed one is not due"
+    );
+    assert_eq!(cache.queue_stats(Some("q")).unwrap().popped, 3);
+    cache.clear().unwrap();
+    cache.push_with(&5, &q).unwrap();
+    assert_eq!(cache.pull_with::<u32>(&from).unwrap().map(|(_, v)| v), Some(5));
+    let stats = cache.queue_stats(Some("q")).unwrap();
+    assert_eq!((stats.pushed, stats.popped, stats.scheduled), (5, 4, 1));
+}

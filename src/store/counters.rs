@@ -43,7 +43,41 @@ const ALL: [Counter; 8] = [
     Counter::Scheduled,
 ];
 
+/// The statement adding `?2` to counter `$name` of queue `?1`, and the one
+/// making the row; the key is put together by SQLite, not formatted here
+/// (a `format!` per count cost a sixth of the statement).
+macro_rules! counter_sql {
+    ($name:literal) => {
+        (
+            concat!(
+                "UPDATE Settings SET value = value + ?2 WHERE key = 'diskq_queue:' || ?1 || ':",
+                $name,
+                "'"
+            ),
+            concat!(
+                "INSERT INTO Settings (key, value) VALUES ('diskq_queue:' || ?1 || ':",
+                $name,
+                "', ?2)"
+            ),
+        )
+    };
+}
+
 impl Counter {
+    fn statements(self) -> (&'static str, &'static str) {
+        match self {
+            Counter::Pushed => counter_sql!("pushed"),
+            // Its sign says whether the queue has jobs (see `POPPED_PLAIN`).
+            Counter::Popped => (POPPED_BUMP, POPPED_CREATE),
+            Counter::Leased => counter_sql!("leased"),
+            Counter::Acked => counter_sql!("acked"),
+            Counter::Nacked => counter_sql!("nacked"),
+            Counter::Redelivered => counter_sql!("redelivered"),
+            Counter::DeadLettered => counter_sql!("dead_lettered"),
+            Counter::Scheduled => counter_sql!("scheduled"),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Counter::Pushed => "pushed",
@@ -58,16 +92,45 @@ impl Counter {
     }
 }
 
-/// The Settings key of a counter of `queue`.
-fn key(queue: &str, counter: Counter) -> String {
-    format!("{KEY_PREFIX}{queue}:{}", counter.name())
-}
-
 const KEY_PREFIX: &str = "diskq_queue:";
 /// The first key past every counter key (`;` follows `:`).
 const KEY_END: &str = "diskq_queue;";
-const BUMP: &str = "UPDATE Settings SET value = value + ?2 WHERE key = ?1";
-const CREATE: &str = "INSERT INTO Settings (key, value) VALUES (?1, ?2)";
+/// Adds `?2` to the push count of queue `?1` if no item of the cache has
+/// expired by `?3` (the condition of `sql::SELECT_EXPIRED`): a push then
+/// skips the cull's separate look for expired items.
+const PUSHED_IF_NONE_EXPIRED: &str = "UPDATE Settings SET value = value + ?2 \
+     WHERE key = 'diskq_queue:' || ?1 || ':pushed' \
+     AND NOT EXISTS (SELECT 1 FROM Cache WHERE expire_time IS NOT NULL AND expire_time < ?3)";
+const PUSHED_IF_NONE_EXPIRED_INTEGER_QUEUE: &str = "UPDATE Settings SET value = value + ?2 \
+     WHERE key = 'diskq_queue::pushed' AND ?1 = '' \
+     AND NOT EXISTS (SELECT 1 FROM Cache WHERE expire_time IS NOT NULL AND expire_time < ?3)";
+
+/// Adds `?2` to the pop count of queue `?1` unless the queue has jobs.
+///
+/// The pop count's row carries whether its queue has jobs in its sign: `n`
+/// pops are stored as `n` while the queue has none, as `-n - 1` while it
+/// has some (flipped by the transaction that adds the first job or removes
+/// the last, `mark_jobs`). So the pop of a plain queue learns that it has no
+/// jobs for the price of its count, one statement: a condition on the same
+/// row. (A second row read in the statement, or a `RETURNING` clause, cost
+/// as much again: a W4 pop was 12% dearer with them, 6% with this.)
+const POPPED_PLAIN: &str =
+    "UPDATE Settings SET value = value + ?2 WHERE key = 'diskq_queue:' || ?1 || ':popped' AND value >= 0";
+/// `POPPED_PLAIN` of the integer-keyed queue (`?1` unused): a literal key
+/// spares the hottest statement a concatenation.
+const POPPED_PLAIN_INTEGER_QUEUE: &str =
+    "UPDATE Settings SET value = value + ?2 WHERE key = 'diskq_queue::popped' AND value >= 0 AND ?1 = ''";
+const POPPED_BUMP: &str = "UPDATE Settings SET value = CASE WHEN value < 0 THEN value - ?2 ELSE value + ?2 END \
+     WHERE key = 'diskq_queue:' || ?1 || ':popped'";
+const POPPED_CREATE: &str = "INSERT INTO Settings (key, value) VALUES ('diskq_queue:' || ?1 || ':popped', \
+     CASE WHEN EXISTS (SELECT 1 FROM Settings WHERE key = 'diskq_queue:' || ?1 || ':jobs' AND value > 0) \
+     THEN -?2 - 1 ELSE ?2 END)";
+const POPPED_MARK_JOBS: &str =
+    "UPDATE Settings SET value = -value - 1 WHERE key = 'diskq_queue:' || ?1 || ':popped' AND value >= 0";
+const POPPED_MARK_NO_JOBS: &str =
+    "UPDATE Settings SET value = -value - 1 WHERE key = 'diskq_queue:' || ?1 || ':popped' AND value < 0";
+const POPPED_MARK_NONE_HAS_JOBS: &str = "UPDATE Settings SET value = -value - 1 \
+     WHERE key >= 'diskq_queue:' AND key < 'diskq_queue;' AND key LIKE '%:popped' AND value < 0";
 const SELECT_RANGE: &str = "SELECT key, value FROM Settings WHERE key >= ?1 AND key < ?2 ORDER BY key";
 
 /// The counters of one queue, as stored.
@@ -106,10 +169,68 @@ impl Session {
             return Ok(());
         }
         let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let name = key(queue, counter);
-        if self.conn.prepare_cached(BUMP)?.execute(params![name, n])? == 0 {
-            self.conn.prepare_cached(CREATE)?.execute(params![name, n])?;
+        let (bump, create) = counter.statements();
+        if self.conn.prepare_cached(bump)?.execute(params![queue, n])? == 0 {
+            self.conn.prepare_cached(create)?.execute(params![queue, n])?;
         }
+        Ok(())
+    }
+
+    /// Adds `n` to the pop count of `queue` unless the queue has jobs, in
+    /// one statement: the pop of a plain queue learns that it has none for
+    /// the price of its count. `false`, counting nothing, when it has jobs.
+    pub(crate) fn count_plain_pops(&self, queue: &str, n: usize) -> Result<bool> {
+        let by = i64::try_from(n).unwrap_or(i64::MAX);
+        let statement = if queue.is_empty() {
+            POPPED_PLAIN_INTEGER_QUEUE
+        } else {
+            POPPED_PLAIN
+        };
+        if self.conn.prepare_cached(statement)?.execute(params![queue, by])? > 0 {
+            return Ok(true);
+        }
+        // The queue's first pop (no count yet), or jobs.
+        if self.job_gauge(queue)? > 0 {
+            return Ok(false);
+        }
+        self.count(queue, Counter::Popped, n)?;
+        self.mark_jobs(queue, false)?;
+        Ok(true)
+    }
+
+    /// Adds `n` to the push count of `queue` if no item has expired by
+    /// `now`; `false`, counting nothing, when one has (or the count's row
+    /// is not made yet).
+    pub(crate) fn count_pushes_if_none_expired(&self, queue: &str, n: usize, now: f64) -> Result<bool> {
+        if n == 0 {
+            return Ok(false);
+        }
+        let by = i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(self
+            .conn
+            .prepare_cached(if queue.is_empty() {
+                PUSHED_IF_NONE_EXPIRED_INTEGER_QUEUE
+            } else {
+                PUSHED_IF_NONE_EXPIRED
+            })?
+            .execute(params![queue, by, now])?
+            > 0)
+    }
+
+    /// Records in the pop count's sign whether `queue` has jobs.
+    pub(crate) fn mark_jobs(&self, queue: &str, has_jobs: bool) -> Result<()> {
+        let statement = if has_jobs {
+            POPPED_MARK_JOBS
+        } else {
+            POPPED_MARK_NO_JOBS
+        };
+        self.conn.prepare_cached(statement)?.execute([queue])?;
+        Ok(())
+    }
+
+    /// Records that no queue has jobs (after the job table was emptied).
+    pub(crate) fn mark_no_jobs_anywhere(&self) -> Result<()> {
+        self.conn.prepare_cached(POPPED_MARK_NONE_HAS_JOBS)?.execute([])?;
         Ok(())
     }
 
@@ -137,6 +258,8 @@ impl Session {
         while let Some(r) = rows.next()? {
             let name: String = r.get(0)?;
             let value = match super::ops::scalar(r.get_ref(1)?) {
+                // A pop count of a queue with jobs (see `POPPED_PLAIN`).
+                crate::codec::Scalar::Int(n) if n < 0 => -(n + 1),
                 crate::codec::Scalar::Int(n) => n,
                 _ => continue, // not a count diskq wrote
             };

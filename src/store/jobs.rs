@@ -54,9 +54,9 @@ const QUEUE_ITEMS: &str = "SELECT id, item FROM DiskqJob WHERE queue = ?1";
 const CLEAR: &str = "DELETE FROM DiskqJob";
 const CLEAR_GAUGES: &str = "DELETE FROM Settings WHERE key >= 'diskq_queue:' AND key < 'diskq_queue;' \
      AND key LIKE '%:jobs'";
-const GAUGE_BUMP: &str = "UPDATE Settings SET value = value + ?2 WHERE key = ?1";
-const GAUGE_CREATE: &str = "INSERT INTO Settings (key, value) VALUES (?1, ?2)";
-const GAUGE: &str = "SELECT value FROM Settings WHERE key = ?1";
+const GAUGE_BUMP: &str = "UPDATE Settings SET value = value + ?2 WHERE key = 'diskq_queue:' || ?1 || ':jobs'";
+const GAUGE_CREATE: &str = "INSERT INTO Settings (key, value) VALUES ('diskq_queue:' || ?1 || ':jobs', ?2)";
+const GAUGE: &str = "SELECT value FROM Settings WHERE key = 'diskq_queue:' || ?1 || ':jobs'";
 
 /// True when SQLite refused a statement because a table is missing.
 fn is_missing_table(e: &rusqlite::Error) -> bool {
@@ -71,10 +71,6 @@ pub(crate) fn job_key(id: i64) -> String {
 /// A letter after `diskq-job-` keeps job keys above the range of a queue
 /// named `diskq-job` (its keys go on with digits).
 pub(crate) const JOB_KEY_PREFIX: &str = "diskq-job-k";
-
-fn gauge_key(queue: &str) -> String {
-    format!("diskq_queue:{queue}:jobs")
-}
 
 /// A `DiskqJob` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +137,7 @@ impl Session {
         let value = self
             .conn
             .prepare_cached(GAUGE)?
-            .query_row([gauge_key(queue)], |r| Ok(super::ops::scalar(r.get_ref(0)?)))
+            .query_row([queue], |r| Ok(super::ops::scalar(r.get_ref(0)?)))
             .optional()?;
         Ok(match value {
             Some(Scalar::Int(n)) => n,
@@ -150,13 +146,13 @@ impl Session {
     }
 
     fn bump_gauge(&self, queue: &str, by: i64) -> Result<()> {
-        let name = gauge_key(queue);
-        if self.conn.prepare_cached(GAUGE_BUMP)?.execute(params![name, by])? == 0 {
+        if self.conn.prepare_cached(GAUGE_BUMP)?.execute(params![queue, by])? == 0 {
             self.conn
                 .prepare_cached(GAUGE_CREATE)?
-                .execute(params![name, by.max(0)])?;
+                .execute(params![queue, by.max(0)])?;
         }
-        Ok(())
+        // The first job added, or the last removed: the pop count says so.
+        self.mark_jobs(queue, self.job_gauge(queue)? > 0)
     }
 
     /// Adds a job row (the item's `Cache` row is inserted already).
@@ -336,7 +332,7 @@ impl Session {
             }
         }
         self.conn.prepare_cached(CLEAR_GAUGES)?.execute([])?;
-        Ok(())
+        self.mark_no_jobs_anywhere()
     }
 
     /// The rowid of the row just inserted on this connection.
