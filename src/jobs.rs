@@ -352,7 +352,7 @@ impl Cache {
         let queue = queue_name(prefix);
         let next = self.store().read(|s| s.next_job_event(queue, self.now()))?;
         Ok(next.map(|at| {
-            let secs = (at - self.now()).max(0.0) + 0.001;
+            let secs = (at - self.now()).max(0.0) + WAKE_MARGIN;
             crate::deadline::after(Instant::now(), crate::deadline::seconds(secs))
         }))
     }
@@ -482,6 +482,11 @@ impl Cache {
         }
     }
 }
+
+/// How long after a job's due time its waiter wakes: enough that the clock
+/// has passed it (a wake a hair early finds nothing and waits again), far
+/// below what a person or a scheduler notices (W13: lateness p50 ~0.2 ms).
+const WAKE_MARGIN: f64 = 0.000_05;
 
 /// `Duration` as seconds, for the clock's arithmetic.
 pub(crate) fn secs(d: Duration) -> f64 {
