@@ -1,4 +1,4 @@
-//! The workloads W1–W11 of `shared/BENCH.md` on diskq, one JSON line per
+//! The workloads W1–W13 of `shared/BENCH.md` on diskq, one JSON line per
 //! measurement on stdout (see `benches/common/mod.rs`).
 //!
 //! `cargo bench --bench workloads [-- --only W1,W5]`; `bash benches/compare.sh`
@@ -66,6 +66,9 @@ fn main() {
     }
     if run("W12") {
         w12();
+    }
+    if run("W13") {
+        w13();
     }
 }
 
@@ -410,6 +413,55 @@ fn w11() {
             common::report_wake(IMP, interval, secs, workers);
         }
     }
+}
+
+/// W13: 1,000 delayed items due over 1 s, one every millisecond (pushed
+/// before the first is due, each with its own due time); one consumer waits
+/// in `pop_front_timeout` and takes them as they become due. Reports how
+/// late each was taken (pop time minus due time).
+fn w13() {
+    const ITEMS: u64 = 1_000;
+    let dir = common::scratch();
+    let d: Deque<u64> = Deque::open(dir.path()).expect("open");
+    // The first is due once all are pushed (1,000 pushes take ~30 ms).
+    let first = wall_ns() + 300_000_000;
+    for n in 0..ITEMS {
+        let due = first + n * 1_000_000;
+        let at = std::time::UNIX_EPOCH + Duration::from_nanos(due);
+        d.push_back_with(&due, &diskq::PushOptions::new().at(at)).expect("push");
+    }
+    assert!(wall_ns() < first, "W13: the pushes ended after the first item was due");
+    let start = Instant::now();
+    let mut late_ns = Vec::with_capacity(ITEMS as usize);
+    let mut early = 0usize;
+    while late_ns.len() < ITEMS as usize {
+        let due = d
+            .pop_front_timeout(Duration::from_secs(10))
+            .expect("pop")
+            .expect("W13: every delayed item comes out");
+        let now = wall_ns();
+        if now < due {
+            early += 1;
+        }
+        late_ns.push(now.saturating_sub(due));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut sorted = late_ns.clone();
+    sorted.sort_unstable();
+    let max_us = *sorted.last().unwrap_or(&0) as f64 / 1000.0;
+    Report {
+        imp: IMP,
+        workload: "W13",
+        phase: "lateness",
+        ops: late_ns.len(),
+        seconds: secs,
+        lat_ns: Some(&late_ns),
+        bytes: None,
+        raw: false,
+        extra: format!("\"max_us\":{max_us:.2},\"early\":{early}"),
+    }
+    .print();
+    assert_eq!(early, 0, "W13: an item was taken before it was due");
 }
 
 /// W12: writers (processes, then threads) and distinct sets per writer.

@@ -655,12 +655,17 @@ impl Cache {
         &self.inner.store
     }
 
-    /// Now, in seconds since the Unix epoch.
-    pub(crate) fn now(&self) -> f64 {
-        let now = match &self.inner.clock {
+    /// Now, by the cache's clock.
+    pub(crate) fn now_time(&self) -> SystemTime {
+        match &self.inner.clock {
             Some(clock) => clock(),
             None => SystemTime::now(),
-        };
+        }
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> f64 {
+        let now = self.now_time();
         match now.duration_since(UNIX_EPOCH) {
             Ok(since) => since.as_secs_f64(),
             Err(before) => -before.duration().as_secs_f64(),
@@ -915,12 +920,20 @@ impl Cache {
     /// then, when the volume is over the size limit, items by policy; at most
     /// `cull_limit` in all.
     pub(crate) fn cull_after_write(&self, s: &mut Session, now: f64) -> Result<()> {
+        self.cull_after_push(s, now, true)
+    }
+
+    /// [`Cache::cull_after_write`], skipping the look for expired items when
+    /// the caller knows there are none (a push learned it with its count).
+    pub(crate) fn cull_after_push(&self, s: &mut Session, now: f64, may_have_expired: bool) -> Result<()> {
         let settings = &self.inner.store.settings;
         let mut limit = settings.cull_limit;
         if limit == 0 {
             return Ok(());
         }
-        limit -= s.cull_expired(now, limit)? as u64;
+        if may_have_expired {
+            limit -= s.cull_expired(now, limit)? as u64;
+        }
         if limit == 0 || settings.eviction_policy == EvictionPolicy::None {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
 use crate::codec;
+use crate::counters::QueueStats;
 use crate::error::{Error, Result};
 use crate::keys::Pager;
 use crate::lease::{Backlog, Lease, LeaseOptions};
@@ -299,6 +300,96 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         T: Borrow<Q>,
     {
         self.push(value, Side::Front)
+    }
+
+    /// Appends an item that no pop or lease takes before `delay` has passed
+    /// (by the cache's clock); meanwhile [`Deque::backlog`] counts it as
+    /// scheduled. A consumer waiting in [`Deque::pop_front_timeout`] or
+    /// [`Deque::lease_timeout`] is woken when it becomes due. Once due, it
+    /// goes before plain items pushed after that moment.
+    ///
+    /// The item is kept outside the deque's key range (see
+    /// [`Cache::push_job`]): a python-diskcache `Deque` on the directory does
+    /// not pop it. [`Deque::iter`], `get`, `front` and `back` show plain
+    /// items only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
+    /// on a read-only handle, [`Error::Unsupported`] on PostgreSQL (which keeps no
+    /// delayed items yet), [`Error::Timeout`] when the write lock stays taken past
+    /// the timeout, and the storage errors of a write
+    /// ([the crate's errors](crate#errors)). Nothing is pushed on an error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.push_back_delayed("later", Duration::from_secs(3600))?;
+    /// jobs.push_back("now")?;
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("now"));
+    /// assert_eq!(jobs.pop_front()?, None, "not due for an hour");
+    /// assert_eq!(jobs.backlog()?.scheduled, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_back_delayed<Q: Serialize + ?Sized>(&self, value: &Q, delay: Duration) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        self.push_back_with(value, &PushOptions::new().delay(delay)).map(drop)
+    }
+
+    /// Appends an item with options: a delay or due time, a priority
+    /// (higher first; plain items are 0; FIFO within a priority), a
+    /// uniqueness key. `false` when the unique key is taken by an item of
+    /// the deque that is queued, scheduled or leased: nothing was pushed.
+    /// The prefix of `opts` must be `None`, and `maxlen` does not bound jobs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
+    /// when `opts` names a prefix (a deque has its own queue) or on a read-only
+    /// handle, [`Error::Unsupported`] on PostgreSQL for a delay, a priority or a
+    /// unique key (plain options work), [`Error::Timeout`] when the write lock
+    /// stays taken past the timeout, and the storage errors of a write
+    /// ([the crate's errors](crate#errors)). A taken unique key is not an error
+    /// (`Ok(false)`).
+    ///
+    /// ```
+    /// use diskq::PushOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<String>::open(dir.path())?;
+    /// jobs.push_back("plain")?;
+    /// assert!(jobs.push_back_with("urgent", &PushOptions::new().priority(9))?);
+    /// let once = PushOptions::new().unique_key("report-2026-12-01");
+    /// assert!(jobs.push_back_with("report", &once)?);
+    /// assert!(!jobs.push_back_with("report", &once)?, "already queued");
+    /// assert_eq!(jobs.pop_front_many(3)?, ["urgent", "plain", "report"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_back_with<Q: Serialize + ?Sized>(&self, value: &Q, opts: &PushOptions) -> Result<bool>
+    where
+        T: Borrow<Q>,
+    {
+        if opts.prefix.is_some() {
+            return Err(Error::InvalidUse(
+                "a deque pushes to the integer-keyed queue: no prefix".into(),
+            ));
+        }
+        if !opts.is_job() {
+            let opts = PushOptions {
+                side: Side::Back,
+                ..opts.clone()
+            };
+            return match self.maxlen {
+                None => self.cache.push_with(value, &opts).map(|_| true),
+                Some(maxlen) => self.cache.transact(|c| {
+                    c.push_with(value, &opts)?;
+                    self.trim(maxlen, &FRONT).map(|()| true)
+                }),
+            };
+        }
+        Ok(self.cache.push_job(value, opts)?.is_some())
     }
 
     /// Appends every item at the back in one transaction (all or none);
@@ -693,6 +784,25 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         self.cache.backlog(None)
     }
 
+    /// The deque's counters: pushed, popped, leased, acked, nacked,
+    /// redelivered, dead-lettered, scheduled (see [`QueueStats`]).
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::Deque::<u32>::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// jobs.pop_front_many(5)?;
+    /// assert_eq!((jobs.stats()?.pushed, jobs.stats()?.popped), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Result<QueueStats> {
+        self.cache.queue_stats(None)
+    }
+
     fn deque_options(opts: &LeaseOptions) -> Result<()> {
         match opts.prefix {
             None => Ok(()),
@@ -768,7 +878,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         })
     }
 
-    /// The number of items the deque holds: queued, leased and dead letters
+    /// The number of items the deque holds: queued, scheduled, leased and dead letters
     /// (not the cache's other keys; python-diskcache's `len` counts those
     /// too). Read in one snapshot, from the key index.
     ///
@@ -790,7 +900,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
         let n = self.cache.store().read_snapshot(|s| {
             let now = self.cache.now();
-            Ok(s.queue_len((&lo, &hi), now)? + s.leases_of("")? + s.queue_len((&dead_lo, &dead_hi), now)?)
+            let jobs = s.job_counts("", now)?;
+            Ok(s.queue_len((&lo, &hi), now)?
+                + s.leases_of("")?
+                + s.queue_len((&dead_lo, &dead_hi), now)?
+                + jobs.ready
+                + jobs.scheduled
+                + jobs.leased)
         })?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
@@ -835,7 +951,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear(&self) -> Result<usize> {
-        let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
+        let leased = self.cache.store().write(false, None, |s| {
+            let jobs = s.delete_queue_jobs("")?;
+            Ok(jobs + s.delete_queue_leases("")?)
+        })?;
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
     }
 

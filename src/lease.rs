@@ -16,10 +16,11 @@ use serde::de::DeserializeOwned;
 use crate::cache::Cache;
 use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
+use crate::jobs::{Next, RetryPolicy, pick, secs};
 use crate::key::Key;
 use crate::options::Side;
 use crate::queue::{FIRST_NUMBER, bounds, key_of, number_of};
-use crate::store::{LeaseRow, QUEUE_BOUND, Session};
+use crate::store::{Counter, JobRow, LeaseRow, NewJob, QUEUE_BOUND, Session, job_key};
 
 mod id;
 
@@ -50,6 +51,56 @@ pub struct LeaseOptions {
     /// Wait for the write lock without limit instead of failing with
     /// [`Error::Timeout`].
     pub retry: bool,
+    /// How long a failed delivery (a nack without a delay of its own, a
+    /// lease that ran out) waits before the item is delivered again.
+    pub retry_policy: RetryPolicy,
+}
+
+/// How to nack: where the item goes back, after how long, and why
+/// ([`Lease::nack_with`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = diskq::NackOptions::new().delay(Duration::from_secs(30)).error("timed out");
+/// assert_eq!(opts.error.as_deref(), Some("timed out"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a call"]
+pub struct NackOptions {
+    /// The end of the queue a plain item goes back to at once (a job, or an
+    /// item put back with a delay, takes its place by priority and due time).
+    pub side: Side,
+    /// How long until the item is delivered again; `None`: the lease's
+    /// [`RetryPolicy`].
+    pub delay: Option<Duration>,
+    /// Why the delivery failed: the next lease of the item shows it
+    /// ([`Lease::last_error`]).
+    pub error: Option<String>,
+}
+
+impl NackOptions {
+    /// Back at the back of the queue, after the retry policy's delay.
+    pub fn new() -> NackOptions {
+        NackOptions::default()
+    }
+
+    /// Puts a plain item back at `side`.
+    pub fn side(mut self, side: Side) -> NackOptions {
+        self.side = side;
+        self
+    }
+
+    /// Delivers the item again after `delay`, whatever the retry policy.
+    pub fn delay(mut self, delay: Duration) -> NackOptions {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Records why the delivery failed.
+    pub fn error(mut self, error: impl Into<String>) -> NackOptions {
+        self.error = Some(error.into());
+        self
+    }
 }
 
 impl LeaseOptions {
@@ -67,7 +118,22 @@ impl LeaseOptions {
             max_deliveries: None,
             dead_letter: None,
             retry: false,
+            retry_policy: RetryPolicy::Immediate,
         }
+    }
+
+    /// How long failed deliveries wait before the next (see [`RetryPolicy`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, RetryPolicy};
+    /// let opts = LeaseOptions::new(Duration::from_secs(30))
+    ///     .retry_policy(RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(300)).with_jitter());
+    /// assert!(matches!(opts.retry_policy, RetryPolicy::Exponential { jitter: true, .. }));
+    /// ```
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> LeaseOptions {
+        self.retry_policy = policy;
+        self
     }
 
     /// Leases from the queue with this prefix.
@@ -221,19 +287,23 @@ pub struct Backlog {
     pub queued: usize,
     /// Items leased and not yet acked or nacked (their leases may have run out).
     pub leased: usize,
+    /// Items not visible yet: pushed with a delay, or put back with one,
+    /// and not due.
+    pub scheduled: usize,
 }
 
 impl Backlog {
-    /// True when nothing is queued or leased.
+    /// True when nothing is queued, leased or scheduled.
     ///
     /// ```
-    /// let idle = diskq::Backlog { queued: 0, leased: 0 };
+    /// let idle = diskq::Backlog { queued: 0, leased: 0, scheduled: 0 };
     /// assert!(idle.is_empty());
-    /// assert!(!diskq::Backlog { queued: 0, leased: 1 }.is_empty(), "a lease may still run out");
+    /// assert!(!diskq::Backlog { leased: 1, ..idle }.is_empty(), "a lease may still run out");
+    /// assert!(!diskq::Backlog { scheduled: 1, ..idle }.is_empty(), "a delayed item comes due");
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.queued == 0 && self.leased == 0
+        self.queued == 0 && self.leased == 0 && self.scheduled == 0
     }
 }
 
@@ -274,6 +344,9 @@ pub struct Lease<V> {
     deadline: f64,
     opts: LeaseOptions,
     value: V,
+    /// The job id, when the item is a job (it stays under its job key).
+    job: Option<i64>,
+    last_error: Option<String>,
 }
 
 impl<V> Lease<V> {
@@ -310,6 +383,27 @@ impl<V> Lease<V> {
     /// ```
     pub fn into_value(self) -> V {
         self.value
+    }
+
+    /// Why the previous delivery failed, as its nack said
+    /// ([`NackOptions::error`]); `None` on a first delivery, or when no
+    /// reason was given.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::Duration;
+    /// use diskq::NackOptions;
+    /// let deque = diskq::Deque::<u32>::open(dir.path())?;
+    /// deque.push_back(&7)?;
+    /// let job = deque.lease(Duration::from_secs(30))?.expect("an item");
+    /// assert_eq!(job.last_error(), None);
+    /// job.nack_with(&NackOptions::new().error("disk full"))?;
+    /// let again = deque.lease(Duration::from_secs(30))?.expect("back");
+    /// assert_eq!((again.deliveries(), again.last_error()), (2, Some("disk full")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// How many times the item has been delivered, this time included (1 on
@@ -384,6 +478,17 @@ impl<V> Lease<V> {
     pub fn ack(self) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
         cache.store().write(self.opts.retry, None, |s| {
+            if let Some(id) = self.job {
+                let Some(job) = held_job(s, id, token)? else {
+                    return Ok(false);
+                };
+                if let Some(value) = s.row_by_rowid(job.item)? {
+                    s.delete_rowid(job.item, value.filename)?;
+                }
+                s.delete_job(queue_name(&self.opts), id)?;
+                s.count(queue_name(&self.opts), Counter::Acked, 1)?;
+                return Ok(true);
+            }
             let Some(row) = held(s, key, token)? else {
                 return Ok(false);
             };
@@ -391,13 +496,16 @@ impl<V> Lease<V> {
                 s.delete_rowid(row.item, value.filename)?;
             }
             s.delete_lease_row(key)?;
+            s.count(queue_name(&self.opts), Counter::Acked, 1)?;
             Ok(true)
         })
     }
 
-    /// Not done: puts the item back in its queue now, at the front or the
+    /// Not done: puts the item back in its queue, at the front or the
     /// back, keeping its delivery count (or in the dead-letter queue, if it
     /// has had its maximum of deliveries). `false` when the lease was lost.
+    /// With a [`RetryPolicy`] on the lease's options, the item comes back
+    /// after the policy's delay (see [`Lease::nack_with`]); without one, now.
     ///
     /// # Errors
     ///
@@ -418,11 +526,85 @@ impl<V> Lease<V> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn nack(self, side: Side) -> Result<bool> {
+        self.nack_with(&NackOptions::new().side(side))
+    }
+
+    /// Not done, with a delay and a reason: the item is delivered again
+    /// after `opts.delay` (or the retry policy's delay), and its next lease
+    /// shows `opts.error` ([`Lease::last_error`]). Meanwhile it counts as
+    /// scheduled in the backlog. An item with its maximum of deliveries goes
+    /// to the dead-letter queue instead. `false` when the lease was lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] on PostgreSQL for a delay (a nack without one works),
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is not
+    /// an error (`Ok(false)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{Deque, NackOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: Deque<String> = Deque::open(dir.path())?;
+    /// jobs.push_back("flaky")?;
+    /// let job = jobs.lease(Duration::from_secs(60))?.expect("a job");
+    /// assert!(job.nack_with(&NackOptions::new().delay(Duration::from_secs(3600)).error("HTTP 503"))?);
+    /// assert!(jobs.lease(Duration::from_secs(60))?.is_none(), "not before an hour");
+    /// assert_eq!(jobs.backlog()?.scheduled, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn nack_with(self, nack: &NackOptions) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
+        let delay = nack
+            .delay
+            .unwrap_or_else(|| self.opts.retry_policy.delay(self.deliveries));
+        let queue = queue_name(&self.opts);
         cache.store().write(self.opts.retry, None, |s| {
+            let clock = cache.now_time();
+            let ready = crate::jobs::ready_time(clock, Some(crate::options::Due::After(delay)));
+            if let Some(id) = self.job {
+                let Some(job) = held_job(s, id, token)? else {
+                    return Ok(false);
+                };
+                s.count(queue, Counter::Nacked, 1)?;
+                if self
+                    .opts
+                    .max_deliveries
+                    .is_some_and(|max| job.deliveries >= i64::from(max))
+                {
+                    job_to_dead_letter(s, &job, &self.opts)?;
+                    return Ok(true);
+                }
+                let error = nack.error.as_deref().or(job.last_error.as_deref());
+                s.reschedule_job(id, ready, error)?;
+                if !delay.is_zero() {
+                    s.count(queue, Counter::Scheduled, 1)?;
+                }
+                s.mark_pushed();
+                return Ok(true);
+            }
             let Some(row) = held(s, key, token)? else {
                 return Ok(false);
             };
+            s.count(queue, Counter::Nacked, 1)?;
+            if !delay.is_zero() || nack.error.is_some() {
+                if self
+                    .opts
+                    .max_deliveries
+                    .is_some_and(|max| row.deliveries >= i64::from(max))
+                {
+                    to_dead_letter(s, key, &self.opts)?;
+                    return Ok(true);
+                }
+                lease_to_job(s, key, &row, queue, ready, nack.error.as_deref())?;
+                if !delay.is_zero() {
+                    s.count(queue, Counter::Scheduled, 1)?;
+                }
+                return Ok(true);
+            }
+            let side = nack.side;
             if self
                 .opts
                 .max_deliveries
@@ -469,7 +651,15 @@ impl<V> Lease<V> {
     pub fn renew(&mut self, duration: Duration) -> Result<bool> {
         let deadline = self.cache.now() + duration.as_secs_f64();
         let (cache, key, token) = (&self.cache, &self.key, self.token);
+        let job = self.job;
         let renewed = cache.store().write(self.opts.retry, None, |s| {
+            if let Some(id) = job {
+                if held_job(s, id, token)?.is_none() {
+                    return Ok(false);
+                }
+                s.set_job_deadline(id, deadline)?;
+                return Ok(true);
+            }
             if held(s, key, token)?.is_none() {
                 return Ok(false);
             }
@@ -481,6 +671,55 @@ impl<V> Lease<V> {
         }
         Ok(renewed)
     }
+}
+
+/// The counters' name of the leased queue (`""`: the integer-keyed one).
+fn queue_name(opts: &LeaseOptions) -> &str {
+    opts.prefix.as_deref().unwrap_or_default()
+}
+
+/// The job row of `id` if `token` still holds its lease.
+fn held_job(s: &Session, id: i64, token: i64) -> Result<Option<JobRow>> {
+    Ok(s.job(id)?
+        .filter(|job| job.token == Some(token) && job.deadline.is_some()))
+}
+
+/// Turns a leased plain item into a job of `queue`, ready at `ready`: it
+/// moves out of the queue range, keeping its delivery count.
+fn lease_to_job(
+    s: &mut Session,
+    key: &Key,
+    row: &LeaseRow,
+    queue: &str,
+    ready: f64,
+    error: Option<&str>,
+) -> Result<()> {
+    let id = crate::jobs::random_id()?;
+    s.rename_key(key, &Key::Text(job_key(id)))?;
+    s.delete_lease_row(key)?;
+    s.insert_job(&NewJob {
+        id,
+        queue,
+        item: row.item,
+        priority: 0,
+        ready,
+        deliveries: row.deliveries,
+        last_error: error,
+        unique_key: None,
+    })?;
+    s.mark_pushed();
+    Ok(())
+}
+
+/// Moves a job to the back of the dead-letter queue (a plain item there),
+/// freeing its unique key.
+fn job_to_dead_letter(s: &mut Session, job: &JobRow, opts: &LeaseOptions) -> Result<()> {
+    let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
+    s.rename_key(&Key::Text(job_key(job.id)), &dead)?;
+    s.delete_job(queue_name(opts), job.id)?;
+    s.count(queue_name(opts), Counter::DeadLettered, 1)?;
+    s.mark_pushed();
+    Ok(())
 }
 
 /// The lease row of `key` if `token` still holds it.
@@ -508,6 +747,7 @@ fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()>
     let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
     s.rename_key(key, &dead)?;
     s.delete_lease_row(key)?;
+    s.count(queue_name(opts), Counter::DeadLettered, 1)?;
     s.mark_pushed();
     Ok(())
 }
@@ -547,6 +787,8 @@ const LEASE_KEY_PREFIX: &str = "diskq-lease-k";
 /// What a lease transaction found.
 enum Taken<V> {
     Lease(Key, LeaseRow, V),
+    /// A job's lease: its key, lease, id, last error and value.
+    Job(Key, LeaseRow, i64, Option<String>, V),
     Nothing,
     /// A delivery of an item that does not decode: committed, then reported.
     Undecodable(Error),
@@ -683,9 +925,27 @@ impl Cache {
                     s.delete_lease_row(&key)?; // its item was removed
                     continue;
                 }
+                s.count(queue, Counter::Redelivered, 1)?;
                 if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
                     to_dead_letter(s, &key, opts)?;
                     continue;
+                }
+                let delay = opts.retry_policy.delay(u32::try_from(deliveries).unwrap_or(u32::MAX));
+                if !delay.is_zero() {
+                    // Due the policy's delay after the lease ran out.
+                    let ran_out = s.lease_row(&key)?.and_then(|r| r.deadline).unwrap_or(now);
+                    let ready = ran_out + secs(delay);
+                    if ready > now {
+                        let row = LeaseRow {
+                            deliveries,
+                            token: 0,
+                            item,
+                            deadline: None,
+                        };
+                        lease_to_job(s, &key, &row, queue, ready, None)?;
+                        s.count(queue, Counter::Scheduled, 1)?;
+                        continue;
+                    }
                 }
                 let row = LeaseRow {
                     deliveries: deliveries + 1,
@@ -696,9 +956,40 @@ impl Cache {
                 s.put_lease_row(&key, queue, &row)?;
                 let was = queue_key_of(&key);
                 match self.lease_value(s, &was, &key, item)? {
-                    Leased::Value(value) => return Ok(Taken::Lease(key, row, value)),
+                    Leased::Value(value) => {
+                        s.count(queue, Counter::Leased, 1)?;
+                        return Ok(Taken::Lease(key, row, value));
+                    }
                     Leased::Gone => continue,
                     Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e),
+                }
+            }
+            if s.job_gauge(queue)? > 0 {
+                while let Some(job) = s.expired_job(queue, now)? {
+                    s.count(queue, Counter::Redelivered, 1)?;
+                    if opts.max_deliveries.is_some_and(|max| job.deliveries >= i64::from(max)) {
+                        job_to_dead_letter(s, &job, opts)?;
+                        continue;
+                    }
+                    let delay = opts
+                        .retry_policy
+                        .delay(u32::try_from(job.deliveries).unwrap_or(u32::MAX));
+                    let ready = job.deadline.unwrap_or(now) + secs(delay);
+                    if ready > now {
+                        s.reschedule_job(job.id, ready, job.last_error.as_deref())?;
+                        s.count(queue, Counter::Scheduled, 1)?;
+                        continue;
+                    }
+                    match self.lease_job_now(s, queue, &job, token, deadline, now, opts)? {
+                        Taken::Nothing => continue,
+                        taken => return Ok(taken),
+                    }
+                }
+                while let Next::Job(job) = pick(s, queue, (&lo, &hi), now)? {
+                    match self.lease_job_now(s, queue, &job, token, deadline, now, opts)? {
+                        Taken::Nothing => continue, // its item was gone: removed
+                        taken => return Ok(taken),
+                    }
                 }
             }
             let Some((front, _)) = s.peek((&lo, &hi), now, false)? else {
@@ -726,7 +1017,10 @@ impl Cache {
             s.put_lease_row(&lease_key, queue, &row)?;
             // A decode error names the key the item had in its queue.
             match self.lease_value(s, &front, &lease_key, item)? {
-                Leased::Value(value) => Ok(Taken::Lease(lease_key, row, value)),
+                Leased::Value(value) => {
+                    s.count(queue, Counter::Leased, 1)?;
+                    Ok(Taken::Lease(lease_key, row, value))
+                }
                 Leased::Gone => Ok(Taken::Nothing),
                 Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e),
             }
@@ -740,10 +1034,64 @@ impl Cache {
                 deadline: row.deadline.unwrap_or_default(),
                 opts: opts.clone(),
                 value,
+                job: None,
+                last_error: None,
+            })),
+            Taken::Job(key, row, id, last_error, value) => Ok(Some(Lease {
+                cache: self.clone(),
+                key,
+                token,
+                deliveries: u32::try_from(row.deliveries).unwrap_or(u32::MAX),
+                deadline: row.deadline.unwrap_or_default(),
+                opts: opts.clone(),
+                value,
+                job: Some(id),
+                last_error,
             })),
             Taken::Nothing => Ok(None),
             // The delivery was counted (and committed) all the same.
             Taken::Undecodable(e) => Err(e),
+        }
+    }
+
+    /// Leases `job` to `token` until `deadline`, inside `s`: the lease, or
+    /// `Nothing` when its item was gone (the job is removed), or the decode
+    /// error of a delivery that counted (the job is ready again, or dead).
+    #[allow(clippy::too_many_arguments)]
+    fn lease_job_now<V: DeserializeOwned>(
+        &self,
+        s: &mut Session,
+        queue: &str,
+        job: &JobRow,
+        token: i64,
+        deadline: f64,
+        now: f64,
+        opts: &LeaseOptions,
+    ) -> Result<Taken<V>> {
+        let key = Key::Text(job_key(job.id));
+        let deliveries = job.deliveries + 1;
+        s.lease_job(job.id, deadline, token, deliveries)?;
+        match self.job_value::<V>(s, queue, &key, job, now) {
+            Ok(Some((value, _))) => {
+                s.count(queue, Counter::Leased, 1)?;
+                let row = LeaseRow {
+                    deliveries,
+                    token,
+                    item: job.item,
+                    deadline: Some(deadline),
+                };
+                Ok(Taken::Job(key, row, job.id, job.last_error.clone(), value))
+            }
+            Ok(None) => Ok(Taken::Nothing),
+            Err(e) if e.is_decode() => {
+                if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
+                    job_to_dead_letter(s, job, opts)?;
+                } else {
+                    s.reschedule_job(job.id, now, job.last_error.as_deref())?;
+                }
+                Ok(Taken::Undecodable(e))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -839,11 +1187,14 @@ impl Cache {
     pub fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
         let (lo, hi) = bounds(prefix);
         self.store().read_snapshot(|s| {
-            let queued = s.queued((&lo, &hi), self.now())?;
+            let now = self.now();
+            let queued = s.queued((&lo, &hi), now)?;
             let leased = s.leases_of(prefix.unwrap_or_default())?;
+            let jobs = s.job_counts(prefix.unwrap_or_default(), now)?;
             Ok(Backlog {
-                queued: queued.try_into().unwrap_or(0),
-                leased: leased.try_into().unwrap_or(0),
+                queued: (queued + jobs.ready).try_into().unwrap_or(0),
+                leased: (leased + jobs.leased).try_into().unwrap_or(0),
+                scheduled: jobs.scheduled.try_into().unwrap_or(0),
             })
         })
     }
@@ -900,11 +1251,17 @@ impl Cache {
             }
             // Wake up when the next running lease runs out, at the latest.
             let next = self.store().read(|s| {
-                if s.has_lease_table()? {
-                    s.next_deadline(&queue)
+                let lease = if s.has_lease_table()? {
+                    s.next_deadline(&queue)?
                 } else {
-                    Ok(None)
-                }
+                    None
+                };
+                // A job that becomes due, or whose lease runs out.
+                let job = s.next_job_event(&queue, self.now())?;
+                Ok(match (lease, job) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
             })?;
             let wake = match next {
                 Some(deadline) => {

@@ -90,6 +90,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Job queues: delays, priorities, unique jobs, retries, counters
+//!
+//! A push may carry a due time ([`PushOptions::delay`], [`PushOptions::at`]),
+//! a priority ([`PushOptions::priority`]: higher first, FIFO within one) or a
+//! uniqueness key ([`PushOptions::unique_key`]: a second push of a key whose
+//! item is queued, scheduled or leased pushes nothing, atomically across
+//! processes). Pops, batch pops and leases follow them; a blocked waiter
+//! wakes when the earliest delayed item is due. A failed delivery comes back
+//! after a delay ([`Lease::nack_with`], or a [`RetryPolicy`] on the lease
+//! options, for nacks and for leases that ran out) with its delivery count
+//! and the reason it failed ([`Lease::last_error`]). Every queue counts what
+//! it does ([`Cache::queue_stats`], `diskq stats`).
+//!
+//! Such items ("jobs") are kept in the same `cache.db`, under text keys
+//! `diskq-job-k<16 hex digits>` outside every queue's key range, with a row
+//! each in a table of diskq's own (`DiskqJob`), as leased items are kept
+//! under `diskq-lease-k…` keys: python-diskcache's `Deque` and `pull` on the
+//! same directory never take them for plain items (its `len` and iteration
+//! walk every key of its cache, and so see them). The counters are
+//! `Settings` rows `diskq_queue:<queue>:<counter>`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use diskq::{Deque, LeaseOptions, NackOptions, PushOptions, RetryPolicy};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let jobs: Deque<String> = Deque::open(dir.path())?;
+//! jobs.push_back("resize a.png")?;
+//! jobs.push_back_delayed("send the digest", Duration::from_secs(3600))?;
+//! jobs.push_back_with("page the on-call", &PushOptions::new().priority(10))?;
+//! let opts = LeaseOptions::new(Duration::from_secs(30))
+//!     .max_deliveries(5)
+//!     .retry_policy(RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(300)).with_jitter());
+//! let job = jobs.lease_with(&opts)?.expect("a job");
+//! assert_eq!(job.value(), "page the on-call");
+//! job.nack_with(&NackOptions::new().error("pager down"))?; // back in about a second
+//! assert_eq!(jobs.pop_front()?.as_deref(), Some("resize a.png"));
+//! let backlog = jobs.backlog()?;
+//! assert_eq!((backlog.queued, backlog.scheduled), (0, 2));
+//! assert_eq!(jobs.stats()?.nacked, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Index
 //!
 //! A map that keeps insertion order, shared by processes.
@@ -353,12 +396,14 @@
 mod batch;
 mod cache;
 mod codec;
+mod counters;
 mod deadline;
 pub mod deque;
 mod disk;
 mod error;
 pub mod fanout;
 pub mod index;
+mod jobs;
 mod key;
 mod keys;
 mod lease;
@@ -373,14 +418,16 @@ mod store;
 pub mod tokio;
 
 pub use cache::{Cache, CacheBuilder, Clock, ValueReader};
+pub use counters::QueueStats;
 pub use deque::Deque;
 pub use error::{Error, Result};
 pub use fanout::{FanoutCache, FanoutCacheBuilder};
 pub use index::Index;
+pub use jobs::RetryPolicy;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Backlog, Lease, LeaseId, LeaseOptions};
-pub use options::{CheckOptions, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
+pub use lease::{Backlog, Lease, LeaseId, LeaseOptions, NackOptions};
+pub use options::{CheckOptions, Due, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };

@@ -141,7 +141,10 @@ impl Cache {
     pub fn clear(&self) -> Result<usize> {
         let removed = self.remove_in_batches(Batch::All, BATCH)?;
         // Lease bookkeeping of the removed items goes too.
-        self.store().write_freeing(|s| s.clear_leases())?;
+        self.store().write_freeing(|s| {
+            s.clear_leases()?;
+            s.clear_jobs()
+        })?;
         Ok(removed)
     }
 

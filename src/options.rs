@@ -120,6 +120,34 @@ pub struct PushOptions {
     pub side: Side,
     /// Expiry and tag of the item, and retry.
     pub set: SetOptions,
+    /// When the item becomes visible: `None` at once. Until then no pop or
+    /// lease takes it, and the backlog counts it as scheduled.
+    pub due: Option<Due>,
+    /// Higher first; items of one priority go first in, first out. Plain
+    /// items are priority 0.
+    pub priority: i32,
+    /// A key no other item of the queue may hold while it is queued,
+    /// scheduled or leased: a push of a key taken pushes nothing (see
+    /// [`Cache::push_job`](crate::Cache::push_job)).
+    pub unique_key: Option<String>,
+}
+
+/// When a delayed item becomes visible ([`PushOptions::due`]).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use diskq::{Due, PushOptions};
+/// let later = PushOptions::new().delay(Duration::from_secs(60));
+/// assert_eq!(later.due, Some(Due::After(Duration::from_secs(60))));
+/// let at = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+/// assert_eq!(PushOptions::new().at(at).due, Some(Due::At(at)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// At this time, by the cache's clock.
+    At(SystemTime),
+    /// This long after the push.
+    After(Duration),
 }
 
 impl PushOptions {
@@ -181,6 +209,36 @@ impl PushOptions {
     pub fn set(mut self, set: SetOptions) -> PushOptions {
         self.set = set;
         self
+    }
+
+    /// The item becomes visible `delay` after the push.
+    pub fn delay(mut self, delay: Duration) -> PushOptions {
+        self.due = Some(Due::After(delay));
+        self
+    }
+
+    /// The item becomes visible at `at` (by the cache's clock).
+    pub fn at(mut self, at: SystemTime) -> PushOptions {
+        self.due = Some(Due::At(at));
+        self
+    }
+
+    /// The item's priority: higher first, 0 for plain items.
+    pub fn priority(mut self, priority: i32) -> PushOptions {
+        self.priority = priority;
+        self
+    }
+
+    /// The item's uniqueness key in its queue.
+    pub fn unique_key(mut self, key: impl Into<String>) -> PushOptions {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    /// True when the item is a job (kept in the job table): delayed,
+    /// prioritized or unique.
+    pub(crate) fn is_job(&self) -> bool {
+        self.due.is_some() || self.priority != 0 || self.unique_key.is_some()
     }
 }
 
@@ -505,6 +563,14 @@ pub struct Warning {
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}{}", self.message, if self.fixed { " (fixed)" } else { "" })
+    }
+}
+
+/// Unix seconds of a time (negative before 1970).
+pub(crate) fn to_unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::codec::{self, Scalar};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{PullOptions, PushOptions, Side};
-use crate::store::{QUEUE_BOUND, Session};
+use crate::store::{Counter, QUEUE_BOUND, Session};
 
 /// The first number of an empty queue, as python-diskcache numbers them.
 pub(crate) const FIRST_NUMBER: i64 = 500_000_000_000_000;
@@ -113,7 +113,12 @@ impl Cache {
     /// ```
     pub fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
         let mut keys = self.push_many(std::iter::once(value), opts)?;
-        Ok(keys.pop().expect("one key per pushed value"))
+        keys.pop().ok_or_else(|| {
+            Error::InvalidUse(format!(
+                "unique key {:?} is taken in its queue: nothing was pushed (push_job says so without an error)",
+                opts.unique_key.as_deref().unwrap_or_default()
+            ))
+        })
     }
 
     /// Pushes every value in one transaction (all or none), in order: onto
@@ -146,6 +151,9 @@ impl Cache {
         V: Serialize + ?Sized + 'v,
         I: IntoIterator<Item = &'v V>,
     {
+        if opts.is_job() {
+            return self.push_jobs(values, opts);
+        }
         let mut prepared = Vec::new();
         for value in values {
             match codec::encode(value).and_then(|e| self.prepare(e)) {
@@ -180,8 +188,14 @@ impl Cache {
                 keys.push(key);
                 number += step;
             }
+            // One statement counts the push and tells whether any item has
+            // expired (the cull's first look, usually finding none).
+            let none_expired = s.count_pushes_if_none_expired(prefix.unwrap_or_default(), keys.len(), now)?;
+            if !none_expired {
+                s.count(prefix.unwrap_or_default(), Counter::Pushed, keys.len())?;
+            }
             s.mark_pushed();
-            self.cull_after_write(s, now)?;
+            self.cull_after_push(s, now, !none_expired)?;
             Ok(keys)
         })
     }
@@ -208,22 +222,13 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pull_many<V: DeserializeOwned>(&self, n: usize, opts: &PullOptions) -> Result<Vec<(Key, V)>> {
-        let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write(opts.retry, None, |s| {
-            let now = self.now();
-            let mut taken = Vec::with_capacity(n.min(1024));
-            while taken.len() < n {
-                match self.pull_one(s, (&lo, &hi), opts.side == Side::Back, now)? {
-                    Some(item) => taken.push(item),
-                    None => break,
-                }
-            }
-            Ok(taken)
+        self.pop_items(opts.prefix.as_deref(), n, opts.side == Side::Back, |f| {
+            self.store().write(opts.retry, None, f)
         })
     }
 
     /// Removes and decodes the next live item at one end, inside `s`.
-    fn pull_one<V: DeserializeOwned>(
+    pub(crate) fn pull_one<V: DeserializeOwned>(
         &self,
         s: &mut Session,
         bounds: (&Scalar, &Scalar),
@@ -388,7 +393,11 @@ impl Cache {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            watcher.wait(deadline)?;
+            // A delayed job that becomes due ends the wait, not later.
+            let wake = self
+                .next_job_wake(opts.prefix.as_deref())?
+                .map_or(deadline, |at| at.min(deadline));
+            watcher.wait(wake)?;
         }
     }
 
@@ -424,7 +433,8 @@ impl Cache {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            watcher.wait(deadline)?;
+            let wake = self.next_job_wake(prefix)?.map_or(deadline, |at| at.min(deadline));
+            watcher.wait(wake)?;
         }
     }
 
@@ -434,10 +444,10 @@ impl Cache {
         opts: &PullOptions,
         deadline: Option<Instant>,
     ) -> Result<Option<(Key, V)>> {
-        let (lo, hi) = bounds(opts.prefix.as_deref());
-        self.store().write_by(opts.retry, deadline, |s| {
-            self.pull_one(s, (&lo, &hi), opts.side == Side::Back, self.now())
-        })
+        let mut items = self.pop_items(opts.prefix.as_deref(), 1, opts.side == Side::Back, |f| {
+            self.store().write_by(opts.retry, deadline, f)
+        })?;
+        Ok(items.pop())
     }
 
     /// The way past an item that a pull cannot decode: moves the item at
@@ -503,6 +513,7 @@ impl Cache {
                         if s.has_lease_table()? {
                             s.delete_lease_row(&key)?;
                         }
+                        s.count(prefix.unwrap_or_default(), Counter::DeadLettered, 1)?;
                         s.mark_pushed();
                         Ok(Some(key))
                     }

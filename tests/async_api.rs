@@ -187,3 +187,47 @@ async fn an_expired_deadline_still_looks_once() {
     jobs.push_back(&2).await.unwrap();
     assert_eq!(jobs.pop_front_timeout(Duration::MAX).await.unwrap(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_options_through_the_async_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Deque<String> = Deque::open(dir.path()).await.unwrap();
+    // A delayed item: a waiting pop gets it once due, not before.
+    let delay = Duration::from_millis(200);
+    let pushed = std::time::Instant::now();
+    jobs.push_back_delayed("later", delay).await.unwrap();
+    assert_eq!(jobs.pop_front().await.unwrap(), None, "not due yet");
+    assert_eq!(jobs.backlog().await.unwrap().scheduled, 1);
+    assert_eq!(jobs.pop_front_timeout(LONG).await.unwrap().as_deref(), Some("later"));
+    assert!(pushed.elapsed() >= delay, "taken before it was due");
+    // Priorities and unique keys.
+    jobs.push_back("plain").await.unwrap();
+    assert!(
+        jobs.push_back_with("urgent", &PushOptions::new().priority(5))
+            .await
+            .unwrap()
+    );
+    let once = PushOptions::new().unique_key("report");
+    assert!(jobs.push_back_with("report", &once).await.unwrap());
+    assert!(!jobs.push_back_with("report", &once).await.unwrap(), "already queued");
+    assert_eq!(jobs.pop_front().await.unwrap().as_deref(), Some("urgent"));
+    // A nack with a delay and a reason; the counters saw it all.
+    let lease = jobs.lease(LONG).await.unwrap().unwrap();
+    assert_eq!(lease.value(), "plain");
+    let nack = diskq::NackOptions::new()
+        .delay(Duration::from_secs(3600))
+        .error("try later");
+    assert!(lease.nack_with(&nack).await.unwrap());
+    let stats = jobs.stats().await.unwrap();
+    assert_eq!((stats.pushed, stats.nacked), (4, 1), "{stats:?}");
+    let cache = jobs.cache();
+    assert!(
+        cache
+            .push_job("x", &PushOptions::new().prefix("q").priority(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(cache.queue_stats(Some("q")).await.unwrap().pushed, 1);
+    assert_eq!(cache.all_queue_stats().await.unwrap().len(), 2);
+}

@@ -166,7 +166,14 @@ fn leased_items_and_dead_letters_count_and_clear_with_the_deque() {
     // Queued 3, leased 1, one dead letter: all the deque's, none of the others.
     assert_eq!(d.len().unwrap(), 3);
     assert_eq!(items(&d), [3], "positional reads see the queued items");
-    assert_eq!(d.backlog().unwrap(), diskq::Backlog { queued: 1, leased: 1 });
+    assert_eq!(
+        d.backlog().unwrap(),
+        diskq::Backlog {
+            queued: 1,
+            leased: 1,
+            scheduled: 0
+        }
+    );
     assert_eq!(d.clear().unwrap(), 3);
     assert!(d.is_empty().unwrap());
     assert!(!held.ack().unwrap(), "the cleared lease is gone");

@@ -44,10 +44,24 @@ fn a_lease_hides_the_item_until_ack_or_nack() {
     assert_eq!(*b.value(), 3);
     assert!(d.lease(MINUTE).unwrap().is_none());
     assert!(d.pop_front().unwrap().is_none());
-    assert_eq!(d.backlog().unwrap(), diskq::Backlog { queued: 0, leased: 2 });
+    assert_eq!(
+        d.backlog().unwrap(),
+        diskq::Backlog {
+            queued: 0,
+            leased: 2,
+            scheduled: 0
+        }
+    );
     assert!(a.ack().unwrap());
     assert!(b.nack(Side::Back).unwrap());
-    assert_eq!(d.backlog().unwrap(), diskq::Backlog { queued: 1, leased: 0 });
+    assert_eq!(
+        d.backlog().unwrap(),
+        diskq::Backlog {
+            queued: 1,
+            leased: 0,
+            scheduled: 0
+        }
+    );
     assert_eq!(items(&d), [3]);
     let again = d.lease(MINUTE).unwrap().unwrap();
     assert_eq!(

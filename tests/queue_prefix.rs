@@ -118,8 +118,22 @@ fn leases_and_dead_letters_keep_to_their_queue() {
     push(&cache, "jobs", "mine");
     let lease = cache.lease::<String>(&opts).unwrap().unwrap();
     assert_eq!(lease.value(), "mine");
-    assert_eq!(cache.backlog(Some("jobs")).unwrap(), Backlog { queued: 0, leased: 1 });
-    assert_eq!(cache.backlog(Some("jobs-2")).unwrap(), Backlog { queued: 1, leased: 0 });
+    assert_eq!(
+        cache.backlog(Some("jobs")).unwrap(),
+        Backlog {
+            queued: 0,
+            leased: 1,
+            scheduled: 0
+        }
+    );
+    assert_eq!(
+        cache.backlog(Some("jobs-2")).unwrap(),
+        Backlog {
+            queued: 1,
+            leased: 0,
+            scheduled: 0
+        }
+    );
     assert!(lease.ack().unwrap());
     // Dead letters of `jobs` go to `jobs-dead-letter`, a queue of its own.
     let poison = LeaseOptions::new(Duration::from_secs(60))

@@ -122,9 +122,35 @@ pub fn parse_key(text: &str, int: bool) -> Result<Key, Failure> {
         .map_err(|_| Failure::new(format!("{text:?} is not an integer key (from -2^63 to 2^63-1)")))
 }
 
+/// The names of a queue's counters, in the order of [`queue_counts`].
+const QUEUE_COUNTERS: [&str; 8] = [
+    "pushed",
+    "popped",
+    "leased",
+    "acked",
+    "nacked",
+    "redelivered",
+    "dead_lettered",
+    "scheduled",
+];
+
+fn queue_counts(q: &diskq::QueueStats) -> [u64; 8] {
+    [
+        q.pushed,
+        q.popped,
+        q.leased,
+        q.acked,
+        q.nacked,
+        q.redelivered,
+        q.dead_lettered,
+        q.scheduled,
+    ]
+}
+
 fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let target = Target::open(dir, Access::ReadOnly)?;
     let (mut meta, mut volume, mut stats) = (dir::Metadata::default(), 0, diskq::Stats::default());
+    let mut queues: std::collections::BTreeMap<String, [u64; 8]> = std::collections::BTreeMap::new();
     for shard in target.shards() {
         let m = dir::metadata(shard.directory())?;
         meta.count += m.count;
@@ -134,6 +160,12 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         stats.hits += s.hits;
         stats.misses += s.misses;
         stats.culled += s.culled;
+        for (name, q) in shard.all_queue_stats()? {
+            let total = queues.entry(name).or_default();
+            for (sum, n) in total.iter_mut().zip(queue_counts(&q)) {
+                *sum += n;
+            }
+        }
     }
     // Each shard has its own settings; a fanout root shows its first's.
     let settings = target.shards().first().map(Cache::settings).unwrap_or_default();
@@ -155,6 +187,11 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
             "misses": stats.misses,
             "culled": stats.culled,
             "settings": settings,
+            "queues": queues.iter().map(|(name, counts)| {
+                let fields: Map<String, Json> =
+                    QUEUE_COUNTERS.iter().zip(counts).map(|(k, v)| ((*k).to_string(), Json::from(*v))).collect();
+                (name.clone(), Json::Object(fields))
+            }).collect::<Map<String, Json>>(),
         });
         if let (Some(n), Some(map)) = (shards, doc.as_object_mut()) {
             map.insert("shards".into(), Json::from(n));
@@ -175,6 +212,14 @@ fn stats(dir: &Path, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure
         rows.insert(1, ("shards".to_string(), n.to_string()));
     }
     rows.extend(settings);
+    for (name, counts) in &queues {
+        let counts: Vec<String> = QUEUE_COUNTERS
+            .iter()
+            .zip(counts)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rows.push((format!("queue:{name}"), counts.join(" ")));
+    }
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, value) in rows {
         writeln!(out, "{name:<width$}  {value}").map_err(Failure::output)?;

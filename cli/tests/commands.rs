@@ -153,6 +153,46 @@ fn keys_of_every_kind_are_listed() {
 }
 
 #[test]
+fn stats_show_the_counters_of_every_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(tmp.path()).unwrap();
+    cache
+        .push_many(["a", "b", "c"], &diskq::PushOptions::new().prefix("jobs"))
+        .unwrap();
+    cache
+        .pull_with::<String>(&diskq::PullOptions::new().prefix("jobs"))
+        .unwrap();
+    let lease = cache
+        .lease::<String>(&diskq::LeaseOptions::new(Duration::from_secs(60)).prefix("jobs"))
+        .unwrap()
+        .unwrap();
+    assert!(lease.ack().unwrap());
+    cache.push(&1).unwrap();
+    let d = arg(tmp.path());
+    let stats = diskq(&["stats", d, "--json"]).ok().json();
+    let jobs = &stats["queues"]["jobs"];
+    assert_eq!(
+        (jobs["pushed"].clone(), jobs["popped"].clone()),
+        (json!(3), json!(1)),
+        "{stats}"
+    );
+    assert_eq!(
+        (jobs["leased"].clone(), jobs["acked"].clone()),
+        (json!(1), json!(1)),
+        "{stats}"
+    );
+    assert_eq!(jobs["nacked"], 0, "{stats}");
+    assert_eq!(stats["queues"][""]["pushed"], 1, "the integer-keyed queue: {stats}");
+    let plain = diskq(&["stats", d]).ok().text();
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.starts_with("queue:jobs ") && l.contains("pushed=3") && l.contains("acked=1")),
+        "{plain}"
+    );
+}
+
+#[test]
 fn stats_show_counts_volume_hits_and_every_setting() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::builder()

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{LEASE_KEY_PREFIX, Lease, LeaseOptions, held};
+use super::{LEASE_KEY_PREFIX, Lease, LeaseOptions, held, held_job};
 use crate::cache::Cache;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::store::Session;
+use crate::store::{JOB_KEY_PREFIX, Session, job_key};
 
 /// The start of lease keys made before they named their queue key
 /// (`diskq-lease-<16 hex digits>`), which may still be running.
@@ -132,6 +132,7 @@ impl<V> Lease<V> {
                 let rest = text
                     .strip_prefix(LEASE_KEY_PREFIX)
                     .or_else(|| text.strip_prefix(OLD_LEASE_KEY_PREFIX))
+                    .or_else(|| text.strip_prefix(JOB_KEY_PREFIX))
                     .unwrap_or(text);
                 rest.get(..HALF).unwrap_or(rest).to_string()
             }
@@ -187,6 +188,9 @@ impl Cache {
         let mut checked = opts.clone();
         checked.duration = Duration::from_secs(1);
         checked.validate()?;
+        if let Some(lease) = self.resume_job_lease(id, &checked)? {
+            return Ok(Some(lease));
+        }
         let found = self.store().read(|s| {
             if !s.has_lease_table()? {
                 return Ok(None);
@@ -230,6 +234,53 @@ impl Cache {
             deadline: row.deadline.unwrap_or_default(),
             opts: LeaseOptions { prefix, ..checked },
             value,
+            job: None,
+            last_error: None,
+        }))
+    }
+
+    /// [`Cache::resume_lease`] of a job's lease (its id names the job).
+    fn resume_job_lease<V: DeserializeOwned>(&self, id: &LeaseId, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
+        let Ok(job_id) = u64::from_str_radix(&id.key, 16).map(u64::cast_signed) else {
+            return Ok(None);
+        };
+        let found = self.store().read(|s| {
+            let Some(job) = held_job(s, job_id, id.token)? else {
+                return Ok(None);
+            };
+            let queue = s.job_queue(job_id)?.unwrap_or_default();
+            let key = Key::Text(job_key(job_id));
+            let Some(mut item) = s.row_by_rowid(job.item)? else {
+                return Ok(None);
+            };
+            match self.load(&mut item)? {
+                Some(stored) => Ok(Some((key.clone(), job, queue, codec::decode::<V>(stored, &key)?))),
+                None => Ok(None),
+            }
+        })?;
+        let Some((key, job, queue, value)) = found else {
+            return Ok(None);
+        };
+        let prefix = match &opts.prefix {
+            Some(p) if *p != queue => {
+                return Err(Error::InvalidUse(format!(
+                    "lease {id} is of the queue {queue:?}, not of {p:?}"
+                )));
+            }
+            Some(p) => Some(p.clone()),
+            None if queue.is_empty() => None,
+            None => Some(queue),
+        };
+        Ok(Some(Lease {
+            cache: self.clone(),
+            key,
+            token: id.token,
+            deliveries: u32::try_from(job.deliveries).unwrap_or(u32::MAX),
+            deadline: job.deadline.unwrap_or_default(),
+            opts: LeaseOptions { prefix, ..opts.clone() },
+            value,
+            job: Some(job_id),
+            last_error: job.last_error,
         }))
     }
 }

@@ -1,8 +1,10 @@
 //! The only place that speaks SQL: schema, statements, connections,
 //! transactions.
 
+mod counters;
 mod doorbell;
 mod group;
+mod jobs;
 mod lease;
 mod ops;
 #[cfg(feature = "postgres")]
@@ -26,6 +28,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
+pub(crate) use counters::{Counter, CounterRow};
+pub(crate) use jobs::{JOB_KEY_PREFIX, JobRow, NewJob, job_key};
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 pub(crate) use session::Session;

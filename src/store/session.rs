@@ -16,6 +16,8 @@
 //! backend cannot do (the directory's integrity check on PostgreSQL, say)
 //! returns [`Error::Unsupported`](crate::Error::Unsupported) there.
 
+use super::counters::{Counter, CounterRow};
+use super::jobs::{JobCounts, JobRow, NewJob};
 use super::lease::LeaseRow;
 use super::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, ValueRow};
 use super::txn::LiteSession;
@@ -143,6 +145,53 @@ dispatch! {
     fn set_lease_deadline(key: &Key, deadline: f64) -> Result<()>;
     /// The key and queue of the first lease row with a key in `[start, end)`.
     fn lease_key_between(start: &str, end: &str) -> Result<Option<(String, String)>>;
+
+    // Queue counters (`counters.rs`).
+    /// Adds `n` to a counter of `queue`.
+    fn count(queue: &str, counter: Counter, n: usize) -> Result<()>;
+    /// Counts `n` pops of `queue` unless it has jobs (then false).
+    fn count_plain_pops(queue: &str, n: usize) -> Result<bool>;
+    /// Counts `n` pushes of `queue` if no item has expired by `now`; false
+    /// (counting nothing) when one has, or the backend cannot tell in one go.
+    fn count_pushes_if_none_expired(queue: &str, n: usize, now: f64) -> Result<bool>;
+    /// The counters of `queue`.
+    fn counters(queue: &str) -> Result<CounterRow>;
+    /// The counters of every queue counted so far.
+    fn all_counters() -> Result<Vec<(String, CounterRow)>>;
+
+    // Jobs: delayed, prioritized and unique items (`jobs.rs`).
+    /// How many jobs `queue` has (0: a plain queue).
+    fn job_gauge(queue: &str) -> Result<i64>;
+    /// Adds a job row for an item inserted just now.
+    fn insert_job(job: &NewJob<'_>) -> Result<()>;
+    /// The job of `queue` holding `unique_key`: (id, item).
+    fn job_by_unique(queue: &str, unique_key: &str) -> Result<Option<(i64, i64)>>;
+    /// The queue of job `id`.
+    fn job_queue(id: i64) -> Result<Option<String>>;
+    /// Deletes job `id` of `queue`.
+    fn delete_job(queue: &str, id: i64) -> Result<()>;
+    /// The next ready job of `queue`.
+    fn next_job(queue: &str, now: f64) -> Result<Option<JobRow>>;
+    /// A leased job of `queue` whose lease ran out.
+    fn expired_job(queue: &str, now: f64) -> Result<Option<JobRow>>;
+    /// Job `id`.
+    fn job(id: i64) -> Result<Option<JobRow>>;
+    /// Marks job `id` leased.
+    fn lease_job(id: i64, deadline: f64, token: i64, deliveries: i64) -> Result<()>;
+    /// Makes job `id` ready again at `ready`.
+    fn reschedule_job(id: i64, ready: f64, last_error: Option<&str>) -> Result<()>;
+    /// Sets the lease deadline of job `id`.
+    fn set_job_deadline(id: i64, deadline: f64) -> Result<()>;
+    /// When `queue` next changes by itself (a job comes due, a lease runs out).
+    fn next_job_event(queue: &str, now: f64) -> Result<Option<f64>>;
+    /// The ready, scheduled and leased jobs of `queue`.
+    fn job_counts(queue: &str, now: f64) -> Result<JobCounts>;
+    /// Deletes every job row.
+    fn clear_jobs() -> Result<()>;
+    /// The rowid of the row just inserted.
+    fn last_rowid() -> i64;
+    /// When the row of `key` was stored.
+    fn store_time_of(key: &Key) -> Result<Option<f64>>;
 }
 
 dispatch! {
@@ -165,6 +214,8 @@ dispatch! {
     fn delete_batch(batch: Batch<'_>, limit: u64) -> Result<usize>;
     /// Deletes at most `limit` expired rows.
     fn cull_expired(now: f64, limit: u64) -> Result<usize>;
+    /// Deletes the jobs of `queue` and their items.
+    fn delete_queue_jobs(queue: &str) -> Result<usize>;
 }
 
 impl Session {

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::lease::{Lease, next_lease_end};
 use super::wait::take_until;
 use super::wait::{coop, turn};
+use crate::counters::QueueStats;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::lease::{Backlog, LeaseOptions};
@@ -281,6 +282,17 @@ impl Cache {
         self.inner.push_with(value, opts)
     }
 
+    /// Pushes a job: an item with a delay, a priority or a unique key;
+    /// `None` when the unique key is taken (see [`crate::Cache::push_job`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Cache::push_job`], which this awaits.
+    pub async fn push_job<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Option<Key>> {
+        turn().await;
+        self.inner.push_job(value, opts)
+    }
+
     /// Takes the front item of the integer-keyed queue (see [`crate::Cache::pull`]).
     ///
     /// # Errors
@@ -402,6 +414,26 @@ impl Cache {
     pub async fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
         coop().await;
         self.inner.backlog(prefix)
+    }
+
+    /// The counters of the queue of `prefix` (see [`crate::Cache::queue_stats`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Cache::queue_stats`], which this awaits.
+    pub async fn queue_stats(&self, prefix: Option<&str>) -> Result<QueueStats> {
+        coop().await;
+        self.inner.queue_stats(prefix)
+    }
+
+    /// The counters of every queue (see [`crate::Cache::all_queue_stats`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Cache::all_queue_stats`], which this awaits.
+    pub async fn all_queue_stats(&self) -> Result<Vec<(String, QueueStats)>> {
+        coop().await;
+        self.inner.all_queue_stats()
     }
 
     /// Moves the dead letters of `opts` back to their queue (see

@@ -11,9 +11,10 @@ use super::cache::{Cache, open_blocking};
 use super::lease::{Lease, next_lease_end};
 use super::wait::take_until;
 use super::wait::{coop, turn};
+use crate::counters::QueueStats;
 use crate::error::{Error, Result};
 use crate::lease::{Backlog, LeaseOptions};
-use crate::options::{PullOptions, Side};
+use crate::options::{PullOptions, PushOptions, Side};
 
 /// A persistent double-ended queue (see [`crate::Deque`]) whose operations
 /// are awaited, and whose waits hold no thread. Cheap to clone; a sync
@@ -136,6 +137,49 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     {
         turn().await;
         self.inner.push_back(value)
+    }
+
+    /// Appends an item that no pop or lease takes before `delay` has passed
+    /// (see [`crate::Deque::push_back_delayed`]); a task awaiting a pop is
+    /// woken when it becomes due.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs = diskq::tokio::Deque::<String>::open(dir.path()).await?;
+    /// jobs.push_back_delayed("later", Duration::from_secs(3600)).await?;
+    /// assert_eq!(jobs.pop_front().await?, None, "not due for an hour");
+    /// assert_eq!(jobs.backlog().await?.scheduled, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Deque::push_back_delayed`], which this awaits.
+    pub async fn push_back_delayed<Q: Serialize + ?Sized>(&self, value: &Q, delay: Duration) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        turn().await;
+        self.inner.push_back_delayed(value, delay)
+    }
+
+    /// Appends an item with options: a delay or due time, a priority, a
+    /// unique key; `false` when the unique key is taken (see
+    /// [`crate::Deque::push_back_with`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Deque::push_back_with`], which this awaits.
+    pub async fn push_back_with<Q: Serialize + ?Sized>(&self, value: &Q, opts: &PushOptions) -> Result<bool>
+    where
+        T: Borrow<Q>,
+    {
+        turn().await;
+        self.inner.push_back_with(value, opts)
     }
 
     /// Prepends an item at the front (see [`crate::Deque::push_front`]).
@@ -334,6 +378,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     pub async fn backlog(&self) -> Result<Backlog> {
         coop().await;
         self.inner.backlog()
+    }
+
+    /// The deque's counters (see [`crate::Deque::stats`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Deque::stats`], which this awaits.
+    pub async fn stats(&self) -> Result<QueueStats> {
+        coop().await;
+        self.inner.stats()
     }
 
     /// The front item, left in place.

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use super::wait::turn;
 use crate::cache::Cache as SyncCache;
 use crate::error::Result;
+use crate::lease::NackOptions;
 use crate::options::Side;
 
 /// A leased item (see [`crate::Lease`]), whose ack, nack and renew are
@@ -84,6 +85,22 @@ impl<V> Lease<V> {
     pub async fn nack(self, side: Side) -> Result<bool> {
         turn().await;
         self.inner.nack(side)
+    }
+
+    /// Not done, with a delay and a reason (see [`crate::Lease::nack_with`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Lease::nack_with`], which this awaits.
+    pub async fn nack_with(self, nack: &NackOptions) -> Result<bool> {
+        turn().await;
+        self.inner.nack_with(nack)
+    }
+
+    /// The error text the last nack gave, if any (see [`crate::Lease::last_error`]).
+    #[must_use]
+    pub fn last_error(&self) -> Option<&str> {
+        self.inner.last_error()
     }
 
     /// Heartbeat: the lease now runs until `duration` from now; `false`

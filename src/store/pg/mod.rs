@@ -14,6 +14,7 @@
 //! with `wake_poll` as the fallback bound.
 
 mod client;
+mod jobs;
 pub(crate) mod session;
 mod sql;
 

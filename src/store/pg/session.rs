@@ -183,7 +183,7 @@ fn limit(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn unsupported(what: &str) -> Error {
+pub(super) fn unsupported(what: &str) -> Error {
     Error::Unsupported {
         backend: "PostgreSQL",
         what: what.into(),
@@ -201,7 +201,7 @@ impl PgSession {
         }
     }
 
-    fn rows(&self, statement: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+    pub(super) fn rows(&self, statement: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
         let st = self.conn.statement(statement)?;
         block_on(self.conn.client.query(&st, params)).map_err(pg_error)
     }
@@ -211,7 +211,7 @@ impl PgSession {
         block_on(self.conn.client.query_opt(&st, params)).map_err(pg_error)
     }
 
-    fn exec(&self, statement: &'static str, params: Params<'_>) -> Result<u64> {
+    pub(super) fn exec(&self, statement: &'static str, params: Params<'_>) -> Result<u64> {
         let st = self.conn.statement(statement)?;
         block_on(self.conn.client.execute(&st, params)).map_err(pg_error)
     }

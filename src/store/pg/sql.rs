@@ -56,6 +56,10 @@ pub(crate) const UPSERT_SETTING: &str = "INSERT INTO diskq_settings (key, vi, vr
 pub(crate) const ADD_TO_COUNTER: &str = "INSERT INTO diskq_settings (key, vi) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET vi = coalesce(diskq_settings.vi, 0) + excluded.vi";
 
+/// The queue counters (`diskq_queue:<queue>:<counter>`) in a key range.
+pub(crate) const COUNTER_RANGE: &str =
+    "SELECT key, vi FROM diskq_settings WHERE key >= $1 AND key < $2 AND vi IS NOT NULL ORDER BY key";
+
 // ---- Single items ----
 
 /// The columns of a value: mode, vi, vr, vt, vb, expire_time, tag, size.
