@@ -194,6 +194,57 @@
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
 //! latest commits. After a checkpoint the log keeps at most 64 MiB of its file.
 //!
+//! ## PostgreSQL: workers on several machines
+//!
+//! A directory serves the processes of one machine. With the `postgres`
+//! feature, the same [`Deque`], leases, [`Index`] and [`Cache`] live in a
+//! PostgreSQL database instead, for workers on many machines: only the line
+//! that opens them changes, to a location
+//! `postgres://user:password@host:port/database#schema` (or `postgresql://`).
+//! The `#schema` part names the PostgreSQL schema that holds this queue's
+//! tables (lowercase letters, digits and `_`; `diskq` when left out), made on
+//! first open like a directory; one database holds many.
+//!
+//! ```no_run
+//! # // Needs a PostgreSQL server and the `postgres` feature.
+//! use std::time::Duration;
+//! use diskq::{Deque, Index};
+//!
+//! let frontier: Deque<String> = Deque::open("postgres://crawler:secret@db.internal/crawl#frontier")?;
+//! let seen: Index<String, u64> = Index::open("postgres://crawler:secret@db.internal/crawl#seen")?;
+//! frontier.push_back("https://example.com/")?;
+//! // Any process on any machine: at-least-once, as on a directory.
+//! if let Some(job) = frontier.lease(Duration::from_secs(60))? {
+//!     seen.insert(job.value(), &200)?;
+//!     job.ack()?;
+//! }
+//! # Ok::<(), diskq::Error>(())
+//! ```
+//!
+//! The guarantees are the directory's: each operation is one PostgreSQL
+//! transaction and [`Cache::transact`] is one transaction; a pop is
+//! exactly-once and a lease at-least-once; pops and leases take their row
+//! `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other; blocked
+//! pops wake through `LISTEN`/`NOTIFY` (with [`CacheBuilder::wake_poll`] as
+//! the fallback). Values are stored as on a directory: native scalars and
+//! MessagePack. Times (expiry, lease deadlines) are each client's clock:
+//! keep the hosts' clocks in sync (NTP).
+//!
+//! What a PostgreSQL store does not do, each a clear
+//! [`Error::Unsupported`]: value files (every value is stored inline, in a
+//! `bytea` column; [`CacheBuilder::min_file_size`] is refused), eviction
+//! policies other than `none` (the default there; a size limit culls
+//! nothing), the `sqlite_*` settings, [`Cache::check`] and `repair`,
+//! [`FanoutCache`], and python-diskcache interop (its processes read
+//! directories only). A lock wait past the timeout is [`Error::Timeout`]
+//! and is not retried (the transaction's work so far is gone with it);
+//! a lost connection is [`Error::Postgres`], and the next operation uses a
+//! new one. Each store keeps at most 16 connections (and one more that
+//! listens while a pop waits). The client is tokio-postgres on a runtime
+//! thread of diskq's own, so the blocking API also works inside a tokio
+//! runtime (it blocks that thread, as any blocking call does). A process
+//! that forks must open its stores again in the child.
+//!
 //! ## Cargo features
 //!
 //! - `bundled` (default): SQLite is compiled into the crate, so nothing
@@ -201,6 +252,9 @@
 //!   `libsqlite3` is linked instead; it must be 3.45.3 or newer (the oldest
 //!   that rusqlite 0.43 supports). See the README when another crate of the
 //!   build brings rusqlite too.
+//! - `postgres`: the PostgreSQL backend (see above); brings tokio-postgres
+//!   and tokio. Without it a `postgres://` location is an
+//!   [`Error::Unsupported`].
 //!
 //! The minimum supported Rust is 1.89 (`File::lock`).
 
