@@ -6,7 +6,11 @@
 //! in its host's namespace (`ip netns exec`), so its only way to the queue
 //! is the network. The shared tests of `support/mp.rs` then run across the
 //! hosts: exactly-once pops, and a host's consumer SIGKILLed holding leases
-//! whose items the other hosts finish once the leases run out.
+//! whose items the other hosts finish once the leases run out. Then the
+//! crawler example crawls a site served by this process with its frontier,
+//! seen-set and results in the database (`--postgres`), one crawler on
+//! each host: every page is fetched once; one host's crawler and workers
+//! are SIGKILLed mid-crawl, and the other hosts finish its pages.
 //!
 //! Needs root and `ip` (iproute2); the namespaces and links are removed
 //! afterwards, and ones left by a killed run are removed by the next.
@@ -19,6 +23,18 @@ use std::process::Command;
 mod mp;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "../examples/crawler/site.rs"]
+mod site;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use diskq::Index;
+use site::PageResult;
 
 #[test]
 fn child() {
@@ -193,6 +209,7 @@ fn workers_on_three_hosts_share_one_queue() {
         assert!(!status.success(), "a host reached a server on its own loopback");
     }
 
+    crawl_across_hosts(&url, &subnet, [&h0, &h1, &h2]);
     mp::pops_are_exactly_once(&[&h0, &h1, &h2], &format!("{url}#pops"), dir.path(), 3, 3, 300);
     let logs = tempfile::tempdir().unwrap();
     mp::a_killed_consumer_holding_leases_loses_nothing(
@@ -205,4 +222,124 @@ fn workers_on_three_hosts_share_one_queue() {
     cluster.stop();
     assert!(!db_dir.exists(), "the cluster's folder is removed");
     drop(net);
+}
+
+/// The crawler binary (this test's profile), built with the `postgres`
+/// feature by the cargo that runs the test.
+fn crawler() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "diskq",
+                "--features",
+                "postgres",
+                "--example",
+                "crawler",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building the crawler example");
+        profile_dir.join("examples").join("crawler")
+    })
+}
+
+/// Kills (SIGKILL) a process by pid; false when it was gone already.
+fn kill(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One crawler per host on a site served here; host 0's is SIGKILLed with
+/// its workers once some pages are stored.
+fn crawl_across_hosts(url: &str, subnet: &str, hosts: [&[&str]; 3]) {
+    const PAGES: u64 = 300;
+    const WORKERS: usize = 2;
+    let server = site::Server::start_on(&format!("{subnet}.254"), PAGES).unwrap();
+    let location = format!("{url}#crawl");
+    let start = |host: &[&str]| {
+        Command::new(host[0])
+            .args(&host[1..])
+            .arg(crawler())
+            .args(["--postgres", &location, "--url", &server.url()])
+            .args(["--workers", &WORKERS.to_string(), "--lease-secs", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    // Host 0 starts first and seeds the crawl; its worker pids come first
+    // on its stdout.
+    let mut victim = start(hosts[0]);
+    let mut victim_out = BufReader::new(victim.stdout.take().unwrap()).lines();
+    let mut pids = vec![victim.id()];
+    while pids.len() < 1 + WORKERS {
+        let line = victim_out.next().expect("the crawler prints its workers").unwrap();
+        if let Some(rest) = line.strip_prefix("worker ") {
+            pids.push(rest.rsplit(' ').next().unwrap().parse().unwrap());
+        }
+    }
+    let others: Vec<_> = hosts[1..].iter().map(|h| start(h)).collect();
+    let pages: Index<String, PageResult> = Index::open(format!("{url}#crawl_pages")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pages.len().unwrap() < 60 {
+        assert!(Instant::now() < deadline, "the crawl does not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The host dies: its crawler and its workers at once.
+    let killed = pids.iter().filter(|pid| kill(**pid)).count();
+    assert!(killed >= 1, "host 0's crawler was running");
+    let _ = victim.wait();
+    drop(victim_out);
+    for child in others {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a crawler failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    // Every reachable page stored once, as the site serves it.
+    let expected = site::reachable(PAGES);
+    let stored: BTreeMap<String, PageResult> = pages.iter().unwrap().map(|i| i.unwrap()).collect();
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the crawled paths are the reachable ones"
+    );
+    for (path, (status, title, links)) in &expected {
+        let got = &stored[path];
+        assert_eq!((got.status, &got.title, &got.links), (*status, title, links), "{path}");
+        assert_eq!(got.error, None, "{path}");
+    }
+    // Fetched once, but for the pages the killed workers had in hand (one
+    // lease each), fetched again by the other hosts.
+    let counts = server.counts();
+    assert_eq!(counts.len(), expected.len(), "nothing outside the site was fetched");
+    let again: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(again.iter().all(|(_, n)| **n == 2), "{again:?}");
+    assert!(
+        again.len() <= WORKERS,
+        "only the killed workers' pages come twice: {again:?}"
+    );
+    let backlog = diskq::Deque::<String>::open(format!("{url}#crawl_frontier"))
+        .unwrap()
+        .backlog()
+        .unwrap();
+    assert!(backlog.is_empty(), "the frontier is done: {backlog:?}");
 }
