@@ -49,6 +49,37 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Both futures, polled in turn until both are done. tokio-postgres sends
+/// a request when its future is first polled, so `a`'s request goes out
+/// before `b`'s and the two travel in one round trip (pipelining), while
+/// the server still runs them in that order.
+pub(crate) async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (
+        ra.expect("join2 ends when both are done"),
+        rb.expect("join2 ends when both are done"),
+    )
+}
+
 /// The process's runtime for connection futures, started on first use.
 fn runtime() -> Result<&'static tokio::runtime::Handle> {
     static HANDLE: OnceLock<std::result::Result<tokio::runtime::Handle, String>> = OnceLock::new();

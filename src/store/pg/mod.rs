@@ -239,25 +239,14 @@ impl Pg {
     fn begin(&self, deadline: Option<Instant>) -> Result<PgSession> {
         let conn = self.pool.take()?;
         let session = PgSession::new(conn, true, self.schema.clone());
-        let begun = match deadline {
-            // A timed wait: row and advisory lock waits end by the deadline.
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now()).min(self.timeout);
-                session.execute_batch(&format!(
-                    "BEGIN; SET LOCAL lock_timeout = {}",
-                    left.as_millis().clamp(1, i32::MAX as u128)
-                ))
-            }
-            None => session.execute_batch("BEGIN"),
-        };
-        match begun {
-            Ok(()) => Ok(session),
-            Err(e) => {
-                let _ = session.execute_batch("ROLLBACK");
-                self.pool.give(session.conn, false);
-                Err(e)
-            }
-        }
+        // A timed wait: row and advisory lock waits end by the deadline.
+        let lock_timeout = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now()).min(self.timeout);
+            left.as_millis().clamp(1, i32::MAX as u128) as u64
+        });
+        // Sent with the first statement, in its round trip.
+        session.begin_lazily(lock_timeout);
+        Ok(session)
     }
 
     /// Commits (notifying waiters first when it pushed) or rolls back.
