@@ -140,8 +140,14 @@ pub(crate) fn open(location: &str, overrides: &Overrides, timeout: Duration, wak
     let loc = parse(location, timeout)?;
     let schema: Arc<str> = loc.schema.clone().into();
     // Identifiers cannot be bound; the schema name was checked above.
+    // Every statement diskq runs finds its rows through an index; but a
+    // prepared statement keeps the plan made when the table was small (a
+    // new queue starts empty), and a sequential scan planned for an empty
+    // table makes each push and lookup read the whole table once it has
+    // grown, until an autoanalyze happens to replan it. Refusing sequential
+    // scans keeps the index plans from the start.
     let setup = format!(
-        "SET search_path TO \"{}\"; SET lock_timeout = {}",
+        "SET search_path TO \"{}\"; SET enable_seqscan = off; SET lock_timeout = {}",
         loc.schema,
         timeout.as_millis().clamp(1, i32::MAX as u128)
     );
