@@ -33,6 +33,9 @@ use crate::settings::{EvictionPolicy, Overrides, Settings};
 /// Connections a store opens at most (each a server process).
 const MAX_CONNECTIONS: usize = 16;
 
+/// How long the listening connection may take to connect.
+const LISTEN_CONNECT: Duration = Duration::from_secs(2);
+
 /// The schema of a location without `#schema`.
 const DEFAULT_SCHEMA: &str = "diskq";
 
@@ -157,7 +160,13 @@ pub(crate) fn open(location: &str, overrides: &Overrides, timeout: Duration, wak
     );
     let pool = Pool::new(loc.config.clone(), setup, timeout, MAX_CONNECTIONS);
     let pg = Pg {
-        listener: Listener::new(loc.config.clone(), format!("diskq_{}", loc.schema), timeout),
+        // A listener that cannot connect at once only costs latency (waiters
+        // poll), so a dead server does not hold a timed pop for the timeout.
+        listener: Listener::new(
+            loc.config.clone(),
+            format!("diskq_{}", loc.schema),
+            timeout.min(LISTEN_CONNECT),
+        ),
         pool,
         schema,
         timeout,
