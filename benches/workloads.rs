@@ -25,6 +25,30 @@ use diskq::{Cache, Deque, FanoutCache, Index};
 use serde_bytes::ByteBuf;
 
 const IMP: &str = "diskq";
+
+/// Where W4, W5, W9 and W11 keep their queue: a fresh schema of the
+/// PostgreSQL database `DISKQ_BENCH_PG_URL` names when it is set (a build
+/// with `--features postgres`), else the scratch directory `dir`.
+fn at(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match std::env::var("DISKQ_BENCH_PG_URL") {
+        Ok(url) => {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            format!("{url}#bench_{}_{n}", std::process::id()).into()
+        }
+        Err(_) => dir.path().to_path_buf(),
+    }
+}
+
+/// The name the results carry: `diskq-pg` on PostgreSQL.
+fn imp() -> &'static str {
+    if std::env::var_os("DISKQ_BENCH_PG_URL").is_some() {
+        "diskq-pg"
+    } else {
+        IMP
+    }
+}
 /// W5: items per producer; W8: keys per writer.
 const PER_CHILD: usize = 10_000;
 /// The W5 item a consumer stops at.
@@ -111,19 +135,20 @@ fn w1_w3(only: &[String]) {
 
 fn w4() {
     let dir = common::scratch();
-    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
+    let loc = at(&dir);
+    let d: Deque<ByteBuf> = Deque::open(loc.as_path()).expect("open");
     let vals: Vec<ByteBuf> = values(N, VALUE_LEN, 4).into_iter().map(ByteBuf::from).collect();
     let mut t = Timer::with_capacity(N);
     for v in &vals {
         t.op(|| d.push_back(v).expect("push"));
     }
-    report_timer(IMP, "W4", "push_back", &t, false);
+    report_timer(imp(), "W4", "push_back", &t, false);
     let mut t = Timer::with_capacity(N);
     for _ in 0..N {
         let got = t.op(|| d.pop_front().expect("pop"));
         assert!(got.is_some(), "W4: every pop finds an item");
     }
-    report_timer(IMP, "W4", "pop_front", &t, false);
+    report_timer(imp(), "W4", "pop_front", &t, false);
 }
 
 fn w6() {
@@ -238,14 +263,15 @@ fn w7() {
 
 fn w9() {
     let dir = common::scratch();
-    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
+    let loc = at(&dir);
+    let d: Deque<ByteBuf> = Deque::open(loc.as_path()).expect("open");
     let vals: Vec<ByteBuf> = values(N, VALUE_LEN, 9).into_iter().map(ByteBuf::from).collect();
     let start = Instant::now();
     for chunk in vals.chunks(BATCH) {
         d.extend(chunk).expect("extend");
     }
     plain(
-        IMP,
+        imp(),
         "W9",
         "push batches of 100",
         N,
@@ -261,7 +287,7 @@ fn w9() {
     }
     assert_eq!(taken, N);
     plain(
-        IMP,
+        imp(),
         "W9",
         "pop batches of 100",
         N,
@@ -324,9 +350,10 @@ fn spawn(role: &str, dir: &std::path::Path, id: usize) -> Worker {
 
 fn w5() {
     let dir = common::scratch();
-    let d: Deque<ByteBuf> = Deque::open(dir.path()).expect("open");
-    let mut producers: Vec<Worker> = (0..2).map(|i| spawn("producer", dir.path(), i)).collect();
-    let mut consumers: Vec<Worker> = (0..2).map(|i| spawn("consumer", dir.path(), i)).collect();
+    let loc = at(&dir);
+    let d: Deque<ByteBuf> = Deque::open(loc.as_path()).expect("open");
+    let mut producers: Vec<Worker> = (0..2).map(|i| spawn("producer", loc.as_path(), i)).collect();
+    let mut consumers: Vec<Worker> = (0..2).map(|i| spawn("consumer", loc.as_path(), i)).collect();
     let start = go(&mut consumers);
     go(&mut producers);
     for p in producers {
@@ -350,7 +377,7 @@ fn w5() {
     let exactly_once = taken == expected;
     assert!(exactly_once, "W5: every item is taken exactly once");
     plain(
-        IMP,
+        imp(),
         "W5",
         "2 producers + 2 consumers",
         2 * PER_CHILD,
@@ -392,8 +419,9 @@ fn w11() {
     for consumers in [1usize, 4] {
         for interval in W11_INTERVALS {
             let dir = common::scratch();
-            let d: Deque<u64> = Deque::open(dir.path()).expect("open");
-            let mut workers: Vec<Worker> = (0..consumers).map(|i| spawn("waiter", dir.path(), i)).collect();
+            let loc = at(&dir);
+            let d: Deque<u64> = Deque::open(loc.as_path()).expect("open");
+            let mut workers: Vec<Worker> = (0..consumers).map(|i| spawn("waiter", loc.as_path(), i)).collect();
             go(&mut workers);
             // Let the consumers block before the first push: they print
             // nothing until they are done, so give them a moment to wait.
@@ -410,7 +438,7 @@ fn w11() {
                 d.push_back(&0).expect("push stop");
             }
             let secs = start.elapsed().as_secs_f64();
-            common::report_wake(IMP, interval, secs, workers);
+            common::report_wake(imp(), interval, secs, workers);
         }
     }
 }

@@ -399,6 +399,13 @@ impl CacheBuilder {
     /// Opens (creating if needed) the cache in `dir`; with
     /// [`read_only`](CacheBuilder::read_only), opens an existing one to read.
     ///
+    /// With the `postgres` feature, `dir` may instead be a PostgreSQL
+    /// location, `postgres://user:password@host/database#schema`: the cache
+    /// is then the tables of that schema (see the crate docs' "PostgreSQL"
+    /// section for what that backend does not do). A path that starts with
+    /// `postgres://` or `postgresql://` is always read as a location; write
+    /// `./postgres:...` for a directory of that name.
+    ///
     /// # Errors
     ///
     /// Fails with [`Error::NotADirectory`] when `dir` is a file,

@@ -380,6 +380,12 @@ impl FanoutCacheBuilder {
         if self.shards == 0 {
             return Err(Error::setting("shards", "a fanout cache needs at least one shard"));
         }
+        if crate::store::postgres_location(dir).is_some() {
+            return Err(Error::Unsupported {
+                backend: "PostgreSQL",
+                what: "FanoutCache (shards are directories; a PostgreSQL Cache needs no sharding)".into(),
+            });
+        }
         if dir.exists() && !dir.is_dir() {
             return Err(Error::NotADirectory(dir.to_path_buf()));
         }

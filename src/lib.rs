@@ -338,14 +338,16 @@
 //! `fork` in a multi-threaded parent, open the directory anew in the child
 //! rather than use the inherited handle.
 //!
-//! ## Async code
+//! ## Blocking calls in async code
 //!
-//! The API is synchronous: every call blocks its thread on disk I/O and
-//! SQLite, and the timed waits ([`Deque::pop_front_timeout`],
-//! [`Cache::pull_timeout`], ...) block for up to their timeout. In an async
-//! runtime, run the calls on its blocking pool, e.g. with tokio,
-//! `tokio::task::spawn_blocking(move || cache.get::<String>("k"))` on a
-//! cloned handle, never directly in a task.
+//! The handles at the crate root are synchronous: every call blocks its
+//! thread on disk I/O and SQLite, and the timed waits
+//! ([`Deque::pop_front_timeout`], [`Cache::pull_timeout`], ...) block for up
+//! to their timeout. In a tokio runtime use the handles of [`tokio`] (the
+//! `tokio` feature), whose waits hold no thread; without that feature, run
+//! the calls on the runtime's blocking pool
+//! (`tokio::task::spawn_blocking(move || cache.get::<String>("k"))` on a
+//! cloned handle), never directly in a task.
 //!
 //! ## Clocks: expiry and leases follow the wall clock
 //!
@@ -372,9 +374,62 @@
 //! write queue and doorbell use OS file locks and inotify: none of that
 //! works between machines. On NFS, SMB or a cluster file system, locks are
 //! unreliable and commits of two hosts can corrupt the database; do not
-//! share a directory that way (give each host its own, or use a server
-//! database). Containers on one host that bind-mount the same local
+//! share a directory that way (give each host its own, or use the
+//! PostgreSQL backend below). Containers on one host that bind-mount the same local
 //! directory are fine, as are python-diskcache processes beside diskq's.
+//!
+//! ## PostgreSQL: workers on several machines
+//!
+//! A directory serves the processes of one machine. With the `postgres`
+//! feature, the same [`Deque`], leases, [`Index`] and [`Cache`] live in a
+//! PostgreSQL database instead, for workers on many machines: only the line
+//! that opens them changes, to a location
+//! `postgres://user:password@host:port/database#schema` (or `postgresql://`).
+//! The `#schema` part names the PostgreSQL schema that holds this queue's
+//! tables (lowercase letters, digits and `_`; `diskq` when left out), made on
+//! first open like a directory; one database holds many.
+//!
+//! ```no_run
+//! # // Needs a PostgreSQL server and the `postgres` feature.
+//! use std::time::Duration;
+//! use diskq::{Deque, Index};
+//!
+//! let frontier: Deque<String> = Deque::open("postgres://crawler:secret@db.internal/crawl#frontier")?;
+//! let seen: Index<String, u64> = Index::open("postgres://crawler:secret@db.internal/crawl#seen")?;
+//! frontier.push_back("https://example.com/")?;
+//! // Any process on any machine: at-least-once, as on a directory.
+//! if let Some(job) = frontier.lease(Duration::from_secs(60))? {
+//!     seen.insert(job.value(), &200)?;
+//!     job.ack()?;
+//! }
+//! # Ok::<(), diskq::Error>(())
+//! ```
+//!
+//! The guarantees are the directory's: each operation is one PostgreSQL
+//! transaction and [`Cache::transact`] is one transaction (the bodies of
+//! one store run one at a time, as on a directory, so that two of them
+//! never lock the same keys in opposite orders); a pop is
+//! exactly-once and a lease at-least-once; pops and leases take their row
+//! `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other; blocked
+//! pops wake through `LISTEN`/`NOTIFY` (with [`CacheBuilder::wake_poll`] as
+//! the fallback). Values are stored as on a directory: native scalars and
+//! MessagePack. Times (expiry, lease deadlines) are each client's clock:
+//! keep the hosts' clocks in sync (NTP).
+//!
+//! What a PostgreSQL store does not do, each a clear
+//! [`Error::Unsupported`]: value files (every value is stored inline, in a
+//! `bytea` column; [`CacheBuilder::min_file_size`] is refused), eviction
+//! policies other than `none` (the default there; a size limit culls
+//! nothing), the `sqlite_*` settings, [`Cache::check`] and `repair`,
+//! [`FanoutCache`], and python-diskcache interop (its processes read
+//! directories only). A lock wait past the timeout is [`Error::Timeout`]
+//! and is not retried (the transaction's work so far is gone with it);
+//! a lost connection is [`Error::Postgres`], and the next operation uses a
+//! new one. Each store keeps at most 16 connections (and one more that
+//! listens while a pop waits). The client is tokio-postgres on a runtime
+//! thread of diskq's own, so the blocking API also works inside a tokio
+//! runtime (it blocks that thread, as any blocking call does). A process
+//! that forks must open its stores again in the child.
 //!
 //! ## Cargo features
 //!
@@ -385,6 +440,9 @@
 //!   build brings rusqlite too.
 //! - `tokio`: the async handles of [`tokio`] (tokio's `rt`,
 //!   `sync`, `time` and `net`; the runtime needs its IO and time drivers).
+//! - `postgres`: the PostgreSQL backend (see above); brings tokio-postgres
+//!   and tokio. Without it a `postgres://` location is an
+//!   [`Error::Unsupported`].
 //!
 //! The minimum supported Rust is 1.89 (`File::lock`).
 

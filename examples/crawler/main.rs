@@ -20,15 +20,22 @@
 //! page per killed worker. Workers whose parent died finish their page and
 //! stop. `--max-pages N` stops the workers once N pages are stored.
 //!
+//! With `--postgres postgres://USER@HOST/DB` (a build with the `postgres`
+//! feature) the frontier, seen-set, results and counters live in that
+//! database instead (schemas `crawl_frontier`, `crawl_pages`,
+//! `crawl_stats`; `...#NAME` names them `NAME_frontier`, ...), so the same
+//! command on several machines crawls one site together: give each the
+//! site's `--url`.
+//!
 //! ```text
 //! cargo run --release --example crawler -- [--workers N] [--pages N] [--url URL]
-//!     [--dir PATH] [--fresh] [--lease-secs S] [--max-pages N]
+//!     [--dir PATH | --postgres URL] [--fresh] [--lease-secs S] [--max-pages N]
 //! ```
 
 mod site;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -52,6 +59,8 @@ struct Args {
     pages: u64,
     url: Option<String>,
     dir: PathBuf,
+    /// The database instead of `dir`.
+    postgres: Option<String>,
     fresh: bool,
     lease: Duration,
     max_pages: Option<u64>,
@@ -66,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("target")
             .join("example-crawler"),
+        postgres: None,
         fresh: false,
         lease: Duration::from_secs(10),
         max_pages: None,
@@ -80,13 +90,14 @@ fn parse_args() -> Result<Args, String> {
             "--pages" => args.pages = number(value()?)?,
             "--url" => args.url = Some(value()?),
             "--dir" => args.dir = PathBuf::from(value()?),
+            "--postgres" => args.postgres = Some(value()?),
             "--fresh" => args.fresh = true,
             "--lease-secs" => args.lease = Duration::from_secs(number(value()?)?),
             "--max-pages" => args.max_pages = Some(number(value()?)?),
             "--worker" => args.worker = Some(number(value()?)? as usize),
             "-h" | "--help" => {
                 return Err(
-                    "usage: crawler [--workers N] [--pages N] [--url URL] [--dir PATH] [--fresh] \
+                    "usage: crawler [--workers N] [--pages N] [--url URL] [--dir PATH | --postgres URL] [--fresh] \
                             [--lease-secs S] [--max-pages N]"
                         .into(),
                 );
@@ -109,17 +120,33 @@ struct Crawl {
     stats: Cache,
 }
 
-fn open(dir: &Path) -> diskq::Result<Crawl> {
+fn open(args: &Args) -> diskq::Result<Crawl> {
     let builder = || {
         Cache::builder()
             .timeout(Duration::from_secs(60))
             .eviction_policy(diskq::EvictionPolicy::None)
     };
+    // A directory per part, or a schema per part of one database.
+    let at = |part: &str| match &args.postgres {
+        Some(url) => {
+            let (url, name) = url.split_once('#').unwrap_or((url, "crawl"));
+            PathBuf::from(format!("{url}#{name}_{part}"))
+        }
+        None => args.dir.join(part),
+    };
     Ok(Crawl {
-        frontier: Deque::from_cache(builder().open(dir.join("frontier"))?),
-        pages: Index::from_cache(builder().open(dir.join("pages"))?),
-        stats: builder().open(dir.join("stats"))?,
+        frontier: Deque::from_cache(builder().open(at("frontier"))?),
+        pages: Index::from_cache(builder().open(at("pages"))?),
+        stats: builder().open(at("stats"))?,
     })
+}
+
+/// Where the crawl is kept, as messages show it.
+fn place(args: &Args) -> String {
+    match &args.postgres {
+        Some(url) => url.clone(),
+        None => args.dir.display().to_string(),
+    }
 }
 
 /// The part of a URL the crawl stores: path and query, no fragment.
@@ -179,7 +206,7 @@ fn fetch(agent: &ureq::Agent, url: &Url, worker: usize) -> Result<PageResult, St
 }
 
 fn worker(id: usize, args: &Args, origin: &Url) -> Result<(), Box<dyn std::error::Error>> {
-    let crawl = open(&args.dir)?;
+    let crawl = open(args)?;
     let parent = std::os::unix::process::parent_id();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -308,10 +335,15 @@ fn with_causes(e: &diskq::Error) -> String {
 }
 
 fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
-    if args.fresh && args.dir.exists() {
+    if args.fresh && args.postgres.is_none() && args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)?;
     }
-    let crawl = open(&args.dir)?;
+    let crawl = open(args)?;
+    if args.fresh && args.postgres.is_some() {
+        crawl.frontier.cache().clear()?;
+        crawl.pages.clear()?;
+        crawl.stats.clear()?;
+    }
     // The local site runs in this process; a real site is given by --url.
     let (server, origin, site) = match &args.url {
         Some(u) => {
@@ -328,7 +360,7 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     let done_before = crawl.pages.len()?;
     println!(
         "crawling {site} from {origin} into {} ({done_before} pages already done)",
-        args.dir.display()
+        place(args)
     );
     let held = crawl.frontier.backlog()?.leased;
     if held > 0 {
@@ -346,6 +378,9 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         let mut cmd = Command::new(&exe);
         cmd.args(["--worker", &id.to_string(), "--url", origin.as_str(), "--dir"])
             .arg(&args.dir);
+        if let Some(url) = &args.postgres {
+            cmd.args(["--postgres", url]);
+        }
         cmd.args(["--lease-secs", &args.lease.as_secs().to_string()]);
         if let Some(max) = args.max_pages {
             cmd.args(["--max-pages", &max.to_string()]);

@@ -141,13 +141,19 @@ pub struct Server {
     server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
     counts: Arc<Mutex<HashMap<String, u32>>>,
+    host: String,
     port: u16,
 }
 
 impl Server {
     /// Starts serving `pages` pages on 127.0.0.1 (a free port).
     pub fn start(pages: u64) -> std::io::Result<Server> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(std::io::Error::other)?;
+        Server::start_on("127.0.0.1", pages)
+    }
+
+    /// Starts serving `pages` pages on the address `host` (a free port).
+    pub fn start_on(host: &str, pages: u64) -> std::io::Result<Server> {
+        let server = tiny_http::Server::http((host, 0)).map_err(std::io::Error::other)?;
         let port = server
             .server_addr()
             .to_ip()
@@ -183,13 +189,14 @@ impl Server {
             server,
             threads,
             counts,
+            host: host.to_owned(),
             port,
         })
     }
 
     /// The site's root URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        format!("http://{}:{}/", self.host, self.port)
     }
 
     /// Requests served so far, per path.

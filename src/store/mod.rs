@@ -359,7 +359,7 @@ impl Store {
 }
 
 /// The PostgreSQL location `dir` spells (`postgres://...`), if it is one.
-fn postgres_location(dir: &Path) -> Option<&str> {
+pub(crate) fn postgres_location(dir: &Path) -> Option<&str> {
     let text = dir.to_str()?;
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }

@@ -188,13 +188,28 @@ fn read_log(path: &Path, tag: &str) -> Vec<(i64, u32)> {
 }
 
 /// `producers` processes push `each` items while `consumers` processes pop
-/// them (blocking): every item is popped exactly once.
-pub fn pops_are_exactly_once(wrap: &[&str], queue: &str, dir: &Path, producers: usize, consumers: usize, each: i64) {
+/// them (blocking): every item is popped exactly once. Process `i` of each
+/// kind runs under `wraps[i % wraps.len()]` (no prefix when `wraps` is empty).
+pub fn pops_are_exactly_once(
+    wraps: &[&[&str]],
+    queue: &str,
+    dir: &Path,
+    producers: usize,
+    consumers: usize,
+    each: i64,
+) {
+    let wrap = |i: usize| {
+        if wraps.is_empty() {
+            &[][..]
+        } else {
+            wraps[i % wraps.len()]
+        }
+    };
     let popping: Vec<Child> = (0..consumers)
-        .map(|i| spawn(wrap, queue, dir, 100 + i, "popper", producers as i64))
+        .map(|i| spawn(wrap(i), queue, dir, 100 + i, "popper", producers as i64))
         .collect();
     let pushing: Vec<Child> = (0..producers)
-        .map(|i| spawn(wrap, queue, dir, i, "producer", each))
+        .map(|i| spawn(wrap(i + 1), queue, dir, i, "producer", each))
         .collect();
     for child in pushing.into_iter().chain(popping) {
         let status = child.wait_with_output().unwrap().status;

@@ -41,11 +41,12 @@ pub struct Cluster {
 
 const KEEPER: &str = r#"
 set -e
-dir=$1; port=$2; bin=$3; host=$4
+dir=$1; port=$2; bin=$3; host=$4; clients=$5
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 mkdir -p "$dir"
 if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
 as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log" 2>&1
+if [ -n "$clients" ]; then echo "host all all $clients trust" >>"$dir/data/pg_hba.conf"; fi
 as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
   -o "-h $host -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
 echo ready
@@ -91,9 +92,11 @@ pub fn free_port(host: &str) -> u16 {
         .expect("a free port")
 }
 
-/// Starts a cluster in `dir` listening on `host:port`; it stops when the
-/// returned keeper's stdin closes.
-pub fn start_cluster(dir: &Path, host: &str, port: u16, wrap: &[&str]) -> Cluster {
+/// Starts a cluster in `dir` listening on `host:port` (`host` may list
+/// several addresses, comma-separated), trusting local clients and those
+/// of the network `clients` (`10.1.2.0/24`); `wrap` prefixes the command
+/// (`ip netns exec NAME`). It stops when the returned keeper's stdin closes.
+pub fn start_cluster(dir: &Path, host: &str, port: u16, wrap: &[&str], clients: Option<&str>) -> Cluster {
     let bin = bin_dir();
     let mut cmd = Command::new(wrap.first().copied().unwrap_or("sh"));
     if !wrap.is_empty() {
@@ -107,6 +110,7 @@ pub fn start_cluster(dir: &Path, host: &str, port: u16, wrap: &[&str]) -> Cluste
         .arg(port.to_string())
         .arg(&bin)
         .arg(host)
+        .arg(clients.unwrap_or(""))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -162,6 +166,13 @@ impl Cluster {
         assert!(status.success(), "pg_ctl {args:?} failed");
     }
 
+    /// Stops the server and waits until its folder is removed.
+    pub fn stop(self) {
+        let (mut child, stdin) = self._keeper.into_inner().unwrap_or_else(|p| p.into_inner());
+        drop(stdin);
+        let _ = child.wait();
+    }
+
     /// Restarts the server (fast shutdown: connections are cut).
     pub fn restart(&self) {
         self.pg_ctl(&["-m", "fast", "-w", "restart"]);
@@ -178,7 +189,7 @@ pub fn server() -> &'static Server {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_port("127.0.0.1");
-        let cluster = start_cluster(&dir, "127.0.0.1", port, &[]);
+        let cluster = start_cluster(&dir, "127.0.0.1", port, &[], None);
         Server {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             cluster: Some(cluster),

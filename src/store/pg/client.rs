@@ -13,9 +13,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
@@ -24,30 +23,16 @@ use crate::error::{Error, Result};
 
 /// Runs `future` to completion on this thread, parking between polls.
 ///
-/// Unlike `futures::executor::block_on` it has no guard against nesting,
-/// and unlike tokio's it needs no runtime: it may be called anywhere,
-/// inside an async task included (where it blocks that worker thread, as
-/// any blocking call does).
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
-}
+/// Unlike tokio's it needs no runtime: it may be called anywhere, inside
+/// an async task included (where it blocks that worker thread, as any
+/// blocking call does).
+pub(crate) use pollster::block_on;
+
+/// Both futures, polled in turn until both are done. tokio-postgres sends
+/// a request when its future is first polled, so `a`'s request goes out
+/// before `b`'s and the two travel in one round trip (pipelining), while
+/// the server still runs them in that order.
+pub(crate) use futures_util::future::join as join2;
 
 /// The process's runtime for connection futures, started on first use.
 fn runtime() -> Result<&'static tokio::runtime::Handle> {

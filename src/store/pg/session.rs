@@ -18,7 +18,10 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::client::{Conn, block_on, pg_error};
+use std::cell::Cell;
+use std::future::Future;
+
+use super::client::{Conn, block_on, join2, pg_error};
 use super::sql;
 use crate::codec::Scalar;
 use crate::error::{Error, Result};
@@ -37,6 +40,11 @@ pub(crate) struct PgSession {
     /// A push happened: the commit notifies the store's channel.
     pub(crate) pushed: bool,
     savepoints: u32,
+    /// A `BEGIN` not sent yet: it goes out with the first statement, in
+    /// the same round trip.
+    begin_pending: Cell<bool>,
+    /// The lock timeout (milliseconds) the pending `BEGIN` sets, if any.
+    begin_lock_timeout: Cell<Option<u64>>,
     /// The store's schema, which the advisory lock numbers include.
     schema: std::sync::Arc<str>,
 }
@@ -197,23 +205,74 @@ impl PgSession {
             writing,
             pushed: false,
             savepoints: 0,
+            begin_pending: Cell::new(false),
+            begin_lock_timeout: Cell::new(None),
             schema,
         }
     }
 
+    /// Makes the session's transaction begin with its first statement;
+    /// with `lock_timeout` (milliseconds) for its lock waits.
+    pub(crate) fn begin_lazily(&self, lock_timeout: Option<u64>) {
+        self.begin_pending.set(true);
+        self.begin_lock_timeout.set(lock_timeout);
+    }
+
+    /// Runs `request` (made, not yet polled), after the pending `BEGIN`
+    /// if there is one, in one round trip.
+    fn run<T>(&self, request: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+        if !self.begin_pending.replace(false) {
+            return block_on(request).map_err(pg_error);
+        }
+        let begin = self.conn.statement("BEGIN")?;
+        let client = &self.conn.client;
+        let result = match self.begin_lock_timeout.take() {
+            None => {
+                let (begun, result) = block_on(join2(client.execute(&begin, &[]), request));
+                begun.map_err(pg_error)?;
+                result
+            }
+            Some(ms) => {
+                let set = self.conn.statement(sql::SET_LOCK_TIMEOUT)?;
+                let ms = ms.to_string();
+                let ((begun, set), result) = block_on(join2(
+                    join2(client.execute(&begin, &[]), client.execute(&set, &[&ms])),
+                    request,
+                ));
+                begun.map_err(pg_error)?;
+                set.map_err(pg_error)?;
+                result
+            }
+        };
+        result.map_err(pg_error)
+    }
+
     pub(super) fn rows(&self, statement: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
         let st = self.conn.statement(statement)?;
-        block_on(self.conn.client.query(&st, params)).map_err(pg_error)
+        self.run(self.conn.client.query(&st, params))
     }
 
     fn row(&self, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let st = self.conn.statement(statement)?;
-        block_on(self.conn.client.query_opt(&st, params)).map_err(pg_error)
+        self.run(self.conn.client.query_opt(&st, params))
     }
 
     pub(super) fn exec(&self, statement: &'static str, params: Params<'_>) -> Result<u64> {
         let st = self.conn.statement(statement)?;
-        block_on(self.conn.client.execute(&st, params)).map_err(pg_error)
+        self.run(self.conn.client.execute(&st, params))
+    }
+
+    /// Takes the advisory lock `lock`, then runs `statement`: two
+    /// statements (the second's snapshot is taken once the lock is held),
+    /// one round trip.
+    fn row_after_lock(&self, lock: i64, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+        let (st_lock, st) = (self.conn.statement(sql::XACT_LOCK)?, self.conn.statement(statement)?);
+        let client = &self.conn.client;
+        self.run(async {
+            let (locked, row) = join2(client.query_opt(&st_lock, &[&lock]), client.query_opt(&st, params)).await;
+            locked?;
+            row
+        })
     }
 
     fn one_i64(&self, statement: &'static str, params: Params<'_>) -> Result<i64> {
@@ -224,7 +283,12 @@ impl PgSession {
     }
 
     pub(crate) fn execute_batch(&self, statements: &str) -> Result<()> {
-        block_on(self.conn.client.batch_execute(statements)).map_err(pg_error)
+        let statements = match (self.begin_pending.replace(false), self.begin_lock_timeout.take()) {
+            (false, _) => statements.to_owned(),
+            (true, None) => format!("BEGIN; {statements}"),
+            (true, Some(ms)) => format!("BEGIN; SET LOCAL lock_timeout = {ms}; {statements}"),
+        };
+        block_on(self.conn.client.batch_execute(&statements)).map_err(pg_error)
     }
 
     pub(crate) fn mark_pushed(&mut self) {
@@ -240,21 +304,33 @@ impl PgSession {
         self.savepoints -= 1;
     }
 
-    /// Holds an advisory lock on `what` until the transaction ends.
-    fn lock(&self, what: &[&[u8]]) -> Result<()> {
+    /// The number of the advisory lock on `what` (a key, a queue).
+    fn lock_number(&self, what: &[&[u8]]) -> i64 {
         let mut parts = vec![self.schema.as_bytes()];
         parts.extend_from_slice(what);
-        self.row(sql::XACT_LOCK, &[&fnv(&parts)])?;
-        Ok(())
+        fnv(&parts)
     }
 
-    fn lock_key(&self, key: &Key) -> Result<()> {
+    /// Takes the store's transaction lock, held until this transaction
+    /// ends. A `transact` body locks each key and queue it touches as it
+    /// goes, in the body's order; two bodies running at once could take two
+    /// of them in opposite orders and deadlock (seen on the crawler, whose
+    /// body adds a link's key and pushes to the frontier's queue). Bodies of
+    /// one store therefore run one at a time, as they do on a directory;
+    /// single operations take one key or queue lock each and never wait
+    /// for this one.
+    pub(super) fn lock_transact(&self) -> Result<()> {
+        let lock = self.lock_number(&[b"t"]);
+        self.exec(sql::XACT_LOCK, &[&lock]).map(drop)
+    }
+
+    fn key_lock(&self, key: &Key) -> i64 {
         let (kind, ki, kb) = key_cols(key);
-        self.lock(&[b"k", &kind.to_le_bytes(), &ki.to_le_bytes(), kb])
+        self.lock_number(&[b"k", &kind.to_le_bytes(), &ki.to_le_bytes(), kb])
     }
 
-    fn lock_queue(&self, qname: &str) -> Result<()> {
-        self.lock(&[b"q", qname.as_bytes()])
+    fn queue_lock(&self, qname: &str) -> i64 {
+        self.lock_number(&[b"q", qname.as_bytes()])
     }
 
     fn by_key(&self, statement: &'static str, key: &Key, rest: Params<'_>) -> Result<Option<Row>> {
@@ -288,13 +364,13 @@ impl PgSession {
     }
 
     fn find(&self, key: &Key) -> Result<Option<KeyRow>> {
-        let statement = if self.writing {
-            self.lock_key(key)?;
-            sql::SELECT_ANY_LOCKED
+        let found = if self.writing {
+            let (kind, ki, kb) = key_cols(key);
+            self.row_after_lock(self.key_lock(key), sql::SELECT_ANY_LOCKED, &[&kind, &ki, &kb])?
         } else {
-            sql::SELECT_ANY
+            self.by_key(sql::SELECT_ANY, key, &[])?
         };
-        let Some(r) = self.by_key(statement, key, &[])? else {
+        let Some(r) = found else {
             return Ok(None);
         };
         Ok(Some(KeyRow {
@@ -404,18 +480,18 @@ impl PgSession {
 
     pub(crate) fn queue_edge(&self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<Key>> {
         let (qname, lo, hi) = queue_range(bounds)?;
-        if self.writing {
-            // The caller numbers a new item from this edge.
-            self.lock_queue(&qname)?;
-        }
         let statement = if back {
             sql::QUEUE_LAST_KEY
         } else {
             sql::QUEUE_FIRST_KEY
         };
-        self.row(statement, &[&qname, &lo, &hi])?
-            .map(|r| key_at(&r, 0))
-            .transpose()
+        let found = if self.writing {
+            // The caller numbers a new item from this edge.
+            self.row_after_lock(self.queue_lock(&qname), statement, &[&qname, &lo, &hi])?
+        } else {
+            self.row(statement, &[&qname, &lo, &hi])?
+        };
+        found.map(|r| key_at(&r, 0)).transpose()
     }
 
     pub(crate) fn pull(&mut self, bounds: (&Scalar, &Scalar), back: bool) -> Result<Option<(Key, ValueRow)>> {

@@ -45,6 +45,8 @@ pub(crate) const CREATE: &[&str] = &[
 /// Serializes schema creation across processes (`CREATE ... IF NOT EXISTS`
 /// races otherwise): an advisory lock held until the transaction ends.
 pub(crate) const INIT_LOCK: &str = "SELECT pg_advisory_xact_lock(7164800918)";
+/// `SET LOCAL lock_timeout = $1` (milliseconds, as text), as a statement that binds it.
+pub(crate) const SET_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, true)";
 /// A transaction-scoped advisory lock on a 64-bit number (a queue, a key).
 pub(crate) const XACT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
