@@ -80,11 +80,11 @@ impl State {
 /// Serves until Ctrl-C or SIGTERM; prints the address (and the write
 /// token) on `out` first.
 pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
-    let root = opts.dir.clone();
-    let locations = open_all(&root)?;
     if opts.interval.is_zero() {
         return Err(Failure::new("--interval must be above zero"));
     }
+    let root = opts.dir.clone();
+    let locations = open_all(&root)?;
     let capacity = (opts.history.as_secs_f64() / opts.interval.as_secs_f64()).ceil();
     // Bounded, so a tiny interval cannot exhaust memory.
     let capacity = if capacity.is_finite() {
