@@ -51,7 +51,7 @@ fn cache_of<'v>(snapshot: &'v Value, id: &str) -> &'v Value {
         .unwrap_or_else(|| panic!("no cache {id} in {snapshot}"))
 }
 
-fn queue_of<'v>(cache: &'v Value, queue: Value) -> &'v Value {
+fn queue_of(cache: &Value, queue: Value) -> &Value {
     cache["queues"]
         .as_array()
         .expect("queues")
