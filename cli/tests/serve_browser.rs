@@ -68,19 +68,23 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver runs");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned at once, so that a panic below still ends it.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let agent = server::agent();
         let start = Instant::now();
         loop {
             let ready = agent
-                .get(format!("{url}/status"))
+                .get(format!("{}/status", driver.url))
                 .call()
                 .ok()
                 .and_then(|mut r| r.body_mut().read_to_string().ok())
                 .and_then(|body| serde_json::from_str::<Value>(&body).ok())
                 .is_some_and(|status| status["value"]["ready"] == true);
             if ready {
-                return Driver { child, url };
+                return driver;
             }
             assert!(start.elapsed() < DEADLINE, "chromedriver did not get ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
