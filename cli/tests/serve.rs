@@ -510,3 +510,28 @@ fn a_directory_without_a_cache_is_refused() {
         .expect("runs");
     assert_eq!(zero.status.code(), Some(1));
 }
+
+#[test]
+fn a_cache_still_being_created_is_shown_once_it_is_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    Cache::open(tmp.path().join("ready"))
+        .expect("open")
+        .push("x")
+        .expect("push");
+    // What another process's open leaves for a moment: a database without tables.
+    std::fs::create_dir(tmp.path().join("later")).unwrap();
+    std::fs::write(tmp.path().join("later").join("cache.db"), b"").unwrap();
+    let server = Server::start(tmp.path(), &["--interval", "0.05"]);
+    let ids = || -> Vec<String> {
+        get_json(&format!("{}/api/snapshot", server.url))["caches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(), ["ready"]);
+    Cache::open(tmp.path().join("later")).expect("now a cache");
+    until(30, "the new cache", || (ids() == ["later", "ready"]).then_some(()));
+    assert_eq!(server.stop(), 0);
+}

@@ -293,18 +293,20 @@ impl Location {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.sql_error(e))?
         };
+        // Those whose item is gone by the time its value is read (acked
+        // meanwhile) are left out.
         Ok(rows
             .into_iter()
-            .map(|(key, deadline, deliveries, size)| {
+            .filter_map(|(key, deadline, deliveries, size)| {
                 let (holder, item) = split_lease_key(&key);
-                LeaseInfo {
-                    preview: self.preview(&Key::Text(key.clone()), size),
+                Some(LeaseInfo {
+                    preview: self.preview(&Key::Text(key.clone()), size)?,
                     item,
                     holder,
                     deadline,
                     deliveries,
                     size,
-                }
+                })
             })
             .collect())
     }
@@ -340,23 +342,26 @@ impl Location {
         };
         Ok(rows
             .into_iter()
-            .map(|(key, size, deliveries)| DeadLetter {
-                preview: self.preview(&Key::Text(key.clone()), size),
-                key,
-                size,
-                deliveries,
+            .filter_map(|(key, size, deliveries)| {
+                Some(DeadLetter {
+                    preview: self.preview(&Key::Text(key.clone()), size)?,
+                    key,
+                    size,
+                    deliveries,
+                })
             })
             .collect())
     }
 
-    /// A short view of a small value (kind and the start of it); `None`
-    /// for a large one, or one gone meanwhile. A get through the read-only
-    /// cache counts no hit and changes nothing.
-    fn preview(&self, key: &Key, size: i64) -> Option<Json> {
+    /// A short view of a small value (kind and the start of it): `None`
+    /// when the item is gone meanwhile (acked, requeued), `Some(None)` for
+    /// a large value (not read). A get through the read-only cache counts
+    /// no hit and changes nothing.
+    fn preview(&self, key: &Key, size: i64) -> Option<Option<Json>> {
         if size > PREVIEW_MAX_BYTES {
-            return None;
+            return Some(None);
         }
-        match self.cache.get::<Value>(key.clone()) {
+        Some(match self.cache.get::<Value>(key.clone()) {
             Ok(Some(value)) => {
                 let shown = show::value_json(key, &value);
                 let kind = shown.get("kind").cloned().unwrap_or(Json::Null);
@@ -367,10 +372,10 @@ impl Location {
                 };
                 Some(json!({ "kind": kind, "text": shorten(&text) }))
             }
-            Ok(None) => None,
+            Ok(None) => return None,
             Err(e) if e.is_decode() => Some(json!({ "kind": "unreadable", "text": shorten(&e.to_string()) })),
             Err(_) => None,
-        }
+        })
     }
 }
 

@@ -186,10 +186,23 @@ fn open_all(root: &Path) -> Result<Vec<Arc<Location>>, Failure> {
             root.display()
         )));
     }
-    paths
-        .iter()
-        .map(|path| Location::open(root, path).map(Arc::new))
-        .collect()
+    // One that cannot be opened yet (another process is creating it) is
+    // looked for again with the caches made later.
+    let mut opened = Vec::new();
+    let mut first_failure = None;
+    for path in &paths {
+        match Location::open(root, path) {
+            Ok(loc) => opened.push(Arc::new(loc)),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "diskq: not showing {} for now: {e}", path.display());
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    match (opened.is_empty(), first_failure) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(opened),
+    }
 }
 
 /// Samples every interval until told to stop; now and then looks for

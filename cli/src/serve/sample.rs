@@ -97,24 +97,27 @@ fn fill_cache(loc: &Location, at: f64, sample: &mut CacheSample) -> Result<(), F
     for queue in loc.queues()? {
         let backlog = cache.backlog(queue.as_deref())?;
         let dead = cache.backlog(Some(&dead_letter_queue(&queue)))?;
-        let mut gauges = BTreeMap::new();
-        gauges.insert("queued", backlog.queued as f64);
-        gauges.insert("leased", backlog.leased as f64);
-        gauges.insert("dead_letters", dead.queued as f64);
         let leases = if backlog.leased > 0 {
             loc.leases(&queue, LISTED)?
         } else {
             Vec::new()
         };
-        // Leases that ran out are counted as leased until the next lease
-        // call hands their items out again.
-        let expired = leases.iter().filter(|l| l.deadline <= at).count();
-        gauges.insert("expired_leases", expired as f64);
         let dead_letters = if dead.queued > 0 {
             loc.dead_letters(&queue, LISTED)?
         } else {
             Vec::new()
         };
+        // The lists are read a moment after the counts: a list not cut
+        // short is the fresher count, and the page agrees with itself.
+        let fresher = |count: usize, listed: usize| if listed < LISTED { listed } else { count.max(listed) };
+        let mut gauges = BTreeMap::new();
+        gauges.insert("queued", backlog.queued as f64);
+        gauges.insert("leased", fresher(backlog.leased, leases.len()) as f64);
+        gauges.insert("dead_letters", fresher(dead.queued, dead_letters.len()) as f64);
+        // Leases that ran out are counted as leased until the next lease
+        // call hands their items out again.
+        let expired = leases.iter().filter(|l| l.deadline <= at).count();
+        gauges.insert("expired_leases", expired as f64);
         sample.queues.push(QueueSample {
             queue,
             gauges,
@@ -190,14 +193,20 @@ pub fn rates(from: &Sample, to: &Sample, cache: &str) -> Json {
     let mut queues = Map::new();
     for q in &b.queues {
         let mut rates = Map::new();
-        if let Some(old) = a.queues.iter().find(|o| o.queue == q.queue) {
+        // A queue not seen then was empty then (every queue seen stays
+        // listed), unless the cache could not be read.
+        let old = a.queues.iter().find(|o| o.queue == q.queue);
+        if old.is_some() || a.error.is_none() {
+            let before = |map: fn(&QueueSample) -> &BTreeMap<&'static str, f64>, name: &str| {
+                old.and_then(|o| map(o).get(name).copied()).unwrap_or(0.0)
+            };
             for (name, now) in &q.counters {
-                let before = old.counters.get(name).copied().unwrap_or(0.0);
+                let before = before(|o| &o.counters, name);
                 let rise = if *now >= before { now - before } else { *now };
                 rates.insert(format!("{name}_per_s"), json!(rise / secs));
             }
             for name in ["queued", "dead_letters"] {
-                let delta = q.gauges.get(name).copied().unwrap_or(0.0) - old.gauges.get(name).copied().unwrap_or(0.0);
+                let delta = q.gauges.get(name).copied().unwrap_or(0.0) - before(|o| &o.gauges, name);
                 rates.insert(format!("{name}_change_per_s"), json!(delta / secs));
             }
         }

@@ -117,7 +117,7 @@ function chart(t, lines, { width = 220, height = 48, label }) {
   let lo = Math.min(0, ...all), hi = Math.max(...all);
   if (hi === lo) hi = lo + 1;
   const x = v => ((v - t0) / (t1 - t0)) * (width - 4) + 2;
-  const y = v => height - 3 - ((v - lo) / (hi - lo)) * (height - 12);
+  const y = v => height - 3 - ((v - lo) / (hi - lo)) * (height - 15);
   for (const line of lines) {
     let d = "", pen = false;
     line.values.forEach((v, i) => {
@@ -212,7 +212,9 @@ function renderLeases(cache, q, now) {
     el("td", { class: "num", text: num(l.deliveries) }),
     el("td", { class: "num", text: bytes(l.size) }),
     el("td", { class: "preview mono", text: l.preview ? l.preview.text : "" })));
-  const more = q.leased > q.leases.length ? el("p", { class: "empty", text: `${q.leased - q.leases.length} more (see /api/queue)` }) : null;
+  // The count and the list are read a moment apart: "more" only when the list was cut.
+  const more = q.leases.length >= q.listed_at_most && q.leased > q.leases.length
+    ? el("p", { class: "empty", text: `${q.leased - q.leases.length} more (see /api/queue)` }) : null;
   return el("div", { "data-leases": "", "data-cache": cache.id, "data-queue": q.queue === null ? "" : q.queue },
     el("h3", { text: `leases in flight · ${queueName(q.queue)}` }),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "item" }), el("th", { text: "holder" }),
@@ -239,7 +241,7 @@ function renderDeadLetters(cache, q) {
     el("button", { text: "purge all", onclick: () => {
       if (confirm(`Delete every dead letter of ${queueName(q.queue)}?`)) post("/api/purge", queueParams(cache.id, q.queue));
     } })) : null;
-  const more = q.dead_letters > q.dead_letter_items.length
+  const more = q.dead_letter_items.length >= q.listed_at_most && q.dead_letters > q.dead_letter_items.length
     ? el("p", { class: "empty", text: `${q.dead_letters - q.dead_letter_items.length} more (see /api/queue)` }) : null;
   return el("div", { "data-dead-letters": "", "data-cache": cache.id, "data-queue": q.queue === null ? "" : q.queue },
     el("h3", {}, `dead letters · ${q.dead_letter_queue}`, actions),
