@@ -5,6 +5,8 @@
 #![cfg(feature = "serve")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
 #[path = "support/server.rs"]
 mod server;
 
@@ -534,4 +536,54 @@ fn a_cache_still_being_created_is_shown_once_it_is_one() {
     Cache::open(tmp.path().join("later")).expect("now a cache");
     until(30, "the new cache", || (ids() == ["later", "ready"]).then_some(()));
     assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_python_diskcache_directory_is_shown_and_left_as_it_was() {
+    let Some(python) = pyenv::python("serving a python-diskcache directory") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    pyenv::run_code(
+        &python,
+        r#"
+import sys, diskcache
+root = sys.argv[1]
+c = diskcache.Cache(root + "/cache", statistics=True)
+for i in range(3):
+    c.push("job %d" % i, prefix="jobs")
+c.push("plain")
+c.set("k", "v")
+c.get("k"); c.get("k"); c.get("missing")
+c.close()
+f = diskcache.FanoutCache(root + "/fan", shards=2)
+d = f.deque("mail")
+d.append("hello"); d.append("again")
+f.close()
+"#,
+        tmp.path(),
+    );
+    let before = snapshot(tmp.path());
+    let server = Server::start(tmp.path(), &[]);
+    let snap = get_json(&format!("{}/api/snapshot", server.url));
+    let cache = cache_of(&snap, "cache");
+    assert_eq!(
+        (
+            &cache["counters"]["hits"],
+            &cache["counters"]["misses"],
+            &cache["statistics"]
+        ),
+        (&json!(2), &json!(1), &json!(true))
+    );
+    assert_eq!(queue_of(cache, json!("jobs"))["queued"], 3);
+    assert_eq!(queue_of(cache, Value::Null)["queued"], 1);
+    assert_eq!(queue_of(cache_of(&snap, "fan/deque/mail"), Value::Null)["queued"], 2);
+    let detail = get_json(&format!("{}/api/queue?cache=cache&queue=jobs", server.url));
+    assert_eq!(detail["queued"], 3);
+    assert_eq!(server.stop(), 0);
+    let after = snapshot(tmp.path());
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    for (path, entry) in &before {
+        assert!(after[path] == *entry, "{} changed", path.display());
+    }
 }
