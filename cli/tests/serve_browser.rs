@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use server::{DISKQ, Server};
 
@@ -252,6 +252,61 @@ async fn the_page_shows_depth_leases_and_dead_letters_as_they_change() {
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
     std::fs::write(&shot, &png).expect("the screenshot is kept");
     eprintln!("screenshot: {}", shot.display());
+
+    assert_eq!(server.stop(), 0);
+
+    // With --allow-writes, the page's button requeues the dead letter once
+    // the printed token is given; a wrong token is refused and said so.
+    let server = Server::start(&dir, &["--interval", "0.1", "--allow-writes"]);
+    client.goto(&format!("{}/", server.url)).await.expect("the page loads");
+    until(
+        &client,
+        "the writes badge",
+        "document.getElementById('mode').textContent",
+        Some(json!("writes allowed")),
+    )
+    .await;
+    let button = "document.querySelector('[data-dead-letters][data-queue=\"jobs\"] button[data-action=\"requeue\"]')";
+    until(
+        &client,
+        "the requeue button",
+        &format!("{button} !== null"),
+        Some(json!(true)),
+    )
+    .await;
+    let token = client.find(Locator::Css("#token")).await.expect("the token field");
+    token.send_keys("not the token").await.expect("typed");
+    client
+        .execute(&format!("{button}.click(); return null;"), vec![])
+        .await
+        .expect("clicked");
+    let problem = until(
+        &client,
+        "the refusal",
+        "(() => { const p = document.getElementById('problem'); return p.hidden ? null : p.textContent; })()",
+        None,
+    )
+    .await;
+    assert!(problem.as_str().unwrap().contains("wrong X-Diskq-Token"), "{problem}");
+    until(&client, "still one dead letter", &cell("dead"), Some(json!("1"))).await;
+    token.clear().await.expect("cleared");
+    token
+        .send_keys(server.token.as_deref().expect("a token"))
+        .await
+        .expect("typed");
+    client
+        .execute(&format!("{button}.click(); return null;"), vec![])
+        .await
+        .expect("clicked");
+    until(&client, "no dead letter", &cell("dead"), Some(json!("0"))).await;
+    until(&client, "depth 4", &cell("depth"), Some(json!("4"))).await;
+    until(
+        &client,
+        "the refusal gone",
+        "document.getElementById('problem').hidden",
+        Some(json!(true)),
+    )
+    .await;
 
     client.close().await.expect("the session ends");
     drop(driver);

@@ -224,7 +224,7 @@ function renderLeases(cache, q, now) {
 
 function renderDeadLetters(cache, q) {
   const rows = q.dead_letter_items.map(d => {
-    const purge = state.writes ? el("button", { text: "purge", onclick: () => {
+    const purge = state.writes ? el("button", { text: "purge", "data-action": "purge", onclick: () => {
       if (confirm(`Delete the dead letter ${d.key}?`)) post("/api/purge", { ...queueParams(cache.id, q.queue), key: d.key });
     } }) : null;
     return el("tr", { class: "dead-letter", "data-key": d.key },
@@ -237,8 +237,8 @@ function renderDeadLetters(cache, q) {
       el("td", {}, purge));
   });
   const actions = state.writes ? el("span", {},
-    el("button", { text: "requeue all", onclick: () => post("/api/requeue", queueParams(cache.id, q.queue)) }),
-    el("button", { text: "purge all", onclick: () => {
+    el("button", { text: "requeue all", "data-action": "requeue", onclick: () => post("/api/requeue", queueParams(cache.id, q.queue)) }),
+    el("button", { text: "purge all", "data-action": "purge-all", onclick: () => {
       if (confirm(`Delete every dead letter of ${queueName(q.queue)}?`)) post("/api/purge", queueParams(cache.id, q.queue));
     } })) : null;
   const more = q.dead_letter_items.length >= q.listed_at_most && q.dead_letters > q.dead_letter_items.length
