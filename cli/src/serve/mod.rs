@@ -32,6 +32,9 @@ use sample::History;
 
 /// Threads answering requests: a slow client ties up one of them only.
 const WORKERS: usize = 4;
+/// Samples kept at most, whatever `--history` and `--interval` ask: ten
+/// hours at the default interval.
+const MAX_SAMPLES: f64 = 36_000.0;
 /// Every this many samples, the directory is searched again for caches
 /// made since.
 const REDISCOVER_EVERY: u64 = 10;
@@ -86,9 +89,10 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
     let root = opts.dir.clone();
     let locations = open_all(&root)?;
     let capacity = (opts.history.as_secs_f64() / opts.interval.as_secs_f64()).ceil();
-    // Bounded, so a tiny interval cannot exhaust memory.
+    // Bounded, so a tiny interval cannot exhaust memory (a sample's
+    // numbers take well under a kilobyte for a few queues).
     let capacity = if capacity.is_finite() {
-        capacity.min(100_000.0) as usize
+        capacity.min(MAX_SAMPLES) as usize
     } else {
         2
     };

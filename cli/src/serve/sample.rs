@@ -145,9 +145,27 @@ impl History {
         }
     }
 
+    /// Adds the latest sample. Only the latest keeps its lease and
+    /// dead-letter lists (the charts need the numbers alone), so the
+    /// history's memory is its numbers'.
     pub fn push(&mut self, sample: Sample) {
         if self.samples.len() == self.capacity {
             self.samples.pop_front();
+        }
+        if let Some(previous) = self.samples.back_mut() {
+            let listed = previous
+                .caches
+                .iter()
+                .flat_map(|c| &c.queues)
+                .any(|q| !q.leases.is_empty() || !q.dead_letters.is_empty());
+            if listed {
+                let mut numbers = Sample::clone(previous);
+                for queue in numbers.caches.iter_mut().flat_map(|c| c.queues.iter_mut()) {
+                    queue.leases = Vec::new();
+                    queue.dead_letters = Vec::new();
+                }
+                *previous = Arc::new(numbers);
+            }
         }
         self.samples.push_back(Arc::new(sample));
     }
@@ -319,5 +337,26 @@ mod tests {
         assert_eq!(h.window_start(1.5).map(|s| s.at), Some(3.0));
         assert_eq!(h.window_start(60.0).map(|s| s.at), Some(2.0));
         assert!(h.window_start(0.5).is_none(), "no older sample in the window");
+    }
+
+    #[test]
+    fn only_the_latest_sample_keeps_its_lists() {
+        let listed = |at: f64| {
+            let mut s = sample(at, 0.0, 1.0);
+            s.caches[0].queues[0].dead_letters.push(DeadLetter {
+                key: "dead-letter-500000000000000".into(),
+                size: 1,
+                deliveries: None,
+                preview: None,
+            });
+            s
+        };
+        let mut h = History::new(10);
+        h.push(listed(1.0));
+        h.push(listed(2.0));
+        let all = h.since(0.0);
+        assert!(all[0].caches[0].queues[0].dead_letters.is_empty());
+        assert_eq!(all[0].caches[0].queues[0].gauges["queued"], 1.0, "the numbers stay");
+        assert_eq!(all[1].caches[0].queues[0].dead_letters.len(), 1);
     }
 }
