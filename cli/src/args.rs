@@ -153,6 +153,36 @@ pub enum Command {
         #[arg(long)]
         dead_letter: bool,
     },
+    /// Serve a live web page of DIR's queues, leases, dead letters and
+    /// statistics, with a JSON API (`/api/...`) and Prometheus metrics
+    /// (`/metrics`), until Ctrl-C.
+    ///
+    /// Every cache under DIR is shown (DIR itself, a FanoutCache root's
+    /// shards and named deques, the folders of a crawl). Read-only: the
+    /// directory is never written, unless --allow-writes. See cli/README.md.
+    #[cfg(feature = "serve")]
+    Serve {
+        /// The directory: a cache, a FanoutCache root, or a folder of caches.
+        dir: PathBuf,
+        /// The port (0: any free one, printed at start).
+        #[arg(long, default_value_t = 7478)]
+        port: u16,
+        /// The address to listen on. Another than the loopback's makes the
+        /// page reachable from other machines: nothing in it is secret from
+        /// them then.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Enable requeueing and purging dead letters from the page and the
+        /// API: each POST needs the token printed at start.
+        #[arg(long)]
+        allow_writes: bool,
+        /// Seconds between samples of the directory (fractions allowed).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "1")]
+        interval: Duration,
+        /// Minutes of samples kept for the charts.
+        #[arg(long, value_name = "MINUTES", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        history: u64,
+    },
     /// The verbs of `verbs.rs` (lease, ack, nack, renew, peek, incr, decr,
     /// dead-letters, requeue, completions).
     #[command(flatten)]

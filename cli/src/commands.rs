@@ -98,6 +98,26 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failure> {
             opts.prefix = prefix.clone();
             pull(dir, &opts, *wait, *dead_letter, json, out)
         }
+        #[cfg(feature = "serve")]
+        Command::Serve {
+            dir,
+            port,
+            bind,
+            allow_writes,
+            interval,
+            history,
+        } => {
+            let opts = crate::serve::Options {
+                dir: dir.clone(),
+                bind: *bind,
+                port: *port,
+                allow_writes: *allow_writes,
+                interval: *interval,
+                history: Duration::from_secs(history.saturating_mul(60)),
+            };
+            crate::serve::run(&opts, out)?;
+            Ok(Outcome::Done)
+        }
         Command::Verb(verb) => verbs::run(verb, cli, out),
     }
 }

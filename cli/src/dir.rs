@@ -178,7 +178,7 @@ fn tables(db: &Path) -> Result<Tables, Failure> {
 /// writing with `query_only` set, as the library's read-only open does, so
 /// that closing it removes the log files SQLite made for it; a log that was
 /// there before is never checkpointed or removed (see `Cache::open_read_only`).
-fn connect(db: &Path) -> Result<Connection, Failure> {
+pub fn connect(db: &Path) -> Result<Connection, Failure> {
     let cannot = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", db.display()));
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");

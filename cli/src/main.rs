@@ -8,6 +8,7 @@
 //! diskq lease DIR [--secs S] [--prefix P]               # value on stdout, lease id on stderr
 //! diskq ack DIR LEASE | nack DIR LEASE [--back] | renew DIR LEASE --secs S
 //! diskq stats DIR | check DIR [--fix] | keys DIR | len DIR | ...
+//! diskq serve DIR [--port N] [--bind ADDR] [--allow-writes]  # a live web page
 //! ```
 //!
 //! Exit status: 0 done, 1 error (one line on stderr) or inconsistency left by
@@ -19,6 +20,8 @@ mod commands;
 mod dir;
 mod failure;
 mod lease_cmds;
+#[cfg(feature = "serve")]
+mod serve;
 mod show;
 mod streams;
 mod target;
