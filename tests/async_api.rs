@@ -198,8 +198,19 @@ async fn job_options_through_the_async_handles() {
     jobs.push_back_delayed("later", delay).await.unwrap();
     assert_eq!(jobs.pop_front().await.unwrap(), None, "not due yet");
     assert_eq!(jobs.backlog().await.unwrap().scheduled, 1);
-    assert_eq!(jobs.pop_front_timeout(LONG).await.unwrap().as_deref(), Some("later"));
+    // The wait ends when the item is due, not at its timeout (a minute):
+    // nothing else wakes it.
+    let due = tokio::time::timeout(LONG / 2, jobs.pop_front_timeout(LONG)).await;
+    let due = due.expect("a delayed item that came due did not end the wait");
+    assert_eq!(due.unwrap().as_deref(), Some("later"));
     assert!(pushed.elapsed() >= delay, "taken before it was due");
+    // The same for a waiting lease.
+    jobs.push_back_delayed("lease me later", delay).await.unwrap();
+    let lease = tokio::time::timeout(LONG / 2, jobs.lease_timeout(&diskq::LeaseOptions::new(LONG), LONG)).await;
+    let lease = lease.expect("a delayed item that came due did not end the lease's wait");
+    let lease = lease.unwrap().unwrap();
+    assert_eq!(lease.value(), "lease me later");
+    assert!(lease.ack().await.unwrap());
     // Priorities and unique keys.
     jobs.push_back("plain").await.unwrap();
     assert!(
@@ -219,7 +230,7 @@ async fn job_options_through_the_async_handles() {
         .error("try later");
     assert!(lease.nack_with(&nack).await.unwrap());
     let stats = jobs.stats().await.unwrap();
-    assert_eq!((stats.pushed, stats.nacked), (4, 1), "{stats:?}");
+    assert_eq!((stats.pushed, stats.nacked), (5, 1), "{stats:?}");
     let cache = jobs.cache();
     assert!(
         cache

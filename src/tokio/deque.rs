@@ -285,7 +285,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             cache.store(),
             until,
             |slice| cache.pull_by::<T>(&opts, Some(slice)),
-            || Ok(None),
+            // A delayed item that becomes due ends the wait, not later.
+            || cache.next_job_wake(opts.prefix.as_deref()),
         )
         .await?;
         Ok(item.map(|(_, v)| v))

@@ -115,15 +115,21 @@ impl<V> Lease<V> {
     }
 }
 
-/// When the next running lease of `queue` runs out (then its item can be
-/// leased again), as an `Instant`; `None` when no lease runs.
+/// When a waiting lease of `queue` should look again without a wake: the
+/// next running lease runs out (then its item can be leased again) or a
+/// delayed item becomes due, as an `Instant`; `None` when neither comes.
 pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str) -> Result<Option<Instant>> {
     let next = cache.store().read(|s| {
-        if s.has_lease_table()? {
-            s.next_deadline(queue)
+        let lease = if s.has_lease_table()? {
+            s.next_deadline(queue)?
         } else {
-            Ok(None)
-        }
+            None
+        };
+        let job = s.next_job_event(queue, cache.now())?;
+        Ok(match (lease, job) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     })?;
     Ok(next.map(|deadline| {
         // A millisecond late, so that the lease has run out when looked at.

@@ -47,11 +47,19 @@
 //!
 //! Every operation runs on the task's own thread, inside the poll that
 //! returns its result, as a call to the sync method would; none goes to the
-//! blocking pool. Measured (`cargo bench --features tokio --bench
-//! async_ops`, 2 cores): an awaited `get` of a small value costs what the
-//! sync `get` costs plus well under a microsecond, where a `spawn_blocking`
-//! round trip adds tens of microseconds to a call that takes a few (see the
-//! crate's `benches/NOTES.md`). Inline also makes every operation
+//! blocking pool (only the `open`s do). Measured with `cargo bench
+//! --features tokio --bench async_ops` (release, 2 shared cores, a 100-byte
+//! value, medians):
+//!
+//! | operation   | sync    | awaited (inline) | `spawn_blocking` of the sync call |
+//! |-------------|---------|------------------|-----------------------------------|
+//! | `get`       | 3.1 µs  | 4.2 µs           | 31 µs                             |
+//! | `push_back` | 62 µs   | 56 µs            | 103 µs                            |
+//!
+//! A trip through the blocking pool costs 30 to 40 µs, ten times a `get`;
+//! inline costs about a microsecond (tokio's cooperative budget before a
+//! read, one yield before a write, so that a task looping over a backlog
+//! lets its worker's other tasks run). Inline also makes every operation
 //! cancellation-safe: a future dropped before it returned did nothing, and
 //! one that returned did all.
 //!
@@ -73,12 +81,24 @@
 //! returned value. A task woken for an item and dropped before it looked
 //! hands the wake to another waiting task.
 //!
-//! # Other backends
+//! # One runtime per process, preferably
 //!
-//! Only the directory backend is async today. The waiting is written
-//! against the directory's wake-ups (`wake::Notifier`: one `Notify` per
-//! directory and a watcher task); a backend with its own notifications
-//! (PostgreSQL's LISTEN/NOTIFY) wakes the same `Notify` from its listener.
+//! The tasks of a process that wait on one directory share one watching
+//! task, whichever runtime it runs on. Pushes by this process wake every
+//! runtime's tasks, but a ring from another process reaches them through
+//! the watching task: if its runtime is not driven (a current-thread
+//! runtime between two `block_on` calls), the tasks of other runtimes see
+//! other processes' pushes only when it runs again or their wait ends.
+//!
+//! # PostgreSQL locations
+//!
+//! With the `postgres` feature the async handles open PostgreSQL locations
+//! too (`postgres://host/db#schema`), with the same methods. An awaited pop
+//! or lease there is woken by the store's `LISTEN` connection, one waiting
+//! task per notification, with [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)
+//! as the fallback look; an operation waits for the server's answer on the
+//! task's thread (the client's connections run on a runtime thread of
+//! diskq's own), so keep to short operations in latency-critical tasks.
 
 mod cache;
 mod deque;
