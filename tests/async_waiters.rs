@@ -53,6 +53,14 @@ fn child() {
             }
             jobs.extend(&vec![STOP; TASKS]).unwrap();
         }
+        "mixed-pusher" => {
+            let jobs = diskq::Deque::<i64>::open(&dir).unwrap();
+            for n in 0..MIXED_ITEMS {
+                jobs.push_back(&n).unwrap();
+            }
+            jobs.extend(&vec![STOP; MIXED_WAITERS * 2]).unwrap();
+        }
+        "thousand" => thousand_waiting_tasks(),
         "poll-waiter" => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -82,8 +90,24 @@ fn threads_now() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }
 
+/// Runs in a process of its own, so that its thread counts are its own
+/// (the harness runs the other tests in threads beside it).
 #[test]
 fn a_thousand_waiting_tasks_share_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = spawn_child("thousand", dir.path())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| l.starts_with("REPORT")) {
+        eprintln!("{line}");
+    }
+    assert!(out.status.success(), "{}", out.status);
+    assert!(stdout.contains("REPORT"), "the child reported nothing");
+}
+
+fn thousand_waiting_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let threads_before = threads_now();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -155,8 +179,8 @@ fn a_thousand_waiting_tasks_share_two_threads() {
     }
     assert_eq!(per_task.iter().sum::<usize>(), usize::try_from(ITEMS).unwrap());
     let busy = per_task.iter().filter(|&&n| n > 0).count();
-    eprintln!(
-        "{TASKS} tasks, {ITEMS} items in {elapsed:?} ({busy} tasks got items); timer: {ticks} ticks, \
+    println!(
+        "REPORT {TASKS} tasks, {ITEMS} items in {elapsed:?} ({busy} tasks got items); timer: {ticks} ticks, \
          worst lateness {worst:?}; threads: {threads_before} before the runtime, {waiting_threads} with \
          {TASKS} tasks waiting, {max_threads} at most while items flowed"
     );
@@ -166,6 +190,86 @@ fn a_thousand_waiting_tasks_share_two_threads() {
     // store's own (checkpointer, lock helper): a thread per waiter would be
     // a thousand.
     assert!(max_threads < threads_before + 16, "{max_threads} threads");
+}
+
+const MIXED_ITEMS: i64 = 2000;
+const MIXED_WAITERS: usize = 4;
+
+#[test]
+fn threads_and_tasks_wait_together_for_another_process() {
+    // Sync waiters watch the doorbell with poll(2) and tasks with the
+    // reactor, on one inotify instance: whichever reads a ring wakes both.
+    let dir = tempfile::tempdir().unwrap();
+    let delivered: Arc<Vec<AtomicU8>> = Arc::new((0..MIXED_ITEMS).map(|_| AtomicU8::new(0)).collect());
+    let record = |delivered: &[AtomicU8], n: i64| {
+        delivered[usize::try_from(n).unwrap()].fetch_add(1, Ordering::Relaxed);
+    };
+    let threads: Vec<_> = (0..MIXED_WAITERS)
+        .map(|_| {
+            let (dir, delivered) = (dir.path().to_path_buf(), delivered.clone());
+            std::thread::spawn(move || {
+                let jobs = diskq::Deque::<i64>::open(dir).unwrap();
+                let mut mine = 0;
+                loop {
+                    match jobs.pop_front_timeout(WAIT).unwrap().expect("an item in time") {
+                        STOP => return mine,
+                        n => {
+                            record(&delivered, n);
+                            mine += 1;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let by_tasks: usize = rt.block_on(async {
+        let jobs: Deque<i64> = Deque::open(dir.path()).await.unwrap();
+        let tasks: Vec<_> = (0..MIXED_WAITERS)
+            .map(|_| {
+                let (jobs, delivered) = (jobs.clone(), delivered.clone());
+                tokio::spawn(async move {
+                    let mut mine = 0;
+                    loop {
+                        match jobs.pop_front_timeout(WAIT).await.unwrap().expect("an item in time") {
+                            STOP => return mine,
+                            n => {
+                                record(&delivered, n);
+                                mine += 1;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let pusher = spawn_child("mixed-pusher", dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = tokio::task::spawn_blocking(move || {
+            let mut p = pusher;
+            p.wait()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(status.success());
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    let by_threads: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    for (n, count) in delivered.iter().enumerate() {
+        assert_eq!(count.load(Ordering::Relaxed), 1, "item {n}");
+    }
+    eprintln!("{by_threads} items to threads, {by_tasks} to tasks");
+    assert_eq!(by_threads + by_tasks, usize::try_from(MIXED_ITEMS).unwrap());
 }
 
 #[test]

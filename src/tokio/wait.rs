@@ -27,7 +27,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ::tokio::sync::futures::Notified;
-use ::tokio::time::sleep_until;
+use ::tokio::time::{sleep, sleep_until};
 
 use crate::error::Result;
 use crate::store::{Store, Watcher};
@@ -36,6 +36,10 @@ use crate::store::{Store, Watcher};
 /// runtime's thread; then the task pauses and tries again. It bounds how
 /// long a take held by another process's long transaction blocks a worker.
 pub(crate) const LOCK_SLICE: Duration = Duration::from_millis(10);
+
+/// The pause of a task between two attempts when the write lock stayed
+/// taken.
+const LOCK_PAUSE: Duration = Duration::from_millis(1);
 
 /// Before a read: counts one operation against the task's budget of
 /// tokio's cooperative scheduling, and yields to the runtime when the budget
@@ -91,6 +95,10 @@ pub(crate) async fn take_until<T>(
             Ok(None) => (looked, baton.owed) = (true, false),
             Err(e) if e.is_timeout() => {
                 if Instant::now() < until {
+                    // The write lock stayed taken for the slice (or the
+                    // cache's timeout is shorter): try again, unhurried, as
+                    // the sync waits do.
+                    sleep(LOCK_PAUSE).await;
                     continue;
                 }
                 return if looked { Ok(None) } else { Err(e) };
