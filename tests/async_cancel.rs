@@ -6,10 +6,12 @@
 #![cfg(feature = "tokio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::{Future, poll_fn};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::task::Poll;
+use std::time::Duration;
 
 use diskq::LeaseOptions;
 use diskq::tokio::Deque;
@@ -31,20 +33,55 @@ fn child() {
     }
 }
 
-/// A small xorshift generator: a pause of 0 to 1,999 us, differing by task.
+/// Cancellations a consumer makes at least, whatever the machine's speed.
+const CANCELS: usize = 150;
+
+/// A small xorshift generator (seeded by the task's number): pauses of 0 to
+/// 1,999 us and poll counts of 1 to 3.
 struct Pauses(u64);
 
 impl Pauses {
-    fn new(salt: u64) -> Pauses {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        Pauses((u64::try_from(nanos % u128::from(u64::MAX)).unwrap() ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
+    fn new(seed: u64) -> Pauses {
+        Pauses(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
-    fn next(&mut self) -> Duration {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        Duration::from_micros(self.0 % 2000)
+        self.0
+    }
+
+    fn pause(&mut self) -> Duration {
+        Duration::from_micros(self.next_u64() % 2000)
+    }
+
+    fn polls(&mut self) -> u64 {
+        1 + self.next_u64() % 3
+    }
+}
+
+/// Runs `op`, or drops it unfinished: after a random pause with `timeout`
+/// (`how` 0) or `select!` (1), or after a random number of polls (2: one
+/// poll always stops at the yield before the take, two at the take's wait
+/// or right after it). `None` when dropped.
+async fn maybe_cancel<F: Future>(op: F, how: usize, pauses: &mut Pauses) -> Option<F::Output> {
+    match how % 3 {
+        0 => tokio::time::timeout(pauses.pause(), op).await.ok(),
+        1 => tokio::select! {
+            got = op => Some(got),
+            () = tokio::time::sleep(pauses.pause()) => None,
+        },
+        _ => {
+            let mut op = std::pin::pin!(op);
+            for _ in 0..pauses.polls() {
+                if let Poll::Ready(got) = poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await {
+                    return Some(got);
+                }
+                tokio::task::yield_now().await;
+            }
+            None
+        }
     }
 }
 
@@ -134,22 +171,15 @@ fn cancelled_pops_lose_no_item() {
     let tally = run(|jobs, tally, i| {
         tokio::spawn(async move {
             let mut pauses = Pauses::new(i as u64);
-            let mut turn = 0u64;
-            while !tally.done(&jobs).await {
+            let (mut turn, mut cancelled) = (0u64, 0usize);
+            while !tally.done(&jobs).await || cancelled < CANCELS {
                 turn += 1;
-                let pause = pauses.next();
-                // Half the tasks cancel with `timeout`, half with `select!`.
-                let got = if i % 2 == 0 {
-                    tokio::time::timeout(pause, jobs.pop_front_timeout(HOUR)).await.ok()
-                } else {
-                    tokio::select! {
-                        got = jobs.pop_front_timeout(HOUR) => Some(got),
-                        () = tokio::time::sleep(pause) => None,
-                    }
-                };
-                match got {
+                match maybe_cancel(jobs.pop_front_timeout(HOUR), i + turn as usize, &mut pauses).await {
                     Some(got) => tally.got(got.unwrap().expect("an hour's wait does not end empty")),
-                    None => _ = tally.cancelled.fetch_add(1, Ordering::Relaxed),
+                    None => {
+                        cancelled += 1;
+                        tally.cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 if turn.is_multiple_of(64) {
                     // A pop that is dropped before its first poll.
@@ -160,7 +190,7 @@ fn cancelled_pops_lose_no_item() {
     });
     let cancelled = tally.cancelled.load(Ordering::Relaxed);
     eprintln!("{} items delivered once each; {cancelled} pops cancelled", 2 * N);
-    assert!(cancelled >= 1000, "only {cancelled} pops were cancelled");
+    assert!(cancelled >= CONSUMERS * CANCELS);
 }
 
 #[test]
@@ -173,16 +203,21 @@ fn cancelled_leases_lose_no_item() {
         let (opts, acked) = (opts.clone(), acked.clone());
         tokio::spawn(async move {
             let mut pauses = Pauses::new(1000 + i as u64);
-            while !tally.done(&jobs).await {
-                match tokio::time::timeout(pauses.next(), jobs.lease_timeout(&opts, HOUR)).await {
-                    Ok(lease) => {
+            let (mut turn, mut cancelled) = (0usize, 0usize);
+            while !tally.done(&jobs).await || cancelled < CANCELS {
+                turn += 1;
+                match maybe_cancel(jobs.lease_timeout(&opts, HOUR), i + turn, &mut pauses).await {
+                    Some(lease) => {
                         let lease = lease.unwrap().expect("an hour's wait does not end empty");
                         let n = *lease.value();
                         assert!(lease.ack().await.unwrap());
                         tally.got(n);
                         *acked.lock().unwrap() += 1;
                     }
-                    Err(_) => _ = tally.cancelled.fetch_add(1, Ordering::Relaxed),
+                    None => {
+                        cancelled += 1;
+                        tally.cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         })
@@ -193,5 +228,5 @@ fn cancelled_leases_lose_no_item() {
         2 * N
     );
     assert_eq!(*acked.lock().unwrap(), usize::try_from(2 * N).unwrap());
-    assert!(cancelled >= 1000, "only {cancelled} leases were cancelled");
+    assert!(cancelled >= CONSUMERS * CANCELS);
 }

@@ -47,11 +47,19 @@
 //!
 //! Every operation runs on the task's own thread, inside the poll that
 //! returns its result, as a call to the sync method would; none goes to the
-//! blocking pool. Measured (`cargo bench --features tokio --bench
-//! async_ops`, 2 cores): an awaited `get` of a small value costs what the
-//! sync `get` costs plus well under a microsecond, where a `spawn_blocking`
-//! round trip adds tens of microseconds to a call that takes a few (see the
-//! crate's `benches/NOTES.md`). Inline also makes every operation
+//! blocking pool (only the `open`s do). Measured with `cargo bench
+//! --features tokio --bench async_ops` (release, 2 shared cores, a 100-byte
+//! value, medians):
+//!
+//! | operation   | sync    | awaited (inline) | `spawn_blocking` of the sync call |
+//! |-------------|---------|------------------|-----------------------------------|
+//! | `get`       | 3.1 µs  | 4.2 µs           | 31 µs                             |
+//! | `push_back` | 62 µs   | 56 µs            | 103 µs                            |
+//!
+//! A trip through the blocking pool costs 30 to 40 µs, ten times a `get`;
+//! inline costs about a microsecond (tokio's cooperative budget before a
+//! read, one yield before a write, so that a task looping over a backlog
+//! lets its worker's other tasks run). Inline also makes every operation
 //! cancellation-safe: a future dropped before it returned did nothing, and
 //! one that returned did all.
 //!
@@ -72,6 +80,15 @@
 //! the take and the return. The item is still queued, or it is in the
 //! returned value. A task woken for an item and dropped before it looked
 //! hands the wake to another waiting task.
+//!
+//! # One runtime per process, preferably
+//!
+//! The tasks of a process that wait on one directory share one watching
+//! task, whichever runtime it runs on. Pushes by this process wake every
+//! runtime's tasks, but a ring from another process reaches them through
+//! the watching task: if its runtime is not driven (a current-thread
+//! runtime between two `block_on` calls), the tasks of other runtimes see
+//! other processes' pushes only when it runs again or their wait ends.
 //!
 //! # Other backends
 //!
