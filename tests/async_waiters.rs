@@ -12,6 +12,9 @@
 #![cfg(feature = "tokio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pyenv.rs"]
+mod pyenv;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -292,4 +295,47 @@ fn without_the_doorbell_the_fallback_poll_wakes_a_waiting_task() {
         assert_eq!(lines.next(), Some(format!("GOT Some({n})")));
     }
     assert!(waiter.wait().unwrap().success());
+}
+
+#[test]
+fn a_push_by_python_diskcache_wakes_a_waiting_task_by_the_fallback_poll() {
+    // python-diskcache rings no doorbell: the watching task's look at
+    // `PRAGMA data_version`, on a tokio timer, is what wakes the waiter.
+    let Some(python) = pyenv::python("a_push_by_python_diskcache_wakes_a_waiting_task") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cache = diskq::Cache::builder()
+            .wake_poll(Duration::from_millis(50))
+            .open(dir.path())
+            .unwrap();
+        let jobs: Deque<i64> = diskq::Deque::from_cache(cache).into();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiter = tokio::spawn(async move {
+            for _ in 0..3 {
+                tx.send(jobs.pop_front_timeout(WAIT).await.unwrap()).unwrap();
+            }
+        });
+        for n in 0..3 {
+            let (python, dir) = (python.clone(), dir.path().to_path_buf());
+            tokio::task::spawn_blocking(move || {
+                let code = format!("import sys, diskcache; diskcache.Deque(directory=sys.argv[1]).append({n})");
+                pyenv::run_code(&python, &code, &dir)
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                rx.recv().await.unwrap(),
+                Some(n),
+                "python's push {n} did not reach the task"
+            );
+        }
+        waiter.await.unwrap();
+    });
 }
