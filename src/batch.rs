@@ -18,6 +18,15 @@ impl Cache {
     /// least-recently-used and least-frequently-used policies, and with
     /// statistics on, accesses are not recorded by a batch read.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`](crate::Error::Decode) (naming the key and `V`) when
+    /// the stored value does not decode as `V`, and
+    /// [`Error::Pickled`](crate::Error::Pickled) for a Python pickle, for the
+    /// first key whose value does not decode (then no value is returned);
+    /// [`Error::InvalidKey`](crate::Error::InvalidKey) for a key that cannot be
+    /// stored.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
@@ -52,6 +61,27 @@ impl Cache {
 
     /// Stores every `(key, value)` pair in one transaction: all or none, and
     /// one commit instead of one per item. Returns how many were stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`](crate::Error::Encode) when the value cannot be
+    /// serialized (a serde error, such as a map with non-text keys or a failing
+    /// `Serialize` impl), for any item (then none is stored);
+    /// [`Error::Io`](crate::Error::Io) for a value file; the errors of any
+    /// write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`](crate::Error::Timeout) when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`](crate::Error::InvalidUse)
+    /// on a read-only handle. With `opts.retry`, a lock timeout is retried
+    /// instead.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let stored = cache.set_many([("a", &1), ("b", &2), ("c", &3)], &diskq::SetOptions::new())?;
+    /// assert_eq!(stored, 3);
+    /// assert_eq!(cache.get_many::<_, i64, _>(["a", "c", "z"])?, [Some(1), Some(3), None]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
     where
         K: Into<Key>,

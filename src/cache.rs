@@ -21,6 +21,19 @@ use crate::store::{Session, Store, StoreOptions, ValueRow};
 
 /// The source of "now" ([`CacheBuilder::clock`]). Tests replace it to drive
 /// expiry without sleeping.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// let dir = tempfile::tempdir()?;
+/// let frozen = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let clock: diskq::Clock = std::sync::Arc::new(move || frozen);
+/// assert_eq!(clock(), frozen);
+/// let cache = diskq::Cache::builder().clock(move || clock()).open(dir.path())?;
+/// cache.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+/// let entry = cache.get_entry::<i64>("k")?.expect("live by the frozen clock");
+/// assert_eq!(entry.expire_time, Some(frozen + Duration::from_secs(60)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// A persistent, multi-process cache in one directory (python-diskcache's
@@ -119,6 +132,15 @@ impl Default for CacheBuilder {
 impl CacheBuilder {
     /// The soft limit on [`Cache::volume`] in bytes (default 1 GiB). Writes that
     /// find the cache over it remove up to `cull_limit` items.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().size_limit(1 << 20).open(dir.path())?;
+    /// assert_eq!(cache.size_limit(), 1 << 20);
+    /// // Saved in the directory: the next open without the option finds it.
+    /// assert_eq!(diskq::Cache::open(dir.path())?.size_limit(), 1 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.overrides.size_limit = Some(bytes);
         self
@@ -126,24 +148,65 @@ impl CacheBuilder {
 
     /// How many items one write may remove (default 10; 0 turns culling off,
     /// leaving it to [`Cache::cull`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// // No culling by writes: the cache may grow past its limit until `cull`.
+    /// let cache = diskq::Cache::builder().size_limit(0).cull_limit(0).open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// assert_eq!(cache.len()?, 1);
+    /// assert_eq!(cache.cull()?, 1);
+    /// assert_eq!(cache.len()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cull_limit(mut self, items: u64) -> Self {
         self.overrides.cull_limit = Some(items);
         self
     }
 
     /// Which items culling removes first (default least-recently-stored).
+    ///
+    /// ```
+    /// use diskq::EvictionPolicy;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
+    ///     .open(dir.path())?;
+    /// assert_eq!(cache.eviction_policy(), EvictionPolicy::LeastRecentlyUsed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
         self.overrides.eviction_policy = Some(policy);
         self
     }
 
     /// Count hits and misses (default off; each get then writes).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().statistics(true).open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.get::<i64>("a")?;
+    /// cache.get::<i64>("missing")?;
+    /// let stats = cache.stats()?;
+    /// assert_eq!((stats.hits, stats.misses), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn statistics(mut self, on: bool) -> Self {
         self.overrides.statistics = Some(on);
         self
     }
 
     /// Keep an index on tags, so [`Cache::evict`] does not scan (default off).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().tag_index(true).open(dir.path())?;
+    /// assert!(cache.tag_index());
+    /// cache.set_with("a", &1, &diskq::SetOptions::new().tag("batch-7"))?;
+    /// assert_eq!(cache.evict("batch-7")?, 1); // found through the index
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tag_index(mut self, on: bool) -> Self {
         self.overrides.tag_index = Some(on);
         self
@@ -151,6 +214,16 @@ impl CacheBuilder {
 
     /// Text, bytes and encoded values of at least this many bytes go to
     /// their own file (default 32 KiB).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("small", b"abc")?; // in the database row
+    /// cache.set_bytes("large", b"abcd")?; // in its own file
+    /// assert!(cache.read("small")?.expect("set").path().is_none());
+    /// assert!(cache.read("large")?.expect("set").path().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn min_file_size(mut self, bytes: u64) -> Self {
         self.overrides.min_file_size = Some(bytes);
         self
@@ -161,18 +234,49 @@ impl CacheBuilder {
     /// valid: SQLite's limit, about 24.8 days, stands for a longer one.
     /// A timed wait (`pull_timeout`, `lease_timeout`, `pop_front_timeout`)
     /// waits for the lock only until its own deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().timeout(Duration::from_millis(100)).open(dir.path())?;
+    /// // While a transaction holds the write lock, a write from another thread
+    /// // gives up after 100 ms.
+    /// cache.transact(|_| {
+    ///     let other = cache.clone();
+    ///     let err = std::thread::spawn(move || other.set("k", &1)).join().expect("no panic");
+    ///     assert!(err.expect_err("locked").is_timeout());
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// SQLite's page cache size, in pages (`PRAGMA cache_size`, default 8192).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().sqlite_cache_size(1024).open(dir.path())?;
+    /// let settings = cache.settings();
+    /// assert!(settings.contains(&("sqlite_cache_size".to_string(), "1024".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_cache_size(mut self, pages: i64) -> Self {
         self.overrides.sqlite_cache_size = Some(pages);
         self
     }
 
     /// SQLite's memory-mapped I/O size in bytes (`PRAGMA mmap_size`, default 64 MiB).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().sqlite_mmap_size(0).open(dir.path())?; // no memory map
+    /// let settings = cache.settings();
+    /// assert!(settings.contains(&("sqlite_mmap_size".to_string(), "0".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
         self.overrides.sqlite_mmap_size = Some(bytes);
         self
@@ -219,6 +323,15 @@ impl CacheBuilder {
     /// Whether value files are synced to disk before their row commits
     /// (default true; not persisted). Turning it off speeds up large writes
     /// and risks empty value files after a power loss (not after a crash).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// // Large values are not fsynced: faster, at the risk described above.
+    /// let cache = diskq::Cache::builder().sync_files(false).min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("blob", b"0123456789")?;
+    /// assert_eq!(cache.get_bytes("blob")?.as_deref(), Some(&b"0123456789"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync_files(mut self, on: bool) -> Self {
         self.sync_files = on;
         self
@@ -286,11 +399,38 @@ impl CacheBuilder {
     /// Opens (creating if needed) the cache in `dir`; with
     /// [`read_only`](CacheBuilder::read_only), opens an existing one to read.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::NotADirectory`] when `dir` is a file,
     /// [`Error::NotADatabase`] when its `cache.db` is not SQLite,
     /// [`Error::InvalidSetting`] when a stored setting is invalid, and
     /// [`Error::Io`] when the directory cannot be created or written. None of
     /// these changes anything on disk.
+    ///
+    /// Also [`Error::UnsupportedFormat`] when a newer diskq made the directory,
+    /// [`Error::Corrupt`] when `cache.db` or one of its companion files is a
+    /// symbolic link, FIFO or device, [`Error::InvalidUse`] when an option that
+    /// is saved in the directory is combined with
+    /// [`read_only`](CacheBuilder::read_only), and [`Error::Timeout`] when
+    /// making the tables waits past the timeout for another process's write
+    /// lock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .size_limit(64 << 20)
+    ///     .timeout(Duration::from_secs(5))
+    ///     .open(dir.path().join("cache"))?; // the folder is made
+    /// assert_eq!(cache.size_limit(), 64 << 20);
+    /// // A file where the directory should be is refused.
+    /// std::fs::write(dir.path().join("file"), b"")?;
+    /// assert!(matches!(
+    ///     diskq::Cache::builder().open(dir.path().join("file")),
+    ///     Err(diskq::Error::NotADirectory(_))
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
         let opts = StoreOptions {
             timeout: self.timeout,
@@ -321,6 +461,23 @@ pub(crate) struct Prepared {
 
 impl Cache {
     /// Opens (creating if needed) the cache in `dir` with the stored settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`CacheBuilder::open`]: [`Error::NotADirectory`],
+    /// [`Error::NotADatabase`], [`Error::InvalidSetting`] for an invalid stored
+    /// setting, [`Error::UnsupportedFormat`] for a directory of a newer diskq,
+    /// [`Error::Io`] when the directory cannot be made or written.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("k", "v")?;
+    /// // Another handle (or another process) on the directory sees the write.
+    /// let again = diskq::Cache::open(dir.path())?;
+    /// assert_eq!(again.get::<String>("k")?.as_deref(), Some("v"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         Cache::builder().open(dir)
     }
@@ -342,9 +499,14 @@ impl Cache {
     /// were there already, they are left in place; `cache.db-shm` is memory
     /// shared by the processes, which every reader writes to.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Io`] when `dir` or its `cache.db` does not
     /// exist, and with [`Error::InvalidUse`] when `cache.db` has no cache
     /// tables.
+    ///
+    /// Also [`Error::NotADatabase`] and [`Error::UnsupportedFormat`], as for
+    /// [`Cache::open`].
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -360,47 +522,118 @@ impl Cache {
     }
 
     /// True when opened with [`Cache::open_read_only`]: writes are refused.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert!(!cache.is_read_only());
+    /// assert!(diskq::Cache::open_read_only(dir.path())?.is_read_only());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_read_only(&self) -> bool {
         self.inner.store.is_read_only()
     }
 
     /// A builder for opening with options.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().statistics(true).open(dir.path())?;
+    /// assert!(cache.statistics());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> CacheBuilder {
         CacheBuilder::default()
     }
 
     /// The cache directory, as an absolute path.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert_eq!(cache.directory(), dir.path().canonicalize()?);
+    /// assert!(cache.directory().join("cache.db").is_file());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn directory(&self) -> &Path {
         &self.inner.store.dir
     }
 
     /// The size limit in bytes.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(diskq::Cache::open(dir.path())?.size_limit(), 1 << 30); // the default, 1 GiB
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn size_limit(&self) -> u64 {
         self.inner.store.settings.size_limit
     }
 
     /// How many items one write may cull.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(diskq::Cache::open(dir.path())?.cull_limit(), 10); // the default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn cull_limit(&self) -> u64 {
         self.inner.store.settings.cull_limit
     }
 
     /// The eviction policy.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert_eq!(cache.eviction_policy(), diskq::EvictionPolicy::LeastRecentlyStored);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn eviction_policy(&self) -> EvictionPolicy {
         self.inner.store.settings.eviction_policy
     }
 
     /// The size from which values go to their own file.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(diskq::Cache::open(dir.path())?.min_file_size(), 32 * 1024); // the default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn min_file_size(&self) -> u64 {
         self.inner.store.settings.min_file_size
     }
 
     /// Whether the tag index exists.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert!(!diskq::Cache::open(dir.path())?.tag_index()); // off by default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn tag_index(&self) -> bool {
         self.inner.store.settings.tag_index
     }
 
     /// Every persisted setting, as `(name, value)` text pairs in
     /// python-diskcache's names (for display).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().size_limit(4096).open(dir.path())?;
+    /// let settings = cache.settings();
+    /// assert!(settings.contains(&("size_limit".to_string(), "4096".to_string())));
+    /// assert!(settings.contains(&("eviction_policy".to_string(), "least-recently-stored".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn settings(&self) -> Vec<(String, String)> {
         let mut rows = self.inner.store.settings.rows();
         if let Some(row) = rows.iter_mut().find(|(k, _)| *k == "statistics") {
@@ -545,6 +778,15 @@ impl Cache {
     /// `serde_bytes::ByteBuf` / `serde_bytes::Bytes` (or mark a field
     /// `#[serde(with = "serde_bytes")]`).
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized (a serde error,
+    /// such as a map with non-text keys or a failing `Serialize` impl);
+    /// [`Error::Io`] when a large value's file cannot be written (nothing is
+    /// stored then). The errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
@@ -562,6 +804,28 @@ impl Cache {
     }
 
     /// [`Cache::set`] with an expiry, a tag or retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`]: [`Error::Encode`] when the value cannot be serialized
+    /// (a serde error, such as a map with non-text keys or a failing
+    /// `Serialize` impl), [`Error::Io`] for a value file, and the errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle. With `opts.retry`, a lock timeout is retried instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::SetOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let opts = SetOptions::new().expire(Duration::from_secs(3600)).tag("user-7");
+    /// cache.set_with("session:7", "token", &opts)?;
+    /// let entry = cache.get_entry::<String>("session:7")?.expect("live");
+    /// assert_eq!(entry.tag.as_deref(), Some("user-7"));
+    /// assert!(entry.expire_time.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<()> {
         let key = Self::key(key)?;
         let prepared = self.prepare(codec::encode(value)?)?;
@@ -569,11 +833,42 @@ impl Cache {
     }
 
     /// Stores raw bytes (python-diskcache's `bytes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a large value's file cannot be written. The errors of
+    /// any write ([the crate's errors](crate#errors)): [`Error::Timeout`] when
+    /// the write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_bytes("png", &[0x89, b'P', b'N', b'G'])?;
+    /// assert_eq!(cache.get_bytes("png")?, Some(vec![0x89, b'P', b'N', b'G']));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<()> {
         self.set_bytes_with(key, bytes, &SetOptions::default())
     }
 
     /// [`Cache::set_bytes`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set_bytes`]; with `opts.retry`, a lock timeout is retried
+    /// instead of returned.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let opts = diskq::SetOptions::new().tag("thumbnails").expire(Duration::from_secs(60));
+    /// cache.set_bytes_with("thumb:1", b"\x00\x01", &opts)?;
+    /// assert_eq!(cache.evict("thumbnails")?, 1);
+    /// assert_eq!(cache.get_bytes("thumb:1")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<()> {
         let key = Self::key(key)?;
         let prepared = self.prepare(Encoded::Native(Native::Bytes(bytes.to_vec())))?;
@@ -582,6 +877,14 @@ impl Cache {
 
     /// Streams `reader` into a value file (never holding it in memory) and
     /// stores it under `key` as bytes; returns the size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `reader` fails or the value file cannot be written
+    /// (the partial file is removed and nothing is stored). The errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -665,9 +968,27 @@ impl Cache {
 
     /// The value of `key` decoded as `V`, or `None` when absent or expired.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Decode`] (naming the key and `V`) when the stored
     /// value is of another type, and with [`Error::Pickled`] for a Python
     /// pickle.
+    ///
+    /// Otherwise the storage errors of a read ([the crate's
+    /// errors](crate#errors)), and, when statistics are on or the eviction
+    /// policy records accesses (least-recently or least-frequently used), those
+    /// of a write too, since the get then writes.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("answer", &42)?;
+    /// assert_eq!(cache.get::<i64>("answer")?, Some(42));
+    /// assert_eq!(cache.get::<i64>("question")?, None);
+    /// // The wrong type is an error, not a miss.
+    /// assert!(cache.get::<String>("answer").unwrap_err().is_decode());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -677,6 +998,25 @@ impl Cache {
     }
 
     /// The value of `key` with its expiry time and tag.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`]: [`Error::Decode`] (naming the key and `V`) when the
+    /// stored value does not decode as `V`, and [`Error::Pickled`] for a Python
+    /// pickle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("forever", &1)?;
+    /// cache.set_with("brief", &2, &diskq::SetOptions::new().expire(Duration::from_secs(60)).tag("t"))?;
+    /// assert_eq!(cache.get_entry::<i64>("forever")?.expect("set").expire_time, None);
+    /// let brief = cache.get_entry::<i64>("brief")?.expect("set");
+    /// assert_eq!((brief.value, brief.tag.as_deref()), (2, Some("t")));
+    /// assert!(brief.expire_time.expect("expires") > std::time::SystemTime::now());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -690,6 +1030,22 @@ impl Cache {
     }
 
     /// The raw bytes of a bytes value (python-diskcache's `bytes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the stored value is not bytes (text, a number,
+    /// MessagePack: see the table in [`Cache::set`]), [`Error::Pickled`] for a
+    /// Python pickle; the other errors of [`Cache::get`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_bytes("raw", b"\x00\xff")?;
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![0x00, 0xff]));
+    /// cache.set("text", "not bytes")?;
+    /// assert!(cache.get_bytes("text").unwrap_err().is_decode());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         let key = Self::key(key)?;
         match self.get_stored(&key)? {
@@ -702,6 +1058,13 @@ impl Cache {
     /// A reader over a bytes or text value: the open value file for a large
     /// value (with its path, for serving files), memory for a small one.
     /// The value is never copied whole.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is neither bytes nor text,
+    /// [`Error::Pickled`] for a pickle, [`Error::Corrupt`] when the value
+    /// file's size differs from its row's, [`Error::Io`] when the file cannot
+    /// be opened.
     ///
     /// ```
     /// use std::io::Read;
@@ -749,11 +1112,45 @@ impl Cache {
 
     /// Stores `value` only if `key` has no live value; true if it did.
     /// Atomic: of concurrent adds of one key, exactly one succeeds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`]: [`Error::Encode`] when the value cannot be serialized
+    /// (a serde error, such as a map with non-text keys or a failing
+    /// `Serialize` impl), [`Error::Io`] for a value file, and the errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle. A key that is already live is not an error
+    /// (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert!(cache.add("owner", "worker-1")?);
+    /// assert!(!cache.add("owner", "worker-2")?, "already taken");
+    /// assert_eq!(cache.get::<String>("owner")?.as_deref(), Some("worker-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         self.add_with(key, value, &SetOptions::default())
     }
 
     /// [`Cache::add`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::add`]; with `opts.retry`, a lock timeout is retried instead
+    /// of returned.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let once_a_minute = diskq::SetOptions::new().expire(Duration::from_secs(60));
+    /// assert!(cache.add_with("mail-sent:7", &true, &once_a_minute)?);
+    /// assert!(!cache.add_with("mail-sent:7", &true, &once_a_minute)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
         let key = Self::key(key)?;
         let prepared = self.prepare(codec::encode(value)?)?;
@@ -782,8 +1179,24 @@ impl Cache {
     /// absent (or expired) key starts at `default`. Atomic across threads and
     /// processes: concurrent increments are each counted.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::Decode`] when the value is not an integer, and
     /// with [`Error::Encode`] on overflow; the value is then unchanged.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert_eq!(cache.incr("hits", 1, 0)?, 1); // absent: starts at the default
+    /// assert_eq!(cache.incr("hits", 5, 0)?, 6);
+    /// cache.set("name", "x")?;
+    /// assert!(cache.incr("name", 1, 0).unwrap_err().is_decode());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let key = Self::key(key)?;
         let policy = self.inner.store.settings.eviction_policy;
@@ -828,6 +1241,22 @@ impl Cache {
     }
 
     /// Subtracts `delta`: [`Cache::incr`] with `-delta`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr`]: [`Error::Decode`] for a value that is not an
+    /// integer, [`Error::Encode`] on overflow (and for a `delta` of `i64::MIN`,
+    /// which cannot be negated). The errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert_eq!(cache.decr("stock", 1, 10)?, 9);
+    /// assert_eq!(cache.decr("stock", 4, 10)?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         let negated = delta
             .checked_neg()
@@ -836,6 +1265,22 @@ impl Cache {
     }
 
     /// Deletes `key`; true if it had a live value. Atomic.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. An absent key is not an
+    /// error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.delete("k")?);
+    /// assert!(!cache.delete("k")?, "already gone");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.write_freeing(|s| s.delete_live(&key, self.now()))
@@ -845,6 +1290,23 @@ impl Cache {
     /// key, one gets the value. The value file is read before the removal
     /// commits, so the value cannot be lost in between, and a value that does
     /// not decode as `V` stays in the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (naming the key and `V`) when the stored value does
+    /// not decode as `V`, and [`Error::Pickled`] for a Python pickle (the item
+    /// then stays); the errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("job", "resize 7.png")?;
+    /// assert_eq!(cache.pop::<String>("job")?.as_deref(), Some("resize 7.png"));
+    /// assert_eq!(cache.pop::<String>("job")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = Self::key(key)?;
         // Decoding inside the transaction: a value of the wrong type stays.
@@ -859,12 +1321,43 @@ impl Cache {
     }
 
     /// True when `key` has a live value.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set(7, "seven")?;
+    /// assert!(cache.contains_key(7)?);
+    /// assert!(cache.contains_key(7.0)?, "1 and 1.0 name the same row, as in Python");
+    /// assert!(!cache.contains_key("7")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.read(|s| s.contains_live(&key, self.now()))
     }
 
     /// Gives a live `key` a new expiry (`None`: never); true if it was live.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_with("session", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// assert!(cache.touch("session", None)?); // now it never expires
+    /// assert_eq!(cache.get_entry::<i64>("session")?.expect("live").expire_time, None);
+    /// assert!(!cache.touch("missing", None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let key = Self::key(key)?;
         self.inner.store.write(false, None, |s| {
@@ -879,6 +1372,14 @@ impl Cache {
     /// (removing value files the block wrote). Nested calls are savepoints.
     ///
     /// Keep the block short: other writers wait while it runs. Readers do not.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns as its `Err`, after the rollback.
+    /// [`Error::Timeout`] when the transaction cannot begin within the cache's
+    /// timeout, and [`Error::InvalidUse`] on a read-only handle, both converted
+    /// into `E`; a failed commit is returned the same way ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -901,6 +1402,23 @@ impl Cache {
     }
 
     /// [`Cache::transact`], retrying the `BEGIN` on lock timeouts when `retry`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`]; with `retry`, a lock timeout at `BEGIN` is
+    /// retried instead of returned.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// // retry: wait out lock timeouts at BEGIN instead of failing.
+    /// let n = cache.transact_with(true, |c| {
+    ///     c.incr("a", 1, 0)?;
+    ///     c.incr("b", 1, 0)
+    /// })?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transact_with<T, E: From<Error>>(
         &self,
         retry: bool,
@@ -913,6 +1431,10 @@ impl Cache {
     /// (then [`Error::Timeout`]), whatever the cache's timeout: for a caller
     /// with a deadline of its own. A `wait` too long for the clock is the
     /// cache's timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`], with [`Error::Timeout`] once `wait` is over.
     ///
     /// ```
     /// use std::time::Duration;
@@ -980,6 +1502,19 @@ fn wrong_kind(key: &Key, wanted: &'static str, found: &Stored) -> Error {
 }
 
 /// A reader over a stored bytes or text value, from [`Cache::read`].
+///
+/// ```
+/// use std::io::Read;
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::open(dir.path())?;
+/// cache.set("greeting", "hello")?;
+/// let mut reader: diskq::ValueReader = cache.read("greeting")?.expect("set");
+/// assert_eq!(reader.len(), 5);
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert_eq!(text, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ValueReader {
     inner: ReaderInner,
@@ -1003,16 +1538,45 @@ impl ValueReader {
     }
 
     /// The value file's path, for a value stored in its own file.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("big", b"0123456789")?;
+    /// let reader = cache.read("big")?.expect("set");
+    /// let path = reader.path().expect("stored in its own file");
+    /// assert_eq!(std::fs::read(path)?, b"0123456789");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// The value's length in bytes.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_bytes("k", b"abc")?;
+    /// assert_eq!(cache.read("k")?.expect("set").len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn len(&self) -> u64 {
         self.len
     }
 
     /// True for an empty value.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_bytes("empty", b"")?;
+    /// assert!(cache.read("empty")?.expect("set").is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -16,7 +16,6 @@ use crate::lease::{Backlog, Lease, LeaseOptions};
 use crate::options::{PullOptions, PushOptions, Side};
 use crate::queue::bounds;
 use crate::settings::EvictionPolicy;
-use crate::store::{PageKind, QUEUE_BOUND};
 
 /// A persistent double-ended queue in a directory, shared by threads and
 /// processes (python-diskcache's `Deque`, on the same format).
@@ -118,6 +117,22 @@ const BACK: PullOptions = PullOptions {
 impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Opens (creating if needed) the deque in `dir`, with eviction policy
     /// `none` (a deque never drops items to save space).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::open`]: [`Error::NotADirectory`], [`Error::NotADatabase`],
+    /// [`Error::InvalidSetting`], [`Error::UnsupportedFormat`] or [`Error::Io`]
+    /// when the directory cannot be opened as a cache.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("a")?;
+    /// // Another handle, in this process or another, sees the same items.
+    /// let same: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// assert_eq!(same.pop_front()?.as_deref(), Some("a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Deque<T>> {
         Ok(Deque::from_cache(
             Cache::builder().eviction_policy(EvictionPolicy::None).open(dir)?,
@@ -126,6 +141,17 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// A deque over an open cache: its integer-keyed queue, beside whatever
     /// other keys the cache holds (see [the type's docs](Deque#its-keys-beside-others)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let numbers: diskq::Deque<i64> = diskq::Deque::from_cache(cache.clone());
+    /// numbers.push_back(&7)?;
+    /// // The deque is the cache's integer-keyed queue.
+    /// assert_eq!(cache.pull::<i64>()?.map(|(_, v)| v), Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
             cache,
@@ -140,6 +166,23 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// handle (python-diskcache does not persist it either). It bounds the
     /// queued items: leased items and dead letters are neither counted
     /// against it nor dropped, and neither are the cache's other keys.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle, when items over the bound
+    /// have to be dropped.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let recent = diskq::Deque::<u32>::open(dir.path())?.with_maxlen(3)?;
+    /// recent.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(recent.iter()?.collect::<Result<Vec<_>, _>>()?, [3, 4, 5]);
+    /// recent.push_front(&0)?; // full: drops from the back
+    /// assert_eq!(recent.iter()?.collect::<Result<Vec<_>, _>>()?, [0, 3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_maxlen(mut self, maxlen: usize) -> Result<Deque<T>> {
         self.maxlen = Some(maxlen);
         self.cache.transact(|_| self.trim(maxlen, &FRONT))?;
@@ -156,11 +199,31 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The bound set by [`Deque::with_maxlen`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let d = diskq::Deque::<u32>::open(dir.path())?;
+    /// assert_eq!(d.maxlen(), None);
+    /// assert_eq!(d.with_maxlen(10)?.maxlen(), Some(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn maxlen(&self) -> Option<usize> {
         self.maxlen
     }
 
     /// The cache underneath.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("a")?;
+    /// let cache = jobs.cache();
+    /// assert_eq!(cache.eviction_policy(), diskq::EvictionPolicy::None);
+    /// assert_eq!(cache.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
@@ -187,6 +250,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// serialize as their owned types do, so the item reads back as `T`.
     /// A `Deque<i64>` still takes only `i64`s.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the item cannot be serialized;
+    /// [`Error::InvalidUse`] when the queue's key range is used up; the errors
+    /// of any write ([the crate's errors](crate#errors)): [`Error::Timeout`]
+    /// when the write lock stays taken past the timeout, [`Error::InvalidUse`]
+    /// on a read-only handle.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let jobs = diskq::Deque::<String>::open(dir.path())?;
@@ -211,6 +282,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Prepends an item at the front; takes `T` or a borrowed form, like
     /// [`Deque::push_back`].
     ///
+    /// # Errors
+    ///
+    /// As [`Deque::push_back`].
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let jobs = diskq::Deque::<String>::open(dir.path())?;
@@ -228,6 +303,13 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Appends every item at the back in one transaction (all or none);
     /// the items are `&T` or a borrowed form, like [`Deque::push_back`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the item cannot be serialized (then none is
+    /// pushed); the errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -256,25 +338,91 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Removes and returns the front item.
     ///
+    /// # Errors
+    ///
     /// An item that does not decode as `T` (a tuple a Python `Deque`
     /// appended is a pickle) fails with [`Error::Pickled`] or
     /// [`Error::Decode`] naming its key and stays in place;
     /// [`Deque::dead_letter_undecodable`] moves it out of the way.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(["first", "second"])?;
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("first"));
+    /// assert_eq!(jobs.pop_front()?.as_deref(), Some("second"));
+    /// assert_eq!(jobs.pop_front()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&FRONT)?.map(|(_, v)| v))
     }
 
     /// Removes and returns the back item.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deque::pop_front`]: an item that does not decode as `T` fails with
+    /// [`Error::Pickled`] or [`Error::Decode`] naming its key and stays in
+    /// place.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let stack: diskq::Deque<u8> = diskq::Deque::open(dir.path())?;
+    /// stack.extend(&[1, 2, 3])?;
+    /// assert_eq!(stack.pop_back()?, Some(3));
+    /// assert_eq!(stack.pop_back()?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back(&self) -> Result<Option<T>> {
         Ok(self.cache.pull_with(&BACK)?.map(|(_, v)| v))
     }
 
     /// Removes up to `n` items from the front in one transaction, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then none is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(jobs.pop_front_many(3)?, [1, 2, 3]);
+    /// assert_eq!(jobs.pop_front_many(10)?, [4, 5]);
+    /// assert!(jobs.pop_front_many(10)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &FRONT)?.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Removes up to `n` items from the back in one transaction, back first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then none is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3, 4, 5])?;
+    /// assert_eq!(jobs.pop_back_many(2)?, [5, 4]);
+    /// assert_eq!(jobs.len()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
         Ok(self.cache.pull_many(n, &BACK)?.into_iter().map(|(_, v)| v).collect())
     }
@@ -287,15 +435,47 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// noticed within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)
     /// (50 ms by default). An idle wait uses no CPU but for that poll.
     ///
+    /// # Errors
+    ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be taken in time, [`Error::Timeout`] when another
     /// process held the write lock for the whole wait. `Duration::MAX`
     /// waits as long as it can.
+    ///
+    /// Also the decode errors of [`Deque::pop_front`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// let producer = {
+    ///     let jobs = jobs.clone();
+    ///     std::thread::spawn(move || jobs.push_back("wake up"))
+    /// };
+    /// // Blocks until the push commits (or 10 s pass).
+    /// assert_eq!(jobs.pop_front_timeout(Duration::from_secs(10))?.as_deref(), Some("wake up"));
+    /// producer.join().expect("no panic")?;
+    /// assert_eq!(jobs.pop_front_timeout(Duration::from_millis(1))?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Front, timeout)
     }
 
     /// [`Deque::pop_front_timeout`] at the back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deque::pop_front_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u8> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.pop_back_timeout(Duration::from_millis(10))?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         self.pop_timeout(Side::Back, timeout)
     }
@@ -311,6 +491,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// lease takes it until the lease is acked, nacked or runs out; then the
     /// next lease gets it first. Use [`Deque::pop_front`] when losing an item
     /// to a crash is acceptable: it is one write cheaper.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::lease`]: an item that does not decode as `T` fails with
+    /// [`Error::Decode`] or [`Error::Pickled`] and counts as a failed delivery;
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout;
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidSetting`]
+    /// for a zero `duration`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -330,6 +518,27 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// [`Deque::lease`] with a delivery limit and a dead-letter queue (the
     /// prefix of `opts` must be `None`: a deque is the integer-keyed queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when `opts` names a prefix; otherwise as
+    /// [`Deque::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("flaky")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(2);
+    /// jobs.lease_with(&opts)?.expect("first delivery").nack(Side::Front)?;
+    /// jobs.lease_with(&opts)?.expect("second delivery").nack(Side::Front)?; // the last one
+    /// assert!(jobs.lease_with(&opts)?.is_none(), "in the dead-letter queue now");
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("flaky"));
+    /// // A deque leases from its own queue only.
+    /// assert!(jobs.lease_with(&opts.clone().prefix("other")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease(opts)
@@ -338,6 +547,25 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// [`Deque::lease_with`], waiting up to `wait` for an item pushed by any
     /// process or freed by a lease that ran out. Returns by its own deadline
     /// (see [`Cache::lease_timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when `opts` names a prefix; [`Error::Timeout`]
+    /// when another process held the write lock for the whole wait; the decode
+    /// errors of [`Deque::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+    /// assert!(jobs.lease_timeout(&opts, Duration::from_millis(10))?.is_none());
+    /// jobs.push_back("job")?;
+    /// let lease = jobs.lease_timeout(&opts, Duration::from_secs(10))?.expect("queued");
+    /// assert_eq!(lease.value(), "job");
+    /// assert!(lease.ack()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         Self::deque_options(opts)?;
         self.cache.lease_timeout(opts, wait)
@@ -355,6 +583,14 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// `None`, moving nothing, when the deque is empty or that end decodes
     /// as `T`: a consumer that lost a race for the bad item to another one
     /// never moves a good item. See [`Cache::dead_letter_undecodable`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the dead-letter queue's key range is used up. An item that decodes is
+    /// not an error (`Ok(None)`).
     ///
     /// ```
     /// use diskq::{Deque, Side};
@@ -375,6 +611,27 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Takes the front item of the dead-letter queue of `opts`: items that
     /// reached `max_deliveries`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T` (it then stays); the errors of any write ([the
+    /// crate's errors](crate#errors)): [`Error::Timeout`] when the write lock
+    /// stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("poison")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// jobs.lease_with(&opts)?.expect("delivered").nack(Side::Back)?; // gives up: dead letter
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("poison"));
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
         let pull = PullOptions {
             prefix: Some(opts.dead_letter_prefix()),
@@ -385,6 +642,29 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Moves every dead letter of `opts` back to the back of the deque.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the deque's key range is used up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("retry me")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// jobs.lease_with(&opts)?.expect("delivered").nack(Side::Back)?;
+    /// assert!(jobs.lease_with(&opts)?.is_none());
+    /// // After fixing the cause: back into the queue, delivery count reset.
+    /// assert_eq!(jobs.requeue_dead_letters(&opts)?, 1);
+    /// let again = jobs.lease_with(&opts)?.expect("queued again");
+    /// assert_eq!(again.deliveries(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         Self::deque_options(opts)?;
         self.cache.requeue_dead_letters(opts)
@@ -393,6 +673,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Items queued and items leased, in one snapshot (see [`Cache::backlog`]):
     /// a deque whose backlog is empty has no work left, even if its cache
     /// holds other keys.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// let _held = jobs.lease(Duration::from_secs(30))?.expect("queued");
+    /// let backlog = jobs.backlog()?;
+    /// assert_eq!((backlog.queued, backlog.leased), (2, 1));
+    /// assert!(!backlog.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backlog(&self) -> Result<Backlog> {
         self.cache.backlog(None)
     }
@@ -407,16 +703,63 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The front item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// assert_eq!(jobs.front()?, None);
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.front()?, Some(1));
+    /// assert_eq!(jobs.len()?, 2, "left in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn front(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&FRONT)?.map(|(_, v)| v))
     }
 
     /// The back item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// assert_eq!(jobs.back()?, Some(2));
+    /// assert_eq!(jobs.len()?, 2, "left in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn back(&self) -> Result<Option<T>> {
         Ok(self.cache.peek_with(&BACK)?.map(|(_, v)| v))
     }
 
     /// The item at position `index` from the front.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`; [`Error::InvalidUse`] for an `index` above
+    /// `i64::MAX`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let letters: diskq::Deque<char> = diskq::Deque::open(dir.path())?;
+    /// letters.extend(&['a', 'b', 'c'])?;
+    /// assert_eq!(letters.get(1)?, Some('b'));
+    /// assert_eq!(letters.get(3)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, index: usize) -> Result<Option<T>> {
         let n = i64::try_from(index).map_err(|_| Error::InvalidUse("index out of range".into()))?;
         self.cache.store().read(|s| match s.queue_nth(n, self.cache.now())? {
@@ -428,6 +771,20 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The number of items the deque holds: queued, leased and dead letters
     /// (not the cache's other keys; python-diskcache's `len` counts those
     /// too). Read in one snapshot, from the key index.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2])?;
+    /// let _lease = jobs.lease(Duration::from_secs(30))?;
+    /// assert_eq!(jobs.len()?, 2, "a leased item still counts");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize> {
         let (lo, hi) = bounds(None);
         let (dead_lo, dead_hi) = bounds(Some(DEAD_LETTERS));
@@ -440,6 +797,19 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// True when the deque holds no item (queued, leased or dead letter),
     /// whatever else its cache holds.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// assert!(jobs.is_empty()?);
+    /// jobs.push_back(&1)?;
+    /// assert!(!jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -448,6 +818,22 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// a held lease's ack then returns false); returns how many. The
     /// cache's other keys stay (python-diskcache's `clear` removes them).
     /// Runs in batches, each its own transaction, as [`Cache::clear`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// assert_eq!(jobs.clear()?, 3);
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<usize> {
         let leased = self.cache.store().write(false, None, |s| s.delete_queue_leases(""))?;
         Ok(leased + self.cache.clear_queue(None)? + self.cache.clear_queue(Some(DEAD_LETTERS))?)
@@ -456,6 +842,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The items from front to back; `.rev()` walks from the back. Each
     /// item is a `Result` (a page may fail to read, an item may not decode
     /// as `T`). `&Deque` is also [`IntoIterator`], for a `for` loop.
+    ///
+    /// # Errors
+    ///
+    /// None at present: the walk reads nothing before the first `next`, so
+    /// the errors come with the items (each a `Result`: a page that cannot
+    /// be read, an item that does not decode as `T`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -499,6 +891,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// assert!(jobs.is_empty()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn drain(&self) -> Drain<T> {
         Drain {
             deque: self.clone(),
@@ -508,12 +901,42 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Moves `n` items from the front to the back, in one transaction
     /// (`VecDeque::rotate_left`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ring: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// ring.extend(&[1, 2, 3, 4])?;
+    /// ring.rotate_left(1)?;
+    /// assert_eq!(ring.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 3, 4, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rotate_left(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Front)
     }
 
     /// Moves `n` items from the back to the front, in one transaction
     /// (`VecDeque::rotate_right`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ring: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// ring.extend(&[1, 2, 3, 4])?;
+    /// ring.rotate_right(1)?;
+    /// assert_eq!(ring.iter()?.collect::<Result<Vec<_>, _>>()?, [4, 1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rotate_right(&self, n: usize) -> Result<()> {
         self.rotate(n, Side::Back)
     }
@@ -533,10 +956,27 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Keeps only the items for which `keep` returns true, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when an item
+    /// does not decode as `T`: then nothing is removed. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let numbers: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// numbers.extend(&[1, 2, 3, 4, 5, 6])?;
+    /// numbers.retain(|n| n % 2 == 0)?;
+    /// assert_eq!(numbers.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 4, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retain(&self, mut keep: impl FnMut(&T) -> bool) -> Result<()> {
         self.cache.transact(|c| {
             let mut drop = Vec::new();
-            let mut pager = Pager::new(c, PageKind::Queue, 0, QUEUE_BOUND);
+            let mut pager = c.queue_pager();
             while let Some(row) = pager.next_row() {
                 let (key, stored) = row?;
                 if let Some(stored) = stored {
@@ -555,6 +995,27 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Runs `f` in one transaction: the deque operations it calls (on this
     /// thread) are atomic together, across processes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::transact`]: `f`'s own error after the rollback, or the
+    /// transaction's [`Error::Timeout`] (and the other errors of a write)
+    /// converted into `E`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// // Move the front item to the back, atomically for every process.
+    /// jobs.transact(|d| {
+    ///     if let Some(first) = d.pop_front()? {
+    ///         d.push_back(&first)?;
+    ///     }
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert_eq!(jobs.iter()?.collect::<Result<Vec<_>, _>>()?, [2, 3, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn transact<R, E: From<Error>>(&self, f: impl FnOnce(&Deque<T>) -> Result<R, E>) -> Result<R, E> {
         self.cache.transact(|_| f(self))
     }
@@ -563,6 +1024,16 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 /// The items of a [`Deque`] from front to back (double-ended), from
 /// [`Deque::iter`]. Items are read a page (100 items, one snapshot) at a
 /// time: an item popped before its page is read is skipped.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+/// jobs.extend(&[1, 2, 3])?;
+/// let iter: diskq::deque::Iter<u32> = jobs.iter()?;
+/// let backwards: Vec<u32> = iter.rev().collect::<Result<_, _>>()?;
+/// assert_eq!(backwards, [3, 2, 1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<T> {
     pager: Pager,
@@ -601,7 +1072,7 @@ impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
 
     fn into_iter(self) -> Iter<T> {
         Iter {
-            pager: Pager::new(&self.cache, PageKind::Queue, 0, QUEUE_BOUND),
+            pager: self.cache.queue_pager(),
             _items: PhantomData,
         }
     }
@@ -609,6 +1080,17 @@ impl<T: Serialize + DeserializeOwned> IntoIterator for &Deque<T> {
 
 /// Pops the items of a [`Deque`] from the front, one transaction each, until
 /// it is empty; from [`Deque::drain`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+/// jobs.extend(["a", "b"])?;
+/// let drain: diskq::deque::Drain<String> = jobs.drain();
+/// let done: Vec<String> = drain.collect::<Result<_, _>>()?;
+/// assert_eq!(done, ["a", "b"]);
+/// assert!(jobs.is_empty()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Drain<T> {
     deque: Deque<T>,

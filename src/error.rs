@@ -123,6 +123,27 @@ pub enum Error {
         /// The newest version this build understands.
         supported: i64,
     },
+    /// PostgreSQL (or the connection to it) reported an error other than a
+    /// lock timeout. The source holds the server's or the client's message.
+    #[error("{}", postgres_headline(code.as_deref()))]
+    Postgres {
+        /// The server's SQLSTATE code (`"23505"`, ...), when the server answered.
+        code: Option<String>,
+        /// The server's or the client's message.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The backend does not do this operation or option: the PostgreSQL
+    /// backend has no value files, eviction policies, SQLite settings or
+    /// `check`, and a build without the `postgres` feature opens no
+    /// PostgreSQL location.
+    #[error("{what}: not supported by {backend}")]
+    Unsupported {
+        /// The backend, or the build.
+        backend: &'static str,
+        /// The operation or option.
+        what: String,
+    },
     /// An operation was used in a way it does not support (for example a
     /// re-entrant call from inside another operation's callback).
     #[error("invalid use: {0}")]
@@ -131,11 +152,38 @@ pub enum Error {
 
 impl Error {
     /// True when the error is a lock timeout ([`Error::Timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().timeout(Duration::from_millis(20)).open(dir.path())?;
+    /// cache.transact(|_| {
+    ///     // Another thread cannot write while this transaction holds the lock.
+    ///     let other = cache.clone();
+    ///     let result = std::thread::spawn(move || other.set("k", &1)).join().expect("no panic");
+    ///     assert!(result.expect_err("locked").is_timeout());
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert!(!diskq::Error::InvalidKey("x".into()).is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout)
     }
 
     /// True when the error is a failed decode of a stored value.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("n", &7)?;
+    /// let err = cache.get::<String>("n").unwrap_err();
+    /// assert!(err.is_decode());
+    /// assert!(err.to_string().contains(r#"key "n""#), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn is_decode(&self) -> bool {
         matches!(self, Error::Decode { .. } | Error::Pickled { .. })
     }
@@ -147,6 +195,7 @@ impl Error {
     /// let err = diskq::Error::Timeout;
     /// assert_eq!(err.sqlite_code(), None);
     /// ```
+    #[must_use]
     pub fn sqlite_code(&self) -> Option<i32> {
         match self {
             Error::Sqlite { code, .. } if *code >= 0 => Some(*code),
@@ -251,5 +300,22 @@ fn sqlite_headline(code: i32) -> String {
     }
 }
 
+fn postgres_headline(code: Option<&str>) -> String {
+    match code {
+        Some(code) => format!("PostgreSQL error (SQLSTATE {code})"),
+        None => "PostgreSQL connection failed".to_owned(),
+    }
+}
+
 /// The crate's result type.
+///
+/// ```
+/// fn first_job(dir: &std::path::Path) -> diskq::Result<Option<String>> {
+///     let jobs: diskq::Deque<String> = diskq::Deque::open(dir)?;
+///     jobs.pop_front()
+/// }
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(first_job(dir.path())?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -26,8 +26,24 @@ mod shards;
 pub use bulk::Keys;
 
 /// The default number of shards (python-diskcache's).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// assert_eq!(cache.shards().len(), diskq::fanout::DEFAULT_SHARDS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_SHARDS: usize = 8;
 /// The default lock timeout of each shard (python-diskcache's 10 ms).
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::open(dir.path())?;
+/// assert_eq!(cache.timeout(), diskq::fanout::DEFAULT_TIMEOUT);
+/// assert_eq!(diskq::fanout::DEFAULT_TIMEOUT, Duration::from_millis(10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10);
 /// The default size limit of the whole cache; each shard gets its share.
 const DEFAULT_SIZE_LIMIT: u64 = 1 << 30;
@@ -124,6 +140,14 @@ impl Default for FanoutCacheBuilder {
 
 impl FanoutCacheBuilder {
     /// The number of shards (default 8; at least 1).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(3).open(dir.path())?;
+    /// assert_eq!(cache.shards().len(), 3);
+    /// assert!(dir.path().join("002").is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -132,6 +156,22 @@ impl FanoutCacheBuilder {
     /// How long an operation waits for a shard locked by another connection
     /// before it gives up (default 10 ms): a `get` then misses, a `set`
     /// returns `false`, and the timeout is counted in [`FanoutStats::timeouts`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(1).timeout(Duration::from_millis(20)).open(dir.path())?;
+    /// // While the only shard is locked by a transaction, another thread's set
+    /// // gives up after 20 ms and says so with `false`.
+    /// cache.shards()[0].transact(|_| {
+    ///     let other = cache.clone();
+    ///     let stored = std::thread::spawn(move || other.set("k", &1)).join().expect("no panic");
+    ///     assert!(!stored.expect("a timeout is not an error"));
+    ///     Ok::<_, diskq::Error>(())
+    /// })?;
+    /// assert_eq!(cache.stats()?.timeouts, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -140,72 +180,169 @@ impl FanoutCacheBuilder {
     /// The soft size limit of the whole cache in bytes (default 1 GiB); each
     /// shard gets `size_limit / shards`. Always applied to every shard, as
     /// python-diskcache does, so it replaces the stored limit on each open.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(4).size_limit(4 << 20).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.size_limit() == 1 << 20), "a quarter each");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.size_limit = bytes;
         self
     }
 
     /// [`CacheBuilder::cull_limit`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().cull_limit(0).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.cull_limit() == 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cull_limit(mut self, items: u64) -> Self {
         self.cache = self.cache.cull_limit(items);
         self
     }
 
     /// [`CacheBuilder::eviction_policy`] of every shard.
+    ///
+    /// ```
+    /// use diskq::EvictionPolicy;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().eviction_policy(EvictionPolicy::None).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.eviction_policy() == EvictionPolicy::None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
         self.cache = self.cache.eviction_policy(policy);
         self
     }
 
     /// [`CacheBuilder::statistics`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+    /// cache.get::<i64>("missing")?;
+    /// assert_eq!(cache.stats()?.misses, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn statistics(mut self, on: bool) -> Self {
         self.cache = self.cache.statistics(on);
         self
     }
 
     /// [`CacheBuilder::tag_index`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().tag_index(true).open(dir.path())?;
+    /// assert!(cache.shards().iter().all(|s| s.tag_index()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tag_index(mut self, on: bool) -> Self {
         self.cache = self.cache.tag_index(on);
         self
     }
 
     /// [`CacheBuilder::min_file_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().min_file_size(4).open(dir.path())?;
+    /// cache.set_bytes("big", b"0123456789")?;
+    /// assert!(cache.read("big")?.expect("set").path().is_some(), "in its own file");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn min_file_size(mut self, bytes: u64) -> Self {
         self.cache = self.cache.min_file_size(bytes);
         self
     }
 
     /// [`CacheBuilder::sqlite_cache_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_cache_size(512).open(dir.path())?;
+    /// let setting = ("sqlite_cache_size".to_string(), "512".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_cache_size(mut self, pages: i64) -> Self {
         self.cache = self.cache.sqlite_cache_size(pages);
         self
     }
 
     /// [`CacheBuilder::sqlite_mmap_size`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_mmap_size(0).open(dir.path())?;
+    /// let setting = ("sqlite_mmap_size".to_string(), "0".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_mmap_size(mut self, bytes: i64) -> Self {
         self.cache = self.cache.sqlite_mmap_size(bytes);
         self
     }
 
     /// [`CacheBuilder::sqlite_synchronous`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder()
+    ///     .sqlite_synchronous(diskq::Synchronous::Full)
+    ///     .open(dir.path())?;
+    /// let setting = ("sqlite_synchronous".to_string(), "2".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_synchronous(mut self, level: crate::Synchronous) -> Self {
         self.cache = self.cache.sqlite_synchronous(level);
         self
     }
 
     /// [`CacheBuilder::sqlite_journal_mode`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sqlite_journal_mode("wal").open(dir.path())?;
+    /// let setting = ("sqlite_journal_mode".to_string(), "wal".to_string());
+    /// assert!(cache.shards().iter().all(|s| s.settings().contains(&setting)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sqlite_journal_mode(mut self, mode: impl Into<String>) -> Self {
         self.cache = self.cache.sqlite_journal_mode(mode);
         self
     }
 
     /// [`CacheBuilder::sync_files`] of every shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().sync_files(false).open(dir.path())?;
+    /// assert!(cache.set_bytes("blob", &[7; 100_000])?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync_files(mut self, on: bool) -> Self {
         self.cache = self.cache.sync_files(on);
         self
     }
 
     /// [`CacheBuilder::clock`] of every shard (for tests that drive expiry).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let dir = tempfile::tempdir()?;
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let past = diskq::FanoutCache::builder().clock(move || an_hour_ago).open(dir.path())?;
+    /// past.set_with("k", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// // Stored an hour ago for a minute: expired for a handle on the real clock.
+    /// assert_eq!(diskq::FanoutCache::open(dir.path())?.get::<i64>("k")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) -> Self {
         self.cache = self.cache.clock(clock);
         self
@@ -214,11 +351,17 @@ impl FanoutCacheBuilder {
     /// Opens (creating if needed) the fanout cache in `dir`: shards in
     /// `dir/000`, `dir/001`, ...
     ///
+    /// # Errors
+    ///
     /// Shards that another process is creating at the same moment are waited
     /// for (up to 60 s), whatever the timeout. Fails with
     /// [`Error::InvalidSetting`] for zero shards or a shard count other than
     /// the directory's, [`Error::NotADirectory`] when `dir` is a file, and as
     /// [`Cache::open`] fails for a shard.
+    ///
+    /// Also [`Error::Corrupt`] when a shard folder is a symbolic link or the
+    /// recorded shard count cannot be read, and [`Error::Timeout`] when shards
+    /// another process is making are not ready within 60 s.
     ///
     /// ```
     /// use diskq::{Error, FanoutCache};
@@ -364,6 +507,17 @@ impl fmt::Debug for FanoutCache {
 }
 
 /// Hit, miss and timeout counts of a [`FanoutCache`], from [`FanoutCache::stats`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::FanoutCache::builder().statistics(true).open(dir.path())?;
+/// cache.set("a", &1)?;
+/// cache.get::<i64>("a")?;
+/// cache.get::<i64>("b")?;
+/// let stats: diskq::fanout::FanoutStats = cache.stats()?;
+/// assert_eq!((stats.hits, stats.misses, stats.culled, stats.timeouts), (1, 1, 0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FanoutStats {
     /// Gets that found a live item, summed over the shards (counted while
@@ -383,21 +537,61 @@ pub struct FanoutStats {
 impl FanoutCache {
     /// Opens (creating if needed) the fanout cache in `dir` with 8 shards and
     /// a 10 ms timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCacheBuilder::open`]: [`Error::InvalidSetting`] when the
+    /// directory has another shard count than 8, [`Error::NotADirectory`] when
+    /// `dir` is a file, and the errors of [`Cache::open`] for a shard.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set("k", &1)?);
+    /// assert!(dir.path().join("000").is_dir() && dir.path().join("007").is_dir());
+    /// assert_eq!(diskq::FanoutCache::open(dir.path())?.get::<i64>("k")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
         FanoutCache::builder().open(dir)
     }
 
     /// A builder for opening with options.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().shards(2).open(dir.path())?;
+    /// assert_eq!(cache.shards().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> FanoutCacheBuilder {
         FanoutCacheBuilder::default()
     }
 
     /// The directory holding the shards, as an absolute path.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.directory(), dir.path().canonicalize()?);
+    /// assert_eq!(cache.shards()[1].directory(), cache.directory().join("001"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn directory(&self) -> &Path {
         &self.inner.dir
     }
 
     /// The lock timeout of each shard.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::builder().timeout(Duration::from_millis(50)).open(dir.path())?;
+    /// assert_eq!(cache.timeout(), Duration::from_millis(50));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
     }
@@ -405,6 +599,17 @@ impl FanoutCache {
     /// The shards, in order (`000`, `001`, ...). For reading their settings
     /// or statistics; writing a key into another shard than
     /// [`FanoutCache::shard_index`] names hides it from the fanout cache.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// let shard = &cache.shards()[cache.shard_index("k")];
+    /// assert_eq!(shard.get::<i64>("k")?, Some(1));
+    /// assert_eq!(cache.shards().iter().map(|s| s.len()).sum::<Result<usize, _>>()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn shards(&self) -> &[Cache] {
         &self.inner.shards
     }
@@ -476,6 +681,21 @@ impl FanoutCache {
     /// A shard is locked for a get only when the get writes: with statistics
     /// on, or under the least-recently-used and least-frequently-used
     /// policies. Otherwise gets never wait for writers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the value
+    /// does not decode as `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)). A shard timeout is not an error (a miss).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("page:/", "<html>")?;
+    /// assert_eq!(cache.get::<String>("page:/")?.as_deref(), Some("<html>"));
+    /// assert_eq!(cache.get::<String>("page:/missing")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get(key), None)
@@ -483,6 +703,20 @@ impl FanoutCache {
 
     /// The value of `key` with its expiry time and tag ([`Cache::get_entry`]);
     /// `None` as for [`FanoutCache::get`].
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::get`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_with("k", &1, &diskq::SetOptions::new().tag("t").expire(Duration::from_secs(60)))?;
+    /// let entry = cache.get_entry::<i64>("k")?.expect("live");
+    /// assert_eq!((entry.value, entry.tag.as_deref()), (1, Some("t")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_entry(key), None)
@@ -490,6 +724,20 @@ impl FanoutCache {
 
     /// The raw bytes of a bytes value ([`Cache::get_bytes`]); `None` as for
     /// [`FanoutCache::get`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is not bytes, [`Error::Pickled`] for a
+    /// pickle; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set_bytes("raw", &[1, 2, 3])?;
+    /// assert_eq!(cache.get_bytes("raw")?, Some(vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.get_bytes(key), None)
@@ -497,6 +745,13 @@ impl FanoutCache {
 
     /// The values of `keys`, in order: one snapshot read per shard
     /// ([`Cache::get_many`]). Keys of a shard that timed out read as `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] for the first value that does
+    /// not decode as `V`; [`Error::InvalidKey`] for a key that cannot be
+    /// stored; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -534,6 +789,12 @@ impl FanoutCache {
     /// file for a large value (with its path), memory for a small one.
     /// Waits for a locked shard (as python-diskcache's `read` retries).
     ///
+    /// # Errors
+    ///
+    /// As [`Cache::read`]: [`Error::Decode`] for a value that is neither bytes
+    /// nor text, [`Error::Corrupt`] for a value file of the wrong size,
+    /// [`Error::Io`] when it cannot be opened.
+    ///
     /// ```
     /// use std::io::Read;
     /// let dir = tempfile::tempdir()?;
@@ -554,6 +815,19 @@ impl FanoutCache {
 
     /// True when `key` has a live value; `false` also when its shard stayed
     /// locked past the timeout (counted), which a read almost never meets.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.contains_key("k")?);
+    /// assert!(!cache.contains_key("other")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.contains_key(key), false)
@@ -561,12 +835,32 @@ impl FanoutCache {
 
     /// Stores `value` under `key` ([`Cache::set`]); `true` when stored,
     /// `false` when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized; [`Error::Io`]
+    /// when a large value's file cannot be written; the storage errors of a
+    /// write ([the crate's errors](crate#errors)). A shard timeout is not an
+    /// error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set("user:7", "alice")?, "stored");
+    /// assert_eq!(cache.get::<String>("user:7")?.as_deref(), Some("alice"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         self.set_with(key, value, &SetOptions::default())
     }
 
     /// [`FanoutCache::set`] with an expiry, a tag, or retry (which waits for
     /// the shard instead of returning `false`).
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set`]; with `opts.retry` the shard is waited for, so
+    /// there is no `false`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -584,11 +878,37 @@ impl FanoutCache {
     }
 
     /// Stores raw bytes ([`Cache::set_bytes`]); `false` on a shard timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a large value's file cannot be written; the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A shard timeout
+    /// is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set_bytes("raw", b"\x00\x01")?);
+    /// assert_eq!(cache.get_bytes("raw")?.as_deref(), Some(&b"\x00\x01"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<bool> {
         self.set_bytes_with(key, bytes, &SetOptions::default())
     }
 
     /// [`FanoutCache::set_bytes`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set_bytes`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert!(cache.set_bytes_with("raw", b"\x00", &diskq::SetOptions::new().tag("blobs"))?);
+    /// assert_eq!(cache.evict("blobs")?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_bytes_with(&self, key: impl Into<Key>, bytes: &[u8], opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.set_bytes_with(key, bytes, opts).map(|()| true), false)
@@ -598,6 +918,12 @@ impl FanoutCache {
     /// ([`Cache::set_reader`]); the size, or `None` when the shard stayed
     /// locked past the timeout (the reader is consumed either way: ask for
     /// [`SetOptions::retry`] to wait instead).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `reader` fails or the value file cannot be written;
+    /// the storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(None)`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -615,6 +941,21 @@ impl FanoutCache {
     /// each shard's part is stored whole or not at all, the whole batch is
     /// not atomic. Returns how many were stored (a shard that timed out
     /// stores none of its part).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when a value cannot be serialized (the shards before
+    /// it keep their parts); [`Error::Io`] for a value file; the storage errors
+    /// of a write ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let stored = cache.set_many([("a", &1), ("b", &2)], &diskq::SetOptions::new())?;
+    /// assert_eq!(stored, 2);
+    /// assert_eq!(cache.get_many::<_, i64, _>(["b", "a"])?, [Some(2), Some(1)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_many<'v, K, V, I>(&self, items: I, opts: &SetOptions) -> Result<usize>
     where
         K: Into<Key>,
@@ -639,6 +980,10 @@ impl FanoutCache {
     /// `true` if it did, `false` if the key was present or the shard stayed
     /// locked past the timeout.
     ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::set`]; a present key is not an error (`Ok(false)`).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::FanoutCache::open(dir.path())?;
@@ -651,6 +996,21 @@ impl FanoutCache {
     }
 
     /// [`FanoutCache::add`] with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::add`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// let opts = diskq::SetOptions::new().expire(Duration::from_secs(60));
+    /// assert!(cache.add_with("once", &1, &opts)?);
+    /// assert!(!cache.add_with("once", &2, &opts)?);
+    /// assert_eq!(cache.get::<i64>("once")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_with<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V, opts: &SetOptions) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.add_with(key, value, opts), false)
@@ -659,6 +1019,13 @@ impl FanoutCache {
     /// Adds `delta` to the integer value of `key` ([`Cache::incr`], atomic);
     /// the new value, or `None` when the shard stayed locked past the timeout
     /// (nothing was added).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the value is not an integer, [`Error::Encode`] on
+    /// overflow (the value is then unchanged); the storage errors of a write
+    /// ([the crate's errors](crate#errors)). A shard timeout is not an error
+    /// (`Ok(None)`).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -674,6 +1041,19 @@ impl FanoutCache {
     }
 
     /// Subtracts `delta` ([`Cache::decr`]); `None` on a shard timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::incr`], and [`Error::Encode`] for a `delta` of
+    /// `i64::MIN`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// assert_eq!(cache.decr("stock", 1, 10)?, Some(9));
+    /// assert_eq!(cache.decr("stock", 2, 10)?, Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<Option<i64>> {
         let (key, shard) = self.route(key);
         self.absorb(shard.decr(key, delta, default).map(Some), None)
@@ -681,6 +1061,20 @@ impl FanoutCache {
 
     /// Deletes `key` ([`Cache::delete`]); `true` if it had a live value,
     /// `false` if not or when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.delete("k")?);
+    /// assert!(!cache.delete("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.delete(key), false)
@@ -689,6 +1083,12 @@ impl FanoutCache {
     /// Removes `key` and returns its value ([`Cache::pop`], atomic); `None`
     /// when absent or when the shard stayed locked past the timeout (the
     /// value is then still there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] when the value does not decode
+    /// as `V` (it then stays); the storage errors of a write ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -705,6 +1105,22 @@ impl FanoutCache {
 
     /// Gives a live `key` a new expiry ([`Cache::touch`]); `true` if it was
     /// live, `false` if not or when the shard stayed locked past the timeout.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)). A
+    /// shard timeout is not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::FanoutCache::open(dir.path())?;
+    /// cache.set("k", &1)?;
+    /// assert!(cache.touch("k", Some(Duration::from_secs(60)))?);
+    /// assert!(cache.get_entry::<i64>("k")?.expect("live").expire_time.is_some());
+    /// assert!(!cache.touch("missing", None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let (key, shard) = self.route(key);
         self.absorb(shard.touch(key, expire), false)
@@ -715,6 +1131,12 @@ impl FanoutCache {
     /// caller computes while the others wait). Runs on a handle of the
     /// key's shard with a 60 s timeout, since python-diskcache's memoize
     /// retries on timeouts.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::memoize`]: `compute`'s own error, or the cache's converted
+    /// into `E` ([`Error::Encode`], [`Error::Decode`], the errors of a write;
+    /// [`Error::Timeout`] only after 60 s).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -744,6 +1166,12 @@ impl FanoutCache {
     /// shard's changes a moment before another's, and a failure to commit
     /// one shard (a full disk) does not undo the shards already committed.
     /// It stops every writer of the cache while it runs: keep it short.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s own error, after every shard is rolled back; the storage errors of
+    /// a write ([the crate's errors](crate#errors)) converted into `E`, such as
+    /// a shard that fails to commit (the shards committed before it stay).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

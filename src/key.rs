@@ -56,6 +56,22 @@ pub enum Key {
 
 impl Key {
     /// Encodes any serializable value as a composite key (MessagePack with field names).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `value` cannot be serialized as MessagePack (a
+    /// failing `Serialize` impl).
+    ///
+    /// ```
+    /// use diskq::Key;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let key = Key::encode(&("user", 42))?; // a composite key, MessagePack
+    /// cache.set(key.clone(), "alice")?;
+    /// assert_eq!(cache.get::<String>(key)?.as_deref(), Some("alice"));
+    /// assert!(matches!(Key::encode(&7)?, Key::Encoded(_)), "encode never makes a native key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Key> {
         rmp_serde::to_vec_named(value)
             .map(Key::Encoded)
@@ -65,6 +81,11 @@ impl Key {
     /// The key for any serializable value: integers, floats, strings and
     /// byte strings (`serde_bytes`) become the native key kinds (the keys a
     /// Python program would use), anything else is [`Key::encode`]d.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `value` cannot be serialized;
+    /// [`Error::InvalidKey`] for a NaN float.
     ///
     /// ```
     /// use diskq::Key;
@@ -88,6 +109,20 @@ impl Key {
 
     /// Decodes an [`Key::Encoded`] key back into its type. Native keys decode
     /// too, through the same rules as values (`Key::Int(3)` as `i64`, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`], naming the key and `T`, when the key does not decode
+    /// as `T`.
+    ///
+    /// ```
+    /// use diskq::Key;
+    /// let key = Key::encode(&("user", 42))?;
+    /// assert_eq!(key.decode::<(String, u32)>()?, ("user".to_string(), 42));
+    /// assert_eq!(Key::Int(3).decode::<i64>()?, 3);
+    /// assert!(Key::Text("x".into()).decode::<i64>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
         let wanted = std::any::type_name::<T>();
         match self {
@@ -99,6 +134,13 @@ impl Key {
     }
 
     /// The integer, if this is an integer key.
+    ///
+    /// ```
+    /// use diskq::Key;
+    /// assert_eq!(Key::from(42).as_int(), Some(42));
+    /// assert_eq!(Key::from("42").as_int(), None);
+    /// ```
+    #[must_use]
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Key::Int(n) => Some(*n),
@@ -107,6 +149,13 @@ impl Key {
     }
 
     /// The text, if this is a text key.
+    ///
+    /// ```
+    /// use diskq::Key;
+    /// assert_eq!(Key::from("page").as_str(), Some("page"));
+    /// assert_eq!(Key::from(1).as_str(), None);
+    /// ```
+    #[must_use]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Key::Text(s) => Some(s),

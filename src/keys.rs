@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::codec::Stored;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::store::{PageKind, PageRow, ValueRow};
+use crate::store::{PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
 /// Rows fetched per query.
 const PAGE: i64 = 100;
@@ -37,7 +37,7 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub(crate) fn new(cache: &Cache, kind: PageKind, lo: i64, hi: i64) -> Pager {
+    fn new(cache: &Cache, kind: PageKind, lo: i64, hi: i64) -> Pager {
         Pager {
             cache: cache.clone(),
             kind,
@@ -51,11 +51,11 @@ impl Pager {
         }
     }
 
-    /// A walk that could not start: yields `error`, then ends.
-    pub(crate) fn failed(cache: &Cache, kind: PageKind, error: Error) -> Pager {
+    /// A walk over items that could not start: yields `error`, then ends.
+    pub(crate) fn failed_items(cache: &Cache, error: Error) -> Pager {
         Pager {
             pending: Some(error),
-            ..Pager::new(cache, kind, 0, 0)
+            ..Pager::new(cache, PageKind::Items, 0, 0)
         }
     }
 
@@ -173,6 +173,17 @@ impl Pager {
 /// a time (100 rows, each page one snapshot); the iteration covers the rows
 /// that existed when it started, and skips those removed (or expired) before
 /// their page was read.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::open(dir.path())?;
+/// cache.set("first", &1)?;
+/// cache.set(2, &2)?;
+/// let keys: diskq::Keys = cache.keys()?;
+/// let newest_first: Vec<diskq::Key> = keys.rev().collect::<Result<_, _>>()?;
+/// assert_eq!(newest_first, [diskq::Key::Int(2), diskq::Key::from("first")]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys {
     pager: Pager,
@@ -197,6 +208,12 @@ impl std::iter::FusedIterator for Keys {}
 impl Cache {
     /// The live keys in insertion order (double-ended).
     ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    /// Reading a key later, from the iterator, can fail the same way (each item
+    /// is a `Result`).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
@@ -215,8 +232,23 @@ impl Cache {
         })
     }
 
+    /// A pager over the keys of every live row, in insertion order.
+    pub(crate) fn key_pager(&self) -> Result<Pager> {
+        self.rows(PageKind::Keys)
+    }
+
+    /// A pager over every live item (key and value), in insertion order.
+    pub(crate) fn item_pager(&self) -> Result<Pager> {
+        self.rows(PageKind::Items)
+    }
+
+    /// A pager over the live items of the integer queue, in key order.
+    pub(crate) fn queue_pager(&self) -> Pager {
+        Pager::new(self, PageKind::Queue, 0, QUEUE_BOUND)
+    }
+
     /// A pager over every live row in insertion order.
-    pub(crate) fn rows(&self, kind: PageKind) -> Result<Pager> {
+    fn rows(&self, kind: PageKind) -> Result<Pager> {
         let max = self.store().read(|s| s.max_rowid())?;
         Ok(Pager::new(self, kind, 0, max.saturating_add(1)))
     }

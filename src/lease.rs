@@ -54,6 +54,12 @@ pub struct LeaseOptions {
 
 impl LeaseOptions {
     /// A lease of `duration` on the integer-keyed queue, no delivery limit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+    /// assert_eq!((opts.duration, opts.prefix, opts.max_deliveries), (Duration::from_secs(30), None, None));
+    /// ```
     pub fn new(duration: Duration) -> LeaseOptions {
         LeaseOptions {
             prefix: None,
@@ -65,30 +71,96 @@ impl LeaseOptions {
     }
 
     /// Leases from the queue with this prefix.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, PushOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_with("resize 1.png", &PushOptions::new().prefix("images"))?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).prefix("images");
+    /// let lease = cache.lease::<String>(&opts)?.expect("queued under the prefix");
+    /// assert_eq!(lease.value(), "resize 1.png");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> LeaseOptions {
         self.prefix = Some(prefix.into());
         self
     }
 
     /// Sends an item to the dead-letter queue after `n` deliveries.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+    /// use std::time::{Duration, SystemTime};
+    /// let now = Arc::new(AtomicU64::new(1_000_000)); // seconds, moved by hand
+    /// let clock = now.clone();
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .clock(move || SystemTime::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+    ///     .open(dir.path())?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::from_cache(cache);
+    /// jobs.push_back("crashes the worker")?;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30)).max_deliveries(2);
+    /// for _ in 0..2 {
+    ///     let _lost = jobs.lease_with(&opts)?.expect("delivered"); // the worker dies...
+    ///     now.fetch_add(31, Ordering::SeqCst); // ...and its lease runs out
+    /// }
+    /// assert!(jobs.lease_with(&opts)?.is_none(), "two deliveries: a dead letter now");
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("crashes the worker"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_deliveries(mut self, n: u32) -> LeaseOptions {
         self.max_deliveries = Some(n);
         self
     }
 
     /// Names the dead-letter queue's prefix.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push("bad job")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1).dead_letter("failed");
+    /// cache.lease::<String>(&opts)?.expect("queued").nack(Side::Back)?;
+    /// assert_eq!(cache.backlog(Some("failed"))?.queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dead_letter(mut self, prefix: impl Into<String>) -> LeaseOptions {
         self.dead_letter = Some(prefix.into());
         self
     }
 
     /// Waits for the write lock without limit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push("job")?;
+    /// // Waits out a busy write lock instead of returning Error::Timeout.
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30)).retry(true);
+    /// assert!(cache.lease::<String>(&opts)?.expect("queued").ack()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry(mut self, retry: bool) -> LeaseOptions {
         self.retry = retry;
         self
     }
 
     /// The prefix of the dead-letter queue these options use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::LeaseOptions;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30));
+    /// assert_eq!(opts.dead_letter_prefix(), "dead-letter");
+    /// assert_eq!(opts.clone().prefix("jobs").dead_letter_prefix(), "jobs-dead-letter");
+    /// assert_eq!(opts.dead_letter("parked").dead_letter_prefix(), "parked");
+    /// ```
+    #[must_use]
     pub fn dead_letter_prefix(&self) -> String {
         match &self.dead_letter {
             Some(d) => d.clone(),
@@ -130,6 +202,19 @@ pub(crate) fn default_dead_letter(prefix: Option<&str>) -> String {
 
 /// The work of a queue at one moment, from [`Cache::backlog`] or
 /// [`Deque::backlog`](crate::Deque::backlog).
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir()?;
+/// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+/// jobs.extend(&[1, 2])?;
+/// let lease = jobs.lease(Duration::from_secs(30))?.expect("queued");
+/// assert_eq!(jobs.backlog()?, diskq::Backlog { queued: 1, leased: 1 });
+/// lease.ack()?;
+/// jobs.pop_front()?;
+/// assert!(jobs.backlog()?.is_empty(), "no work left");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Backlog {
     /// Items in the queue, ready to pop or lease.
@@ -140,6 +225,13 @@ pub struct Backlog {
 
 impl Backlog {
     /// True when nothing is queued or leased.
+    ///
+    /// ```
+    /// let idle = diskq::Backlog { queued: 0, leased: 0 };
+    /// assert!(idle.is_empty());
+    /// assert!(!diskq::Backlog { queued: 0, leased: 1 }.is_empty(), "a lease may still run out");
+    /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.queued == 0 && self.leased == 0
     }
@@ -151,6 +243,28 @@ impl Backlog {
 /// the item stays invisible until the lease runs out, then goes to the next
 /// lease (this is what happens when the holder crashes). It is never lost
 /// silently.
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+/// use std::time::{Duration, SystemTime};
+/// let now = Arc::new(AtomicU64::new(1_000_000)); // seconds, moved by hand
+/// let clock = now.clone();
+/// let dir = tempfile::tempdir()?;
+/// let cache = diskq::Cache::builder()
+///     .clock(move || SystemTime::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+///     .open(dir.path())?;
+/// let jobs: diskq::Deque<String> = diskq::Deque::from_cache(cache);
+/// jobs.push_back("fetch /")?;
+/// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+/// let first: diskq::Lease<String> = jobs.lease_with(&opts)?.expect("queued");
+/// drop(first); // the consumer dies without acking
+/// assert!(jobs.lease_with(&opts)?.is_none(), "hidden until the lease runs out");
+/// now.fetch_add(31, Ordering::SeqCst);
+/// let second = jobs.lease_with(&opts)?.expect("delivered again");
+/// assert_eq!((second.value().as_str(), second.deliveries()), ("fetch /", 2));
+/// assert!(second.ack()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Lease<V> {
     cache: Cache,
@@ -164,6 +278,16 @@ pub struct Lease<V> {
 
 impl<V> Lease<V> {
     /// The item's value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("resize 1.png")?;
+    /// let lease = jobs.lease(Duration::from_secs(30))?.expect("queued");
+    /// assert_eq!(lease.value(), "resize 1.png");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn value(&self) -> &V {
         &self.value
     }
@@ -190,6 +314,19 @@ impl<V> Lease<V> {
 
     /// How many times the item has been delivered, this time included (1 on
     /// the first lease; more after leases ran out or nacks).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::Side;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("job")?;
+    /// let first = jobs.lease(Duration::from_secs(30))?.expect("queued");
+    /// assert_eq!(first.deliveries(), 1);
+    /// first.nack(Side::Front)?;
+    /// assert_eq!(jobs.lease(Duration::from_secs(30))?.expect("back").deliveries(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deliveries(&self) -> u32 {
         self.deliveries
     }
@@ -216,6 +353,34 @@ impl<V> Lease<V> {
     /// Done: deletes the item. `false` when the lease had run out and the
     /// item went to another consumer (or was removed) meanwhile: then the
     /// other consumer owns it, and the work was done twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+    /// use std::time::{Duration, SystemTime};
+    /// let now = Arc::new(AtomicU64::new(1_000_000)); // seconds, moved by hand
+    /// let clock = now.clone();
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .clock(move || SystemTime::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+    ///     .open(dir.path())?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::from_cache(cache);
+    /// jobs.push_back("job")?;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+    /// let slow = jobs.lease_with(&opts)?.expect("queued");
+    /// now.fetch_add(31, Ordering::SeqCst); // took too long: the lease ran out
+    /// let fast = jobs.lease_with(&opts)?.expect("delivered again");
+    /// assert!(fast.ack()?, "the current holder's ack deletes the item");
+    /// assert!(!slow.ack()?, "the lost lease's ack does nothing");
+    /// assert!(jobs.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ack(self) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
         cache.store().write(self.opts.retry, None, |s| {
@@ -233,6 +398,25 @@ impl<V> Lease<V> {
     /// Not done: puts the item back in its queue now, at the front or the
     /// back, keeping its delivery count (or in the dead-letter queue, if it
     /// has had its maximum of deliveries). `false` when the lease was lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::Side;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(["a", "b"])?;
+    /// let a = jobs.lease(Duration::from_secs(30))?.expect("queued");
+    /// assert!(a.nack(Side::Back)?); // try it again later, after "b"
+    /// assert_eq!(jobs.iter()?.collect::<Result<Vec<_>, _>>()?, ["b", "a"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn nack(self, side: Side) -> Result<bool> {
         let (cache, key, token) = (&self.cache, &self.key, self.token);
         cache.store().write(self.opts.retry, None, |s| {
@@ -264,6 +448,13 @@ impl<V> Lease<V> {
     /// Heartbeat: the lease now runs until `duration` from now. `false`
     /// when the lease was already lost (it ran out and another consumer
     /// took the item, or the item was removed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout
+    /// (retried without limit with the lease's `retry` option), and the storage
+    /// errors of a write ([the crate's errors](crate#errors)). A lost lease is
+    /// not an error (`Ok(false)`).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -428,6 +619,8 @@ impl Cache {
     /// [`Lease`] is acked or nacked or runs out. Items whose lease ran out
     /// are delivered first. `None` when nothing is available.
     ///
+    /// # Errors
+    ///
     /// An item whose value does not decode as `V` (a Python pickle, a value
     /// of another type) fails with [`Error::Decode`] or [`Error::Pickled`]
     /// naming its queue key, and that delivery counts and fails at once: the
@@ -436,6 +629,16 @@ impl Cache {
     /// dead-letter queue whole (its stored value kept, for a reader that
     /// can decode it), so the next lease takes the next item. Without
     /// `max_deliveries`, [`Cache::dead_letter_undecodable`] moves it.
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the queue's key range is used up (moving an item to the dead-letter
+    /// queue).
+    ///
+    /// [`Error::InvalidSetting`] for options that cannot work: a zero
+    /// duration, `max_deliveries` of 0, or a dead-letter queue that is the
+    /// leased queue itself.
     ///
     /// ```
     /// use std::time::Duration;
@@ -573,6 +776,27 @@ impl Cache {
     /// Moves every item of the dead-letter queue of `opts` back to the back
     /// of the leased queue, in one transaction; returns how many. Their
     /// delivery counts start again from zero.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle; [`Error::InvalidUse`] when
+    /// the leased queue's key range is used up; [`Error::InvalidSetting`] for
+    /// invalid options, as [`Cache::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push("job")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// cache.lease::<String>(&opts)?.expect("queued").nack(Side::Back)?; // a dead letter now
+    /// assert_eq!(cache.requeue_dead_letters(&opts)?, 1);
+    /// assert_eq!(cache.lease::<String>(&opts)?.expect("requeued").deliveries(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         opts.validate()?;
         let dead = opts.dead_letter_prefix();
@@ -595,6 +819,23 @@ impl Cache {
     /// snapshot. A queue whose backlog is zero on both counts has no work
     /// left: nothing queued, and no consumer that could still push more or
     /// whose lease could still run out.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, PushOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_many(["a", "b", "c"], &PushOptions::new().prefix("jobs"))?;
+    /// let _held = cache.lease::<String>(&LeaseOptions::new(Duration::from_secs(30)).prefix("jobs"))?;
+    /// let backlog = cache.backlog(Some("jobs"))?;
+    /// assert_eq!((backlog.queued, backlog.leased), (2, 1));
+    /// assert!(cache.backlog(None)?.is_empty(), "the integer queue is another queue");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
         let (lo, hi) = bounds(prefix);
         self.store().read_snapshot(|s| {
@@ -610,10 +851,29 @@ impl Cache {
     /// [`Cache::lease`], waiting up to `wait` for an item: pushed by any
     /// thread or process, or freed by a lease that runs out.
     ///
+    /// # Errors
+    ///
     /// Returns by its own deadline, whatever the cache's timeout: `None`
     /// when no item could be leased in time, [`Error::Timeout`] when another
     /// connection held the write lock for the whole wait. `Duration::MAX`
     /// waits as long as it can.
+    ///
+    /// Also the errors of [`Cache::lease`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let opts = diskq::LeaseOptions::new(Duration::from_secs(30));
+    /// let producer = {
+    ///     let cache = cache.clone();
+    ///     std::thread::spawn(move || cache.push("job"))
+    /// };
+    /// let lease = cache.lease_timeout::<String>(&opts, Duration::from_secs(10))?.expect("pushed");
+    /// assert_eq!(lease.value(), "job");
+    /// producer.join().expect("no panic")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease_timeout<V: DeserializeOwned>(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<V>>> {
         let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();

@@ -202,7 +202,7 @@
 //! (python-diskcache's, or any where inotify is missing) are noticed within
 //! [`CacheBuilder::wake_poll`] (50 ms by default).
 //!
-//! The directory must be on a local file system (not NFS).
+//! The directory must be on a local file system (see [below](#several-processes-containers-network-file-systems)).
 //!
 //! ## When the disk fills
 //!
@@ -222,6 +222,119 @@
 //! and remove again; never delete `cache.db-wal` by hand, it holds the
 //! latest commits. After a checkpoint the log keeps at most 64 MiB of its file.
 //!
+//! ## Errors
+//!
+//! Every fallible call returns [`Result`], with one [`Error`] enum for the
+//! crate. Each method's `# Errors` section names the failures of its own;
+//! on top of those, any call that touches the directory can fail with:
+//!
+//! - [`Error::Sqlite`] or [`Error::Io`] when the database or a value file
+//!   cannot be read or written: a full disk, a permission taken away, an
+//!   I/O error (the error carries SQLite's code or the file's path);
+//! - [`Error::Corrupt`] when what it reads cannot have been written by diskq
+//!   or python-diskcache (a row of the wrong shape, a value file whose size
+//!   differs from its row's);
+//! - [`Error::InvalidKey`] for a key that cannot be stored (a NaN float).
+//!
+//! A call that writes (every one that adds, changes or removes an item, and
+//! a `get` when statistics are on or the eviction policy records accesses)
+//! can also fail with [`Error::Timeout`], when other writers keep the write
+//! lock past the cache's timeout ([`CacheBuilder::timeout`], 60 s by
+//! default; a call whose options say `retry` tries again instead), and with
+//! [`Error::InvalidUse`] on a handle opened read-only
+//! ([`Cache::open_read_only`]). A failed write changes nothing, except that
+//! the bulk removals that run in batches ([`Cache::expire`], [`Cache::clear`],
+//! [`Cache::evict`]) keep the batches done before the failure.
+//!
+//! ## Durability: what a crash or a power loss keeps
+//!
+//! Every write is one SQLite transaction, so after any failure a reader
+//! sees each write whole or not at all: never half a batch or a torn
+//! database, and (with value files synced, the default) never a row without
+//! its value file. What a failure can take back depends
+//! on the failure and on [`CacheBuilder::sqlite_synchronous`] (saved in the
+//! directory, so every process of it uses the same):
+//!
+//! - A crash of the process (a panic, `kill -9`, an out-of-memory kill)
+//!   loses nothing that committed, whatever the synchronous setting: the
+//!   commit is in the write-ahead log, which the operating system keeps.
+//! - A power loss or an operating-system crash with the default,
+//!   [`Synchronous::Normal`]: the database stays consistent, but the last
+//!   commits before the failure (those since the log was last synced, which
+//!   happens at each checkpoint) may be rolled back. A `set` that returned
+//!   may then be gone, a popped item back in its queue, an acked lease
+//!   leased again.
+//! - A power loss with [`Synchronous::Full`] (or `Extra`): a write that
+//!   returned `Ok` survives; each commit costs one fsync of the log.
+//!
+//! Values of at least [`CacheBuilder::min_file_size`] bytes live in their
+//! own files, which are synced, with the folders made for them, before
+//! their row commits ([`CacheBuilder::sync_files`], on by default). With
+//! `sync_files(false)` a power loss (not a process crash) can leave a
+//! committed row whose file is empty or missing: reading it fails or
+//! misses, and [`Cache::check`] reports it. These guarantees hold only as
+//! far as the disk honours fsync (some consumer drives and virtual disks
+//! acknowledge writes they have not stored).
+//!
+//! ## Processes, threads and `fork`
+//!
+//! A [`Cache`] is `Clone + Send + Sync`, and its clones share one pool of
+//! connections: share a handle between the threads of a process, and open
+//! the directory once in each process. Handles of any number of processes
+//! may be open on one directory at once.
+//!
+//! A handle inherited through `fork(2)` is not broken: diskq notices the
+//! new process id and gives the child its own SQLite connections and lock
+//! files, leaving the parent's alone (SQLite forbids using a connection
+//! across `fork`). But a child forked while another thread of the parent
+//! held one of diskq's locks (any thread in an operation, or the
+//! checkpointer thread that the first write starts) can block on that lock
+//! for ever, as with any multi-threaded program that forks. So: spawn
+//! workers with [`std::process::Command`] (fork and exec) and open the
+//! directory in each, or fork before the parent opens it; after a bare
+//! `fork` in a multi-threaded parent, open the directory anew in the child
+//! rather than use the inherited handle.
+//!
+//! ## Async code
+//!
+//! The types at the crate's root are synchronous: every call blocks its
+//! thread on disk I/O and SQLite, and the timed waits
+//! ([`Deque::pop_front_timeout`], [`Cache::pull_timeout`], ...) block for
+//! up to their timeout. In tokio, use the handles of the `tokio` feature
+//! (see [Async (tokio)](#async-tokio) above): their waits hold no thread.
+//! Without it, run the calls on the runtime's blocking pool
+//! (`tokio::task::spawn_blocking(move || cache.get::<String>("k"))` on a
+//! cloned handle), never directly in a task.
+//!
+//! ## Clocks: expiry and leases follow the wall clock
+//!
+//! Expiry times ([`SetOptions::expire`], and so the expiry of the
+//! [`recipes`]' locks and semaphore slots) and lease deadlines
+//! ([`LeaseOptions`], [`Lease::renew`]) are stored as wall-clock times
+//! ([`SystemTime`](std::time::SystemTime), seconds since the Unix epoch, as
+//! python-diskcache stores them) and compared with each process's clock
+//! when read. A clock that jumps forward makes entries expire early and
+//! leases run out early: another consumer then gets a leased item while its
+//! first consumer still works on it (work done twice, which at-least-once
+//! work must tolerate anyway). A clock that jumps back keeps entries alive,
+//! and the items of leases whose consumer died hidden, for that much longer.
+//! Timeouts and timed waits are not affected: they use the monotonic clock
+//! ([`Instant`](std::time::Instant)). Keep the clock synced by slewing
+//! (NTP, chrony), and lease for much longer than the largest correction you
+//! expect. [`CacheBuilder::clock`] replaces the clock, for tests.
+//!
+//! ## Several processes, containers, network file systems
+//!
+//! All processes of a directory must run on one machine (one kernel), and
+//! the directory must be on a local file system. SQLite's write-ahead log
+//! shares memory between processes through `cache.db-shm`, and diskq's
+//! write queue and doorbell use OS file locks and inotify: none of that
+//! works between machines. On NFS, SMB or a cluster file system, locks are
+//! unreliable and commits of two hosts can corrupt the database; do not
+//! share a directory that way (give each host its own, or use a server
+//! database). Containers on one host that bind-mount the same local
+//! directory are fine, as are python-diskcache processes beside diskq's.
+//!
 //! ## Cargo features
 //!
 //! - `bundled` (default): SQLite is compiled into the crate, so nothing
@@ -233,6 +346,11 @@
 //!   `sync`, `time` and `net`; the runtime needs its IO and time drivers).
 //!
 //! The minimum supported Rust is 1.89 (`File::lock`).
+
+// Two of clippy's pedantic lints, for the library only: every pure getter
+// says that dropping its result is a mistake, and every fallible call says
+// which errors it returns and when.
+#![warn(clippy::must_use_candidate, clippy::missing_errors_doc)]
 
 mod batch;
 mod cache;
@@ -269,3 +387,8 @@ pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,
 };
 pub use settings::{EvictionPolicy, Synchronous};
+
+// The README's Rust snippets, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

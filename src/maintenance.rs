@@ -23,7 +23,36 @@ const BATCH: u64 = 100;
 /// Rows removed per transaction by `cull` (python-diskcache's number).
 const CULL_BATCH: u64 = 10;
 
+/// Which rows one bulk removal takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Removal<'a> {
+    /// Expired at `now`.
+    Expired { now: f64 },
+    /// With this tag.
+    Tagged(&'a str),
+    /// Every row.
+    All,
+    /// The next victims of this eviction policy.
+    Policy(EvictionPolicy),
+}
+
+impl Removal<'_> {
+    fn batch(&self) -> Batch<'_> {
+        match *self {
+            Removal::Expired { now } => Batch::Expired { now },
+            Removal::Tagged(tag) => Batch::Tagged(tag),
+            Removal::All => Batch::All,
+            Removal::Policy(policy) => Batch::Policy(policy),
+        }
+    }
+}
+
 impl Cache {
+    /// Removes one batch of at most `size` rows, in one transaction; returns how many.
+    pub(crate) fn remove_batch(&self, which: Removal<'_>, size: u64) -> Result<usize> {
+        self.store().write(false, None, |s| s.delete_batch(which.batch(), size))
+    }
+
     fn remove_in_batches(&self, batch: Batch<'_>, size: u64) -> Result<usize> {
         let mut total = 0;
         loop {
@@ -37,12 +66,44 @@ impl Cache {
 
     /// Removes every expired item; returns how many. Runs in batches, each
     /// its own transaction, so concurrent writers are not held up.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+    /// use std::time::{Duration, SystemTime};
+    /// // A clock the example moves by hand.
+    /// let now = Arc::new(AtomicU64::new(1_000_000));
+    /// let clock = now.clone();
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder()
+    ///     .clock(move || SystemTime::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+    ///     .open(dir.path())?;
+    /// cache.set_with("brief", &1, &diskq::SetOptions::new().expire(Duration::from_secs(60)))?;
+    /// cache.set("forever", &2)?;
+    /// now.fetch_add(61, Ordering::SeqCst);
+    /// assert_eq!(cache.expire()?, 1);
+    /// assert_eq!(cache.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire(&self) -> Result<usize> {
         self.remove_in_batches(Batch::Expired { now: self.now() }, BATCH)
     }
 
     /// Removes every item with `tag`; returns how many (in batches, as
     /// [`Cache::expire`]).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
     ///
     /// ```
     /// use diskq::{Cache, SetOptions};
@@ -60,6 +121,23 @@ impl Cache {
     }
 
     /// Removes every item; returns how many (in batches, as [`Cache::expire`]).
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. A batch that fails leaves
+    /// the batches before it done.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.push("job")?;
+    /// assert_eq!(cache.clear()?, 2);
+    /// assert!(cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> Result<usize> {
         let removed = self.remove_in_batches(Batch::All, BATCH)?;
         // Lease bookkeeping of the removed items goes too.
@@ -69,6 +147,23 @@ impl Cache {
 
     /// Removes expired items, then items by the eviction policy until the
     /// volume is under the size limit; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// // cull_limit 0: writes never cull, so the cache can be over its limit.
+    /// let cache = diskq::Cache::builder().size_limit(0).cull_limit(0).open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("b", &2)?;
+    /// assert_eq!(cache.cull()?, 2);
+    /// assert_eq!(cache.stats()?.culled, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cull(&self) -> Result<usize> {
         let mut count = self.expire()?;
         let policy = self.eviction_policy();
@@ -89,17 +184,58 @@ impl Cache {
     }
 
     /// The number of live (unexpired) items.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set("a", &1)?;
+    /// cache.set("a", &2)?;
+    /// cache.set("b", &3)?;
+    /// assert_eq!(cache.len()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize> {
         let n = self.store().read(|s| s.len_live(self.now()))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// True when no live item is stored.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert!(cache.is_empty()?);
+    /// cache.set("a", &1)?;
+    /// assert!(!cache.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
 
     /// Bytes on disk: the database's pages plus the value files.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)):
+    /// the volume is the database's own count, no folder is listed.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().min_file_size(1024).open(dir.path())?;
+    /// let before = cache.volume()?;
+    /// cache.set_bytes("big", &[0u8; 100_000])?; // its own file
+    /// assert!(cache.volume()? >= before + 100_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn volume(&self) -> Result<u64> {
         let v = self.store().read(|s| s.volume())?;
         Ok(u64::try_from(v).unwrap_or(0))
@@ -107,6 +243,10 @@ impl Cache {
 
     /// Hits and misses counted so far (while statistics were enabled), and
     /// the items culled for the size limit (always counted).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -133,12 +273,38 @@ impl Cache {
     }
 
     /// Whether hits and misses are being counted.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// assert!(!cache.statistics());
+    /// cache.set_statistics(true)?;
+    /// assert!(cache.statistics());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
     pub fn statistics(&self) -> bool {
         self.store().statistics()
     }
 
     /// Turns hit and miss counting on or off, for this handle and (through
     /// the Settings table) for handles opened later.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.set_statistics(true)?;
+    /// cache.get::<i64>("missing")?;
+    /// assert_eq!(cache.stats()?.misses, 1);
+    /// assert!(diskq::Cache::open(dir.path())?.statistics(), "saved for later handles");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_statistics(&self, enable: bool) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("statistics", &Scalar::Int(enable.into()))
@@ -148,6 +314,21 @@ impl Cache {
     }
 
     /// Sets the hit, miss and culled counts back to zero.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::builder().statistics(true).open(dir.path())?;
+    /// cache.get::<i64>("missing")?;
+    /// cache.reset_stats()?;
+    /// assert_eq!(cache.stats()?, diskq::Stats::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset_stats(&self) -> Result<()> {
         self.store().write(false, None, |s| {
             s.set_setting("hits", &Scalar::Int(0))?;
@@ -162,6 +343,12 @@ impl Cache {
     ///
     /// Writers are held up while it runs (it holds the write lock), except
     /// on a cache opened read-only, where it reads one snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout (not
+    /// on a read-only handle); [`Error::Io`] when a value folder cannot be
+    /// listed. What it finds wrong is returned as warnings, not as an error.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -179,7 +366,14 @@ impl Cache {
     /// file no row names is removed only once it is an hour old. Returns
     /// the warnings, each marked `fixed` or not.
     ///
+    /// # Errors
+    ///
     /// Refused with [`Error::InvalidUse`] on a cache opened read-only.
+    ///
+    /// As [`Cache::check_with`] with `fix`: [`Error::Timeout`], [`Error::Io`]
+    /// when a file cannot be removed, and [`Error::Corrupt`] when SQLite's
+    /// integrity check fails and `VACUUM` cannot rebuild the database (the
+    /// message says how to recover).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -217,6 +411,15 @@ impl Cache {
     /// Writers are held up while it runs (it holds the write lock), except
     /// on a cache opened read-only ([`Cache::open_read_only`]), where it
     /// reads one snapshot and `fix` is refused with [`Error::InvalidUse`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] for `fix` on a read-only handle;
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout (not
+    /// on a read-only handle); [`Error::Io`] when a value folder cannot be
+    /// listed or, with `fix`, a file cannot be removed; [`Error::Corrupt`]
+    /// when, with `fix`, SQLite's integrity check fails and `VACUUM` cannot
+    /// rebuild the database.
     ///
     /// ```
     /// use std::time::Duration;

@@ -25,6 +25,14 @@ impl Cache {
     /// the others wait for its result; if it fails, dies or takes longer than
     /// the lock's expiry, the next caller computes.
     ///
+    /// # Errors
+    ///
+    /// `compute`'s own error, returned as it is (nothing is stored, and the
+    /// next caller computes). Errors of the cache, converted into `E`:
+    /// [`Error::Encode`] when `key` or the value cannot be serialized,
+    /// [`Error::Decode`] when the stored value is not a `V`, and those of a
+    /// write (see [`Cache::set`]).
+    ///
     /// ```
     /// use std::time::Duration;
     /// let dir = tempfile::tempdir()?;

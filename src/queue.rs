@@ -58,6 +58,15 @@ impl Cache {
     /// range on a cache used as a queue (or give the queue a prefix). Keys of
     /// other kinds (text, bytes, floats) are never items of this queue.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized (a serde error,
+    /// such as a map with non-text keys or a failing `Serialize` impl);
+    /// [`Error::InvalidUse`] when the queue's key range is used up; the errors
+    /// of any write ([the crate's errors](crate#errors)): [`Error::Timeout`]
+    /// when the write lock stays taken past the timeout, [`Error::InvalidUse`]
+    /// on a read-only handle.
+    ///
     /// ```
     /// use diskq::{Cache, Key};
     /// let dir = tempfile::tempdir()?;
@@ -85,6 +94,11 @@ impl Cache {
     /// A pull of `jobs` steps over all the keys of `jobs-2` in one index
     /// seek, however many there are.
     ///
+    /// # Errors
+    ///
+    /// As [`Cache::push`]; with `opts.retry`, a lock timeout is retried instead
+    /// of returned.
+    ///
     /// ```
     /// use diskq::{Cache, Key, PullOptions, PushOptions};
     /// let dir = tempfile::tempdir()?;
@@ -107,6 +121,15 @@ impl Cache {
     /// previous one (as repeated pushes would). Returns their keys.
     ///
     /// One commit for the whole batch instead of one per item.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialized (a serde error,
+    /// such as a map with non-text keys or a failing `Serialize` impl), for any
+    /// value (then none is pushed); [`Error::InvalidUse`] when the queue's key
+    /// range is used up; the errors of any write ([the crate's
+    /// errors](crate#errors)): [`Error::Timeout`] when the write lock stays
+    /// taken past the timeout, [`Error::InvalidUse`] on a read-only handle.
     ///
     /// ```
     /// use diskq::{Cache, PullOptions, PushOptions};
@@ -165,6 +188,25 @@ impl Cache {
 
     /// Takes up to `n` items from one end of a queue in one transaction, in
     /// queue order. If one of them does not decode as `V`, none is taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`] (naming the key) when one of the
+    /// items does not decode as `V`: nothing is taken. The errors of any write
+    /// ([the crate's errors](crate#errors)): [`Error::Timeout`] when the write
+    /// lock stays taken past the timeout, [`Error::InvalidUse`] on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// use diskq::PullOptions;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_many(["a", "b", "c"], &diskq::PushOptions::new())?;
+    /// let batch: Vec<(diskq::Key, String)> = cache.pull_many(2, &PullOptions::new())?;
+    /// let values: Vec<&str> = batch.iter().map(|(_, v)| v.as_str()).collect();
+    /// assert_eq!(values, ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull_many<V: DeserializeOwned>(&self, n: usize, opts: &PullOptions) -> Result<Vec<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().write(opts.retry, None, |s| {
@@ -247,6 +289,19 @@ impl Cache {
     }
 
     /// Takes the front item of the integer-keyed queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::pull_with`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let key = cache.push("job-1")?;
+    /// assert_eq!(cache.pull::<String>()?, Some((key, "job-1".to_string())));
+    /// assert_eq!(cache.pull::<String>()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         self.pull_with(&PullOptions::default())
     }
@@ -256,6 +311,28 @@ impl Cache {
     /// value is read and decoded before the removal commits, so an item whose
     /// value does not decode as `V` stays queued (and the error names its
     /// key); [`Cache::dead_letter_undecodable`] moves it out of the way.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the item's key, when its
+    /// value does not decode as `V` (the item stays queued). The errors of any
+    /// write ([the crate's errors](crate#errors)): [`Error::Timeout`] when the
+    /// write lock stays taken past the timeout, [`Error::InvalidUse`] on a
+    /// read-only handle (retried with `opts.retry`).
+    ///
+    /// ```
+    /// use diskq::{PullOptions, PushOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// let jobs = PushOptions::new().prefix("jobs");
+    /// cache.push_with("old", &jobs)?;
+    /// cache.push_with("new", &jobs)?;
+    /// let (_, newest) = cache
+    ///     .pull_with::<String>(&PullOptions::new().prefix("jobs").side(Side::Back))?
+    ///     .expect("two items");
+    /// assert_eq!(newest, "new");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         self.pull_by(opts, None)
     }
@@ -268,9 +345,13 @@ impl Cache {
     /// [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll) (50 ms by default).
     ///
     /// The call returns by its own deadline, whatever the cache's timeout:
+    /// # Errors
+    ///
     /// `None` when no item could be taken in time, [`Error::Timeout`] when
     /// another connection held the write lock for the whole wait. A `wait`
     /// too long for the clock (`Duration::MAX`) waits as long as it can.
+    ///
+    /// Also the decode errors of [`Cache::pull_with`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -317,6 +398,11 @@ impl Cache {
     /// may take the item first: pull, and wait again if it did. A push by
     /// any diskq process wakes the wait at once (on Linux; elsewhere, and
     /// for python-diskcache's pushes, within [`CacheBuilder::wake_poll`](crate::CacheBuilder::wake_poll)).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    /// Never [`Error::Timeout`]: the wait takes no lock.
     ///
     /// ```
     /// use std::time::Duration;
@@ -367,6 +453,13 @@ impl Cache {
     /// `None`, moving nothing, when the queue is empty or its end item
     /// decodes as `V` (pull it): so a consumer that races another one to
     /// the same bad item never moves a good one.
+    ///
+    /// # Errors
+    ///
+    /// The errors of any write ([the crate's errors](crate#errors)):
+    /// [`Error::Timeout`] when the write lock stays taken past the timeout,
+    /// [`Error::InvalidUse`] on a read-only handle. An item that decodes is not
+    /// an error (`Ok(None)`).
     ///
     /// ```
     /// use diskq::{Cache, Error, PullOptions};
@@ -420,12 +513,41 @@ impl Cache {
     }
 
     /// The front item of the integer-keyed queue, left in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::peek_with`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push("next")?;
+    /// assert_eq!(cache.peek::<String>()?.map(|(_, v)| v).as_deref(), Some("next"));
+    /// assert!(cache.pull::<String>()?.is_some(), "the peek left it queued");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peek<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         self.peek_with(&PullOptions::default())
     }
 
     /// The item at either end of a queue, left in place. Expired items are
     /// skipped (not shown).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the end
+    /// item does not decode as `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
+    /// ```
+    /// use diskq::{PullOptions, PushOptions, Side};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = diskq::Cache::open(dir.path())?;
+    /// cache.push_many(["a", "b"], &PushOptions::new().prefix("jobs"))?;
+    /// let back = cache.peek_with::<String>(&PullOptions::new().prefix("jobs").side(Side::Back))?;
+    /// assert_eq!(back.map(|(_, v)| v).as_deref(), Some("b"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peek_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         let (lo, hi) = bounds(opts.prefix.as_deref());
         self.store().read(|s| {
@@ -442,6 +564,11 @@ impl Cache {
     /// The first item in insertion order (python-diskcache's
     /// `peekitem(last=False)`), left in place; expired items are skipped.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the item
+    /// does not decode as `V`.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let cache = diskq::Cache::open(dir.path())?;
@@ -456,6 +583,11 @@ impl Cache {
 
     /// The last item in insertion order (python-diskcache's
     /// `peekitem(last=True)`), left in place; expired items are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] or [`Error::Pickled`], naming the key, when the item
+    /// does not decode as `V`.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

@@ -49,6 +49,12 @@ pub enum Synchronous {
 
 impl Synchronous {
     /// The pragma's number, as stored in the Settings table (1, 2 or 3).
+    ///
+    /// ```
+    /// use diskq::Synchronous;
+    /// assert_eq!(Synchronous::Normal.level(), 1);
+    /// assert_eq!(Synchronous::Extra.level(), 3);
+    /// ```
     #[must_use]
     pub fn level(self) -> i64 {
         match self {
@@ -84,6 +90,13 @@ pub enum EvictionPolicy {
 
 impl EvictionPolicy {
     /// The name stored in the Settings table.
+    ///
+    /// ```
+    /// use diskq::EvictionPolicy;
+    /// assert_eq!(EvictionPolicy::LeastFrequentlyUsed.as_str(), "least-frequently-used");
+    /// assert_eq!(EvictionPolicy::None.as_str(), "none");
+    /// ```
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             EvictionPolicy::LeastRecentlyStored => "least-recently-stored",

@@ -59,8 +59,12 @@ impl FanoutCache {
     /// name makes subfolders (`"a/b"` is `<dir>/cache/a/b`), as in Python.
     /// Handles are kept: asking again for a name returns a clone.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidUse`] for an empty name, an empty part,
     /// `.` or `..`, a backslash or NUL.
+    ///
+    /// Also the errors of [`Cache::open`] for the collection's directory.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -78,6 +82,12 @@ impl FanoutCache {
 
     /// [`FanoutCache::cache`] opened with options (a new handle each call).
     ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::cache`]: [`Error::InvalidUse`] for an invalid name,
+    /// and the errors of [`CacheBuilder::open`] with `builder` (such as
+    /// [`Error::InvalidSetting`] for an invalid option).
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let fanout = diskq::FanoutCache::open(dir.path())?;
@@ -93,6 +103,11 @@ impl FanoutCache {
     /// The [`Deque`] named `name`, in `<dir>/deque/<name>` (python-diskcache's
     /// `FanoutCache.deque`; eviction policy `none`). Names as for
     /// [`FanoutCache::cache`]; bound it with [`Deque::with_maxlen`].
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::cache`]: [`Error::InvalidUse`] for an invalid name,
+    /// and the errors of [`Deque::open`].
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -111,6 +126,11 @@ impl FanoutCache {
     /// The [`Index`] named `name`, in `<dir>/index/<name>` (python-diskcache's
     /// `FanoutCache.index`; eviction policy `none`). Names as for
     /// [`FanoutCache::cache`].
+    ///
+    /// # Errors
+    ///
+    /// As [`FanoutCache::cache`]: [`Error::InvalidUse`] for an invalid name,
+    /// and the errors of [`Index::open`].
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

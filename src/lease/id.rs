@@ -157,6 +157,13 @@ impl Cache {
     /// to a lease's; `opts.duration` is not used (the lease keeps its
     /// deadline). Reading the lease writes nothing.
     ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when `opts.prefix` names another queue than the
+    /// lease's; [`Error::Decode`] or [`Error::Pickled`] when the item's value
+    /// does not decode as `V`; the storage errors of a read ([the crate's
+    /// errors](crate#errors)).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use diskq::{Cache, LeaseId, LeaseOptions};

@@ -40,6 +40,8 @@ impl Averager {
     /// each add restarts the expiry: the average resets after that long
     /// without adds.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `expire`.
     ///
     /// ```
@@ -90,14 +92,22 @@ impl Averager {
     /// assert_eq!(ave.name(), "latency");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Adds `value` to the average. Atomic across threads and processes.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidUse`] for a NaN or infinite `value`
     /// (it would poison the total for every process).
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes; [`Error::Decode`] when
+    /// the key holds a value that is not an average.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -124,6 +134,11 @@ impl Averager {
 
     /// The average of the values added so far; `None` before the first.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the key holds a value that is not an average; the
+    /// storage errors of a read ([the crate's errors](crate#errors)).
+    ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let cache = diskq::Cache::open(dir.path())?;
@@ -139,6 +154,13 @@ impl Averager {
 
     /// Returns the average and resets it (removes the key), atomically:
     /// of concurrent pops, one gets the average.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the key holds a value that is not an average (it
+    /// then stays); [`Error::Timeout`] when the write lock stays taken past
+    /// the cache's timeout (unlike `add`, a pop does not wait it out); the
+    /// storage errors of a write ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;

@@ -44,6 +44,8 @@ pub struct Barrier {
 impl Barrier {
     /// A barrier whose lock is the key `name`, held for at most `expire`.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `expire`.
     ///
     /// ```
@@ -73,6 +75,7 @@ impl Barrier {
     /// assert_eq!(b.name(), "rebuild-index");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -80,8 +83,14 @@ impl Barrier {
     /// Waits for the section to be free, runs `f` in it and returns its
     /// result.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidUse`] when `f` ran longer than the expiry
     /// (its result is then lost: another caller may have run alongside it).
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -54,6 +54,8 @@ impl Lock {
     /// A handle on the lock stored under the key `name`, which holders keep
     /// for at most `expire` (after which others may take it).
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `expire`. Nothing is
     /// written until the first acquire.
     ///
@@ -85,12 +87,20 @@ impl Lock {
     /// assert_eq!(lock.name(), "report-123");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Takes the lock if it is free (or its holder's expiry has passed);
     /// true if this call took it. Does not wait for the holder.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes. A lock held by another
+    /// is not an error (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -110,6 +120,13 @@ impl Lock {
     /// Waits until the lock is free and takes it. Blocks for as long as
     /// another holder keeps it (at most its expiry, if it never releases).
     ///
+    /// # Errors
+    ///
+    /// As [`Lock::try_acquire`]: the storage errors of a write ([the crate's
+    /// errors](crate#errors)), and [`Error::InvalidUse`] on a read-only cache;
+    /// never [`Error::Timeout`]: the write waits for the lock as long as it
+    /// takes.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -127,6 +144,11 @@ impl Lock {
     /// Waits up to `timeout` for the lock; true if it was taken, false if
     /// the timeout passed first.
     ///
+    /// # Errors
+    ///
+    /// As [`Lock::try_acquire`]; the timeout passing is not an error
+    /// (`Ok(false)`).
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -142,6 +164,10 @@ impl Lock {
     }
 
     /// Waits for the lock and returns a guard that releases it when dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::acquire`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -163,10 +189,14 @@ impl Lock {
     /// Releases the lock, atomically: deletes the key only if it still
     /// holds this handle's token.
     ///
+    /// # Errors
+    ///
     /// Releasing a lock this handle does not hold (never acquired, already
     /// released, or expired and perhaps taken by another) is an error,
     /// [`Error::InvalidUse`], and changes nothing: it never frees someone
     /// else's lock.
+    ///
+    /// Also the storage errors of a write ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -192,6 +222,10 @@ impl Lock {
 
     /// True when some holder (of any process) has the lock now.
     ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -209,6 +243,13 @@ impl Lock {
     /// Restarts the expiry (a full `expire` from now) if this handle holds
     /// the lock; true if it did. For work that may run longer than the
     /// expiry: refresh well within it.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes. A lock this handle
+    /// does not hold is not an error (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -267,6 +308,11 @@ pub struct LockGuard<'a> {
 impl LockGuard<'_> {
     /// Releases the lock now, reporting an error that a drop would ignore
     /// (see [`Lock::release`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::release`]: [`Error::InvalidUse`] when the lock had expired
+    /// and is no longer this guard's.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -45,6 +45,8 @@ impl RLock {
     /// A handle on the re-entrant lock stored under the key `name`; a holder
     /// keeps it for at most `expire` after its last acquire or release.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `expire`.
     ///
     /// ```
@@ -97,12 +99,21 @@ impl RLock {
     /// assert_eq!(rlock.name(), "user-123");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Takes the lock if it is free or already held by this holder (adding
     /// one to the count); true if taken. Does not wait.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes; [`Error::InvalidUse`]
+    /// when this holder's count would overflow. A lock of another holder is not
+    /// an error (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -121,6 +132,10 @@ impl RLock {
 
     /// Waits until the lock is free (or held by this holder) and takes it.
     ///
+    /// # Errors
+    ///
+    /// As [`RLock::try_acquire`].
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -136,6 +151,11 @@ impl RLock {
     }
 
     /// Waits up to `timeout` for the lock; true if it was taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`RLock::try_acquire`]; the timeout passing is not an error
+    /// (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -156,6 +176,10 @@ impl RLock {
     /// Waits for the lock and returns a guard that releases it (once) when
     /// dropped. The guard remembers the holder, so it may be dropped on
     /// another thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`RLock::acquire`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -180,9 +204,13 @@ impl RLock {
 
     /// Gives back one acquisition; the last one frees the lock.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidUse`], changing nothing, when the caller
     /// does not hold the lock (another holder has it, it is free, or it
     /// expired).
+    ///
+    /// Also the storage errors of a write ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -201,6 +229,10 @@ impl RLock {
     }
 
     /// True when some holder (of any process) has the lock now.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -288,6 +320,11 @@ pub struct RLockGuard<'a> {
 impl RLockGuard<'_> {
     /// Releases this acquisition now, reporting an error that a drop would
     /// ignore (see [`RLock::release`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RLock::release`]: [`Error::InvalidUse`] when the lock expired and
+    /// this holder no longer has it.
     ///
     /// ```
     /// # use std::time::Duration;

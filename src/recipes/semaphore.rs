@@ -56,8 +56,11 @@ impl BoundedSemaphore {
     /// A handle on the semaphore named `name` with `value` slots, each kept
     /// by its holder for at most `expire`.
     ///
-    /// Fails with [`Error::InvalidSetting`] for a zero `value` or `expire`.
     /// Every handle on one name must use the same `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] for a zero `value` or `expire`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -95,11 +98,19 @@ impl BoundedSemaphore {
     /// assert_eq!(sem.name(), "downloads");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Takes a free slot if there is one; true if taken. Does not wait.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes. No free slot is not an
+    /// error (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -116,6 +127,10 @@ impl BoundedSemaphore {
 
     /// Waits until a slot is free and takes it.
     ///
+    /// # Errors
+    ///
+    /// As [`BoundedSemaphore::try_acquire`].
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -130,6 +145,11 @@ impl BoundedSemaphore {
     }
 
     /// Waits up to `timeout` for a slot; true if one was taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`BoundedSemaphore::try_acquire`]; the timeout passing is not an
+    /// error (`Ok(false)`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -146,6 +166,10 @@ impl BoundedSemaphore {
 
     /// Waits for a slot and returns a guard that releases that slot when
     /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`BoundedSemaphore::acquire`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -170,9 +194,13 @@ impl BoundedSemaphore {
 
     /// Gives back one slot this handle holds.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidUse`], changing nothing, when the handle
     /// holds none: a release beyond its acquisitions (which would raise the
     /// semaphore above its bound), or after its slots expired.
+    ///
+    /// Also the storage errors of a write ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -206,6 +234,10 @@ impl BoundedSemaphore {
 
     /// How many slots are free now (a snapshot: other processes may take
     /// them at once).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -287,8 +319,13 @@ pub struct SemaphoreGuard<'a> {
 }
 
 impl SemaphoreGuard<'_> {
-    /// Releases the slot now. Fails with [`Error::InvalidUse`] when the slot
-    /// had expired (and may belong to another holder now).
+    /// Releases the slot now, reporting an error that a drop would ignore.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUse`] when the slot had expired (and may belong to
+    /// another holder now); the storage errors of a write ([the crate's
+    /// errors](crate#errors)).
     ///
     /// ```
     /// # use std::time::Duration;

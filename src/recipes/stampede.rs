@@ -63,6 +63,8 @@ impl MemoizeStampede {
     /// Memoizing into `cache`, each value kept for `expire` after it is
     /// computed; `beta` 1.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `expire`.
     ///
     /// ```
@@ -83,8 +85,11 @@ impl MemoizeStampede {
     }
 
     /// Sets `beta`: 0 never recomputes early, larger values recompute
-    /// earlier. Fails with [`Error::InvalidSetting`] for a negative, NaN or
-    /// infinite `beta`.
+    /// earlier.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] for a negative, NaN or infinite `beta`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -109,6 +114,13 @@ impl MemoizeStampede {
     /// The value of `key` (made as [`Key::of`] makes it), computed by
     /// `compute` on a miss or, with a probability rising as expiry nears,
     /// early (see the type's documentation).
+    ///
+    /// # Errors
+    ///
+    /// `compute`'s own error, returned as it is (nothing is stored). The
+    /// cache's errors, converted into `E`: [`Error::Encode`] when `key` or the
+    /// value cannot be serialized, [`Error::Decode`] when the stored value is
+    /// not a `V`, and the storage errors of a write.
     ///
     /// ```
     /// use std::time::Duration;

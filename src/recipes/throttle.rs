@@ -57,6 +57,8 @@ impl Throttle {
     /// A throttle of `count` calls per `period`, its state under the key
     /// `name`. Every handle on one name must use the same rate.
     ///
+    /// # Errors
+    ///
     /// Fails with [`Error::InvalidSetting`] for a zero `count` or `period`.
     ///
     /// ```
@@ -95,11 +97,19 @@ impl Throttle {
     /// assert_eq!(t.name(), "emails");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Waits (sleeping, not polling) until this caller may start a call.
+    ///
+    /// # Errors
+    ///
+    /// The storage errors of a write ([the crate's errors](crate#errors)), and
+    /// [`Error::InvalidUse`] on a read-only cache; never [`Error::Timeout`]:
+    /// the write waits for the lock as long as it takes; [`Error::Decode`] when
+    /// the key holds a value that is not a throttle's state.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -121,6 +131,10 @@ impl Throttle {
     /// Takes a start only if one is free right now; true if taken (the
     /// caller may call), false if it would have to wait.
     ///
+    /// # Errors
+    ///
+    /// As [`Throttle::wait`]; no free start is not an error (`Ok(false)`).
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
@@ -135,6 +149,10 @@ impl Throttle {
     }
 
     /// Waits as [`Throttle::wait`] does, then runs `f` and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// As [`Throttle::wait`]; `f` runs only after a successful wait.
     ///
     /// ```
     /// # use std::time::Duration;

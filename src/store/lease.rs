@@ -12,7 +12,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::ops::{KeySql, ValueRow};
-use super::txn::Session;
+use super::txn::LiteSession;
 use crate::codec::Scalar;
 use crate::error::Result;
 use crate::key::Key;
@@ -47,7 +47,7 @@ pub(crate) struct LeaseRow {
     pub deadline: Option<f64>,
 }
 
-impl Session {
+impl LiteSession {
     /// Creates the lease table if it is missing.
     pub(crate) fn create_lease_table(&self) -> Result<()> {
         for statement in CREATE {
@@ -162,7 +162,7 @@ impl Session {
 /// The lease row whose key lies in `[?1, ?2)`, and its queue.
 const KEY_BETWEEN: &str = "SELECT key, queue FROM DiskqLease WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT 1";
 
-impl Session {
+impl LiteSession {
     /// The key and queue of the first lease row whose key lies in `[start, end)`.
     pub(crate) fn lease_key_between(&self, start: &str, end: &str) -> Result<Option<(String, String)>> {
         Ok(self

@@ -2,11 +2,15 @@
 //! transactions.
 
 mod doorbell;
+mod group;
 mod lease;
 mod ops;
+#[cfg(feature = "postgres")]
+mod pg;
 mod pool;
 mod readonly;
 mod reserve;
+mod session;
 mod shape;
 pub(crate) mod sql;
 mod txn;
@@ -24,7 +28,10 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
-pub(crate) use txn::Session;
+pub(crate) use session::Session;
+use txn::LiteSession;
+#[cfg(feature = "tokio")]
+pub(crate) use wake::LiteWatcher;
 pub(crate) use wake::{Notifier, WAKE_POLL, Watcher};
 
 use crate::codec::Scalar;
@@ -51,16 +58,34 @@ pub(crate) struct Store {
     pub(crate) settings: Settings,
     pub(crate) statistics: AtomicBool,
     pub(crate) disk: Disk,
-    pool: Pool,
-    writers: Arc<Writers>,
     timeout: Duration,
     wake_poll: Duration,
-    pub(crate) notifier: Arc<Notifier>,
+    /// Opened with [`StoreOptions::read_only`]: every write is refused.
+    read_only: bool,
+    backend: Backend,
+}
+
+/// What holds the rows: the backend's connections and its bookkeeping.
+#[derive(Debug)]
+enum Backend {
+    /// `cache.db` in the directory (and value files beside it).
+    Sqlite(Lite),
+    /// Tables in a PostgreSQL schema.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<pg::Pg>),
+}
+
+/// The directory backend's state.
+#[derive(Debug)]
+pub(crate) struct Lite {
+    pool: Pool,
+    writers: Arc<Writers>,
+    notifier: Arc<Notifier>,
+    /// This process's threads writing through this store (group commit).
+    group: group::Group,
     /// A freeing operation met a full disk: later ones truncate the log and
     /// make the reserve again, until that has worked.
     recovering: AtomicBool,
-    /// Opened with [`StoreOptions::read_only`]: every write is refused.
-    read_only: bool,
 }
 
 /// How to open a store, beyond the persisted settings.
@@ -78,6 +103,9 @@ pub(crate) struct StoreOptions {
 impl Store {
     /// Opens (creating if needed) the cache directory `dir`.
     pub(crate) fn open(dir: &Path, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        if let Some(location) = postgres_location(dir) {
+            return Store::open_postgres(location, overrides, opts);
+        }
         if opts.read_only {
             return Store::open_read_only(dir, overrides, opts);
         }
@@ -119,14 +147,59 @@ impl Store {
             statistics: AtomicBool::new(settings.statistics),
             settings,
             disk: Disk::new(dir.to_path_buf(), opts.sync_files, opts.timeout),
-            pool,
-            writers,
             timeout: opts.timeout,
             wake_poll: opts.wake_poll,
-            notifier: Notifier::of(dir),
-            recovering: AtomicBool::new(false),
             read_only: opts.read_only,
+            backend: Backend::Sqlite(Lite {
+                pool,
+                writers,
+                notifier: Notifier::of(dir),
+                group: group::Group::default(),
+                recovering: AtomicBool::new(false),
+            }),
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_postgres(location: &str, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
+        let opened = pg::open(location, overrides, opts.timeout, opts.wake_poll)?;
+        let shown = PathBuf::from(opened.shown);
+        Ok(Store {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            statistics: AtomicBool::new(opened.settings.statistics),
+            settings: opened.settings,
+            // Never used: no PostgreSQL row names a file.
+            disk: Disk::new(shown.clone(), false, opts.timeout),
+            dir: shown,
+            timeout: opts.timeout,
+            wake_poll: opts.wake_poll,
+            read_only: opts.read_only,
+            backend: Backend::Postgres(Box::new(opened.pg)),
+        })
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(location: &str, _overrides: &Overrides, _opts: &StoreOptions) -> Result<Store> {
+        Err(Error::Unsupported {
+            backend: "this build of diskq",
+            what: format!("PostgreSQL locations ({location}): enable the cargo feature `postgres`"),
+        })
+    }
+
+    /// True for a PostgreSQL store (no directory, no value files).
+    pub(crate) fn is_postgres(&self) -> bool {
+        !matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// [`Error::Unsupported`] for an operation only the directory backend has.
+    pub(crate) fn directory_only(&self, what: &str) -> Result<()> {
+        if self.is_postgres() {
+            return Err(Error::Unsupported {
+                backend: "PostgreSQL",
+                what: what.into(),
+            });
+        }
+        Ok(())
     }
 
     /// Opens the existing cache in `dir` for reading: no directory, file,
@@ -195,6 +268,7 @@ impl Store {
     /// An exclusive lock on the directory's lock file (see `Disk::writer_guard`).
     pub(crate) fn lock_exclusive(&self) -> Result<File> {
         self.writable()?;
+        self.directory_only("check (it compares the rows with value files, which PostgreSQL has none of)")?;
         crate::disk::lock_file(&self.dir.join(LOCK_NAME), self.timeout, false)
     }
 
@@ -210,20 +284,33 @@ impl Store {
     /// truncate the log (the value files it removed made room for that),
     /// and once that works, makes the reserve again.
     pub(crate) fn write_freeing<T>(&self, mut f: impl FnMut(&mut Session) -> Result<T>) -> Result<T> {
+        #[allow(
+            clippy::infallible_destructuring_match,
+            reason = "the postgres feature adds a backend"
+        )]
+        let lite = match &self.backend {
+            Backend::Sqlite(lite) => lite,
+            // A server's full disk is the server's to handle.
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => return self.write(false, None, f),
+        };
         let first = self.write(false, None, &mut f);
         let result = match first {
             Err(e) if is_disk_full(&e) && txn::active(self.id).is_none() => {
-                self.recovering.store(true, Ordering::Relaxed);
+                lite.recovering.store(true, Ordering::Relaxed);
                 reserve::release(&self.dir);
-                self.truncate_wal();
+                self.truncate_wal(lite);
                 // Still full: the first error is the one to report.
                 self.write(false, None, &mut f).map_err(|_| e)
             }
             other => other,
         };
-        if result.is_ok() && self.recovering.load(Ordering::Relaxed) && self.truncate_wal() && reserve::make(&self.dir)
+        if result.is_ok()
+            && lite.recovering.load(Ordering::Relaxed)
+            && self.truncate_wal(lite)
+            && reserve::make(&self.dir)
         {
-            self.recovering.store(false, Ordering::Relaxed);
+            lite.recovering.store(false, Ordering::Relaxed);
         }
         result
     }
@@ -232,8 +319,8 @@ impl Store {
     /// it to zero bytes; true when that was done. Readers that stay longer
     /// than [`CHECKPOINT_PATIENCE`] (or the timeout, if shorter), or a
     /// database that cannot grow, leave the log as it was.
-    fn truncate_wal(&self) -> bool {
-        let Ok(mut conn) = self.pool.take() else { return false };
+    fn truncate_wal(&self, lite: &Lite) -> bool {
+        let Ok(mut conn) = lite.pool.take() else { return false };
         if writers::set_busy_handler(&mut conn, self.timeout.min(CHECKPOINT_PATIENCE)).is_err() {
             return false;
         }
@@ -242,7 +329,7 @@ impl Store {
         let busy = conn.query_row(pool::CHECKPOINT_TRUNCATE, [], |row| row.get::<_, i64>(0));
         // A connection left with the short timeout is dropped, not reused.
         if writers::set_busy_handler(&mut conn, self.timeout).is_ok() {
-            self.pool.give(conn);
+            lite.pool.give(conn);
         }
         matches!(busy, Ok(0))
     }
@@ -259,8 +346,18 @@ impl Store {
     /// Blocking checkpoints this process's writers ran on this directory
     /// (the log had grown past its bound).
     pub(crate) fn blocking_checkpoints(&self) -> u64 {
-        self.writers.blocking_checkpoints()
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.writers.blocking_checkpoints(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => 0,
+        }
     }
+}
+
+/// The PostgreSQL location `dir` spells (`postgres://...`), if it is one.
+fn postgres_location(dir: &Path) -> Option<&str> {
+    let text = dir.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
 /// How long a checkpoint after a full disk waits for readers: a freeing

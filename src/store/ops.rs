@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::shape::{self, Skip};
 use super::sql;
-use super::txn::Session;
+use super::txn::LiteSession;
 use crate::codec::Scalar;
 use crate::error::{Error, Result};
 use crate::key::Key;
@@ -327,7 +327,7 @@ fn checked(row: Option<ValueRow>, key: &Key) -> Result<Option<ValueRow>> {
     Ok(row)
 }
 
-impl Session {
+impl LiteSession {
     pub(crate) fn get_live(&self, key: &Key, now: f64) -> Result<Option<ValueRow>> {
         let mut stmt = self.conn.prepare_cached(sql::SELECT_LIVE)?;
         let row = stmt

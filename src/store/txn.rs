@@ -9,40 +9,39 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::Connection;
 
-use super::Store;
+use super::group::{self, Group, Ran, Role, Slot, Turn};
 use super::writers::{self, WriteGuard};
+use super::{Backend, Lite, Session, Store};
 use crate::disk::Disk;
 use crate::error::{Error, Result};
 
-/// A connection with the file bookkeeping of its open transaction.
-pub(crate) struct Session {
+/// A SQLite connection with the file bookkeeping of its open transaction:
+/// the directory backend's [`Session`].
+pub(crate) struct LiteSession {
     pub(crate) conn: Connection,
     /// Value files whose rows this transaction dropped: removed after commit.
-    remove: Vec<String>,
+    pub(super) remove: Vec<String>,
     /// Value files this transaction wrote: removed if it rolls back.
-    written: Vec<String>,
+    pub(super) written: Vec<String>,
     savepoints: u32,
     /// A push happened: waiters of this process are woken after commit.
-    pushed: bool,
+    pub(super) pushed: bool,
 }
 
-impl Session {
-    fn new(conn: Connection) -> Session {
-        Session {
+impl LiteSession {
+    pub(super) fn new(conn: Connection) -> LiteSession {
+        LiteSession {
             conn,
             remove: Vec::new(),
             written: Vec::new(),
             savepoints: 0,
             pushed: false,
         }
-    }
-
-    pub(crate) fn from_conn(conn: Connection) -> Session {
-        Session::new(conn)
     }
 
     /// Marks this transaction as one that adds queue items.
@@ -153,14 +152,117 @@ impl Store {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return self.joined(&mut session, written, f);
         }
-        let mut session = Session::new(self.pool.take()?);
-        session.written = written;
-        let guard = match self.begin(&session.conn, retry, deadline) {
-            Ok(guard) => guard,
-            Err(e) => return self.finish(session, Err(e), None),
+        match &self.backend {
+            Backend::Sqlite(lite) => self.write_lite(lite, retry, deadline, written, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.write(retry, deadline, f),
+        }
+    }
+
+    /// A write on the directory backend: led, or joined to the transaction
+    /// of the thread writing now (group commit, see `group`).
+    fn write_lite<T>(
+        &self,
+        lite: &Lite,
+        retry: bool,
+        deadline: Option<Instant>,
+        mut written: Vec<String>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        let slot = match lite.group.enter() {
+            Role::Lead => return self.lead(lite, retry, deadline, written, f),
+            Role::Join(slot) => slot,
         };
-        let result = f(&mut session);
-        self.finish(session, result, Some(guard))
+        // Queued behind this process's writer: as long as a wait for the
+        // write lock would be.
+        let until = deadline.or_else(|| (!retry).then(|| crate::deadline::from_now(self.timeout)));
+        match lite.group.wait_turn(&slot, until) {
+            Turn::TimedOut => {
+                remove_files(&self.disk, &mut written);
+                Err(Error::Timeout)
+            }
+            Turn::Lead => self.lead(lite, retry, deadline, written, f),
+            Turn::Run(mut session) => match group::catch(|| self.joined(&mut session, written, f)) {
+                Ok(Ok(value)) => {
+                    slot.give_back(session, Ran::Ok);
+                    slot.wait_done().map(|()| value)
+                }
+                Ok(Err(e)) => {
+                    slot.give_back(session, Ran::Failed);
+                    Err(e)
+                }
+                Err(panic) => {
+                    slot.give_back(session, Ran::Panicked);
+                    std::panic::resume_unwind(panic)
+                }
+            },
+        }
+    }
+
+    /// Leads a group commit (see `group`): takes the write lock, runs `f`,
+    /// then the operations of the writers that queued meanwhile, each
+    /// under a savepoint on its own thread, and commits them all at once.
+    fn lead<T>(
+        &self,
+        lite: &Lite,
+        retry: bool,
+        deadline: Option<Instant>,
+        written: Vec<String>,
+        f: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        let lead = PassLead(&lite.group);
+        let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
+        session.lite().written = written;
+        let guard = match self.begin(lite, &session.lite().conn, retry, deadline) {
+            Ok(guard) => guard,
+            Err(e) => return self.finish(lite, session, Err(e), None),
+        };
+        let value = match f(&mut session) {
+            Ok(value) => value,
+            // Nobody joined yet: the next writer leads a batch of its own.
+            Err(e) => return self.finish(lite, session, Err(e), Some(guard)),
+        };
+        let mut session = Box::new(session);
+        let mut joined = Joined(Vec::new());
+        // Writers that shared the last batch are likely on their way back:
+        // give them the processor once, so that they join this one rather
+        // than wait for its commit. A lone writer never yields.
+        let mut yielded = !lite.group.was_shared();
+        while joined.0.len() + 1 < group::MAX_BATCH {
+            let slot = match lite.group.next_joiner() {
+                Some(slot) => slot,
+                None if !yielded => {
+                    yielded = true;
+                    std::thread::yield_now();
+                    match lite.group.next_joiner() {
+                        Some(slot) => slot,
+                        None => break,
+                    }
+                }
+                None => break,
+            };
+            let marks = session.file_marks();
+            let (back, ran) = slot.run(session);
+            session = back;
+            match ran {
+                Ran::Ok => joined.0.push(slot),
+                Ran::Failed => {}
+                Ran::Panicked => self.undo_panicked(&mut session, marks),
+            }
+        }
+        lite.group.set_shared(!joined.0.is_empty());
+        let result = self.finish(lite, *session, Ok(value), Some(guard));
+        drop(lead);
+        joined.done(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Undoes what a joined operation that panicked left in the batch:
+    /// its savepoint, and the files it wrote.
+    fn undo_panicked(&self, s: &mut Session, (remove_mark, written_mark): (usize, usize)) {
+        let _ = s.execute_batch("ROLLBACK TO diskq_op; RELEASE diskq_op");
+        s.keep_removed_before(remove_mark);
+        self.drop_written_since(s, written_mark);
     }
 
     /// Runs `f` on a connection outside any explicit transaction (each
@@ -170,10 +272,16 @@ impl Store {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return f(&mut session);
         }
-        let mut session = Session::new(self.pool.take()?);
-        let result = f(&mut session);
-        self.pool.give(session.conn);
-        result
+        match &self.backend {
+            Backend::Sqlite(lite) => {
+                let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
+                let result = f(&mut session);
+                lite.pool.give(session.into_lite().conn);
+                result
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.read(f),
+        }
     }
 
     /// Runs `f` in one deferred read transaction: every statement sees the
@@ -184,18 +292,26 @@ impl Store {
             let mut session = shared.try_borrow_mut().map_err(|_| busy_session())?;
             return f(&mut session);
         }
-        let mut session = Session::new(self.pool.take()?);
-        if let Err(e) = session.conn.execute_batch("BEGIN") {
-            self.pool.give(session.conn);
+        #[allow(
+            clippy::infallible_destructuring_match,
+            reason = "the postgres feature adds a backend"
+        )]
+        let lite = match &self.backend {
+            Backend::Sqlite(lite) => lite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => return pg.read_snapshot(f),
+        };
+        let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
+        if let Err(e) = session.lite().conn.execute_batch("BEGIN") {
+            lite.pool.give(session.into_lite().conn);
             return Err(Error::from(e));
         }
         let result = f(&mut session);
         // Ending a read transaction cannot lose anything; a failure leaves
         // the connection in a transaction, and `give` then drops it.
-        let _ = session
-            .conn
-            .execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        self.pool.give(session.conn);
+        let conn = session.into_lite().conn;
+        let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        lite.pool.give(conn);
         result
     }
 
@@ -213,31 +329,62 @@ impl Store {
         if let Some(shared) = active(self.id) {
             return self.nested(&shared, f);
         }
-        let session = Session::new(self.pool.take()?);
-        let write_lock = match self.begin(&session.conn, retry, deadline) {
-            Ok(guard) => guard,
-            Err(e) => return self.finish(session, Err(e), None),
+        #[allow(
+            clippy::infallible_destructuring_match,
+            reason = "the postgres feature adds a backend"
+        )]
+        let lite = match &self.backend {
+            Backend::Sqlite(lite) => lite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                return pg.transact(retry, deadline, |session| self.run_active(session, f));
+            }
         };
+        let session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
+        let write_lock = match self.begin(lite, &session.as_lite().conn, retry, deadline) {
+            Ok(guard) => guard,
+            Err(e) => return self.finish(lite, session, Err(e), None),
+        };
+        let (session, result) = self.run_active(session, f);
+        match session {
+            Ok(session) => self.finish(lite, session, result, Some(write_lock)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `f` with `session` registered as this thread's open block of
+    /// this store, and hands the session back.
+    pub(super) fn run_active<T>(
+        &self,
+        session: Session,
+        f: impl FnOnce() -> Result<T>,
+    ) -> (Result<Session>, Result<T>) {
         let shared = Rc::new(RefCell::new(session));
         ACTIVE.with(|a| a.borrow_mut().push((self.id, shared.clone())));
         let guard = ActiveGuard(self.id);
         let result = f();
         drop(guard);
         let session = Rc::try_unwrap(shared)
-            .map_err(|_| Error::InvalidUse("transaction session still borrowed".into()))?
-            .into_inner();
-        self.finish(session, result, Some(write_lock))
+            .map_err(|_| Error::InvalidUse("transaction session still borrowed".into()))
+            .map(RefCell::into_inner);
+        (session, result)
     }
 
     /// Takes the directory's write lock (see `writers`), then `BEGIN
     /// IMMEDIATE`; each attempt waits at most the store's timeout, and
     /// until `deadline` at the latest. With `retry`, attempts that timed
     /// out go on (until the deadline, if there is one).
-    fn begin(&self, conn: &Connection, retry: bool, deadline: Option<Instant>) -> Result<WriteGuard<'_>> {
+    fn begin<'a>(
+        &self,
+        lite: &'a Lite,
+        conn: &Connection,
+        retry: bool,
+        deadline: Option<Instant>,
+    ) -> Result<WriteGuard<'a>> {
         loop {
             let per_attempt = crate::deadline::from_now(self.timeout);
             let until = deadline.map_or(per_attempt, |d| d.min(per_attempt));
-            let attempt = self.writers.acquire(until).and_then(|guard| {
+            let attempt = lite.writers.acquire(until).and_then(|guard| {
                 writers::begin_by(conn, until)?;
                 Ok(guard)
             });
@@ -251,7 +398,8 @@ impl Store {
     /// Commits on success, rolls back on error; releases the write lock;
     /// removes the files each outcome leaves unreferenced; returns the
     /// connection to the pool.
-    fn finish<T>(&self, mut session: Session, result: Result<T>, guard: Option<WriteGuard<'_>>) -> Result<T> {
+    fn finish<T>(&self, lite: &Lite, session: Session, result: Result<T>, guard: Option<WriteGuard<'_>>) -> Result<T> {
+        let mut session = session.into_lite();
         let result = match result.and_then(|value| session.keep_shared_files().map(|()| value)) {
             Ok(value) => session
                 .conn
@@ -261,7 +409,7 @@ impl Store {
             Err(e) => Err(e),
         };
         if result.is_ok() {
-            self.writers.after_commit(&session.conn);
+            lite.writers.after_commit(&session.conn);
         } else if !session.conn.is_autocommit() {
             // SQLite may already have rolled back (after SQLITE_FULL or an I/O
             // error); the first error is the one reported.
@@ -272,13 +420,13 @@ impl Store {
             remove_files(&self.disk, &mut session.remove);
             session.written.clear();
             if session.pushed {
-                self.notifier.pushed();
+                lite.notifier.pushed();
             }
         } else {
             session.remove.clear();
             remove_files(&self.disk, &mut session.written);
         }
-        self.pool.give(session.conn);
+        lite.pool.give(session.conn);
         result
     }
 }
@@ -288,23 +436,21 @@ impl Store {
     /// a savepoint: an operation that fails part-way leaves nothing behind,
     /// even if the block goes on.
     fn joined<T>(&self, s: &mut Session, written: Vec<String>, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
-        let (remove_mark, written_mark) = (s.remove.len(), s.written.len());
-        s.written.extend(written);
-        if let Err(e) = s.conn.execute_batch("SAVEPOINT diskq_op") {
-            let mut orphans = s.written.split_off(written_mark);
-            remove_files(&self.disk, &mut orphans);
-            return Err(Error::from(e));
+        let (remove_mark, written_mark) = s.file_marks();
+        s.wrote(written);
+        if let Err(e) = s.execute_batch("SAVEPOINT diskq_op") {
+            self.drop_written_since(s, written_mark);
+            return Err(e);
         }
         match f(s) {
             Ok(v) => {
-                s.conn.execute_batch("RELEASE diskq_op")?;
+                s.execute_batch("RELEASE diskq_op")?;
                 Ok(v)
             }
             Err(e) => {
-                let _ = s.conn.execute_batch("ROLLBACK TO diskq_op; RELEASE diskq_op");
-                s.remove.truncate(remove_mark);
-                let mut orphans = s.written.split_off(written_mark);
-                remove_files(&self.disk, &mut orphans);
+                let _ = s.execute_batch("ROLLBACK TO diskq_op; RELEASE diskq_op");
+                s.keep_removed_before(remove_mark);
+                self.drop_written_since(s, written_mark);
                 Err(e)
             }
         }
@@ -313,28 +459,99 @@ impl Store {
     fn nested<T>(&self, shared: &Shared, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let (name, remove_mark, written_mark) = {
             let mut s = shared.try_borrow_mut().map_err(|_| busy_session())?;
-            s.savepoints += 1;
-            let name = format!("diskq_{}", s.savepoints);
-            s.conn.execute_batch(&format!("SAVEPOINT {name}"))?;
-            (name, s.remove.len(), s.written.len())
+            let depth = s.enter_savepoint();
+            let name = format!("diskq_{depth}");
+            s.execute_batch(&format!("SAVEPOINT {name}"))?;
+            let (remove_mark, written_mark) = s.file_marks();
+            (name, remove_mark, written_mark)
         };
         let result = f();
         let mut s = shared.try_borrow_mut().map_err(|_| busy_session())?;
-        s.savepoints -= 1;
+        s.leave_savepoint();
         match result {
             Ok(v) => {
-                s.conn.execute_batch(&format!("RELEASE {name}"))?;
+                s.execute_batch(&format!("RELEASE {name}"))?;
                 Ok(v)
             }
             Err(e) => {
-                let _ = s.conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+                let _ = s.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
                 // The rolled-back rows are back, so their files must stay; the
                 // files written since the savepoint are referenced by nothing.
-                s.remove.truncate(remove_mark);
-                let mut orphans = s.written.split_off(written_mark);
-                remove_files(&self.disk, &mut orphans);
+                s.keep_removed_before(remove_mark);
+                self.drop_written_since(&mut s, written_mark);
                 Err(e)
             }
+        }
+    }
+
+    /// Removes the value files written since `mark` (their rows rolled back).
+    fn drop_written_since(&self, s: &mut Session, mark: usize) {
+        match s {
+            Session::Sqlite(s) => {
+                let mut orphans = s.written.split_off(mark);
+                remove_files(&self.disk, &mut orphans);
+            }
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => {}
+        }
+    }
+}
+
+impl LiteSession {
+    pub(super) fn file_marks(&self) -> (usize, usize) {
+        (self.remove.len(), self.written.len())
+    }
+
+    pub(super) fn wrote(&mut self, written: Vec<String>) {
+        self.written.extend(written);
+    }
+
+    pub(super) fn keep_removed_before(&mut self, mark: usize) {
+        self.remove.truncate(mark);
+    }
+
+    pub(super) fn enter_savepoint(&mut self) -> u32 {
+        self.savepoints += 1;
+        self.savepoints
+    }
+
+    pub(super) fn leave_savepoint(&mut self) {
+        self.savepoints -= 1;
+    }
+
+    pub(super) fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(Error::from)
+    }
+}
+
+/// Hands the lead of the group to the next queued writer when the leader
+/// is done, even on panic.
+struct PassLead<'a>(&'a Group);
+
+impl Drop for PassLead<'_> {
+    fn drop(&mut self) {
+        self.0.pass_lead();
+    }
+}
+
+/// The writers whose operations are in the leader's transaction: told how
+/// its commit ended, and told of a failure if the leader panicked first.
+struct Joined(Vec<Arc<Slot>>);
+
+impl Joined {
+    fn done(mut self, result: std::result::Result<(), &Error>) {
+        for slot in self.0.drain(..) {
+            slot.done(result.map_err(group::copy_error));
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        for slot in self.0.drain(..) {
+            slot.done(Err(Error::InvalidUse(
+                "the thread committing this write panicked; it was not committed".into(),
+            )));
         }
     }
 }

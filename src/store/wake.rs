@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{Session, Store, doorbell};
+use super::{Backend, Lite, LiteSession, Store, doorbell};
 use crate::error::Result;
 
 /// The longest pause of a waiter between two looks at the database, which
@@ -156,30 +156,59 @@ impl Notifier {
 /// the doorbell by others (at once), and any commit (`PRAGMA data_version`,
 /// every `wake_poll` when the doorbell is watched, else polled with a
 /// backoff up to it).
-pub(crate) struct Watcher<'a> {
+pub(crate) struct LiteWatcher<'a> {
     store: &'a Store,
-    session: Option<Session>,
+    lite: &'a Lite,
+    session: Option<LiteSession>,
     seen_notice: u64,
     seen_version: i64,
     pause: Duration,
 }
 
+/// Waits for a commit that may feed a blocked pop, of either backend.
+pub(crate) enum Watcher<'a> {
+    Sqlite(LiteWatcher<'a>),
+    #[cfg(feature = "postgres")]
+    Postgres(super::pg::PgWatcher),
+}
+
 impl<'a> Watcher<'a> {
-    /// A watcher for a blocking pop; it holds one connection while it lives.
+    /// A watcher for a blocking pop.
     pub(crate) fn new(store: &'a Store) -> Result<Watcher<'a>> {
+        match &store.backend {
+            Backend::Sqlite(lite) => LiteWatcher::new(store, lite).map(Watcher::Sqlite),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Ok(Watcher::Postgres(pg.watcher())),
+        }
+    }
+
+    /// Returns when something may have been pushed, or at `deadline`.
+    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+        match self {
+            Watcher::Sqlite(w) => w.wait(deadline),
+            #[cfg(feature = "postgres")]
+            Watcher::Postgres(w) => w.wait(deadline),
+        }
+    }
+}
+
+impl<'a> LiteWatcher<'a> {
+    /// A watcher of the directory; it holds one connection while it lives.
+    fn new(store: &'a Store, lite: &'a Lite) -> Result<LiteWatcher<'a>> {
         // The doorbell is watched before the first look at the queue, so
         // no ring after that look is missed. A read-only store makes no
         // doorbell (that would create a file): it polls, unless another
         // handle of this process watches the doorbell already.
         let seen_notice = if store.is_read_only() {
-            store.notifier.state().version
+            lite.notifier.state().version
         } else {
-            store.notifier.listen()
+            lite.notifier.listen()
         };
-        let session = Session::from_conn(store.pool.take()?);
+        let session = LiteSession::new(lite.pool.take()?);
         let seen_version = session.data_version()?;
-        Ok(Watcher {
+        Ok(LiteWatcher {
             store,
+            lite,
             session: Some(session),
             seen_notice,
             seen_version,
@@ -188,7 +217,7 @@ impl<'a> Watcher<'a> {
     }
 
     /// Returns when something may have been pushed, or at `deadline`.
-    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<()> {
+    fn wait(&mut self, deadline: Instant) -> Result<()> {
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -198,14 +227,14 @@ impl<'a> Watcher<'a> {
             // writers that ring nothing; else it is the only way to notice
             // other processes, and starts fast.
             let poll = self.store.wake_poll;
-            let step = if self.store.notifier.bell.live() {
+            let step = if self.lite.notifier.bell.live() {
                 poll
             } else {
                 let step = self.pause.min(poll);
                 self.pause = (self.pause * 2).min(poll);
                 step
             };
-            if let Some(version) = self.store.notifier.wait(self.seen_notice, step.min(deadline - now)) {
+            if let Some(version) = self.lite.notifier.wait(self.seen_notice, step.min(deadline - now)) {
                 self.seen_notice = version;
                 return Ok(());
             }
@@ -222,13 +251,40 @@ impl<'a> Watcher<'a> {
     }
 }
 
-/// What a task that watches the doorbell for the others needs of its
-/// watcher: the fallback poll, one look at a time.
+/// What a task that watches the directory for the others needs: the
+/// directory's notifier and watcher, and the fallback poll one look at a
+/// time (`crate::tokio::wait`).
 #[cfg(feature = "tokio")]
-impl<'a> Watcher<'a> {
-    /// The store watched.
-    pub(crate) fn store(&self) -> &'a Store {
-        self.store
+impl Store {
+    /// The directory's notifier; `None` for a PostgreSQL store.
+    pub(crate) fn lite_notifier(&self) -> Option<&Arc<Notifier>> {
+        match &self.backend {
+            Backend::Sqlite(lite) => Some(&lite.notifier),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// A watcher of the directory; `None` for a PostgreSQL store.
+    pub(crate) fn lite_watcher(&self) -> Option<Result<LiteWatcher<'_>>> {
+        match &self.backend {
+            Backend::Sqlite(lite) => Some(LiteWatcher::new(self, lite)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The longest pause of a waiter between two looks at the database.
+    pub(crate) fn wake_poll(&self) -> Duration {
+        self.wake_poll
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<'a> LiteWatcher<'a> {
+    /// The directory's notifier.
+    pub(crate) fn notifier(&self) -> &'a Notifier {
+        &self.lite.notifier
     }
 
     /// How long to wait before the next look at `PRAGMA data_version`:
@@ -236,7 +292,7 @@ impl<'a> Watcher<'a> {
     /// up to it (a change seen starts the backoff again).
     pub(crate) fn next_step(&mut self) -> Duration {
         let poll = self.store.wake_poll;
-        if self.store.notifier.bell.live() {
+        if self.lite.notifier.bell.live() {
             return poll;
         }
         let step = self.pause.min(poll);
@@ -260,10 +316,10 @@ impl<'a> Watcher<'a> {
     }
 }
 
-impl Drop for Watcher<'_> {
+impl Drop for LiteWatcher<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.store.pool.give(session.conn);
+            self.lite.pool.give(session.conn);
         }
     }
 }

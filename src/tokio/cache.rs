@@ -72,27 +72,41 @@ impl Cache {
     /// (on the blocking pool; see [`crate::Cache::open`]). For other
     /// settings, open with [`crate::Cache::builder`] and convert with
     /// [`Cache::from`].
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::open`].
     pub async fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         open_blocking(dir.as_ref(), |dir| crate::Cache::open(dir).map(Cache::from)).await
     }
 
     /// The sync cache underneath (the same handle).
+    #[must_use]
     pub fn sync(&self) -> &crate::Cache {
         &self.inner
     }
 
     /// The cache's directory.
+    #[must_use]
     pub fn directory(&self) -> &Path {
         self.inner.directory()
     }
 
     /// Sets `key` to `value` (see [`crate::Cache::set`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::set`].
     pub async fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
         turn().await;
         self.inner.set(key, value)
     }
 
     /// Sets `key` with expiry, tag, ... (see [`crate::Cache::set_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::set_with`].
     pub async fn set_with<V: Serialize + ?Sized>(
         &self,
         key: impl Into<Key>,
@@ -104,24 +118,40 @@ impl Cache {
     }
 
     /// Sets `key` to raw bytes (see [`crate::Cache::set_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::set_bytes`].
     pub async fn set_bytes(&self, key: impl Into<Key>, bytes: &[u8]) -> Result<()> {
         turn().await;
         self.inner.set_bytes(key, bytes)
     }
 
     /// The value of `key`, `None` when missing or expired (see [`crate::Cache::get`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::get`].
     pub async fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         coop().await;
         self.inner.get(key)
     }
 
     /// The raw bytes of `key` (see [`crate::Cache::get_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::get_bytes`].
     pub async fn get_bytes(&self, key: impl Into<Key>) -> Result<Option<Vec<u8>>> {
         coop().await;
         self.inner.get_bytes(key)
     }
 
     /// Sets `key` only if it is missing; true if it was set (see [`crate::Cache::add`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::add`].
     pub async fn add<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
         turn().await;
         self.inner.add(key, value)
@@ -129,18 +159,30 @@ impl Cache {
 
     /// Adds `delta` to the integer at `key` (`default` when missing);
     /// the new value (see [`crate::Cache::incr`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::incr`].
     pub async fn incr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         turn().await;
         self.inner.incr(key, delta, default)
     }
 
     /// Subtracts `delta` from the integer at `key` (see [`crate::Cache::decr`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::decr`].
     pub async fn decr(&self, key: impl Into<Key>, delta: i64, default: i64) -> Result<i64> {
         turn().await;
         self.inner.decr(key, delta, default)
     }
 
     /// Removes `key`; true if it was there (see [`crate::Cache::delete`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::delete`].
     pub async fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         turn().await;
         self.inner.delete(key)
@@ -148,36 +190,60 @@ impl Cache {
 
     /// Removes `key` and returns its value (see [`crate::Cache::pop`]).
     /// Cancellation-safe: the value is removed inside the poll that returns it.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::pop`].
     pub async fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         turn().await;
         self.inner.pop(key)
     }
 
     /// True if `key` holds an unexpired value (see [`crate::Cache::contains_key`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::contains_key`].
     pub async fn contains_key(&self, key: impl Into<Key>) -> Result<bool> {
         coop().await;
         self.inner.contains_key(key)
     }
 
     /// Sets or clears the expiry of `key` (see [`crate::Cache::touch`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::touch`].
     pub async fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         turn().await;
         self.inner.touch(key, expire)
     }
 
     /// How many unexpired items the cache holds (see [`crate::Cache::len`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::len`].
     pub async fn len(&self) -> Result<usize> {
         coop().await;
         self.inner.len()
     }
 
     /// True when the cache holds no unexpired item.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::is_empty`].
     pub async fn is_empty(&self) -> Result<bool> {
         coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item; how many (see [`crate::Cache::clear`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::clear`].
     pub async fn clear(&self) -> Result<usize> {
         turn().await;
         self.inner.clear()
@@ -186,30 +252,50 @@ impl Cache {
     /// Runs `f` in one write transaction (see [`crate::Cache::transact`]).
     /// `f` is sync and runs on the task's thread, holding the write lock:
     /// keep it short.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::transact`].
     pub async fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&crate::Cache) -> Result<T, E>) -> Result<T, E> {
         turn().await;
         self.inner.transact(f)
     }
 
     /// Pushes onto the back of the integer-keyed queue; the new key (see [`crate::Cache::push`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::push`].
     pub async fn push<V: Serialize + ?Sized>(&self, value: &V) -> Result<Key> {
         turn().await;
         self.inner.push(value)
     }
 
     /// Pushes onto either end of a queue (see [`crate::Cache::push_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::push_with`].
     pub async fn push_with<V: Serialize + ?Sized>(&self, value: &V, opts: &PushOptions) -> Result<Key> {
         turn().await;
         self.inner.push_with(value, opts)
     }
 
     /// Takes the front item of the integer-keyed queue (see [`crate::Cache::pull`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::pull`].
     pub async fn pull<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         turn().await;
         self.inner.pull()
     }
 
     /// Takes an item from either end of a queue (see [`crate::Cache::pull_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::pull_with`].
     pub async fn pull_with<V: DeserializeOwned>(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         turn().await;
         self.inner.pull_with(opts)
@@ -220,6 +306,10 @@ impl Cache {
     /// [module docs](crate::tokio#waiting-costs-no-thread)); `None` when
     /// nothing came in time, as [`crate::Cache::pull_timeout`].
     /// Cancellation-safe: a dropped future took nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::pull_timeout`].
     pub async fn pull_timeout<V: DeserializeOwned>(
         &self,
         opts: &PullOptions,
@@ -239,6 +329,10 @@ impl Cache {
 
     /// Waits up to `wait` until the queue `prefix` holds an item ready to
     /// pull; true if it does (see [`crate::Cache::wait_for_queued`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::wait_for_queued`].
     pub async fn wait_for_queued(&self, prefix: Option<&str>, wait: Duration) -> Result<bool> {
         turn().await;
         let until = crate::deadline::from_now(wait);
@@ -254,12 +348,20 @@ impl Cache {
     }
 
     /// The front item of the integer-keyed queue, left in place.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::peek`].
     pub async fn peek<V: DeserializeOwned>(&self) -> Result<Option<(Key, V)>> {
         coop().await;
         self.inner.peek()
     }
 
     /// Leases the front item of a queue (see [`crate::Cache::lease`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::lease`].
     pub async fn lease<V: DeserializeOwned>(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
         turn().await;
         Ok(self.inner.lease(opts)?.map(Lease::from))
@@ -269,6 +371,10 @@ impl Cache {
     /// process or freed by a lease that ran out, with no thread held while
     /// waiting (see [`crate::Cache::lease_timeout`]). Cancellation-safe: a
     /// dropped future leased nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::lease_timeout`].
     pub async fn lease_timeout<V: DeserializeOwned>(
         &self,
         opts: &LeaseOptions,
@@ -289,6 +395,10 @@ impl Cache {
     }
 
     /// Items queued and leased in the queue `prefix` (see [`crate::Cache::backlog`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::backlog`].
     pub async fn backlog(&self, prefix: Option<&str>) -> Result<Backlog> {
         coop().await;
         self.inner.backlog(prefix)
@@ -296,6 +406,10 @@ impl Cache {
 
     /// Moves the dead letters of `opts` back to their queue (see
     /// [`crate::Cache::requeue_dead_letters`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Cache::requeue_dead_letters`].
     pub async fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         turn().await;
         self.inner.requeue_dead_letters(opts)

@@ -76,6 +76,10 @@ fn end(side: Side) -> PullOptions {
 impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Opens (creating if needed) the deque in `dir` (on the blocking pool;
     /// see [`crate::Deque::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::open`].
     pub async fn open(dir: impl AsRef<Path>) -> Result<Deque<T>>
     where
         T: 'static,
@@ -84,6 +88,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// A deque over an open cache (see [`crate::Deque::from_cache`]).
+    #[must_use]
     pub fn from_cache(cache: Cache) -> Deque<T> {
         Deque {
             inner: crate::Deque::from_cache(cache.sync().clone()),
@@ -91,6 +96,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Bounds the deque (see [`crate::Deque::with_maxlen`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::with_maxlen`].
     pub async fn with_maxlen(self, maxlen: usize) -> Result<Deque<T>> {
         turn().await;
         Ok(Deque {
@@ -99,21 +108,28 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// The bound set by [`Deque::with_maxlen`].
+    #[must_use]
     pub fn maxlen(&self) -> Option<usize> {
         self.inner.maxlen()
     }
 
     /// The sync deque underneath (the same handle).
+    #[must_use]
     pub fn sync(&self) -> &crate::Deque<T> {
         &self.inner
     }
 
     /// The cache underneath.
+    #[must_use]
     pub fn cache(&self) -> Cache {
         Cache::from(self.inner.cache().clone())
     }
 
     /// Appends an item at the back (see [`crate::Deque::push_back`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::push_back`].
     pub async fn push_back<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<()>
     where
         T: Borrow<Q>,
@@ -123,6 +139,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Prepends an item at the front (see [`crate::Deque::push_front`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::push_front`].
     pub async fn push_front<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<()>
     where
         T: Borrow<Q>,
@@ -132,6 +152,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Appends every item at the back in one transaction (see [`crate::Deque::extend`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::extend`].
     pub async fn extend<'a, Q, I>(&self, values: I) -> Result<()>
     where
         Q: Serialize + ?Sized + 'a,
@@ -143,24 +167,40 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Removes and returns the front item (see [`crate::Deque::pop_front`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_front`].
     pub async fn pop_front(&self) -> Result<Option<T>> {
         turn().await;
         self.inner.pop_front()
     }
 
     /// Removes and returns the back item.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_back`].
     pub async fn pop_back(&self) -> Result<Option<T>> {
         turn().await;
         self.inner.pop_back()
     }
 
     /// Removes up to `n` items from the front in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_front_many`].
     pub async fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
         turn().await;
         self.inner.pop_front_many(n)
     }
 
     /// Removes up to `n` items from the back in one transaction, back first.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_back_many`].
     pub async fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
         turn().await;
         self.inner.pop_back_many(n)
@@ -174,12 +214,20 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// Cancellation-safe: dropping the future at any await (a
     /// `tokio::time::timeout` or a `select!` branch that lost) takes no
     /// item; the item is taken inside the poll that returns it.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_front_timeout`].
     pub async fn pop_front_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         turn().await;
         self.pop_timeout(Side::Front, timeout).await
     }
 
     /// [`Deque::pop_front_timeout`] at the back.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_back_timeout`].
     pub async fn pop_back_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         turn().await;
         self.pop_timeout(Side::Back, timeout).await
@@ -200,6 +248,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Leases the front item for `duration` (see [`crate::Deque::lease`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::lease`].
     pub async fn lease(&self, duration: Duration) -> Result<Option<Lease<T>>> {
         turn().await;
         Ok(self.inner.lease(duration)?.map(Lease::from))
@@ -207,6 +259,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Leases the front item with a delivery limit and a dead-letter queue
     /// (see [`crate::Deque::lease_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::lease_with`].
     pub async fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<T>>> {
         turn().await;
         Ok(self.inner.lease_with(opts)?.map(Lease::from))
@@ -216,6 +272,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// process or freed by a lease that ran out, holding no thread while it
     /// waits (see [`crate::Deque::lease_timeout`]). Cancellation-safe: a
     /// dropped future leased nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::lease_timeout`].
     pub async fn lease_timeout(&self, opts: &LeaseOptions, wait: Duration) -> Result<Option<Lease<T>>> {
         turn().await;
         if opts.prefix.is_some() {
@@ -236,12 +296,20 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     }
 
     /// Takes the front dead letter of `opts` (see [`crate::Deque::pop_dead_letter`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::pop_dead_letter`].
     pub async fn pop_dead_letter(&self, opts: &LeaseOptions) -> Result<Option<T>> {
         turn().await;
         self.inner.pop_dead_letter(opts)
     }
 
     /// Moves every dead letter of `opts` back to the back of the deque.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::requeue_dead_letters`].
     pub async fn requeue_dead_letters(&self, opts: &LeaseOptions) -> Result<usize> {
         turn().await;
         self.inner.requeue_dead_letters(opts)
@@ -249,30 +317,50 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// Moves an end item that does not decode as `T` to the dead-letter
     /// queue (see [`crate::Deque::dead_letter_undecodable`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::dead_letter_undecodable`].
     pub async fn dead_letter_undecodable(&self, side: Side) -> Result<Option<crate::Key>> {
         turn().await;
         self.inner.dead_letter_undecodable(side)
     }
 
     /// Items queued and items leased, in one snapshot.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::backlog`].
     pub async fn backlog(&self) -> Result<Backlog> {
         coop().await;
         self.inner.backlog()
     }
 
     /// The front item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::front`].
     pub async fn front(&self) -> Result<Option<T>> {
         coop().await;
         self.inner.front()
     }
 
     /// The back item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::back`].
     pub async fn back(&self) -> Result<Option<T>> {
         coop().await;
         self.inner.back()
     }
 
     /// The queued item at `index` from the front (see [`crate::Deque::get`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::get`].
     pub async fn get(&self, index: usize) -> Result<Option<T>> {
         coop().await;
         self.inner.get(index)
@@ -280,18 +368,30 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
 
     /// How many items the deque holds, leased and dead letters included
     /// (see [`crate::Deque::len`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::len`].
     pub async fn len(&self) -> Result<usize> {
         coop().await;
         self.inner.len()
     }
 
     /// True when the deque holds nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::is_empty`].
     pub async fn is_empty(&self) -> Result<bool> {
         coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item of the deque; how many (see [`crate::Deque::clear`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Deque::clear`].
     pub async fn clear(&self) -> Result<usize> {
         turn().await;
         self.inner.clear()

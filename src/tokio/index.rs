@@ -65,6 +65,10 @@ where
 {
     /// Opens (creating if needed) the index in `dir` (on the blocking pool;
     /// see [`crate::Index::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::open`].
     pub async fn open(dir: impl AsRef<Path>) -> Result<Index<K, V>>
     where
         K: 'static,
@@ -74,6 +78,7 @@ where
     }
 
     /// An index over an open cache (all of its items).
+    #[must_use]
     pub fn from_cache(cache: Cache) -> Index<K, V> {
         Index {
             inner: crate::Index::from_cache(cache.sync().clone()),
@@ -81,16 +86,22 @@ where
     }
 
     /// The sync index underneath (the same handle).
+    #[must_use]
     pub fn sync(&self) -> &crate::Index<K, V> {
         &self.inner
     }
 
     /// The cache underneath.
+    #[must_use]
     pub fn cache(&self) -> Cache {
         Cache::from(self.inner.cache().clone())
     }
 
     /// Sets the value of `key` (see [`crate::Index::insert`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::insert`].
     pub async fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<()>
     where
         Q: Serialize + ?Sized,
@@ -103,6 +114,10 @@ where
     }
 
     /// Inserts every pair in one transaction (see [`crate::Index::extend`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::extend`].
     pub async fn extend<'a, I>(&self, items: I) -> Result<()>
     where
         I: IntoIterator<Item = (&'a K, &'a V)>,
@@ -114,6 +129,10 @@ where
     }
 
     /// The value of `key` (see [`crate::Index::get`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::get`].
     pub async fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
     where
         K: Borrow<Q>,
@@ -123,6 +142,10 @@ where
     }
 
     /// Removes `key` and returns its value (see [`crate::Index::remove`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::remove`].
     pub async fn remove<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
     where
         K: Borrow<Q>,
@@ -132,6 +155,10 @@ where
     }
 
     /// True if `key` is in the index.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::contains_key`].
     pub async fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool>
     where
         K: Borrow<Q>,
@@ -141,42 +168,70 @@ where
     }
 
     /// How many items the index holds.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::len`].
     pub async fn len(&self) -> Result<usize> {
         coop().await;
         self.inner.len()
     }
 
     /// True when the index holds nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::is_empty`].
     pub async fn is_empty(&self) -> Result<bool> {
         coop().await;
         self.inner.is_empty()
     }
 
     /// Removes every item; how many.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::clear`].
     pub async fn clear(&self) -> Result<usize> {
         turn().await;
         self.inner.clear()
     }
 
     /// The first item (in insertion order), left in place.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::first`].
     pub async fn first(&self) -> Result<Option<(K, V)>> {
         coop().await;
         self.inner.first()
     }
 
     /// The last item, left in place.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::last`].
     pub async fn last(&self) -> Result<Option<(K, V)>> {
         coop().await;
         self.inner.last()
     }
 
     /// Removes and returns the first item (see [`crate::Index::pop_first`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::pop_first`].
     pub async fn pop_first(&self) -> Result<Option<(K, V)>> {
         turn().await;
         self.inner.pop_first()
     }
 
     /// Removes and returns the last item.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::pop_last`].
     pub async fn pop_last(&self) -> Result<Option<(K, V)>> {
         turn().await;
         self.inner.pop_last()
@@ -184,6 +239,10 @@ where
 
     /// The value of `key`, inserting `make()` first when it is missing (see
     /// [`crate::Index::get_or_insert_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::get_or_insert_with`].
     pub async fn get_or_insert_with<Q: Serialize + ?Sized>(&self, key: &Q, make: impl FnOnce() -> V) -> Result<V>
     where
         K: Borrow<Q>,
@@ -193,6 +252,10 @@ where
     }
 
     /// Pushes onto the back of the index's integer-keyed queue (see [`crate::Index::push`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::push`].
     pub async fn push<W: Serialize + ?Sized>(&self, value: &W) -> Result<Key>
     where
         V: Borrow<W>,
@@ -202,6 +265,10 @@ where
     }
 
     /// Pushes onto either end of a queue (see [`crate::Index::push_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::push_with`].
     pub async fn push_with<W: Serialize + ?Sized>(&self, value: &W, opts: &PushOptions) -> Result<Key>
     where
         V: Borrow<W>,
@@ -211,12 +278,20 @@ where
     }
 
     /// Takes the front item of the integer-keyed queue.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::pull`].
     pub async fn pull(&self) -> Result<Option<(Key, V)>> {
         turn().await;
         self.inner.pull()
     }
 
     /// Takes an item from either end of a queue.
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::pull_with`].
     pub async fn pull_with(&self, opts: &PullOptions) -> Result<Option<(Key, V)>> {
         turn().await;
         self.inner.pull_with(opts)
@@ -224,6 +299,10 @@ where
 
     /// [`Index::pull_with`], waiting up to `wait` for an item, holding no
     /// thread while it waits (see [`Cache::pull_timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::pull_timeout`].
     pub async fn pull_timeout(&self, opts: &PullOptions, wait: Duration) -> Result<Option<(Key, V)>> {
         turn().await;
         let until = crate::deadline::from_now(wait);
@@ -238,6 +317,10 @@ where
     }
 
     /// Leases the front item of a queue (see [`crate::Index::lease_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Index::lease_with`].
     pub async fn lease_with(&self, opts: &LeaseOptions) -> Result<Option<Lease<V>>> {
         turn().await;
         Ok(self.inner.lease_with(opts)?.map(Lease::from))

@@ -66,6 +66,10 @@ impl<V> Lease<V> {
 
     /// Done: deletes the item; `false` when the lease was lost meanwhile
     /// (see [`crate::Lease::ack`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Lease::ack`].
     pub async fn ack(self) -> Result<bool> {
         turn().await;
         self.inner.ack()
@@ -73,6 +77,10 @@ impl<V> Lease<V> {
 
     /// Not done: puts the item back at the front or the back of its queue
     /// (see [`crate::Lease::nack`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Lease::nack`].
     pub async fn nack(self, side: Side) -> Result<bool> {
         turn().await;
         self.inner.nack(side)
@@ -80,6 +88,10 @@ impl<V> Lease<V> {
 
     /// Heartbeat: the lease now runs until `duration` from now; `false`
     /// when it was already lost (see [`crate::Lease::renew`]).
+    ///
+    /// # Errors
+    ///
+    /// As the sync [`crate::Lease::renew`].
     pub async fn renew(&mut self, duration: Duration) -> Result<bool> {
         turn().await;
         self.inner.renew(duration)

@@ -30,7 +30,7 @@ use ::tokio::sync::futures::Notified;
 use ::tokio::time::{sleep, sleep_until};
 
 use crate::error::Result;
-use crate::store::{Store, Watcher};
+use crate::store::{LiteWatcher, Notifier, Store};
 
 /// How long one attempt at a take may wait for the write lock on the
 /// runtime's thread; then the task pauses and tries again. It bounds how
@@ -72,8 +72,11 @@ pub(crate) async fn take_until<T>(
     mut take: impl FnMut(Instant) -> Result<Option<T>>,
     mut next_wake: impl FnMut() -> Result<Option<Instant>>,
 ) -> Result<Option<T>> {
-    let notify = &store.notifier.tasks.notify;
-    let mut waiter = Waiter::new(store);
+    let Some(notifier) = store.lite_notifier() else {
+        return poll_until(store, until, take, next_wake).await;
+    };
+    let notify = &notifier.tasks.notify;
+    let mut waiter = Waiter::new(store, notifier);
     let mut baton = Baton { notify, owed: false };
     let mut looked = false;
     loop {
@@ -113,6 +116,41 @@ pub(crate) async fn take_until<T>(
     }
 }
 
+/// [`take_until`] for a store without the directory's wake-ups
+/// (PostgreSQL): looks every `wake_poll`, on a tokio timer. Its
+/// LISTEN/NOTIFY listener can wake tasks the same way later (a `Notify` it
+/// wakes, in place of this timer).
+async fn poll_until<T>(
+    store: &Store,
+    until: Instant,
+    mut take: impl FnMut(Instant) -> Result<Option<T>>,
+    mut next_wake: impl FnMut() -> Result<Option<Instant>>,
+) -> Result<Option<T>> {
+    let mut looked = false;
+    loop {
+        turn().await;
+        let slice = crate::deadline::from_now(LOCK_SLICE).min(until);
+        match take(slice) {
+            Ok(Some(item)) => return Ok(Some(item)),
+            Ok(None) => looked = true,
+            Err(e) if e.is_timeout() => {
+                if Instant::now() < until {
+                    sleep(LOCK_PAUSE).await;
+                    continue;
+                }
+                return if looked { Ok(None) } else { Err(e) };
+            }
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= until {
+            return Ok(None);
+        }
+        let look = crate::deadline::from_now(store.wake_poll()).min(until);
+        let wake = next_wake()?.map_or(look, |at| at.min(look));
+        sleep_until(wake.into()).await;
+    }
+}
+
 /// A woken task's debt: until it has looked at the queue, its wake may be
 /// the only one for an item, so dropping it (cancelled, or failed) wakes
 /// another task; and a look that found an item passes the wake on too.
@@ -132,6 +170,7 @@ impl Drop for Baton<'_> {
 /// Waits until something may have been pushed: a `take_until` waiter.
 pub(crate) struct Waiter<'a> {
     store: &'a Store,
+    notifier: &'a Notifier,
     /// Set while this task watches the directory for the process's tasks.
     watch: Option<Watch<'a>>,
 }
@@ -139,21 +178,25 @@ pub(crate) struct Waiter<'a> {
 impl<'a> Waiter<'a> {
     /// A waiter; watches the doorbell (once per process and directory)
     /// before the first look, so that no ring after it is missed.
-    pub(crate) fn new(store: &'a Store) -> Waiter<'a> {
+    pub(crate) fn new(store: &'a Store, notifier: &'a Notifier) -> Waiter<'a> {
         if !store.is_read_only() {
             // Rings that came before count as seen: the caller looks next.
-            store.notifier.listen();
+            notifier.listen();
         }
-        Waiter { store, watch: None }
+        Waiter {
+            store,
+            notifier,
+            watch: None,
+        }
     }
 
     /// Returns when `notified` fires (or this task, watching for the
     /// others, saw a ring or a commit): true; or at `until`: false.
     pub(crate) async fn wait(&mut self, mut notified: Pin<&mut Notified<'_>>, until: Instant) -> Result<bool> {
-        let tasks = &self.store.notifier.tasks;
+        let tasks = &self.notifier.tasks;
         loop {
             if self.watch.is_none() && !tasks.watching.swap(true, Ordering::AcqRel) {
-                self.watch = Some(Watch::new(self.store)?);
+                self.watch = Some(Watch::new(self.store, self.notifier)?);
                 // The fallback poll counts from now: the caller looks again
                 // first, so that a commit between its look and now is seen.
                 return Ok(false);
@@ -194,12 +237,12 @@ impl<'a> Waiter<'a> {
                 Woke::Bell(true) => {
                     // This task looks first (and wakes the next task if it
                     // finds an item); waiting threads look too.
-                    self.store.notifier.notify_threads();
+                    self.notifier.notify_threads();
                     return Ok(true);
                 }
                 Woke::Look => {
                     if watch.watcher.committed()? {
-                        self.store.notifier.notify_threads();
+                        self.notifier.notify_threads();
                         return Ok(true);
                     }
                     if Instant::now() >= until {
@@ -224,24 +267,27 @@ enum Woke {
 /// The watch of a directory for the tasks of this process: a watcher (the
 /// fallback poll's connection) and the doorbell on the reactor.
 struct Watch<'a> {
-    watcher: Watcher<'a>,
+    watcher: LiteWatcher<'a>,
     #[cfg(target_os = "linux")]
     bell: Option<::tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
 impl<'a> Watch<'a> {
     /// Called by the task that set `Tasks::watching`: on error it is unset.
-    fn new(store: &'a Store) -> Result<Watch<'a>> {
-        let watcher = match store.watcher() {
+    fn new(store: &'a Store, notifier: &'a Notifier) -> Result<Watch<'a>> {
+        let watcher = match store
+            .lite_watcher()
+            .expect("a store with the directory's notifier has its watcher")
+        {
             Ok(w) => w,
             Err(e) => {
-                store.notifier.tasks.watching.store(false, Ordering::Release);
+                notifier.tasks.watching.store(false, Ordering::Release);
                 return Err(e);
             }
         };
         Ok(Watch {
             #[cfg(target_os = "linux")]
-            bell: store.notifier.bell.watch_fd().and_then(|fd| {
+            bell: notifier.bell.watch_fd().and_then(|fd| {
                 // `OwnedFd` keeps one descriptor for its life and the
                 // `AsyncFd` owns it: the I/O-safety hole that deprecated
                 // this constructor (tokio #8587) is not open here, and its
@@ -264,7 +310,7 @@ impl<'a> Watch<'a> {
                 self.bell = None;
                 return false;
             };
-            let rang = self.watcher.store().notifier.bell.drain();
+            let rang = self.watcher.notifier().bell.drain();
             // Read to the end: readiness is cleared unless a ring came since.
             ready.clear_ready();
             return rang;
@@ -275,7 +321,7 @@ impl<'a> Watch<'a> {
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        let tasks = &self.watcher.store().notifier.tasks;
+        let tasks = &self.watcher.notifier().tasks;
         tasks.watching.store(false, Ordering::Release);
         // Another waiting task takes over the watch.
         tasks.notify.notify_one();
