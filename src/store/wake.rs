@@ -274,6 +274,20 @@ impl Store {
         }
     }
 
+    /// The waiting tasks of a PostgreSQL store (woken by its listener's
+    /// `NOTIFY`s), after making sure the listener listens; `None` for a
+    /// directory.
+    pub(crate) fn pg_tasks(&self) -> Option<&::tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                pg.listener().listen();
+                Some(&pg.listener().tasks)
+            }
+        }
+    }
+
     /// The longest pause of a waiter between two looks at the database.
     pub(crate) fn wake_poll(&self) -> Duration {
         self.wake_poll

@@ -90,12 +90,17 @@
 //! runtime between two `block_on` calls), the tasks of other runtimes see
 //! other processes' pushes only when it runs again or their wait ends.
 //!
-//! # Other backends
+//! # PostgreSQL
 //!
-//! Only the directory backend is async today. The waiting is written
-//! against the directory's wake-ups (`wake::Notifier`: one `Notify` per
-//! directory and a watcher task); a backend with its own notifications
-//! (PostgreSQL's LISTEN/NOTIFY) wakes the same `Notify` from its listener.
+//! With the `postgres` feature too, the same handles open a PostgreSQL
+//! schema (`Deque::open("postgres://host/db#schema")`). A waiting task is
+//! woken through LISTEN/NOTIFY: the store's listening connection (one per
+//! process and schema, on the thread diskq runs PostgreSQL's connections
+//! on) wakes one waiting task per `NOTIFY`, as the doorbell does for a
+//! directory, and `wake_poll` bounds the wait when that connection is lost.
+//! The operations themselves are still the sync calls run inline, so each
+//! holds its worker for a round trip to the server; awaiting the driver's
+//! futures directly is the next step.
 
 mod cache;
 mod deque;

@@ -72,10 +72,12 @@ pub(crate) async fn take_until<T>(
     mut take: impl FnMut(Instant) -> Result<Option<T>>,
     mut next_wake: impl FnMut() -> Result<Option<Instant>>,
 ) -> Result<Option<T>> {
-    let Some(notifier) = store.lite_notifier() else {
-        return poll_until(store, until, take, next_wake).await;
+    let notifier = store.lite_notifier().map(std::sync::Arc::as_ref);
+    let notify = match (notifier, store.pg_tasks()) {
+        (Some(notifier), _) => &notifier.tasks.notify,
+        (None, Some(tasks)) => tasks,
+        (None, None) => unreachable!("a store is a directory or a PostgreSQL schema"),
     };
-    let notify = &notifier.tasks.notify;
     let mut waiter = Waiter::new(store, notifier);
     let mut baton = Baton { notify, owed: false };
     let mut looked = false;
@@ -116,41 +118,6 @@ pub(crate) async fn take_until<T>(
     }
 }
 
-/// [`take_until`] for a store without the directory's wake-ups
-/// (PostgreSQL): looks every `wake_poll`, on a tokio timer. Its
-/// LISTEN/NOTIFY listener can wake tasks the same way later (a `Notify` it
-/// wakes, in place of this timer).
-async fn poll_until<T>(
-    store: &Store,
-    until: Instant,
-    mut take: impl FnMut(Instant) -> Result<Option<T>>,
-    mut next_wake: impl FnMut() -> Result<Option<Instant>>,
-) -> Result<Option<T>> {
-    let mut looked = false;
-    loop {
-        turn().await;
-        let slice = crate::deadline::from_now(LOCK_SLICE).min(until);
-        match take(slice) {
-            Ok(Some(item)) => return Ok(Some(item)),
-            Ok(None) => looked = true,
-            Err(e) if e.is_timeout() => {
-                if Instant::now() < until {
-                    sleep(LOCK_PAUSE).await;
-                    continue;
-                }
-                return if looked { Ok(None) } else { Err(e) };
-            }
-            Err(e) => return Err(e),
-        }
-        if Instant::now() >= until {
-            return Ok(None);
-        }
-        let look = crate::deadline::from_now(store.wake_poll()).min(until);
-        let wake = next_wake()?.map_or(look, |at| at.min(look));
-        sleep_until(wake.into()).await;
-    }
-}
-
 /// A woken task's debt: until it has looked at the queue, its wake may be
 /// the only one for an item, so dropping it (cancelled, or failed) wakes
 /// another task; and a look that found an item passes the wake on too.
@@ -170,7 +137,9 @@ impl Drop for Baton<'_> {
 /// Waits until something may have been pushed: a `take_until` waiter.
 pub(crate) struct Waiter<'a> {
     store: &'a Store,
-    notifier: &'a Notifier,
+    /// The directory's notifier; `None` for PostgreSQL, whose listener
+    /// (a connection of diskq's own runtime thread) wakes the tasks.
+    notifier: Option<&'a Notifier>,
     /// Set while this task watches the directory for the process's tasks.
     watch: Option<Watch<'a>>,
 }
@@ -178,8 +147,8 @@ pub(crate) struct Waiter<'a> {
 impl<'a> Waiter<'a> {
     /// A waiter; watches the doorbell (once per process and directory)
     /// before the first look, so that no ring after it is missed.
-    pub(crate) fn new(store: &'a Store, notifier: &'a Notifier) -> Waiter<'a> {
-        if !store.is_read_only() {
+    pub(crate) fn new(store: &'a Store, notifier: Option<&'a Notifier>) -> Waiter<'a> {
+        if let Some(notifier) = notifier.filter(|_| !store.is_read_only()) {
             // Rings that came before count as seen: the caller looks next.
             notifier.listen();
         }
@@ -193,10 +162,27 @@ impl<'a> Waiter<'a> {
     /// Returns when `notified` fires (or this task, watching for the
     /// others, saw a ring or a commit): true; or at `until`: false.
     pub(crate) async fn wait(&mut self, mut notified: Pin<&mut Notified<'_>>, until: Instant) -> Result<bool> {
-        let tasks = &self.notifier.tasks;
+        let Some(notifier) = self.notifier else {
+            // PostgreSQL: a NOTIFY wakes a task; a lost listening connection
+            // is made again by the next look (`Store::pg_tasks`), and until
+            // then the tasks look every `wake_poll`.
+            let look = crate::deadline::from_now(self.store.wake_poll()).min(until);
+            let mut timer = std::pin::pin!(sleep_until(look.into()));
+            return Ok(poll_fn(|cx| {
+                if notified.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(true)
+                } else if timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(false)
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await);
+        };
+        let tasks = &notifier.tasks;
         loop {
             if self.watch.is_none() && !tasks.watching.swap(true, Ordering::AcqRel) {
-                self.watch = Some(Watch::new(self.store, self.notifier)?);
+                self.watch = Some(Watch::new(self.store, notifier)?);
                 // The fallback poll counts from now: the caller looks again
                 // first, so that a commit between its look and now is seen.
                 return Ok(false);
@@ -237,12 +223,12 @@ impl<'a> Waiter<'a> {
                 Woke::Bell(true) => {
                     // This task looks first (and wakes the next task if it
                     // finds an item); waiting threads look too.
-                    self.notifier.notify_threads();
+                    notifier.notify_threads();
                     return Ok(true);
                 }
                 Woke::Look => {
                     if watch.watcher.committed()? {
-                        self.notifier.notify_threads();
+                        notifier.notify_threads();
                         return Ok(true);
                     }
                     if Instant::now() >= until {

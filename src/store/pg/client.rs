@@ -229,6 +229,9 @@ pub(crate) struct Listener {
     timeout: Duration,
     state: Mutex<ListenState>,
     changed: Condvar,
+    /// Waiting tasks (`crate::tokio`): each wake wakes one.
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -256,6 +259,8 @@ impl Listener {
             timeout,
             state: Mutex::new(ListenState::default()),
             changed: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            tasks: tokio::sync::Notify::new(),
         })
     }
 
@@ -268,6 +273,8 @@ impl Listener {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
+        #[cfg(feature = "tokio")]
+        self.tasks.notify_one();
     }
 
     /// Makes sure a connection listens (reconnecting after a lost one) and
@@ -313,6 +320,8 @@ impl Listener {
                     // Waiters look again (a commit may have gone unheard).
                     st.version = st.version.wrapping_add(1);
                     listener.changed.notify_all();
+                    #[cfg(feature = "tokio")]
+                    listener.tasks.notify_one();
                 }
             });
             client.batch_execute(&format!("LISTEN {channel}")).await?;

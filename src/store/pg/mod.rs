@@ -347,6 +347,13 @@ impl Pg {
         }
     }
 
+    /// The listener of the store's channel, for waiting tasks
+    /// (`crate::tokio`): `Listener::listen` before a look, then its `tasks`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn listener(&self) -> &Arc<Listener> {
+        &self.listener
+    }
+
     /// A watcher for a blocking pop.
     pub(crate) fn watcher(&self) -> PgWatcher {
         PgWatcher {
