@@ -143,6 +143,7 @@ impl Cache {
         // Lease bookkeeping of the removed items goes too.
         self.store().write_freeing(|s| {
             s.clear_leases()?;
+            s.clear_dead_letters()?;
             s.clear_jobs()
         })?;
         Ok(removed)
