@@ -27,6 +27,11 @@ fn a_read_only_store_reads_and_refuses_writes() {
 
     let ro = Cache::open_read_only(&location).unwrap();
     assert!(ro.is_read_only());
+    assert_eq!(ro.directory(), std::path::Path::new(&location), "the location as given");
+    // No hit or miss counted yet (statistics off): zeros, not an error.
+    let stats = ro.stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.culled), (0, 0, 0));
+    assert_eq!(cache.stats().unwrap().hits, 0);
     let backlog = ro.backlog(Some("jobs")).unwrap();
     assert_eq!((backlog.queued, backlog.leased, backlog.scheduled), (1, 1, 0));
     let stats = ro.queue_stats(Some("jobs")).unwrap();

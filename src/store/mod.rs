@@ -186,7 +186,13 @@ impl Store {
         } else {
             pg::open(location, overrides, opts.timeout, opts.wake_poll)?
         };
-        let shown = PathBuf::from(opened.shown);
+        // A read-only store shows the location it was given, not the
+        // option added to it (and never a password).
+        let shown = PathBuf::from(if opts.read_only {
+            redacted(location)
+        } else {
+            opened.shown
+        });
         Ok(Store {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             statistics: AtomicBool::new(opened.settings.statistics),
