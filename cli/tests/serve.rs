@@ -676,3 +676,16 @@ f.close()
         assert!(after[path] == *entry, "{} changed", path.display());
     }
 }
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgresql_location_needs_the_postgres_feature() {
+    let out = std::process::Command::new(server::DISKQ)
+        .args(["serve", "postgres://app:hunter2secret@127.0.0.1/db#jobs", "--port", "0"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo feature `postgres`"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+}

@@ -205,6 +205,7 @@ impl Location {
 
     /// Opens a PostgreSQL location read-only (the library asks the server
     /// for read-only transactions, and makes no schema): id `.`.
+    #[cfg(feature = "postgres")]
     pub fn open_postgres(cache: Cache) -> Location {
         Location {
             id: ".".to_string(),
