@@ -732,6 +732,32 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         Ok(self.cache.pull_with(&pull)?.map(|(_, v)| v))
     }
 
+    /// The dead letters of `opts`, front first, `limit` at most, with their
+    /// delivery counts and last errors (see [`Cache::dead_letters`]). A read:
+    /// nothing is taken.
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diskq::{LeaseOptions, NackOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<String> = diskq::Deque::open(dir.path())?;
+    /// jobs.push_back("poison")?;
+    /// let opts = LeaseOptions::new(Duration::from_secs(30)).max_deliveries(1);
+    /// jobs.lease_with(&opts)?.expect("delivered").nack_with(&NackOptions::new().error("panicked"))?;
+    /// let dead = jobs.dead_letters(&opts, 10)?;
+    /// assert_eq!(dead[0].last_error.as_deref(), Some("panicked"));
+    /// assert_eq!(jobs.pop_dead_letter(&opts)?.as_deref(), Some("poison"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dead_letters(&self, opts: &LeaseOptions, limit: usize) -> Result<Vec<crate::DeadLetter>> {
+        Self::deque_options(opts)?;
+        self.cache.dead_letters(opts, limit)
+    }
+
     /// Moves every dead letter of `opts` back to the back of the deque.
     ///
     /// # Errors

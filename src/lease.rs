@@ -22,8 +22,11 @@ use crate::options::Side;
 use crate::queue::{FIRST_NUMBER, bounds, key_of, number_of};
 use crate::store::{Counter, JobRow, LeaseRow, NewJob, QUEUE_BOUND, Session, job_key};
 
+mod dead;
 mod id;
 
+pub use dead::DeadLetter;
+pub(crate) use dead::record as record_dead_letter;
 pub use id::LeaseId;
 
 /// How to lease: from which queue, for how long, and what to do with an
@@ -563,6 +566,7 @@ impl<V> Lease<V> {
         let queue = queue_name(&self.opts);
         cache.store().write(self.opts.retry, None, |s| {
             let clock = cache.now_time();
+            let now = crate::options::to_unix_seconds(clock);
             let ready = crate::jobs::ready_time(clock, Some(crate::options::Due::After(delay)));
             if let Some(id) = self.job {
                 let Some(job) = held_job(s, id, token)? else {
@@ -574,7 +578,8 @@ impl<V> Lease<V> {
                     .max_deliveries
                     .is_some_and(|max| job.deliveries >= i64::from(max))
                 {
-                    job_to_dead_letter(s, &job, &self.opts)?;
+                    let why = nack.error.as_deref().or(job.last_error.as_deref());
+                    job_to_dead_letter(s, &job, job.deliveries, why, &self.opts, now)?;
                     return Ok(true);
                 }
                 let error = nack.error.as_deref().or(job.last_error.as_deref());
@@ -595,7 +600,7 @@ impl<V> Lease<V> {
                     .max_deliveries
                     .is_some_and(|max| row.deliveries >= i64::from(max))
                 {
-                    to_dead_letter(s, key, &self.opts)?;
+                    to_dead_letter(s, key, &self.opts, nack.error.as_deref(), now)?;
                     return Ok(true);
                 }
                 lease_to_job(s, key, &row, queue, ready, nack.error.as_deref())?;
@@ -610,7 +615,7 @@ impl<V> Lease<V> {
                 .max_deliveries
                 .is_some_and(|max| row.deliveries >= i64::from(max))
             {
-                to_dead_letter(s, key, &self.opts)?;
+                to_dead_letter(s, key, &self.opts, None, now)?;
                 return Ok(true);
             }
             let back_in = queue_key(s, self.opts.prefix.as_deref(), side)?;
@@ -712,11 +717,20 @@ fn lease_to_job(
 }
 
 /// Moves a job to the back of the dead-letter queue (a plain item there),
-/// freeing its unique key.
-fn job_to_dead_letter(s: &mut Session, job: &JobRow, opts: &LeaseOptions) -> Result<()> {
+/// freeing its unique key; its `deliveries` and last error `why` are
+/// recorded (see `store/dead.rs`).
+fn job_to_dead_letter(
+    s: &mut Session,
+    job: &JobRow,
+    deliveries: i64,
+    why: Option<&str>,
+    opts: &LeaseOptions,
+    now: f64,
+) -> Result<()> {
     let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
     s.rename_key(&Key::Text(job_key(job.id)), &dead)?;
     s.delete_job(queue_name(opts), job.id)?;
+    dead::record(s, &dead, queue_name(opts), Some(deliveries), why, now)?;
     s.count(queue_name(opts), Counter::DeadLettered, 1)?;
     s.mark_pushed();
     Ok(())
@@ -742,11 +756,14 @@ pub(crate) fn queue_key(s: &Session, prefix: Option<&str>, side: Side) -> Result
     Ok(key_of(prefix, number))
 }
 
-/// Moves a leased item to the back of the dead-letter queue.
-fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions) -> Result<()> {
+/// Moves a leased item to the back of the dead-letter queue, recording its
+/// delivery count and the error `why` its last delivery failed with.
+fn to_dead_letter(s: &mut Session, key: &Key, opts: &LeaseOptions, why: Option<&str>, now: f64) -> Result<()> {
     let dead = queue_key(s, Some(&opts.dead_letter_prefix()), Side::Back)?;
+    let deliveries = s.lease_row(key)?.map(|row| row.deliveries);
     s.rename_key(key, &dead)?;
     s.delete_lease_row(key)?;
+    dead::record(s, &dead, queue_name(opts), deliveries, why, now)?;
     s.count(queue_name(opts), Counter::DeadLettered, 1)?;
     s.mark_pushed();
     Ok(())
@@ -816,9 +833,10 @@ fn failed_delivery<V>(
     row: &LeaseRow,
     opts: &LeaseOptions,
     e: Error,
+    now: f64,
 ) -> Result<Taken<V>> {
     if opts.max_deliveries.is_some_and(|max| row.deliveries >= i64::from(max)) {
-        to_dead_letter(s, key, opts)?;
+        to_dead_letter(s, key, opts, Some(&e.to_string()), now)?;
         return Ok(Taken::Undecodable(e));
     }
     let (lo, hi) = bounds(opts.prefix.as_deref());
@@ -927,7 +945,7 @@ impl Cache {
                 }
                 s.count(queue, Counter::Redelivered, 1)?;
                 if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
-                    to_dead_letter(s, &key, opts)?;
+                    to_dead_letter(s, &key, opts, None, now)?;
                     continue;
                 }
                 let delay = opts.retry_policy.delay(u32::try_from(deliveries).unwrap_or(u32::MAX));
@@ -961,14 +979,14 @@ impl Cache {
                         return Ok(Taken::Lease(key, row, value));
                     }
                     Leased::Gone => continue,
-                    Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e),
+                    Leased::Undecodable(e) => return failed_delivery(s, &key, &was, &row, opts, e, now),
                 }
             }
             if s.job_gauge(queue)? > 0 {
                 while let Some(job) = s.expired_job(queue, now)? {
                     s.count(queue, Counter::Redelivered, 1)?;
                     if opts.max_deliveries.is_some_and(|max| job.deliveries >= i64::from(max)) {
-                        job_to_dead_letter(s, &job, opts)?;
+                        job_to_dead_letter(s, &job, job.deliveries, job.last_error.as_deref(), opts, now)?;
                         continue;
                     }
                     let delay = opts
@@ -1022,7 +1040,7 @@ impl Cache {
                     Ok(Taken::Lease(lease_key, row, value))
                 }
                 Leased::Gone => Ok(Taken::Nothing),
-                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e),
+                Leased::Undecodable(e) => failed_delivery(s, &lease_key, &front, &row, opts, e, now),
             }
         })?;
         match taken {
@@ -1085,7 +1103,7 @@ impl Cache {
             Ok(None) => Ok(Taken::Nothing),
             Err(e) if e.is_decode() => {
                 if opts.max_deliveries.is_some_and(|max| deliveries >= i64::from(max)) {
-                    job_to_dead_letter(s, job, opts)?;
+                    job_to_dead_letter(s, job, deliveries, Some(&e.to_string()), opts, now)?;
                 } else {
                     s.reschedule_job(job.id, now, job.last_error.as_deref())?;
                 }
@@ -1154,6 +1172,7 @@ impl Cache {
             while let Some(front) = s.queue_edge((&lo, &hi), false)? {
                 let key = queue_key(s, opts.prefix.as_deref(), Side::Back)?;
                 s.rename_key(&front, &key)?;
+                s.forget_dead_letter(&front)?;
                 moved += 1;
             }
             if moved > 0 {

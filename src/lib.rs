@@ -65,8 +65,9 @@
 //! ([`Deque::lease`], [`Cache::lease`]) hands the item out but keeps it,
 //! hidden, until the consumer acks it; if the consumer dies, the lease runs
 //! out and the next consumer gets the item again (with a higher delivery
-//! count; after `max_deliveries` it goes to a dead-letter queue). Work may
-//! then be done twice, so make it idempotent.
+//! count; after `max_deliveries` it goes to a dead-letter queue, where
+//! [`Cache::dead_letters`] lists it with its delivery count and the last
+//! error a nack gave). Work may then be done twice, so make it idempotent.
 //!
 //! A crawler is the example: popping a URL from the frontier and crashing
 //! before the page is stored loses that URL for good; leasing it costs one
@@ -484,7 +485,7 @@ pub use index::Index;
 pub use jobs::RetryPolicy;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Backlog, Lease, LeaseId, LeaseOptions, NackOptions};
+pub use lease::{Backlog, DeadLetter, Lease, LeaseId, LeaseOptions, NackOptions};
 pub use options::{CheckOptions, Due, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,

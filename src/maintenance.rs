@@ -143,6 +143,7 @@ impl Cache {
         // Lease bookkeeping of the removed items goes too.
         self.store().write_freeing(|s| {
             s.clear_leases()?;
+            s.clear_dead_letters()?;
             s.clear_jobs()
         })?;
         Ok(removed)
@@ -262,8 +263,9 @@ impl Cache {
         self.store().read(|s| {
             let count = |name| match s.setting(name)? {
                 Scalar::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
-                // The culled row appears with the first cull.
-                Scalar::Null if name == CULLED_KEY => Ok(0),
+                // The culled row appears with the first cull; on PostgreSQL
+                // the hits and misses rows appear with the first count.
+                Scalar::Null => Ok(0),
                 other => Err(Error::setting(name, format!("expected an integer, found {other:?}"))),
             };
             Ok(Stats {

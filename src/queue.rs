@@ -508,11 +508,26 @@ impl Cache {
                     Ok(_) => Ok(None),
                     Err(e) if e.is_decode() => {
                         let dead = crate::lease::queue_key(s, Some(&dead_letter), Side::Back)?;
+                        let item = s.rowid_of(&key)?;
                         s.rename_key(&key, &dead)?;
                         // A nacked item's delivery count stays at its old key.
+                        let mut deliveries = None;
                         if s.has_lease_table()? {
+                            deliveries = s
+                                .lease_row(&key)?
+                                .filter(|row| Some(row.item) == item)
+                                .map(|row| row.deliveries);
                             s.delete_lease_row(&key)?;
                         }
+                        let why = e.to_string();
+                        crate::lease::record_dead_letter(
+                            s,
+                            &dead,
+                            prefix.unwrap_or_default(),
+                            deliveries,
+                            Some(&why),
+                            now,
+                        )?;
                         s.count(prefix.unwrap_or_default(), Counter::DeadLettered, 1)?;
                         s.mark_pushed();
                         Ok(Some(key))

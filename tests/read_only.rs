@@ -314,3 +314,41 @@ fn a_read_only_wait_makes_no_doorbell() {
         "a read-only wait created a file"
     );
 }
+
+#[test]
+fn the_job_queue_reads_change_no_file() {
+    use diskq::{LeaseOptions, NackOptions, PushOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = LeaseOptions::new(Duration::from_secs(600))
+        .prefix("jobs")
+        .max_deliveries(1);
+    {
+        let cache = Cache::open(tmp.path()).unwrap();
+        let jobs = PushOptions::new().prefix("jobs");
+        cache.push_many(["a", "b", "c"], &jobs).unwrap();
+        cache
+            .push_with("later", &jobs.clone().delay(Duration::from_secs(3600)))
+            .unwrap();
+        let failed = cache.lease::<String>(&opts).unwrap().expect("a");
+        failed.nack_with(&NackOptions::new().error("boom")).unwrap();
+        drop(cache.lease::<String>(&opts).unwrap().expect("b")); // held
+    }
+    let before = snapshot(tmp.path());
+    let cache = Cache::open_read_only(tmp.path()).unwrap();
+    let backlog = cache.backlog(Some("jobs")).unwrap();
+    assert_eq!((backlog.queued, backlog.leased, backlog.scheduled), (1, 1, 1));
+    let stats = cache.queue_stats(Some("jobs")).unwrap();
+    assert_eq!((stats.pushed, stats.scheduled, stats.dead_lettered), (4, 1, 1));
+    assert_eq!(cache.all_queue_stats().unwrap().len(), 1);
+    let dead = cache.dead_letters(&opts, 10).unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
+    assert!(cache.lease::<String>(&opts).is_err());
+    assert!(cache.requeue_dead_letters(&opts).is_err());
+    assert!(
+        cache
+            .push_job("x", &PushOptions::new().prefix("jobs").priority(1))
+            .is_err()
+    );
+    drop(cache);
+    assert_eq!(snapshot(tmp.path()), before);
+}

@@ -162,7 +162,9 @@ pub enum Command {
     /// directory is never written, unless --allow-writes. See cli/README.md.
     #[cfg(feature = "serve")]
     Serve {
-        /// The directory: a cache, a FanoutCache root, or a folder of caches.
+        /// The directory: a cache, a FanoutCache root, or a folder of caches;
+        /// or, built with the `postgres` feature, a PostgreSQL location
+        /// `postgres://user:password@host/database#schema` (read-only).
         dir: PathBuf,
         /// The port (0: any free one, printed at start).
         #[arg(long, default_value_t = 7478)]

@@ -15,12 +15,15 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use diskq::{Cache, FanoutCache, LeaseOptions, PushOptions, Side};
+use diskq::{Cache, FanoutCache, LeaseOptions, NackOptions, PushOptions, Side};
 use serde_json::{Value, json};
 use server::{Server, agent, get, get_json, snapshot, until};
 
-/// A directory with a plain queue, a queue `jobs` with a running lease
-/// and a dead letter, and a FanoutCache with a named deque.
+/// A directory with a plain queue, a queue `jobs` with a running lease, a
+/// dead letter (nacked with an error) and a delayed item, a queue `urgent`
+/// whose job (a priority push) is leased again after a nack with an error,
+/// a queue `later` of one delayed item only, and a FanoutCache with a
+/// named deque.
 fn populated(root: &Path) {
     let cache = Cache::open(root.join("main")).expect("open");
     cache.push("plain item").expect("push");
@@ -32,9 +35,21 @@ fn populated(root: &Path) {
         .prefix("jobs")
         .max_deliveries(1);
     let failed = cache.lease::<String>(&once).expect("lease").expect("job-1");
-    assert!(failed.nack(Side::Front).expect("nack"), "job-1 is a dead letter");
+    let error = NackOptions::new().side(Side::Front).error("HTTP 503 from example.com");
+    assert!(failed.nack_with(&error).expect("nack"), "job-1 is a dead letter");
     let running = cache.lease::<String>(&once).expect("lease").expect("job-2");
     drop(running); // held until it runs out, in ten minutes
+    let hour = Duration::from_secs(3600);
+    cache.push_with("in an hour", &jobs.clone().delay(hour)).expect("push");
+    cache
+        .push_with("also in an hour", &PushOptions::new().prefix("later").delay(hour))
+        .expect("push");
+    let urgent = PushOptions::new().prefix("urgent").priority(5);
+    cache.push_job("page me", &urgent).expect("push").expect("pushed");
+    let twice = LeaseOptions::new(Duration::from_secs(600)).prefix("urgent");
+    let first = cache.lease::<String>(&twice).expect("lease").expect("the job");
+    assert!(first.nack_with(&NackOptions::new().error("pager down")).expect("nack"));
+    drop(cache.lease::<String>(&twice).expect("lease").expect("again")); // held
     let fanout = FanoutCache::builder().shards(2).open(root.join("fan")).expect("fanout");
     fanout.set("k", "v").expect("set");
     fanout
@@ -117,7 +132,7 @@ fn every_route_answers() {
     assert_eq!(mail["kind"], "deque");
     assert_eq!(queue_of(mail, Value::Null)["queued"], 1);
     let main = cache_of(&snap, "main");
-    assert_eq!(main["gauges"]["items"], 4);
+    assert_eq!(main["gauges"]["items"], 7);
     assert_eq!(main["settings"]["eviction_policy"], "least-recently-stored");
     assert_eq!(queue_of(main, Value::Null)["queued"], 1);
     let jobs = queue_of(main, json!("jobs"));
@@ -125,20 +140,63 @@ fn every_route_answers() {
         (&jobs["queued"], &jobs["leased"], &jobs["dead_letters"]),
         (&json!(1), &json!(1), &json!(1))
     );
-    assert_eq!(jobs["scheduled"], Value::Null, "no delayed items in this version");
+    assert_eq!(jobs["scheduled"], 1, "the delayed item");
+    assert_eq!(
+        jobs["counters"],
+        json!({ "pushed": 4, "popped": 0, "leased": 2, "acked": 0, "nacked": 1,
+                "redelivered": 0, "dead_lettered": 1, "scheduled": 1 })
+    );
+    assert_eq!(jobs["leases_listed"], true);
+    // A queue of delayed items only (no key in its range) is found.
+    let later = queue_of(main, json!("later"));
+    assert_eq!((&later["queued"], &later["scheduled"]), (&json!(0), &json!(1)));
+    // A job's lease: under its job key, with the error of its last nack.
+    let urgent = queue_of(main, json!("urgent"));
+    assert_eq!(
+        (&urgent["leased"], &urgent["counters"]["leased"]),
+        (&json!(1), &json!(2))
+    );
+    let job_lease = &urgent["leases"][0];
+    assert!(
+        job_lease["item"].as_str().unwrap().starts_with("diskq-job-k"),
+        "{job_lease}"
+    );
+    assert_eq!(job_lease["holder"].as_str().unwrap().len(), 16);
+    assert_eq!(
+        (
+            &job_lease["deliveries"],
+            &job_lease["last_error"],
+            &job_lease["preview"]["text"]
+        ),
+        (&json!(2), &json!("pager down"), &json!("page me"))
+    );
     let lease = &jobs["leases"][0];
     assert_eq!(lease["item"], "jobs-500000000000001");
     assert_eq!((&lease["deliveries"], &lease["expired"]), (&json!(1), &json!(false)));
     assert_eq!(lease["preview"]["text"], "job-2");
     assert_eq!(lease["holder"].as_str().unwrap().len(), 16);
+    assert_eq!(lease["last_error"], Value::Null);
     let dead = &jobs["dead_letter_items"][0];
     assert_eq!(dead["key"], "jobs-dead-letter-500000000000000");
     assert_eq!((&dead["size"], &dead["preview"]["text"]), (&json!(5), &json!("job-1")));
+    assert_eq!(
+        (&dead["deliveries"], &dead["last_error"]),
+        (&json!(1), &json!("HTTP 503 from example.com"))
+    );
+    let dead_at = dead["dead_at"].as_f64().expect("when it died");
+    assert!((dead_at - snap["at"].as_f64().unwrap()).abs() < 600.0, "{dead_at}");
 
     let detail = get_json(&format!("{base}/api/queue?cache=main&queue=jobs&limit=5"));
     assert_eq!(detail["leases"].as_array().unwrap().len(), 1);
     assert_eq!(detail["dead_letter_items"].as_array().unwrap().len(), 1);
     assert_eq!(detail["dead_letter_queue"], "jobs-dead-letter");
+    assert_eq!(detail["scheduled"], 1);
+    assert_eq!(detail["counters"], jobs["counters"]);
+    assert_eq!(
+        detail["dead_letter_items"][0]["last_error"],
+        "HTTP 503 from example.com"
+    );
+    assert_eq!(detail["leases_listed"], true);
     let plain = get_json(&format!("{base}/api/queue?cache=main"));
     assert_eq!((&plain["queue"], &plain["queued"]), (&Value::Null, &json!(1)));
 
@@ -169,6 +227,28 @@ fn every_route_answers() {
     assert!(metrics.contains("diskq_queue_dead_letters{cache=\"main\",queue=\"jobs\"} 1\n"));
     assert!(metrics.contains("diskq_queue_depth{cache=\"fan/deque/mail\",queue=\"\"} 1\n"));
     assert!(metrics.contains("# TYPE diskq_cache_hits_total counter\n"));
+    assert!(
+        metrics.contains("diskq_queue_scheduled{cache=\"main\",queue=\"jobs\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("diskq_queue_scheduled{cache=\"main\",queue=\"later\"} 1\n"));
+    assert!(metrics.contains("# TYPE diskq_queue_pushed_total counter\n"));
+    for (family, value) in [
+        ("pushed", 4),
+        ("popped", 0),
+        ("leased", 2),
+        ("acked", 0),
+        ("nacked", 1),
+        ("redelivered", 0),
+        ("dead_lettered", 1),
+        ("scheduled", 1),
+    ] {
+        let line = format!("diskq_queue_{family}_total{{cache=\"main\",queue=\"jobs\"}} {value}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains("diskq_queue_leased_total{cache=\"main\",queue=\"urgent\"} 2\n"));
+    // A counter and a gauge of one name never mix: the leased gauge is 1.
+    assert!(metrics.contains("diskq_queue_leased{cache=\"main\",queue=\"urgent\"} 1\n"));
     assert_eq!(server.stop(), 0);
 }
 
@@ -439,6 +519,15 @@ fn the_page_follows_producers_and_new_caches() {
     let last = snap();
     let rates = &queue_of(cache_of(&last, "main"), json!("jobs"))["rates"];
     assert!(rates["queued_change_per_s"].is_number(), "{rates}");
+    // Rates from the library's counters: pushed once within the minute.
+    for name in ["pushed_per_s", "acked_per_s", "dead_lettered_per_s", "scheduled_per_s"] {
+        assert!(rates[name].is_number(), "{name} in {rates}");
+    }
+    until(30, "a push rate", || {
+        let s = snap();
+        let r = queue_of(cache_of(&s, "main"), json!("jobs"))["rates"]["pushed_per_s"].as_f64()?;
+        (r > 0.0).then_some(())
+    });
     assert_eq!(server.stop(), 0);
 }
 
@@ -586,4 +675,17 @@ f.close()
     for (path, entry) in &before {
         assert!(after[path] == *entry, "{} changed", path.display());
     }
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgresql_location_needs_the_postgres_feature() {
+    let out = std::process::Command::new(server::DISKQ)
+        .args(["serve", "postgres://app:hunter2secret@127.0.0.1/db#jobs", "--port", "0"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo feature `postgres`"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
 }

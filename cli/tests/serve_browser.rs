@@ -1,8 +1,10 @@
 //! The page of `diskq serve` in a real browser: headless Chromium driven
 //! by chromedriver (WebDriver, through fantoccini), while other processes
-//! push, lease, ack and nack with the `diskq` tool. The page must show the
-//! depth change, a lease appear and go, and a dead letter listed; a
-//! screenshot is kept in `target/tmp/serve-page.png`.
+//! push, lease, ack and nack with the `diskq` tool (and the library, for a
+//! delayed push and a nack with an error text). The page must show the
+//! depth change, a lease appear and go, a dead letter listed with its
+//! delivery count and last error, a scheduled count and the queue's
+//! counters; a screenshot is kept in `target/tmp/serve-page.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI's test script
 //! installs them). Without them the test says so and passes, except under
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use diskq::{Cache, LeaseOptions, NackOptions, PushOptions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use server::{DISKQ, Server};
@@ -219,14 +222,77 @@ async fn the_page_shows_depth_leases_and_dead_letters_as_they_change() {
     .await;
     until(&client, "none leased", &cell("leased"), Some(json!("0"))).await;
 
-    // One that fails on its only delivery becomes a dead letter, listed.
+    // One that fails on its only delivery becomes a dead letter, listed
+    // with its delivery count and the error its worker gave (the lease is
+    // taken by the tool and nacked, by its id, through the library).
     let (_, failing) = diskq(&["lease", d, "--prefix", "jobs", "--max-deliveries", "1"]);
-    diskq(&["nack", d, failing.trim(), "--max-deliveries", "1"]);
-    let dead_row = "(document.querySelector('tr.dead-letter[data-key=\"jobs-dead-letter-500000000000000\"]') || {}).textContent || null";
-    let shown = until(&client, "the dead letter", dead_row, None).await;
+    let cache = Cache::open(&dir).expect("the library opens it too");
+    let once = LeaseOptions::new(Duration::from_secs(300))
+        .prefix("jobs")
+        .max_deliveries(1);
+    let id = failing.trim().parse().expect("a lease id");
+    let failed = cache
+        .resume_lease::<String>(&id, &once)
+        .expect("resumed")
+        .expect("still held");
+    assert!(
+        failed
+            .nack_with(&NackOptions::new().error("HTTP 503 from example.com"))
+            .expect("nacked")
+    );
+    let dead = "document.querySelector('tr.dead-letter[data-key=\"jobs-dead-letter-500000000000000\"]')";
+    let dead_row = format!("({dead} || {{}}).textContent || null");
+    let shown = until(&client, "the dead letter", &dead_row, None).await;
     assert!(shown.as_str().unwrap().contains("job 1a"), "its value shown: {shown}");
+    until(
+        &client,
+        "the dead letter's last error",
+        &format!("({dead}?.querySelector('td.last-error') || {{}}).textContent || null"),
+        Some(json!("HTTP 503 from example.com")),
+    )
+    .await;
+    until(
+        &client,
+        "the dead letter's deliveries",
+        &format!("({dead}?.querySelector('td.deliveries') || {{}}).textContent || null"),
+        Some(json!("1")),
+    )
+    .await;
     until(&client, "one dead letter", &cell("dead"), Some(json!("1"))).await;
     until(&client, "depth 3", &cell("depth"), Some(json!("3"))).await;
+    // A delayed push is scheduled, not in the depth.
+    until(&client, "none scheduled", &cell("scheduled"), Some(json!("0"))).await;
+    cache
+        .push_with(
+            "in an hour",
+            &PushOptions::new().prefix("jobs").delay(Duration::from_secs(3600)),
+        )
+        .expect("a delayed push");
+    until(&client, "one scheduled", &cell("scheduled"), Some(json!("1"))).await;
+    until(&client, "depth 3 still", &cell("depth"), Some(json!("3"))).await;
+    // The library's counters of the queue: 6 pushed (one delayed), 2
+    // leased, 1 acked, 1 nacked and dead-lettered, 1 scheduled.
+    let counter = |name: &str| {
+        format!(
+            "(document.querySelector('tr[data-counters][data-queue=\"jobs\"] td.counter-{name}') || {{}}).textContent || null"
+        )
+    };
+    for (name, value) in [
+        ("pushed", "6"),
+        ("leased", "2"),
+        ("acked", "1"),
+        ("nacked", "1"),
+        ("dead_lettered", "1"),
+        ("scheduled", "1"),
+    ] {
+        until(
+            &client,
+            &format!("the {name} counter"),
+            &counter(name),
+            Some(json!(value)),
+        )
+        .await;
+    }
     // The chart has drawn the depth's history.
     until(
         &client,

@@ -2,6 +2,7 @@
 //! transactions.
 
 mod counters;
+mod dead;
 mod doorbell;
 mod group;
 mod jobs;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 
 pub(crate) use counters::{Counter, CounterRow};
+pub(crate) use dead::DeadRecord;
 pub(crate) use jobs::{JOB_KEY_PREFIX, JobRow, NewJob, job_key};
 pub(crate) use lease::LeaseRow;
 pub(crate) use ops::{Batch, FileRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
@@ -166,8 +168,31 @@ impl Store {
 
     #[cfg(feature = "postgres")]
     fn open_postgres(location: &str, overrides: &Overrides, opts: &StoreOptions) -> Result<Store> {
-        let opened = pg::open(location, overrides, opts.timeout, opts.wake_poll)?;
-        let shown = PathBuf::from(opened.shown);
+        let opened = if opts.read_only {
+            // The server refuses every write of these connections, so a
+            // read-only store changes nothing there, not even the schema
+            // the open would otherwise make.
+            pg::open(&read_only_location(location), overrides, opts.timeout, opts.wake_poll).map_err(|e| {
+                // read_only_sql_transaction: the open wanted to make the tables.
+                if matches!(&e, Error::Postgres { code: Some(code), .. } if code == "25006") {
+                    Error::InvalidUse(format!(
+                        "{} has no diskq tables (or older ones): a read-only open makes nothing",
+                        redacted(location)
+                    ))
+                } else {
+                    e
+                }
+            })?
+        } else {
+            pg::open(location, overrides, opts.timeout, opts.wake_poll)?
+        };
+        // A read-only store shows the location it was given, not the
+        // option added to it (and never a password).
+        let shown = PathBuf::from(if opts.read_only {
+            redacted(location)
+        } else {
+            opened.shown
+        });
         Ok(Store {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             statistics: AtomicBool::new(opened.settings.statistics),
@@ -492,5 +517,78 @@ fn initialize(conn: &Connection, settings: &Settings) -> Result<()> {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+/// `location` with the connection option that makes every transaction of
+/// the session read-only (`default_transaction_read_only`), added to the
+/// user's `options` parameter if there is one.
+#[cfg(feature = "postgres")]
+fn read_only_location(location: &str) -> String {
+    const READ_ONLY: &str = "-c%20default_transaction_read_only%3Don";
+    let (url, schema) = match location.split_once('#') {
+        Some((url, schema)) => (url, Some(schema)),
+        None => (location, None),
+    };
+    let with = match url.split_once('?') {
+        None => format!("{url}?options={READ_ONLY}"),
+        Some((base, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.strip_prefix("options=") {
+                    Some(value) if !value.is_empty() => format!("options={value}%20{READ_ONLY}"),
+                    Some(_) => format!("options={READ_ONLY}"),
+                    None => pair.to_owned(),
+                })
+                .collect();
+            let mut query = pairs.join("&");
+            if !pairs.iter().any(|p| p.starts_with("options=")) {
+                query.push_str(&format!("&options={READ_ONLY}"));
+            }
+            format!("{base}?{query}")
+        }
+    };
+    match schema {
+        Some(schema) => format!("{with}#{schema}"),
+        None => with,
+    }
+}
+
+/// A location for a message: without the password of `user:password@`.
+#[cfg(feature = "postgres")]
+fn redacted(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => location.to_owned(),
+        },
+        None => location.to_owned(),
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_locations_ask_the_server_for_read_only_transactions() {
+        const RO: &str = "-c%20default_transaction_read_only%3Don";
+        assert_eq!(
+            read_only_location("postgres://u@h/db#s"),
+            format!("postgres://u@h/db?options={RO}#s")
+        );
+        assert_eq!(
+            read_only_location("postgres://u@h/db?sslmode=disable"),
+            format!("postgres://u@h/db?sslmode=disable&options={RO}")
+        );
+        assert_eq!(
+            read_only_location("postgres://u@h/db?options=-c%20a%3Db&x=1#s"),
+            format!("postgres://u@h/db?options=-c%20a%3Db%20{RO}&x=1#s")
+        );
+        assert_eq!(redacted("postgres://u:secret@h/db#s"), "postgres://u:***@h/db#s");
     }
 }

@@ -17,6 +17,7 @@
 //! returns [`Error::Unsupported`](crate::Error::Unsupported) there.
 
 use super::counters::{Counter, CounterRow};
+use super::dead::DeadRecord;
 use super::jobs::{JobCounts, JobRow, NewJob};
 use super::lease::LeaseRow;
 use super::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, ValueRow};
@@ -317,6 +318,46 @@ impl Session {
             Session::Sqlite(s) => s,
             #[cfg(feature = "postgres")]
             Session::Postgres(_) => unreachable!("a directory store's sessions are SQLite sessions"),
+        }
+    }
+}
+
+// Dead-letter records (`dead.rs`): kept by the directory backend only, so
+// not dispatched (a PostgreSQL store keeps none yet: its reads find none).
+impl Session {
+    /// Records the dead letter now under `key`.
+    pub(crate) fn record_dead_letter(&self, key: &str, record: &DeadRecord) -> Result<()> {
+        match self {
+            Session::Sqlite(s) => s.record_dead_letter(key, record),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The record kept for the dead letter under `key`, stale ones included.
+    pub(crate) fn dead_letter_record(&self, key: &Key) -> Result<Option<DeadRecord>> {
+        match self {
+            Session::Sqlite(s) => s.dead_letter_record(key),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// Drops the record under `key`.
+    pub(crate) fn forget_dead_letter(&self, key: &Key) -> Result<()> {
+        match self {
+            Session::Sqlite(s) => s.forget_dead_letter(key),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Drops every record.
+    pub(crate) fn clear_dead_letters(&self) -> Result<()> {
+        match self {
+            Session::Sqlite(s) => s.clear_dead_letters(),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => Ok(()),
         }
     }
 }

@@ -437,6 +437,17 @@ impl Cache {
         self.inner.all_queue_stats()
     }
 
+    /// The dead letters of `opts` with their delivery counts and last
+    /// errors (see [`crate::Cache::dead_letters`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Cache::dead_letters`], which this awaits.
+    pub async fn dead_letters(&self, opts: &LeaseOptions, limit: usize) -> Result<Vec<crate::DeadLetter>> {
+        coop().await;
+        self.inner.dead_letters(opts, limit)
+    }
+
     /// Moves the dead letters of `opts` back to their queue (see
     /// [`crate::Cache::requeue_dead_letters`]).
     ///

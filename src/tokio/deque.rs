@@ -350,6 +350,17 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         self.inner.pop_dead_letter(opts)
     }
 
+    /// The dead letters of `opts` with their delivery counts and last
+    /// errors (see [`crate::Deque::dead_letters`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Deque::dead_letters`], which this awaits.
+    pub async fn dead_letters(&self, opts: &LeaseOptions, limit: usize) -> Result<Vec<crate::DeadLetter>> {
+        coop().await;
+        self.inner.dead_letters(opts, limit)
+    }
+
     /// Moves every dead letter of `opts` back to the back of the deque.
     ///
     /// # Errors

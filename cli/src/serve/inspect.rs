@@ -1,12 +1,18 @@
 //! What `serve` reads from a directory: the caches in it, the queues of
 //! each, and the leases and dead letters of a queue.
 //!
-//! Counts come from the library ([`Cache::backlog`], [`Cache::stats`]),
+//! Counts come from the library ([`Cache::backlog`], [`Cache::stats`],
+//! [`Cache::queue_stats`]) and so do the dead letters
+//! ([`Cache::dead_letters`], with their delivery counts and last errors),
 //! through a cache opened read-only. Which queues a cache holds, and which
-//! leases are running, the library does not list: those are read here from
-//! the tables with a connection of our own, opened as the library's
-//! read-only connections are (`PRAGMA query_only`, see `dir::connect`), so
-//! serving never writes to the directory either way.
+//! leases are running, the library does not list: in a directory those are
+//! read here from the tables with a connection of our own, opened as the
+//! library's read-only connections are (`PRAGMA query_only`, see
+//! `dir::connect`), so serving never writes to the directory either way.
+//!
+//! A PostgreSQL location (`postgres://...#schema`, with the `postgres`
+//! feature) is one [`Location`] without that connection: its queues are
+//! those its counters name, and its leases are counted but not listed.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use diskq::{Cache, Key};
+use diskq::{Cache, Key, LeaseOptions};
 use rmpv::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value as Json, json};
@@ -66,13 +72,20 @@ const RUNNING_LEASES: &str = "SELECT l.key, l.deadline, l.deliveries, \
      CASE WHEN c.filename IS NOT NULL THEN c.size ELSE coalesce(octet_length(c.value), 0) END \
      FROM DiskqLease l LEFT JOIN Cache c ON c.rowid = l.item \
      WHERE l.queue = ?1 AND l.deadline IS NOT NULL ORDER BY l.deadline, l.key LIMIT ?2";
-/// The items of a prefixed queue (a dead-letter queue), front first, with their sizes.
-const QUEUE_ITEMS: &str = "SELECT key, \
-     CASE WHEN filename IS NOT NULL THEN size ELSE coalesce(octet_length(value), 0) END \
-     FROM Cache WHERE key > ?1 AND key < ?2 AND raw = 1 AND typeof(key) = 'text' \
-     AND octet_length(key) = ?3 ORDER BY key LIMIT ?4";
-/// A delivery count kept for a key (a nacked item keeps its lease row).
-const DELIVERIES_OF: &str = "SELECT deliveries FROM DiskqLease WHERE key = ?1";
+const HAS_JOB_TABLE: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqJob'";
+/// Queues with jobs (delayed, prioritized or unique items, kept outside
+/// the queue's key range: a queue of scheduled items only has no key in it).
+const JOB_QUEUES: &str = "SELECT DISTINCT queue FROM DiskqJob LIMIT ?1";
+/// The running leases of a queue's jobs, as `RUNNING_LEASES` (a job is
+/// leased under its own key, `diskq-job-k<16 hex>`), with the last error.
+const RUNNING_JOB_LEASES: &str = "SELECT printf('diskq-job-k%016x', j.id), j.deadline, j.deliveries, \
+     CASE WHEN c.filename IS NOT NULL THEN c.size ELSE coalesce(octet_length(c.value), 0) END, j.last_error \
+     FROM DiskqJob j LEFT JOIN Cache c ON c.rowid = j.item \
+     WHERE j.queue = ?1 AND j.deadline IS NOT NULL ORDER BY j.deadline, j.id LIMIT ?2";
+/// Where job keys start.
+const JOB_KEYS: &str = "diskq-job-k";
+/// Dead letters a listing reads at most (the library's bound).
+const MAX_DEAD_LETTERS: usize = 10_000;
 const SETTING: &str = "SELECT value FROM Settings WHERE key = ?1";
 
 /// One cache under the served directory.
@@ -81,11 +94,14 @@ pub struct Location {
     /// Its path relative to the served directory (`.` for the directory
     /// itself), which names it in the API.
     pub id: String,
-    /// What it is: `cache`, `shard`, `deque`, `index` or `named cache`.
+    /// What it is: `cache`, `shard`, `deque`, `index`, `named cache`, or
+    /// `postgres` (a PostgreSQL location).
     pub kind: &'static str,
     /// Opened read-only. Dropped before `conn` (fields drop in order).
     pub cache: Cache,
-    conn: Mutex<Connection>,
+    /// Our own read-only connection to a directory's `cache.db`; none for
+    /// a PostgreSQL location.
+    conn: Option<Mutex<Connection>>,
     /// Every queue seen so far, so that one that empties stays shown.
     queues: Mutex<BTreeSet<Queue>>,
     /// When the queues were last searched for, and how long it took.
@@ -181,31 +197,57 @@ impl Location {
             kind: kind_of(path),
             id: id_of(root, path),
             cache,
-            conn: Mutex::new(conn),
+            conn: Some(Mutex::new(conn)),
             queues: Mutex::new(BTreeSet::new()),
             scan: Mutex::new(None),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Opens a PostgreSQL location read-only (the library asks the server
+    /// for read-only transactions, and makes no schema): id `.`.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(cache: Cache) -> Location {
+        Location {
+            id: ".".to_string(),
+            kind: "postgres",
+            cache,
+            conn: None,
+            queues: Mutex::new(BTreeSet::new()),
+            scan: Mutex::new(None),
+        }
+    }
+
+    /// True for a PostgreSQL location.
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_none()
+    }
+
+    /// Our connection; `None` for a PostgreSQL location.
+    fn conn(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {
         // A panic while holding it left nothing half-done: reads only.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn sql_error(&self, e: rusqlite::Error) -> Failure {
         Failure::new(format!("cannot read {}: {e}", self.cache.directory().display()))
     }
 
-    /// The Settings table's `count` (rows) and `size` (bytes in value files).
-    pub fn count_and_size(&self) -> Result<(i64, i64), Failure> {
-        let conn = self.conn();
+    /// The Settings table's `count` (rows) and `size` (bytes in value
+    /// files); on PostgreSQL the live items and no size (no value files).
+    pub fn count_and_size(&self) -> Result<(i64, Option<i64>), Failure> {
+        let Some(conn) = self.conn() else {
+            let items = self.cache.len()?;
+            return Ok((i64::try_from(items).unwrap_or(i64::MAX), None));
+        };
         let read = |name: &str| -> Result<i64, Failure> {
             conn.query_row(SETTING, [name], |r| r.get::<_, Option<i64>>(0))
                 .optional()
                 .map(|v| v.flatten().unwrap_or(0))
                 .map_err(|e| self.sql_error(e))
         };
-        Ok((read("count")?, read("size")?))
+        Ok((read("count")?, Some(read("size")?)))
     }
 
     /// The queues of the cache: those found now and every one seen before,
@@ -257,7 +299,6 @@ impl Location {
     }
 
     fn find_queues(&self) -> Result<BTreeSet<Queue>, Failure> {
-        let conn = self.conn();
         let mut queues = BTreeSet::new();
         let mut add = |name: Option<String>| {
             // A dead-letter queue stands for its queue, which may be empty.
@@ -266,6 +307,15 @@ impl Location {
                 None => None,
             };
             queues.insert(queue);
+        };
+        // Every queue diskq pushed to, popped or leased from has counters
+        // (a queue only python-diskcache used has none: found below).
+        let counted = self.cache.all_queue_stats()?;
+        for (name, _) in counted.into_iter().take(MAX_QUEUES) {
+            add(if name.is_empty() { None } else { Some(name) });
+        }
+        let Some(conn) = self.conn() else {
+            return Ok(queues);
         };
         let has_int = conn
             .query_row(HAS_INT_QUEUE, [QUEUE_BOUND], |_| Ok(()))
@@ -296,6 +346,16 @@ impl Location {
             cursor = format!("{prefix}-{QUEUE_BOUND}");
             add(Some(prefix.to_string()));
         }
+        if has_job_table(&conn).map_err(|e| self.sql_error(e))? {
+            let mut stmt = conn.prepare_cached(JOB_QUEUES).map_err(|e| self.sql_error(e))?;
+            let names = stmt
+                .query_map([MAX_QUEUES as i64], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sql_error(e))?;
+            for name in names {
+                add(if name.is_empty() { None } else { Some(name) });
+            }
+        }
         let leases_taken = has_lease_table(&conn).map_err(|e| self.sql_error(e))?;
         if leases_taken {
             let mut stmt = conn.prepare_cached(LEASED_QUEUES).map_err(|e| self.sql_error(e))?;
@@ -316,30 +376,51 @@ impl Location {
         Ok(queues)
     }
 
-    /// The running leases of `queue`, the first to run out first, `limit` at most.
+    /// True when the running leases can be listed: in a directory (the
+    /// library lists none, and a PostgreSQL location has no tables of ours).
+    pub fn lists_leases(&self) -> bool {
+        !self.is_postgres()
+    }
+
+    /// The running leases of `queue` (of its plain items and of its jobs),
+    /// the first to run out first, `limit` at most; none on PostgreSQL.
     pub fn leases(&self, queue: &Queue, limit: usize) -> Result<Vec<LeaseInfo>, Failure> {
-        let rows: Vec<(String, f64, i64, i64)> = {
-            let conn = self.conn();
-            if !has_lease_table(&conn).map_err(|e| self.sql_error(e))? {
+        type Row = (String, f64, i64, i64, Option<String>);
+        let mut rows: Vec<Row> = {
+            let Some(conn) = self.conn() else {
                 return Ok(Vec::new());
+            };
+            let name = queue.as_deref().unwrap_or_default();
+            let read = |sql: &str, with_error: bool| -> Result<Vec<Row>, Failure> {
+                let mut stmt = conn.prepare_cached(sql).map_err(|e| self.sql_error(e))?;
+                stmt.query_map(params![name, limit as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                        if with_error { r.get(4)? } else { None },
+                    ))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sql_error(e))
+            };
+            let mut rows = Vec::new();
+            if has_lease_table(&conn).map_err(|e| self.sql_error(e))? {
+                rows.extend(read(RUNNING_LEASES, false)?);
             }
-            let mut stmt = conn.prepare_cached(RUNNING_LEASES).map_err(|e| self.sql_error(e))?;
-            stmt.query_map(params![queue.as_deref().unwrap_or_default(), limit as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql_error(e))?
+            if has_job_table(&conn).map_err(|e| self.sql_error(e))? {
+                rows.extend(read(RUNNING_JOB_LEASES, true)?);
+            }
+            rows
         };
+        rows.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(limit);
         // Those whose item is gone by the time its value is read (acked
         // meanwhile) are left out.
         Ok(rows
             .into_iter()
-            .filter_map(|(key, deadline, deliveries, size)| {
+            .filter_map(|(key, deadline, deliveries, size, last_error)| {
                 let (holder, item) = split_lease_key(&key);
                 Some(LeaseInfo {
                     preview: self.preview(&Key::Text(key.clone()), size)?,
@@ -348,48 +429,37 @@ impl Location {
                     deadline,
                     deliveries,
                     size,
+                    last_error,
                 })
             })
             .collect())
     }
 
     /// The dead letters of `queue` (the items of its default dead-letter
-    /// queue), front first, `limit` at most.
+    /// queue), front first, `limit` at most, with their delivery counts and
+    /// last errors when the library recorded them.
     pub fn dead_letters(&self, queue: &Queue, limit: usize) -> Result<Vec<DeadLetter>, Failure> {
-        let dead = dead_letter_queue(queue);
-        let rows: Vec<(String, i64, Option<i64>)> = {
-            let conn = self.conn();
-            let with_leases = has_lease_table(&conn).map_err(|e| self.sql_error(e))?;
-            let lo = format!("{dead}-{:0width$}", 0, width = NUMBER_DIGITS);
-            let hi = format!("{dead}-{QUEUE_BOUND}");
-            let mut stmt = conn.prepare_cached(QUEUE_ITEMS).map_err(|e| self.sql_error(e))?;
-            let items = stmt
-                .query_map(params![lo, hi, hi.len() as i64, limit as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
-                })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| self.sql_error(e))?;
-            let mut rows = Vec::with_capacity(items.len());
-            for (key, size) in items {
-                let deliveries = if with_leases {
-                    conn.query_row(DELIVERIES_OF, [&key], |r| r.get::<_, i64>(0))
-                        .optional()
-                        .map_err(|e| self.sql_error(e))?
-                } else {
-                    None
-                };
-                rows.push((key, size, deliveries));
-            }
-            rows
-        };
-        Ok(rows
+        // Only the queue and the dead-letter queue of the options are read.
+        let mut opts = LeaseOptions::new(Duration::from_secs(1));
+        opts.prefix = queue.clone();
+        let listed = self.cache.dead_letters(&opts, limit.min(MAX_DEAD_LETTERS))?;
+        Ok(listed
             .into_iter()
-            .filter_map(|(key, size, deliveries)| {
+            .filter_map(|d| {
+                let Key::Text(key) = &d.key else {
+                    return None; // a dead-letter queue's keys are text
+                };
+                let size = i64::try_from(d.size).unwrap_or(i64::MAX);
                 Some(DeadLetter {
-                    preview: self.preview(&Key::Text(key.clone()), size)?,
-                    key,
+                    preview: self.preview(&d.key, size)?,
+                    key: key.clone(),
                     size,
-                    deliveries,
+                    deliveries: d.deliveries.map(i64::from),
+                    last_error: d.last_error,
+                    dead_at: d
+                        .dead_at
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs_f64()),
                 })
             })
             .collect())
@@ -433,10 +503,18 @@ fn has_lease_table(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(conn.query_row(HAS_LEASE_TABLE, [], |_| Ok(())).optional()?.is_some())
 }
 
+fn has_job_table(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(conn.query_row(HAS_JOB_TABLE, [], |_| Ok(())).optional()?.is_some())
+}
+
 /// A lease key's 16 hex digits (which name the lease, not its holder's
 /// token: the page shows them without handing out the lease) and the
 /// queue key its item had.
 fn split_lease_key(key: &str) -> (String, Json) {
+    // A job is leased under its own key, which its 16 hex digits name.
+    if let Some(hex) = key.strip_prefix(JOB_KEYS) {
+        return (hex.to_string(), Json::String(key.to_string()));
+    }
     let rest = key.strip_prefix(LEASE_KEYS).unwrap_or(key);
     let (hex, item) = match rest.split_at_checked(16) {
         Some((hex, tail)) => (hex.to_string(), tail.strip_prefix('-').unwrap_or(tail)),
@@ -487,6 +565,9 @@ pub struct LeaseInfo {
     pub deliveries: i64,
     pub size: i64,
     pub preview: Option<Json>,
+    /// The error of the last failed delivery (a job's; a plain item nacked
+    /// with an error becomes a job).
+    pub last_error: Option<String>,
 }
 
 impl LeaseInfo {
@@ -497,6 +578,7 @@ impl LeaseInfo {
             "deadline": self.deadline,
             "expired": self.deadline <= now,
             "deliveries": self.deliveries,
+            "last_error": self.last_error,
             "size": self.size,
             "preview": self.preview,
         })
@@ -508,9 +590,13 @@ impl LeaseInfo {
 pub struct DeadLetter {
     pub key: String,
     pub size: i64,
-    /// Known when a lease row still counts them; the library forgets the
-    /// count when it moves an item to the dead letters.
+    /// Recorded by the library when it moved the item (see
+    /// [`diskq::DeadLetter`]); `None` for an item pushed there directly,
+    /// and on PostgreSQL.
     pub deliveries: Option<i64>,
+    pub last_error: Option<String>,
+    /// When it was moved, in seconds since the Unix epoch.
+    pub dead_at: Option<f64>,
     pub preview: Option<Json>,
 }
 
@@ -520,8 +606,8 @@ impl DeadLetter {
             "key": self.key,
             "size": self.size,
             "deliveries": self.deliveries,
-            // The library records no error text yet.
-            "last_error": Json::Null,
+            "last_error": self.last_error,
+            "dead_at": self.dead_at,
             "preview": self.preview,
         })
     }

@@ -14,7 +14,8 @@ struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    /// The gauge or counter of a cache (`cache:`) or queue (`queue:`) sample.
+    /// The gauge or counter of a cache sample (`cache:`), a gauge of a
+    /// queue sample (`queue:`) or a counter of one (`queue_counter:`).
     source: &'static str,
 }
 
@@ -85,6 +86,60 @@ const FAMILIES: &[Family] = &[
         help: "Items in the queue's dead-letter queue.",
         source: "queue:dead_letters",
     },
+    Family {
+        name: "diskq_queue_scheduled",
+        kind: "gauge",
+        help: "Items pushed or put back with a delay, not due yet.",
+        source: "queue:scheduled",
+    },
+    Family {
+        name: "diskq_queue_pushed_total",
+        kind: "counter",
+        help: "Items pushed onto the queue (by diskq; python-diskcache's pushes are not counted).",
+        source: "queue_counter:pushed",
+    },
+    Family {
+        name: "diskq_queue_popped_total",
+        kind: "counter",
+        help: "Items popped (at-most-once).",
+        source: "queue_counter:popped",
+    },
+    Family {
+        name: "diskq_queue_leased_total",
+        kind: "counter",
+        help: "Leases given, redeliveries included.",
+        source: "queue_counter:leased",
+    },
+    Family {
+        name: "diskq_queue_acked_total",
+        kind: "counter",
+        help: "Leases acked while still held.",
+        source: "queue_counter:acked",
+    },
+    Family {
+        name: "diskq_queue_nacked_total",
+        kind: "counter",
+        help: "Leases nacked while still held.",
+        source: "queue_counter:nacked",
+    },
+    Family {
+        name: "diskq_queue_redelivered_total",
+        kind: "counter",
+        help: "Leases that ran out and whose item a later lease call found.",
+        source: "queue_counter:redelivered",
+    },
+    Family {
+        name: "diskq_queue_dead_lettered_total",
+        kind: "counter",
+        help: "Items moved to the queue's dead-letter queue.",
+        source: "queue_counter:dead_lettered",
+    },
+    Family {
+        name: "diskq_queue_scheduled_total",
+        kind: "counter",
+        help: "Items pushed with a delay or put back with one.",
+        source: "queue_counter:scheduled",
+    },
 ];
 
 /// The exposition of `sample`.
@@ -103,7 +158,10 @@ pub fn render(sample: &Sample) -> String {
                 continue;
             }
             for queue in &cache.queues {
-                let value = queue.gauges.get(field).or_else(|| queue.counters.get(field));
+                let value = match scope {
+                    "queue_counter" => queue.counters.get(field),
+                    _ => queue.gauges.get(field),
+                };
                 if let Some(v) = value {
                     let _ = writeln!(
                         out,

@@ -1,6 +1,9 @@
 //! `diskq serve DIR`: a live web page, a JSON API and a Prometheus endpoint
 //! showing every queue, lease, dead letter and cache statistic of a
-//! directory, while other processes work on it.
+//! directory, while other processes work on it. With the `postgres`
+//! feature, DIR may be a PostgreSQL location (`postgres://...#schema`):
+//! the same page for that one store, without what only a directory has
+//! (value files, folders of caches, the list of running leases).
 //!
 //! Read-only unless `--allow-writes`: the caches are opened with
 //! [`diskq::Cache::open_read_only`] and the tables read with query-only
@@ -42,6 +45,7 @@ const REDISCOVER_EVERY: u64 = 10;
 /// How `diskq serve` was asked to run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// A directory, or a PostgreSQL location.
     pub dir: PathBuf,
     pub bind: IpAddr,
     pub port: u16,
@@ -55,7 +59,10 @@ pub struct Options {
 /// What the request threads share.
 #[derive(Debug)]
 pub struct State {
+    /// The served directory, or the PostgreSQL location without its password.
     pub root: PathBuf,
+    /// A PostgreSQL location: one store, nothing to look for on disk.
+    pub postgres: bool,
     pub locations: RwLock<Vec<Arc<Location>>>,
     pub history: Mutex<History>,
     pub interval: Duration,
@@ -86,8 +93,16 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
     if opts.interval.is_zero() {
         return Err(Failure::new("--interval must be above zero"));
     }
-    let root = opts.dir.clone();
-    let locations = open_all(&root)?;
+    let postgres = postgres_location(&opts.dir);
+    if postgres.is_some() && opts.allow_writes {
+        return Err(Failure::new(
+            "--allow-writes is for directories only: a PostgreSQL location is served read-only",
+        ));
+    }
+    let (root, locations) = match postgres {
+        Some(location) => open_postgres(location)?,
+        None => (opts.dir.clone(), open_all(&opts.dir)?),
+    };
     let capacity = (opts.history.as_secs_f64() / opts.interval.as_secs_f64()).ceil();
     // Bounded, so a tiny interval cannot exhaust memory (a sample's
     // numbers take well under a kilobyte for a few queues).
@@ -111,6 +126,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
     history.push(sample::take(&locations));
     let state = Arc::new(State {
         root: root.clone(),
+        postgres: postgres.is_some(),
         locations: RwLock::new(locations),
         history: Mutex::new(history),
         interval: opts.interval,
@@ -176,6 +192,30 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The PostgreSQL location `dir` names, if it names one (as the library
+/// reads them: `postgres://` or `postgresql://`).
+fn postgres_location(dir: &Path) -> Option<&str> {
+    dir.to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// The store at a PostgreSQL location, opened read-only, and how to show
+/// the location (without its password).
+#[cfg(feature = "postgres")]
+fn open_postgres(location: &str) -> Result<(PathBuf, Vec<Arc<Location>>), Failure> {
+    let cache = diskq::Cache::open_read_only(location)?;
+    let shown = cache.directory().to_path_buf();
+    Ok((shown, vec![Arc::new(Location::open_postgres(cache))]))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_location: &str) -> Result<(PathBuf, Vec<Arc<Location>>), Failure> {
+    Err(Failure::new(
+        "this diskq was built without PostgreSQL support: rebuild it with the cargo feature `postgres` \
+         to serve a postgres:// location",
+    ))
+}
+
 /// Every cache under `root`; none at all is an error.
 fn open_all(root: &Path) -> Result<Vec<Arc<Location>>, Failure> {
     match std::fs::metadata(root) {
@@ -219,7 +259,7 @@ fn sample_until_stopped(state: &State, stop: &mpsc::Receiver<()>) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
         round += 1;
-        if round.is_multiple_of(REDISCOVER_EVERY) {
+        if !state.postgres && round.is_multiple_of(REDISCOVER_EVERY) {
             add_new_locations(state);
         }
         let locations: Vec<Arc<Location>> = state.read_locations().clone();

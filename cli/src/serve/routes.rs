@@ -288,7 +288,7 @@ fn api_index(state: &State) -> Json {
         "routes": {
             "GET /api/snapshot": "every cache and queue now, with rates over the last minute",
             "GET /api/history?since=T": "the samples taken after T (seconds since the epoch), for charts",
-            "GET /api/queue?cache=ID&queue=NAME&limit=N": "a queue's leases and dead letters (N up to 1000)",
+            "GET /api/queue?cache=ID&queue=NAME&limit=N": "a queue's counts, counters, leases and dead letters (N up to 1000)",
             "GET /metrics": "the latest sample in Prometheus' text format",
             "POST /api/requeue?cache=ID&queue=NAME": "dead letters back to their queue (--allow-writes, X-Diskq-Token)",
             "POST /api/purge?cache=ID&queue=NAME[&key=K]": "dead letters deleted (--allow-writes, X-Diskq-Token)",
@@ -334,11 +334,11 @@ fn snapshot(state: &State) -> Reply {
                         "leased": q.gauges.get("leased").map(|v| sample::number(*v)),
                         "expired_leases": q.gauges.get("expired_leases").map(|v| sample::number(*v)),
                         "dead_letters": q.gauges.get("dead_letters").map(|v| sample::number(*v)),
-                        // The library has no delayed items yet.
-                        "scheduled": Json::Null,
+                        "scheduled": q.gauges.get("scheduled").map(|v| sample::number(*v)),
                         "counters": sample::numbers(&q.counters),
                         "rates": rates["queues"].get(&name).cloned().unwrap_or(json!({})),
                         "leases": q.leases.iter().map(|l| l.to_json(now.at)).collect::<Vec<_>>(),
+                        "leases_listed": loc.is_none_or(|l| l.lists_leases()),
                         "dead_letter_items": q.dead_letters.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
                         "listed_at_most": LISTED,
                     })
@@ -351,6 +351,7 @@ fn snapshot(state: &State) -> Reply {
             json!({
                 "id": c.id,
                 "kind": loc.map_or("cache", |l| l.kind),
+                "backend": if loc.is_some_and(|l| l.is_postgres()) { "postgres" } else { "directory" },
                 "path": loc.map(|l| l.cache.directory().display().to_string()),
                 "error": c.error,
                 "statistics": loc.is_some_and(|l| l.cache.statistics()),
@@ -411,6 +412,7 @@ fn queue_detail(state: &State, params: &BTreeMap<String, String>) -> Reply {
     let read = || -> Result<Json, crate::failure::Failure> {
         let backlog = loc.cache.backlog(queue.as_deref())?;
         let dead = loc.cache.backlog(Some(&dead_letter_queue(&queue)))?;
+        let stats = loc.cache.queue_stats(queue.as_deref())?;
         let now = sample::now();
         let leases: Vec<Json> = loc.leases(&queue, limit)?.iter().map(|l| l.to_json(now)).collect();
         let letters: Vec<Json> = loc.dead_letters(&queue, limit)?.iter().map(|d| d.to_json()).collect();
@@ -422,8 +424,19 @@ fn queue_detail(state: &State, params: &BTreeMap<String, String>) -> Reply {
             "queued": backlog.queued,
             "leased": backlog.leased,
             "dead_letters": dead.queued,
-            "scheduled": Json::Null,
+            "scheduled": backlog.scheduled,
+            "counters": {
+                "pushed": stats.pushed,
+                "popped": stats.popped,
+                "leased": stats.leased,
+                "acked": stats.acked,
+                "nacked": stats.nacked,
+                "redelivered": stats.redelivered,
+                "dead_lettered": stats.dead_lettered,
+                "scheduled": stats.scheduled,
+            },
             "leases": leases,
+            "leases_listed": loc.lists_leases(),
             "dead_letter_items": letters,
             "limit": limit,
         }))

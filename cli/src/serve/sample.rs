@@ -5,10 +5,12 @@
 //! Every number of a sample is a gauge (a depth, a size) or a counter (a
 //! count that only grows, such as hits). Rates are computed the same way
 //! for every counter (its rise over a window, per second, as Prometheus'
-//! `rate` does) and for the depth gauges (their change per second): the
-//! library's per-queue counters, once there (pushed, acked, ...), become
-//! more counters of [`QueueSample`] and get their rates and charts with no
-//! other change.
+//! `rate` does) and for the depth gauges (their change per second). The
+//! library's per-queue counters ([`diskq::QueueStats`]: pushed, popped,
+//! leased, acked, nacked, redelivered, dead-lettered, scheduled) are the
+//! counters of a [`QueueSample`]: their rates say how fast work moves
+//! (a depth that stays put while items are pushed and acked at the same
+//! pace has a change of zero, and a push rate that is not).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -88,7 +90,9 @@ fn fill_cache(loc: &Location, at: f64, sample: &mut CacheSample) -> Result<(), F
     let (count, size) = loc.count_and_size()?;
     let stats = cache.stats()?;
     sample.gauges.insert("items", count as f64);
-    sample.gauges.insert("size", size as f64);
+    if let Some(size) = size {
+        sample.gauges.insert("size", size as f64);
+    }
     sample.gauges.insert("volume", cache.volume()? as f64);
     sample.gauges.insert("size_limit", cache.size_limit() as f64);
     sample.counters.insert("hits", stats.hits as f64);
@@ -112,16 +116,35 @@ fn fill_cache(loc: &Location, at: f64, sample: &mut CacheSample) -> Result<(), F
         let fresher = |count: usize, listed: usize| if listed < LISTED { listed } else { count.max(listed) };
         let mut gauges = BTreeMap::new();
         gauges.insert("queued", backlog.queued as f64);
-        gauges.insert("leased", fresher(backlog.leased, leases.len()) as f64);
+        gauges.insert("scheduled", backlog.scheduled as f64);
+        let leased = if loc.lists_leases() {
+            fresher(backlog.leased, leases.len())
+        } else {
+            backlog.leased // counted, not listed (PostgreSQL)
+        };
+        gauges.insert("leased", leased as f64);
         gauges.insert("dead_letters", fresher(dead.queued, dead_letters.len()) as f64);
         // Leases that ran out are counted as leased until the next lease
         // call hands their items out again.
-        let expired = leases.iter().filter(|l| l.deadline <= at).count();
-        gauges.insert("expired_leases", expired as f64);
+        if loc.lists_leases() {
+            let expired = leases.iter().filter(|l| l.deadline <= at).count();
+            gauges.insert("expired_leases", expired as f64);
+        }
+        let stats = cache.queue_stats(queue.as_deref())?;
+        let counters = BTreeMap::from([
+            ("pushed", stats.pushed as f64),
+            ("popped", stats.popped as f64),
+            ("leased", stats.leased as f64),
+            ("acked", stats.acked as f64),
+            ("nacked", stats.nacked as f64),
+            ("redelivered", stats.redelivered as f64),
+            ("dead_lettered", stats.dead_lettered as f64),
+            ("scheduled", stats.scheduled as f64),
+        ]);
         sample.queues.push(QueueSample {
             queue,
             gauges,
-            counters: BTreeMap::new(),
+            counters,
             leases,
             dead_letters,
         });
@@ -347,6 +370,8 @@ mod tests {
                 key: "dead-letter-500000000000000".into(),
                 size: 1,
                 deliveries: None,
+                last_error: None,
+                dead_at: None,
                 preview: None,
             });
             s

@@ -179,10 +179,12 @@ function renderQueueTable(cache) {
     el("th", { text: "queue" }), el("th", { class: "num", text: "depth" }),
     el("th", { class: "num", text: "scheduled" }), el("th", { class: "num", text: "leased" }),
     el("th", { class: "num", text: "dead letters" }), el("th", { class: "num", text: "depth change" }),
-    el("th", { text: "last minutes" }));
+    el("th", { class: "num", text: "pushed" }), el("th", { class: "num", text: "done" }),
+    el("th", { text: "last minutes" }), el("th", { text: "work per second" }));
   const table = el("table", { class: "queues" }, el("thead", {}, head));
   const body = el("tbody");
-  const colors = { queued: css("--queued"), leased: css("--leased"), dead_letters: css("--dead") };
+  const colors = { queued: css("--queued"), leased: css("--leased"), dead_letters: css("--dead"),
+    pushed: css("--hits"), done: css("--misses") };
   for (const q of cache.queues) {
     const s = series(seriesKey(cache.id, q.queue));
     const lines = ["queued", "leased", "dead_letters"].map(name => ({ values: s.values[name] || [], color: colors[name] }));
@@ -191,16 +193,45 @@ function renderQueueTable(cache) {
     body.append(el("tr", attrs,
       el("td", { class: "mono", text: queueName(q.queue) }),
       el("td", { class: "num depth", text: num(q.queued) }),
-      el("td", { class: "num scheduled", text: q.scheduled === null ? "–" : num(q.scheduled),
-        title: q.scheduled === null ? "no delayed items in this version of diskq" : null }),
+      el("td", { class: "num scheduled", text: num(q.scheduled), title: "pushed or put back with a delay, not due yet" }),
       el("td", { class: "num leased", text: num(q.leased) + (q.expired_leases ? ` (${q.expired_leases} ran out)` : "") }),
       el("td", { class: "num dead", text: num(q.dead_letters) }),
       el("td", { class: "num", text: rate(q.rates.queued_change_per_s), title: "change of the depth per second over the last minute" }),
-      el("td", {}, chart(s.t, lines, { width: 200, height: 36, label: "depth, leased and dead letters" }))));
+      el("td", { class: "num pushed-rate", text: rate(q.rates.pushed_per_s), title: "items pushed per second over the last minute (the queue's counter)" }),
+      el("td", { class: "num done-rate", text: rate(doneRate(q.rates)), title: "items acked or popped per second over the last minute" }),
+      el("td", {}, chart(s.t, lines, { width: 200, height: 36, label: "depth, leased and dead letters" })),
+      el("td", {}, chart(s.t, [
+          { values: perSecond(s.t, s.values.pushed || []), color: colors.pushed },
+          { values: sumSeries(perSecond(s.t, s.values.acked || []), perSecond(s.t, s.values.popped || [])), color: colors.done }],
+        { width: 160, height: 36, label: "pushed and done per second" }))));
   }
   table.append(body);
   return el("div", {}, table,
-    legend([["depth", colors.queued], ["leased", colors.leased], ["dead letters", colors.dead_letters]]));
+    legend([["depth", colors.queued], ["leased", colors.leased], ["dead letters", colors.dead_letters],
+      ["pushed/s", colors.pushed], ["acked or popped/s", colors.done]]),
+    renderCounters(cache));
+}
+
+function doneRate(rates) {
+  if (rates.acked_per_s === undefined && rates.popped_per_s === undefined) return null;
+  return (rates.acked_per_s || 0) + (rates.popped_per_s || 0);
+}
+
+function sumSeries(a, b) {
+  return a.map((v, i) => (v === null || b[i] === null || b[i] === undefined) ? null : v + b[i]);
+}
+
+// The library's counters of each queue: what it has done since the directory was made.
+const COUNTERS = ["pushed", "popped", "leased", "acked", "nacked", "redelivered", "dead_lettered", "scheduled"];
+function renderCounters(cache) {
+  const head = el("tr", {}, el("th", { text: "queue" }),
+    ...COUNTERS.map(name => el("th", { class: "num", text: name.replace("_", "-") })));
+  const rows = cache.queues.map(q => el("tr", { "data-counters": "", "data-queue": q.queue === null ? "" : q.queue },
+    el("td", { class: "mono", text: queueName(q.queue) }),
+    ...COUNTERS.map(name => el("td", { class: "num counter-" + name, text: num(q.counters[name]),
+      title: q.rates[name + "_per_s"] !== undefined ? rate(q.rates[name + "_per_s"]) + " over the last minute" : null }))));
+  return el("details", { class: "counters", "data-name": "counters" }, el("summary", { text: "counters (since the directory was made)" }),
+    el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
 function renderLeases(cache, q, now) {
@@ -210,6 +241,7 @@ function renderLeases(cache, q, now) {
     el("td", { class: "mono", text: l.holder, title: "the lease's name (its token stays secret)" }),
     el("td", { text: since(l.deadline - now), title: new Date(l.deadline * 1000).toISOString() }),
     el("td", { class: "num", text: num(l.deliveries) }),
+    el("td", { class: "last-error", text: l.last_error === null ? "–" : l.last_error }),
     el("td", { class: "num", text: bytes(l.size) }),
     el("td", { class: "preview mono", text: l.preview ? l.preview.text : "" })));
   // The count and the list are read a moment apart: "more" only when the list was cut.
@@ -218,7 +250,8 @@ function renderLeases(cache, q, now) {
   return el("div", { "data-leases": "", "data-cache": cache.id, "data-queue": q.queue === null ? "" : q.queue },
     el("h3", { text: `leases in flight · ${queueName(q.queue)}` }),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "item" }), el("th", { text: "holder" }),
-      el("th", { text: "deadline" }), el("th", { class: "num", text: "deliveries" }), el("th", { class: "num", text: "size" }),
+      el("th", { text: "deadline" }), el("th", { class: "num", text: "deliveries" }), el("th", { text: "last error" }),
+      el("th", { class: "num", text: "size" }),
       el("th", { text: "value" }))), el("tbody", {}, ...rows)), more);
 }
 
@@ -230,9 +263,10 @@ function renderDeadLetters(cache, q) {
     return el("tr", { class: "dead-letter", "data-key": d.key },
       el("td", { class: "mono", text: d.key }),
       el("td", { class: "num", text: bytes(d.size) }),
-      el("td", { class: "num", text: d.deliveries === null ? "–" : num(d.deliveries),
-        title: d.deliveries === null ? "not recorded by this version of diskq" : null }),
-      el("td", { text: d.last_error === null ? "–" : d.last_error }),
+      el("td", { class: "num deliveries", text: d.deliveries === null ? "–" : num(d.deliveries),
+        title: d.deliveries === null ? "not recorded: pushed there directly, or a PostgreSQL store" : null }),
+      el("td", { class: "last-error", text: d.last_error === null ? "–" : d.last_error,
+        title: d.dead_at ? "dead-lettered " + new Date(d.dead_at * 1000).toISOString() : null }),
       el("td", { class: "preview mono", text: d.preview ? d.preview.text : "" }),
       el("td", {}, purge));
   });
@@ -266,7 +300,7 @@ function renderCache(cache, now) {
   const sizeStat = stat("size of " + bytes(limit) + " limit", bytes(g.size));
   sizeStat.append(used);
   section.append(el("div", { class: "stats" },
-    stat("items", num(g.items)), sizeStat, stat("on disk", bytes(g.volume)),
+    stat("items", num(g.items)), g.size === undefined ? null : sizeStat, stat(cache.backend === "postgres" ? "in the database" : "on disk", bytes(g.volume)),
     stat(cache.statistics ? "hits" : "hits (statistics off)", num(c.hits) + (r.hits_per_s ? ` · ${rate(r.hits_per_s)}` : "")),
     stat("misses", num(c.misses) + (r.misses_per_s ? ` · ${rate(r.misses_per_s)}` : "")),
     stat("culled", num(c.culled), "live items removed for the size limit")));
@@ -281,11 +315,13 @@ function renderCache(cache, now) {
   section.append(el("h3", { text: "queues" }), renderQueueTable(cache));
   for (const q of cache.queues) {
     if (q.leases.length > 0) section.append(renderLeases(cache, q, now));
+    else if (!q.leases_listed && q.leased > 0) section.append(el("p", { class: "empty",
+      text: `${num(q.leased)} leased in ${queueName(q.queue)}: a PostgreSQL store's leases are counted, not listed` }));
     if (q.dead_letter_items.length > 0) section.append(renderDeadLetters(cache, q));
   }
   const settings = el("table", {}, el("tbody", {}, ...Object.entries(cache.settings).map(([k, v]) =>
     el("tr", {}, el("td", { class: "mono", text: k }), el("td", { class: "mono", text: String(v) })))));
-  section.append(el("details", {}, el("summary", { text: "settings" }), settings));
+  section.append(el("details", { "data-name": "settings" }, el("summary", { text: "settings" }), settings));
   return section;
 }
 
@@ -299,10 +335,11 @@ function render(snapshot) {
   state.writes = snapshot.writes;
   state.interval = snapshot.interval;
   const main = document.getElementById("caches");
-  const open = new Set([...main.querySelectorAll("details[open]")].map(d => d.closest("section")?.dataset.cacheId));
+  const openKey = d => d.closest("section")?.dataset.cacheId + "|" + d.dataset.name;
+  const open = new Set([...main.querySelectorAll("details[open]")].map(openKey));
   const sections = snapshot.caches.map(c => renderCache(c, snapshot.at));
   for (const section of sections) {
-    if (open.has(section.dataset.cacheId)) section.querySelector("details").open = true;
+    for (const d of section.querySelectorAll("details")) if (open.has(openKey(d))) d.open = true;
   }
   main.replaceChildren(...sections);
   document.getElementById("updated").textContent = "sampled " + new Date(snapshot.at * 1000).toLocaleTimeString();
