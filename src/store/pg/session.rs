@@ -30,7 +30,7 @@ use crate::settings::EvictionPolicy;
 use crate::store::lease::LeaseRow;
 use crate::store::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// A pooled connection inside (or outside) a transaction.
 pub(crate) struct PgSession {
@@ -252,7 +252,7 @@ impl PgSession {
         self.run(self.conn.client.query(&st, params))
     }
 
-    fn row(&self, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn row(&self, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let st = self.conn.statement(statement)?;
         self.run(self.conn.client.query_opt(&st, params))
     }
@@ -265,7 +265,7 @@ impl PgSession {
     /// Takes the advisory lock `lock`, then runs `statement`: two
     /// statements (the second's snapshot is taken once the lock is held),
     /// one round trip.
-    fn row_after_lock(&self, lock: i64, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn row_after_lock(&self, lock: i64, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let (st_lock, st) = (self.conn.statement(sql::XACT_LOCK)?, self.conn.statement(statement)?);
         let client = &self.conn.client;
         self.run(async {
@@ -275,7 +275,7 @@ impl PgSession {
         })
     }
 
-    fn one_i64(&self, statement: &'static str, params: Params<'_>) -> Result<i64> {
+    pub(super) fn one_i64(&self, statement: &'static str, params: Params<'_>) -> Result<i64> {
         match self.row(statement, params)? {
             Some(r) => r.try_get(0).map_err(pg_error),
             None => Ok(0),
@@ -305,7 +305,7 @@ impl PgSession {
     }
 
     /// The number of the advisory lock on `what` (a key, a queue).
-    fn lock_number(&self, what: &[&[u8]]) -> i64 {
+    pub(super) fn lock_number(&self, what: &[&[u8]]) -> i64 {
         let mut parts = vec![self.schema.as_bytes()];
         parts.extend_from_slice(what);
         fnv(&parts)
@@ -333,7 +333,7 @@ impl PgSession {
         self.lock_number(&[b"q", qname.as_bytes()])
     }
 
-    fn by_key(&self, statement: &'static str, key: &Key, rest: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn by_key(&self, statement: &'static str, key: &Key, rest: Params<'_>) -> Result<Option<Row>> {
         let (kind, ki, kb) = key_cols(key);
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&kind, &ki, &kb];
         params.extend_from_slice(rest);
