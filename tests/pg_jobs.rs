@@ -304,3 +304,43 @@ fn a_schema_made_before_jobs_gets_the_job_table_on_open() {
     assert_eq!(scenarios::pull(&cache).as_deref(), Some("later"));
     assert_eq!(scenarios::pull(&cache).as_deref(), Some("plain"));
 }
+
+/// An awaited wait (no thread held) wakes when a delayed item is due too,
+/// on both backends; the fallback poll is 30 s.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_wait_wakes_when_a_delayed_item_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    for location in [dir.path().to_string_lossy().into_owned(), pg::location("async_wake")] {
+        let sync = Cache::builder()
+            .wake_poll(Duration::from_secs(30))
+            .open(&location)
+            .unwrap();
+        let cache = diskq::tokio::Cache::from(sync.clone());
+        let deque = diskq::tokio::Deque::<String>::from_cache(cache.clone());
+        let delay = Duration::from_millis(200);
+        let soon = PushOptions::new().delay(delay);
+        let wait = Duration::from_secs(20);
+        let start = std::time::Instant::now();
+        sync.push_with("pulled", &soon).unwrap();
+        let got = cache.pull_timeout::<String>(&PullOptions::new(), wait).await.unwrap();
+        assert_eq!(got.map(|(_, v)| v).as_deref(), Some("pulled"));
+        assert!(
+            start.elapsed() >= delay && start.elapsed() < Duration::from_secs(10),
+            "{location}"
+        );
+        sync.push_with("popped", &soon).unwrap();
+        assert_eq!(deque.pop_front_timeout(wait).await.unwrap().as_deref(), Some("popped"));
+        sync.push_with("leased", &soon).unwrap();
+        let lease = cache
+            .lease_timeout::<String>(&LeaseOptions::new(Duration::from_secs(60)), wait)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(lease.ack().await.unwrap());
+        sync.push_with("queued", &soon).unwrap();
+        let start = std::time::Instant::now();
+        assert!(cache.wait_for_queued(None, wait).await.unwrap());
+        assert!(start.elapsed() < Duration::from_secs(10), "{location}");
+    }
+}

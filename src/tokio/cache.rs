@@ -330,11 +330,12 @@ impl Cache {
         turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
+        // A delayed job that becomes due ends the wait, not later.
         take_until(
             inner.store(),
             until,
             |slice| inner.pull_by(opts, Some(slice)),
-            || Ok(None),
+            || inner.next_job_wake(opts.prefix.as_deref()),
         )
         .await
     }
@@ -353,7 +354,7 @@ impl Cache {
             inner.store(),
             until,
             |_| Ok((inner.backlog(prefix)?.queued > 0).then_some(())),
-            || Ok(None),
+            || inner.next_job_wake(prefix),
         )
         .await?;
         Ok(queued.is_some())

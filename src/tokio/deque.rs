@@ -285,7 +285,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             cache.store(),
             until,
             |slice| cache.pull_by::<T>(&opts, Some(slice)),
-            || Ok(None),
+            // At the front, a delayed job that becomes due ends the wait.
+            || match side {
+                Side::Front => cache.next_job_wake(None),
+                _ => Ok(None),
+            },
         )
         .await?;
         Ok(item.map(|(_, v)| v))

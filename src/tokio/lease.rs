@@ -116,14 +116,21 @@ impl<V> Lease<V> {
 }
 
 /// When the next running lease of `queue` runs out (then its item can be
-/// leased again), as an `Instant`; `None` when no lease runs.
+/// leased again) or a job of it becomes due, as an `Instant`; `None` when
+/// neither is to come.
 pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str) -> Result<Option<Instant>> {
     let next = cache.store().read(|s| {
-        if s.has_lease_table()? {
-            s.next_deadline(queue)
+        let lease = if s.has_lease_table()? {
+            s.next_deadline(queue)?
         } else {
-            Ok(None)
-        }
+            None
+        };
+        // A job that becomes due, or whose lease runs out.
+        let job = s.next_job_event(queue, cache.now())?;
+        Ok(match (lease, job) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     })?;
     Ok(next.map(|deadline| {
         // A millisecond late, so that the lease has run out when looked at.
