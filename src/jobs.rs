@@ -195,9 +195,9 @@ impl Cache {
     /// # Errors
     ///
     /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
-    /// on a read-only handle, [`Error::Unsupported`] on PostgreSQL (which keeps no
-    /// jobs yet), [`Error::Timeout`] when the write lock stays taken past the
-    /// timeout (retried with `opts.retry`), and the storage errors of a write
+    /// on a read-only handle, [`Error::Timeout`] when the write lock stays taken
+    /// past the timeout (retried with `opts.retry`; on PostgreSQL a lock wait
+    /// past it, not retried), and the storage errors of a write
     /// ([the crate's errors](crate#errors)). A taken unique key is not an error
     /// (`Ok(None)`).
     ///

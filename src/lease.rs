@@ -537,7 +537,6 @@ impl<V> Lease<V> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] on PostgreSQL for a delay (a nack without one works),
     /// [`Error::Timeout`] when the write lock stays taken past the timeout
     /// (retried without limit with the lease's `retry` option), and the storage
     /// errors of a write ([the crate's errors](crate#errors)). A lost lease is not
