@@ -1230,6 +1230,8 @@ impl Cache {
         let mut watcher = self.store().watcher()?;
         let mut looked = false;
         loop {
+            // The clock before the look: a job due after it wakes the wait.
+            let look = self.now();
             match self.lease_by(opts, Some(until)) {
                 Ok(Some(lease)) => return Ok(Some(lease)),
                 Ok(None) => looked = true,
@@ -1256,7 +1258,7 @@ impl Cache {
                     None
                 };
                 // A job that becomes due, or whose lease runs out.
-                let job = s.next_job_event(&queue, self.now())?;
+                let job = s.next_job_event(&queue, look)?;
                 Ok(match (lease, job) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),

@@ -118,7 +118,7 @@ impl<V> Lease<V> {
 /// When the next running lease of `queue` runs out (then its item can be
 /// leased again) or a job of it becomes due, as an `Instant`; `None` when
 /// neither is to come.
-pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str) -> Result<Option<Instant>> {
+pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str, looked: f64) -> Result<Option<Instant>> {
     let next = cache.store().read(|s| {
         let lease = if s.has_lease_table()? {
             s.next_deadline(queue)?
@@ -126,7 +126,8 @@ pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str) -> Result<Option<In
             None
         };
         // A job that becomes due, or whose lease runs out.
-        let job = s.next_job_event(queue, cache.now())?;
+        // After `looked` (the clock before the last look; see `next_job_wake`).
+        let job = s.next_job_event(queue, looked)?;
         Ok(match (lease, job) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -35,7 +35,8 @@
 //! its own count: the pop count of a plain pop is added only if the queue
 //! has no job (`NOT EXISTS` on an index, in the same statement), so a plain
 //! pop learns that its queue has no jobs in the statement it ran anyway; a
-//! lease looks with one more indexed statement.
+//! lease asks in the round trip of its look for run-out leases (a second
+//! statement sent with it).
 
 use tokio_postgres::Row;
 
@@ -108,14 +109,22 @@ impl PgSession {
         Ok(counters::collect(read))
     }
 
-    /// 1 when `queue` has a job, 0 when it has none (a plain queue).
+    /// 1 when `queue` has a job, 0 when it has none (a plain queue). A
+    /// lease's look for run-out leases just found out, in its round trip
+    /// (`expired_lease`): then that answer, unless a job was added since.
     pub(crate) fn job_gauge(&self, queue: &str) -> Result<i64> {
+        if let Some((seen, jobs)) = self.jobs_seen.take()
+            && seen == queue
+        {
+            return Ok(i64::from(jobs));
+        }
         self.one_i64(sql::JOB_ANY, &[&queue])
     }
 
     /// Adds a job row; its item is found by the job's key when `job.item`
     /// is 0 (see [`PgSession::last_rowid`]).
     pub(crate) fn insert_job(&self, job: &NewJob<'_>) -> Result<()> {
+        self.jobs_seen.take();
         let key = job_key(job.id);
         self.exec(
             sql::JOB_INSERT,

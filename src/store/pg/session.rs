@@ -47,6 +47,10 @@ pub(crate) struct PgSession {
     begin_lock_timeout: Cell<Option<u64>>,
     /// The store's schema, which the advisory lock numbers include.
     schema: std::sync::Arc<str>,
+    /// Whether a queue had jobs, as the look for run-out leases found out
+    /// in its round trip; taken by the next `job_gauge` of that queue,
+    /// dropped by a job insert (see `pg::jobs`).
+    pub(super) jobs_seen: std::cell::RefCell<Option<(String, bool)>>,
 }
 
 /// FNV-1a, 64 bits: a hash that every build and platform computes alike,
@@ -208,6 +212,7 @@ impl PgSession {
             begin_pending: Cell::new(false),
             begin_lock_timeout: Cell::new(None),
             schema,
+            jobs_seen: std::cell::RefCell::new(None),
         }
     }
 
@@ -687,8 +692,25 @@ impl PgSession {
         Ok(())
     }
 
+    /// The oldest run-out lease of `queue`; in the same round trip, whether
+    /// the queue has jobs (the lease looks at them next, see `pg::jobs`).
     pub(crate) fn expired_lease(&self, queue: &str, now: f64) -> Result<Option<(String, i64, i64)>> {
-        match self.row(sql::LEASE_EXPIRED, &[&queue, &now])? {
+        let (st, st_jobs) = (
+            self.conn.statement(sql::LEASE_EXPIRED)?,
+            self.conn.statement(sql::JOB_ANY)?,
+        );
+        let client = &self.conn.client;
+        let (found, jobs) = self.run(async {
+            let (found, jobs) = join2(
+                client.query_opt(&st, &[&queue, &now]),
+                client.query_one(&st_jobs, &[&queue]),
+            )
+            .await;
+            Ok((found?, jobs?))
+        })?;
+        let jobs: i64 = jobs.try_get(0).map_err(pg_error)?;
+        self.jobs_seen.replace(Some((queue.to_owned(), jobs > 0)));
+        match found {
             Some(r) => Ok(Some((
                 r.try_get(0).map_err(pg_error)?,
                 r.try_get(1).map_err(pg_error)?,
