@@ -426,7 +426,7 @@
 //! so consumers on many hosts never wait on each other; a unique push first
 //! takes an advisory lock on its queue and key, so of two pushes of a key
 //! from any hosts one pushes; a plain queue's pop learns that it has no
-//! jobs in the statement that counts it. A waiter wakes on `NOTIFY` or when
+//! jobs in the round trip that counts it. A waiter wakes on `NOTIFY` or when
 //! the earliest delayed item of its queue is due.
 //!
 //! What a PostgreSQL store does not do, each a clear

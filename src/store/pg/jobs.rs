@@ -32,15 +32,16 @@
 //! Plain queues pay almost nothing: SQLite keeps a count of each queue's
 //! jobs, which on PostgreSQL would be one row every job push and pop of a
 //! queue updates (so they would queue on its row lock). Here the table is
-//! its own count: the pop count of a plain pop is added only if the queue
-//! has no job (`NOT EXISTS` on an index, in the same statement), so a plain
-//! pop learns that its queue has no jobs in the statement it ran anyway; a
-//! lease asks in the round trip of its look for run-out leases (a second
-//! statement sent with it).
+//! its own count: a plain pop asks whether its queue has a job (one index
+//! probe) in the round trip of its count, and a lease in the round trip of
+//! its look for run-out leases; neither pays a round trip more. The look
+//! goes before the count: every consumer of a queue waits for the count's
+//! row, locked until the commit, so nothing more should run while it is
+//! held. The pop's count statement stays the one of plain queues.
 
 use tokio_postgres::Row;
 
-use super::client::pg_error;
+use super::client::{join2, pg_error};
 use super::session::PgSession;
 use super::sql;
 use crate::error::Result;
@@ -72,12 +73,30 @@ impl PgSession {
         Ok(())
     }
 
-    /// Counts `n` pops of `queue` unless it has jobs (then false, counting
-    /// nothing): one statement.
+    /// Counts `n` pops of `queue` and tells whether it has no jobs (false:
+    /// it has some, and the caller rolls the pop back, count included): the
+    /// count and the look in one round trip.
     pub(crate) fn count_plain_pops(&self, queue: &str, n: usize) -> Result<bool> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         let key = counters::key_of(queue, Counter::Popped);
-        Ok(self.exec(sql::ADD_TO_COUNTER_IF_NO_JOBS, &[&key, &n, &queue])? > 0)
+        let (st_count, st_jobs) = (
+            self.conn.statement(sql::ADD_TO_COUNTER)?,
+            self.conn.statement(sql::JOB_ANY)?,
+        );
+        let client = &self.conn.client;
+        // The look first: the count locks its row until the commit, and
+        // every consumer of the queue waits for that row.
+        let jobs = self.run(async {
+            let (jobs, counted) = join2(
+                client.query_one(&st_jobs, &[&queue]),
+                client.execute(&st_count, &[&key, &n]),
+            )
+            .await;
+            counted?;
+            jobs
+        })?;
+        let jobs: i64 = jobs.try_get(0).map_err(pg_error)?;
+        Ok(jobs == 0)
     }
 
     /// Counts nothing: the caller culls and counts on its own.

@@ -225,7 +225,10 @@ impl PgSession {
 
     /// Runs `request` (made, not yet polled), after the pending `BEGIN`
     /// if there is one, in one round trip.
-    fn run<T>(&self, request: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+    pub(super) fn run<T>(
+        &self,
+        request: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
         if !self.begin_pending.replace(false) {
             return block_on(request).map_err(pg_error);
         }

@@ -318,11 +318,6 @@ pub(crate) const JOB_INSERT: &str = "INSERT INTO diskq_job \
 pub(crate) const JOB_BY_UNIQUE: &str = "SELECT id, item FROM diskq_job WHERE queue = $1 AND unique_key = $2";
 /// 1 when queue `$1` has a job, else 0.
 pub(crate) const JOB_ANY: &str = "SELECT count(*) FROM (SELECT 1 FROM diskq_job WHERE queue = $1 LIMIT 1) AS found";
-/// Adds `$2` to counter `$1` (a pop count) unless queue `$3` has jobs:
-/// one row changed when it counted.
-pub(crate) const ADD_TO_COUNTER_IF_NO_JOBS: &str = "INSERT INTO diskq_settings (key, vi) \
-     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM diskq_job WHERE queue = $3) \
-     ON CONFLICT (key) DO UPDATE SET vi = coalesce(diskq_settings.vi, 0) + excluded.vi";
 pub(crate) const JOB_QUEUE: &str = "SELECT queue FROM diskq_job WHERE id = $1";
 pub(crate) const JOB_DELETE: &str = "DELETE FROM diskq_job WHERE id = $1";
 /// The next ready job of a queue: the highest priority, then the earliest
