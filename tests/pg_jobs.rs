@@ -4,7 +4,10 @@
 //! schema in one test, with a test clock (the PostgreSQL backend reads
 //! time through the cache's clock too); the model of `proptest_jobs.rs`
 //! runs on PostgreSQL; unique pushes race from 4 handles (each its own
-//! connections, as 4 processes would be) and consumers race for jobs.
+//! connections, as 4 processes would be) and consumers race for jobs; a
+//! schema made before the job table gets it on open. (`crash_jobs.rs` and
+//! `multiprocess_jobs.rs` also run on PostgreSQL with the `postgres`
+//! feature: a killed client, unique pushes from 4 processes.)
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
