@@ -275,7 +275,7 @@ pub(crate) fn default_dead_letter(prefix: Option<&str>) -> String {
 /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
 /// jobs.extend(&[1, 2])?;
 /// let lease = jobs.lease(Duration::from_secs(30))?.expect("queued");
-/// assert_eq!(jobs.backlog()?, diskq::Backlog { queued: 1, leased: 1 });
+/// assert_eq!(jobs.backlog()?, diskq::Backlog { queued: 1, leased: 1, scheduled: 0 });
 /// lease.ack()?;
 /// jobs.pop_front()?;
 /// assert!(jobs.backlog()?.is_empty(), "no work left");
