@@ -316,9 +316,9 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// # Errors
     ///
     /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
-    /// on a read-only handle, [`Error::Unsupported`] on PostgreSQL (which keeps no
-    /// delayed items yet), [`Error::Timeout`] when the write lock stays taken past
-    /// the timeout, and the storage errors of a write
+    /// on a read-only handle, [`Error::Timeout`] when the write lock stays taken
+    /// past the timeout (on PostgreSQL: a lock wait past it), and the storage
+    /// errors of a write
     /// ([the crate's errors](crate#errors)). Nothing is pushed on an error.
     ///
     /// ```
@@ -349,9 +349,10 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     ///
     /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
     /// when `opts` names a prefix (a deque has its own queue) or on a read-only
-    /// handle, [`Error::Unsupported`] on PostgreSQL for a delay, a priority or a
-    /// unique key (plain options work), [`Error::Timeout`] when the write lock
-    /// stays taken past the timeout, and the storage errors of a write
+    /// handle, [`Error::Timeout`] when the write lock stays taken past the
+    /// timeout (on PostgreSQL: a lock wait past it, such as a push of the same
+    /// unique key by another client that does not commit), and the storage
+    /// errors of a write
     /// ([the crate's errors](crate#errors)). A taken unique key is not an error
     /// (`Ok(false)`).
     ///

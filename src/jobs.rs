@@ -195,9 +195,9 @@ impl Cache {
     /// # Errors
     ///
     /// [`Error::Encode`] when the value does not serialize, [`Error::InvalidUse`]
-    /// on a read-only handle, [`Error::Unsupported`] on PostgreSQL (which keeps no
-    /// jobs yet), [`Error::Timeout`] when the write lock stays taken past the
-    /// timeout (retried with `opts.retry`), and the storage errors of a write
+    /// on a read-only handle, [`Error::Timeout`] when the write lock stays taken
+    /// past the timeout (retried with `opts.retry`; on PostgreSQL a lock wait
+    /// past it, not retried), and the storage errors of a write
     /// ([the crate's errors](crate#errors)). A taken unique key is not an error
     /// (`Ok(None)`).
     ///
@@ -356,12 +356,15 @@ impl Cache {
         }
     }
 
-    /// When a waiter on `prefix` should look again at the latest: the
-    /// earliest moment a job becomes ready or a job lease runs out, as an
-    /// `Instant` (`None`: no such moment).
-    pub(crate) fn next_job_wake(&self, prefix: Option<&str>) -> Result<Option<Instant>> {
+    /// When a waiter on `prefix` whose last look began at `looked` (the
+    /// cache's clock, read before the look) should look again at the
+    /// latest: the earliest moment after `looked` a job becomes ready or a
+    /// job lease runs out, as an `Instant` (`None`: no such moment). A job
+    /// that came due while the look ran is such a moment, already past: the
+    /// waiter looks again at once instead of missing it.
+    pub(crate) fn next_job_wake(&self, prefix: Option<&str>, looked: f64) -> Result<Option<Instant>> {
         let queue = queue_name(prefix);
-        let next = self.store().read(|s| s.next_job_event(queue, self.now()))?;
+        let next = self.store().read(|s| s.next_job_event(queue, looked))?;
         Ok(next.map(|at| {
             let secs = (at - self.now()).max(0.0) + WAKE_MARGIN;
             crate::deadline::after(Instant::now(), crate::deadline::seconds(secs))

@@ -540,7 +540,6 @@ impl<V> Lease<V> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] on PostgreSQL for a delay (a nack without one works),
     /// [`Error::Timeout`] when the write lock stays taken past the timeout
     /// (retried without limit with the lease's `retry` option), and the storage
     /// errors of a write ([the crate's errors](crate#errors)). A lost lease is not
@@ -1250,6 +1249,8 @@ impl Cache {
         let mut watcher = self.store().watcher()?;
         let mut looked = false;
         loop {
+            // The clock before the look: a job due after it wakes the wait.
+            let look = self.now();
             match self.lease_by(opts, Some(until)) {
                 Ok(Some(lease)) => return Ok(Some(lease)),
                 Ok(None) => looked = true,
@@ -1276,7 +1277,7 @@ impl Cache {
                     None
                 };
                 // A job that becomes due, or whose lease runs out.
-                let job = s.next_job_event(&queue, self.now())?;
+                let job = s.next_job_event(&queue, look)?;
                 Ok(match (lease, job) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),

@@ -110,7 +110,9 @@
 //! under `diskq-lease-k…` keys: python-diskcache's `Deque` and `pull` on the
 //! same directory never take them for plain items (its `len` and iteration
 //! walk every key of its cache, and so see them). The counters are
-//! `Settings` rows `diskq_queue:<queue>:<counter>`.
+//! `Settings` rows `diskq_queue:<queue>:<counter>`. On PostgreSQL the same
+//! items and counters live in the store's schema (a `diskq_job` table, see
+//! the PostgreSQL section below), with the same behaviour.
 //!
 //! ```
 //! use std::time::Duration;
@@ -414,8 +416,19 @@
 //! `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other; blocked
 //! pops wake through `LISTEN`/`NOTIFY` (with [`CacheBuilder::wake_poll`] as
 //! the fallback). Values are stored as on a directory: native scalars and
-//! MessagePack. Times (expiry, lease deadlines) are each client's clock:
-//! keep the hosts' clocks in sync (NTP).
+//! MessagePack. Times (expiry, lease deadlines, due times of delayed
+//! items) are each client's clock: keep the hosts' clocks in sync (NTP).
+//!
+//! The job-queue features work there as on a directory: delayed,
+//! prioritized and unique items, nacks with a delay, retry policies and
+//! the queue counters. A job is a row of a `diskq_job` table (made on the
+//! first open of a schema that lacks it); the next job is taken in one
+//! indexed `ORDER BY priority DESC, ready, item ... FOR UPDATE SKIP LOCKED`,
+//! so consumers on many hosts never wait on each other; a unique push first
+//! takes an advisory lock on its queue and key, so of two pushes of a key
+//! from any hosts one pushes; a plain queue's pop learns that it has no
+//! jobs in the round trip that counts it. A waiter wakes on `NOTIFY` or when
+//! the earliest delayed item of its queue is due.
 //!
 //! What a PostgreSQL store does not do, each a clear
 //! [`Error::Unsupported`]: value files (every value is stored inline, in a

@@ -376,6 +376,8 @@ impl Cache {
         let mut watcher = self.store().watcher()?;
         let mut looked = false;
         loop {
+            // The clock before the look: a job due after it wakes the wait.
+            let look = self.now();
             match self.pull_by(opts, Some(deadline)) {
                 Ok(Some(item)) => return Ok(Some(item)),
                 Ok(None) => looked = true,
@@ -395,7 +397,7 @@ impl Cache {
             }
             // A delayed job that becomes due ends the wait, not later.
             let wake = self
-                .next_job_wake(opts.prefix.as_deref())?
+                .next_job_wake(opts.prefix.as_deref(), look)?
                 .map_or(deadline, |at| at.min(deadline));
             watcher.wait(wake)?;
         }
@@ -427,13 +429,16 @@ impl Cache {
         // Watch from before the first look, so that no push is missed.
         let mut watcher = self.store().watcher()?;
         loop {
+            let look = self.now();
             if self.backlog(prefix)?.queued > 0 {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            let wake = self.next_job_wake(prefix)?.map_or(deadline, |at| at.min(deadline));
+            let wake = self
+                .next_job_wake(prefix, look)?
+                .map_or(deadline, |at| at.min(deadline));
             watcher.wait(wake)?;
         }
     }

@@ -39,6 +39,22 @@ fn what_postgres_does_not_do_is_a_clear_error() {
     let big = vec![7u8; 1 << 20];
     cache.set_bytes("big", &big).unwrap();
     assert_eq!(cache.get_bytes("big").unwrap(), Some(big));
+    // Jobs are not among the refusals: a delayed, prioritized, unique push
+    // and a nack with a delay work as on a directory (tests/pg_jobs.rs).
+    let job = diskq::PushOptions::new()
+        .delay(Duration::from_secs(60))
+        .priority(2)
+        .unique_key("once");
+    assert!(cache.push_job("later", &job).unwrap().is_some());
+    assert!(cache.push_job("again", &job).unwrap().is_none(), "the key is taken");
+    cache.push("now").unwrap();
+    let lease = cache
+        .lease::<String>(&diskq::LeaseOptions::new(Duration::from_secs(30)))
+        .unwrap()
+        .unwrap();
+    let nack = diskq::NackOptions::new().delay(Duration::from_secs(60));
+    assert!(lease.nack_with(&nack).unwrap());
+    assert_eq!(cache.backlog(None).unwrap().scheduled, 2);
     // Nothing was made on the local disk for the location.
     assert!(!std::path::Path::new("postgres:").exists());
 }

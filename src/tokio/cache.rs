@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::lease::{Lease, next_lease_end};
-use super::wait::take_until;
+use super::wait::{LookTime, take_until};
 use super::wait::{coop, turn};
 use crate::counters::QueueStats;
 use crate::error::{Error, Result};
@@ -330,12 +330,16 @@ impl Cache {
         turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
+        // A delayed job that becomes due after a look began ends the wait.
+        let look = LookTime::new(inner.now());
         take_until(
             inner.store(),
             until,
-            |slice| inner.pull_by(opts, Some(slice)),
-            // A delayed item that becomes due ends the wait, not later.
-            || inner.next_job_wake(opts.prefix.as_deref()),
+            |slice| {
+                look.set(inner.now());
+                inner.pull_by(opts, Some(slice))
+            },
+            || inner.next_job_wake(opts.prefix.as_deref(), look.get()),
         )
         .await
     }
@@ -350,11 +354,15 @@ impl Cache {
         turn().await;
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
+        let look = LookTime::new(inner.now());
         let queued = take_until(
             inner.store(),
             until,
-            |_| Ok((inner.backlog(prefix)?.queued > 0).then_some(())),
-            || inner.next_job_wake(prefix),
+            |_| {
+                look.set(inner.now());
+                Ok((inner.backlog(prefix)?.queued > 0).then_some(()))
+            },
+            || inner.next_job_wake(prefix, look.get()),
         )
         .await?;
         Ok(queued.is_some())
@@ -397,11 +405,15 @@ impl Cache {
         let until = crate::deadline::from_now(wait);
         let inner = &self.inner;
         let queue = opts.prefix.as_deref().unwrap_or_default();
+        let look = LookTime::new(inner.now());
         let leased = take_until(
             inner.store(),
             until,
-            |slice| inner.lease_by(opts, Some(slice)),
-            || next_lease_end(inner, queue),
+            |slice| {
+                look.set(inner.now());
+                inner.lease_by(opts, Some(slice))
+            },
+            || next_lease_end(inner, queue, look.get()),
         )
         .await?;
         Ok(leased.map(Lease::from))

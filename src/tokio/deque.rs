@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::cache::{Cache, open_blocking};
 use super::lease::{Lease, next_lease_end};
-use super::wait::take_until;
+use super::wait::{LookTime, take_until};
 use super::wait::{coop, turn};
 use crate::counters::QueueStats;
 use crate::error::{Error, Result};
@@ -281,12 +281,19 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         let until = crate::deadline::from_now(timeout);
         let cache = self.inner.cache();
         let opts = end(side);
+        let look = LookTime::new(cache.now());
         let item = take_until(
             cache.store(),
             until,
-            |slice| cache.pull_by::<T>(&opts, Some(slice)),
-            // A delayed item that becomes due ends the wait, not later.
-            || cache.next_job_wake(opts.prefix.as_deref()),
+            |slice| {
+                look.set(cache.now());
+                cache.pull_by::<T>(&opts, Some(slice))
+            },
+            // At the front, a delayed job that becomes due ends the wait.
+            || match side {
+                Side::Front => cache.next_job_wake(None, look.get()),
+                _ => Ok(None),
+            },
         )
         .await?;
         Ok(item.map(|(_, v)| v))
@@ -330,11 +337,15 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         }
         let until = crate::deadline::from_now(wait);
         let cache = self.inner.cache();
+        let look = LookTime::new(cache.now());
         let leased = take_until(
             cache.store(),
             until,
-            |slice| cache.lease_by::<T>(opts, Some(slice)),
-            || next_lease_end(cache, ""),
+            |slice| {
+                look.set(cache.now());
+                cache.lease_by::<T>(opts, Some(slice))
+            },
+            || next_lease_end(cache, "", look.get()),
         )
         .await?;
         Ok(leased.map(Lease::from))

@@ -115,17 +115,19 @@ impl<V> Lease<V> {
     }
 }
 
-/// When a waiting lease of `queue` should look again without a wake: the
-/// next running lease runs out (then its item can be leased again) or a
-/// delayed item becomes due, as an `Instant`; `None` when neither comes.
-pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str) -> Result<Option<Instant>> {
+/// When the next running lease of `queue` runs out (then its item can be
+/// leased again) or a job of it becomes due, as an `Instant`; `None` when
+/// neither is to come.
+pub(crate) fn next_lease_end(cache: &SyncCache, queue: &str, looked: f64) -> Result<Option<Instant>> {
     let next = cache.store().read(|s| {
         let lease = if s.has_lease_table()? {
             s.next_deadline(queue)?
         } else {
             None
         };
-        let job = s.next_job_event(queue, cache.now())?;
+        // A job that becomes due, or whose lease runs out.
+        // After `looked` (the clock before the last look; see `next_job_wake`).
+        let job = s.next_job_event(queue, looked)?;
         Ok(match (lease, job) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

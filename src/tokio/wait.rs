@@ -309,3 +309,22 @@ impl Drop for Watch<'_> {
         tasks.notify.notify_one();
     }
 }
+
+/// When a waiter's last look began, on the cache's clock: the job events
+/// after it time the next look (see `Cache::next_job_wake`). Atomic, as the
+/// waiting future must be `Send`.
+pub(crate) struct LookTime(std::sync::atomic::AtomicU64);
+
+impl LookTime {
+    pub(crate) fn new(now: f64) -> LookTime {
+        LookTime(std::sync::atomic::AtomicU64::new(now.to_bits()))
+    }
+
+    pub(crate) fn set(&self, now: f64) {
+        self.0.store(now.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}

@@ -203,8 +203,10 @@ impl Pg {
         let result = (|| {
             // The last object made: when it is there, so is the rest, and
             // the open takes no lock (CREATE INDEX IF NOT EXISTS would lock
-            // the table against writers even when the index exists).
-            let last = format!("\"{}\".diskq_lease_queue", self.schema);
+            // the table against writers even when the index exists). A
+            // schema made before the job table was added lacks it, so its
+            // first open by this version makes what is missing.
+            let last = format!("\"{}\".{}", self.schema, sql::LAST_CREATED);
             let complete = {
                 let st = session.conn.statement("SELECT to_regclass($1)::text")?;
                 let row = block_on(session.conn.client.query_one(&st, &[&last])).map_err(pg_error)?;

@@ -30,7 +30,7 @@ use crate::settings::EvictionPolicy;
 use crate::store::lease::LeaseRow;
 use crate::store::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// A pooled connection inside (or outside) a transaction.
 pub(crate) struct PgSession {
@@ -47,6 +47,10 @@ pub(crate) struct PgSession {
     begin_lock_timeout: Cell<Option<u64>>,
     /// The store's schema, which the advisory lock numbers include.
     schema: std::sync::Arc<str>,
+    /// Whether a queue had jobs, as the look for run-out leases found out
+    /// in its round trip; taken by the next `job_gauge` of that queue,
+    /// dropped by a job insert (see `pg::jobs`).
+    pub(super) jobs_seen: std::cell::RefCell<Option<(String, bool)>>,
 }
 
 /// FNV-1a, 64 bits: a hash that every build and platform computes alike,
@@ -208,6 +212,7 @@ impl PgSession {
             begin_pending: Cell::new(false),
             begin_lock_timeout: Cell::new(None),
             schema,
+            jobs_seen: std::cell::RefCell::new(None),
         }
     }
 
@@ -220,7 +225,10 @@ impl PgSession {
 
     /// Runs `request` (made, not yet polled), after the pending `BEGIN`
     /// if there is one, in one round trip.
-    fn run<T>(&self, request: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+    pub(super) fn run<T>(
+        &self,
+        request: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
         if !self.begin_pending.replace(false) {
             return block_on(request).map_err(pg_error);
         }
@@ -252,7 +260,7 @@ impl PgSession {
         self.run(self.conn.client.query(&st, params))
     }
 
-    fn row(&self, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn row(&self, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let st = self.conn.statement(statement)?;
         self.run(self.conn.client.query_opt(&st, params))
     }
@@ -265,7 +273,7 @@ impl PgSession {
     /// Takes the advisory lock `lock`, then runs `statement`: two
     /// statements (the second's snapshot is taken once the lock is held),
     /// one round trip.
-    fn row_after_lock(&self, lock: i64, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn row_after_lock(&self, lock: i64, statement: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let (st_lock, st) = (self.conn.statement(sql::XACT_LOCK)?, self.conn.statement(statement)?);
         let client = &self.conn.client;
         self.run(async {
@@ -275,7 +283,7 @@ impl PgSession {
         })
     }
 
-    fn one_i64(&self, statement: &'static str, params: Params<'_>) -> Result<i64> {
+    pub(super) fn one_i64(&self, statement: &'static str, params: Params<'_>) -> Result<i64> {
         match self.row(statement, params)? {
             Some(r) => r.try_get(0).map_err(pg_error),
             None => Ok(0),
@@ -305,7 +313,7 @@ impl PgSession {
     }
 
     /// The number of the advisory lock on `what` (a key, a queue).
-    fn lock_number(&self, what: &[&[u8]]) -> i64 {
+    pub(super) fn lock_number(&self, what: &[&[u8]]) -> i64 {
         let mut parts = vec![self.schema.as_bytes()];
         parts.extend_from_slice(what);
         fnv(&parts)
@@ -333,7 +341,7 @@ impl PgSession {
         self.lock_number(&[b"q", qname.as_bytes()])
     }
 
-    fn by_key(&self, statement: &'static str, key: &Key, rest: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn by_key(&self, statement: &'static str, key: &Key, rest: Params<'_>) -> Result<Option<Row>> {
         let (kind, ki, kb) = key_cols(key);
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&kind, &ki, &kb];
         params.extend_from_slice(rest);
@@ -687,8 +695,25 @@ impl PgSession {
         Ok(())
     }
 
+    /// The oldest run-out lease of `queue`; in the same round trip, whether
+    /// the queue has jobs (the lease looks at them next, see `pg::jobs`).
     pub(crate) fn expired_lease(&self, queue: &str, now: f64) -> Result<Option<(String, i64, i64)>> {
-        match self.row(sql::LEASE_EXPIRED, &[&queue, &now])? {
+        let (st, st_jobs) = (
+            self.conn.statement(sql::LEASE_EXPIRED)?,
+            self.conn.statement(sql::JOB_ANY)?,
+        );
+        let client = &self.conn.client;
+        let (found, jobs) = self.run(async {
+            let (found, jobs) = join2(
+                client.query_opt(&st, &[&queue, &now]),
+                client.query_one(&st_jobs, &[&queue]),
+            )
+            .await;
+            Ok((found?, jobs?))
+        })?;
+        let jobs: i64 = jobs.try_get(0).map_err(pg_error)?;
+        self.jobs_seen.replace(Some((queue.to_owned(), jobs > 0)));
+        match found {
             Some(r) => Ok(Some((
                 r.try_get(0).map_err(pg_error)?,
                 r.try_get(1).map_err(pg_error)?,

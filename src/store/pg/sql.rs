@@ -41,7 +41,21 @@ pub(crate) const CREATE: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS diskq_lease (key text COLLATE \"C\" PRIMARY KEY, queue text NOT NULL, \
      deadline double precision, deliveries bigint NOT NULL, token bigint NOT NULL, item bigint NOT NULL)",
     "CREATE INDEX IF NOT EXISTS diskq_lease_queue ON diskq_lease (queue, deadline)",
+    // Jobs (see `pg::jobs`); added after the first release of this schema,
+    // so they are also made on the open of an older one.
+    "CREATE TABLE IF NOT EXISTS diskq_job (id bigint PRIMARY KEY, queue text COLLATE \"C\" NOT NULL, \
+     item bigint NOT NULL, priority bigint NOT NULL, ready double precision NOT NULL, \
+     deadline double precision, token bigint, deliveries bigint NOT NULL DEFAULT 0, last_error text, \
+     unique_key text COLLATE \"C\")",
+    "CREATE INDEX IF NOT EXISTS diskq_job_order ON diskq_job (queue, priority DESC, ready, item) \
+     WHERE deadline IS NULL",
+    "CREATE INDEX IF NOT EXISTS diskq_job_ready ON diskq_job (queue, ready) WHERE deadline IS NULL",
+    "CREATE INDEX IF NOT EXISTS diskq_job_queue ON diskq_job (queue, deadline)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS diskq_job_unique ON diskq_job (queue, unique_key) \
+     WHERE unique_key IS NOT NULL",
 ];
+/// The last object [`CREATE`] makes: when it exists, so does the rest.
+pub(crate) const LAST_CREATED: &str = "diskq_job_unique";
 /// Serializes schema creation across processes (`CREATE ... IF NOT EXISTS`
 /// races otherwise): an advisory lock held until the transaction ends.
 pub(crate) const INIT_LOCK: &str = "SELECT pg_advisory_xact_lock(7164800918)";
@@ -55,12 +69,20 @@ pub(crate) const XACT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 pub(crate) const SELECT_SETTING: &str = "SELECT vi, vr, vt, vb FROM diskq_settings WHERE key = $1";
 pub(crate) const UPSERT_SETTING: &str = "INSERT INTO diskq_settings (key, vi, vr, vt, vb) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (key) DO UPDATE SET vi = excluded.vi, vr = excluded.vr, vt = excluded.vt, vb = excluded.vb";
-pub(crate) const ADD_TO_COUNTER: &str = "INSERT INTO diskq_settings (key, vi) VALUES ($1, $2) \
+/// Adds to a queue counter. Each counter is spread over up to 64 rows
+/// (`<key>#<n>`, `n` the connection's server process id modulo 64): every
+/// pop of a queue counts, and one row would make all of them wait for each
+/// other's commit on its row lock (timed pops timed out on it under load);
+/// a connection runs one transaction at a time, so it never waits on its
+/// own row.
+pub(crate) const ADD_TO_COUNTER: &str = "INSERT INTO diskq_settings (key, vi) \
+     VALUES ($1 || '#' || (pg_backend_pid() % 64)::text, $2) \
      ON CONFLICT (key) DO UPDATE SET vi = coalesce(diskq_settings.vi, 0) + excluded.vi";
 
-/// The queue counters (`diskq_queue:<queue>:<counter>`) in a key range.
-pub(crate) const COUNTER_RANGE: &str =
-    "SELECT key, vi FROM diskq_settings WHERE key >= $1 AND key < $2 AND vi IS NOT NULL ORDER BY key";
+/// The queue counters (`diskq_queue:<queue>:<counter>`) in a key range,
+/// each the sum of its rows (see `ADD_TO_COUNTER`).
+pub(crate) const COUNTER_RANGE: &str = "SELECT regexp_replace(key, '#[0-9]+$', '') AS counter, sum(vi)::bigint \
+     FROM diskq_settings WHERE key >= $1 AND key < $2 AND vi IS NOT NULL GROUP BY 1 ORDER BY 1";
 
 // ---- Single items ----
 
@@ -284,3 +306,69 @@ pub(crate) const LEASE_SET_DEADLINE: &str = "UPDATE diskq_lease SET deadline = $
 pub(crate) const LEASE_CLEAR: &str = "DELETE FROM diskq_lease";
 pub(crate) const LEASE_KEY_BETWEEN: &str =
     "SELECT key, queue FROM diskq_lease WHERE key >= $1 AND key < $2 ORDER BY key LIMIT 1";
+
+// ---- Jobs (`diskq_job`, see `pg::jobs`) ----
+
+/// The columns of a job row: id, item, priority, ready, deliveries,
+/// last_error, deadline, token.
+macro_rules! job_cols {
+    () => {
+        "id, item, priority, ready, deliveries, last_error, deadline, token"
+    };
+}
+
+/// `$3` is the item's rowid, or 0 when the caller does not know it (a push
+/// that just inserted the item): then it is found by the job's key, `$9`.
+pub(crate) const JOB_INSERT: &str = "INSERT INTO diskq_job \
+     (id, queue, item, priority, ready, deliveries, last_error, unique_key) VALUES ($1, $2, \
+     coalesce(nullif($3::bigint, 0), (SELECT rowid FROM diskq_cache WHERE kind = 2 AND ki = 0 AND kb = $9)), \
+     $4, $5, $6, $7, $8)";
+pub(crate) const JOB_BY_UNIQUE: &str = "SELECT id, item FROM diskq_job WHERE queue = $1 AND unique_key = $2";
+/// 1 when queue `$1` has a job, else 0.
+pub(crate) const JOB_ANY: &str = "SELECT count(*) FROM (SELECT 1 FROM diskq_job WHERE queue = $1 LIMIT 1) AS found";
+pub(crate) const JOB_QUEUE: &str = "SELECT queue FROM diskq_job WHERE id = $1";
+pub(crate) const JOB_DELETE: &str = "DELETE FROM diskq_job WHERE id = $1";
+/// The next ready job of a queue: the highest priority, then the earliest
+/// ready, then the oldest item; a walk of `diskq_job_order` from its start.
+pub(crate) const JOB_NEXT: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM diskq_job WHERE queue = $1 AND deadline IS NULL AND ready <= $2 \
+     ORDER BY priority DESC, ready, item LIMIT 1"
+);
+/// [`JOB_NEXT`] for a write: the row is the transaction's, and rows other
+/// transactions hold are stepped over.
+pub(crate) const JOB_NEXT_LOCKED: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM diskq_job WHERE queue = $1 AND deadline IS NULL AND ready <= $2 \
+     ORDER BY priority DESC, ready, item LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
+pub(crate) const JOB_EXPIRED: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM diskq_job WHERE queue = $1 AND deadline IS NOT NULL AND deadline <= $2 \
+     ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
+pub(crate) const JOB_BY_ID: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1");
+pub(crate) const JOB_BY_ID_LOCKED: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1 FOR UPDATE");
+pub(crate) const JOB_LEASE: &str = "UPDATE diskq_job SET deadline = $2, token = $3, deliveries = $4 WHERE id = $1";
+pub(crate) const JOB_RESCHEDULE: &str =
+    "UPDATE diskq_job SET deadline = NULL, token = NULL, ready = $2, last_error = $3 WHERE id = $1";
+pub(crate) const JOB_SET_DEADLINE: &str = "UPDATE diskq_job SET deadline = $2 WHERE id = $1";
+/// The earliest moment after `$2` a job of queue `$1` becomes ready or a
+/// job lease of it runs out (`least` skips NULLs).
+pub(crate) const JOB_NEXT_EVENT: &str = "SELECT least(\
+     (SELECT min(ready) FROM diskq_job WHERE queue = $1 AND deadline IS NULL AND ready > $2), \
+     (SELECT min(deadline) FROM diskq_job WHERE queue = $1 AND deadline IS NOT NULL))";
+pub(crate) const JOB_COUNTS: &str = "SELECT count(*) FILTER (WHERE deadline IS NULL AND ready <= $2), \
+     count(*) FILTER (WHERE deadline IS NULL AND ready > $2), count(*) FILTER (WHERE deadline IS NOT NULL) \
+     FROM diskq_job WHERE queue = $1";
+/// Deletes the items of the jobs of queue `$1` (an item is the row of its
+/// job's key: `diskq-job-k` and 16 hex digits of the id).
+pub(crate) const JOB_DELETE_QUEUE_ITEMS: &str = "DELETE FROM diskq_cache c USING diskq_job j \
+     WHERE j.queue = $1 AND c.rowid = j.item AND c.kind = 2 AND c.ki = 0 \
+     AND c.kb = convert_to('diskq-job-k' || lpad(to_hex(j.id), 16, '0'), 'UTF8')";
+pub(crate) const JOB_DELETE_QUEUE: &str = "DELETE FROM diskq_job WHERE queue = $1";
+pub(crate) const JOB_CLEAR: &str = "DELETE FROM diskq_job";
+pub(crate) const STORE_TIME: &str = concat!("SELECT store_time FROM diskq_cache", by_key!());
