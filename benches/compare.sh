@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the workloads W1–W11 of shared/BENCH.md on diskq, on python-diskcache,
-# on the raw-SQLite ceiling and (W2, W4, W5, W11) on Redis, prints the tables
-# and writes benches/RESULTS.md, benches/latency-get.svg,
+# Runs the workloads W1–W13 of shared/BENCH.md on diskq, on python-diskcache,
+# on the raw-SQLite ceiling, (W2, W4, W5, W11) on Redis and (W4, W5, W9,
+# W11) on diskq's PostgreSQL backend, with synchronous_commit on and off;
+# prints the tables and writes benches/RESULTS.md, benches/latency-get.svg,
 # benches/latency-set.svg and benches/latency-wake.svg.
 #
 #     bash benches/compare.sh            # everything, 5 rounds (about 8–15 minutes on 2 cores)
@@ -13,6 +14,14 @@
 # from the system packages (apt-get, as root) if it is not installed; a
 # throwaway server runs under the target directory on 127.0.0.1, a free port,
 # no persistence, and is stopped on exit; benches/redis_peer.rs is its client.
+# PostgreSQL likewise: the newest /usr/lib/postgresql/*/bin (apt-get install
+# postgresql, as root, if there is none); a throwaway cluster under the
+# target directory on 127.0.0.1, a free port, trust authentication (loopback
+# only), fsync on (the defaults but for the port), stopped on exit. As root
+# the server runs as the `postgres` user (PostgreSQL refuses root), as
+# tests/support/pg.rs does. Each round runs benches/workloads.rs, built with
+# --features postgres, on it twice: synchronous_commit on and off (ALTER
+# SYSTEM + reload, checked with SHOW before the run).
 # Respects CARGO_TARGET_DIR. The scratch directories go under the target
 # directory, so every implementation writes to the same file system.
 set -euo pipefail
@@ -34,6 +43,38 @@ for w in W2 W4 W5 W11; do
         with_redis=true
     fi
 done
+# The workloads of the PostgreSQL backend in this run.
+pg_only=()
+for w in W4 W5 W9 W11; do
+    if wants "$w"; then
+        pg_only+=("$w")
+    fi
+done
+pg_only=$(IFS=,; echo "${pg_only[*]}")
+
+# Stops the throwaway servers this script started (on exit, however it ends).
+redis_pid=
+pg_dir=
+cleanup() {
+    if [[ -n "$redis_pid" ]]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$pg_dir" && -f "$pg_dir/data/postmaster.pid" ]]; then
+        as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+        rm -rf "$pg_dir/data"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# Runs a command as the PostgreSQL server's user: `postgres` when root.
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
 
 target=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -73,7 +114,6 @@ print(s.getsockname()[1])')
     redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
         --dir "$redis_dir" --logfile "$redis_dir/redis.log" --daemonize no &
     redis_pid=$!
-    trap 'kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true' EXIT
     ping='import socket, sys, time
 for _ in range(100):
     try:
@@ -94,8 +134,65 @@ else:
     echo "compare.sh: $redisver on 127.0.0.1:$redis_port" >&2
 fi
 
+if [[ -n "$pg_only" ]]; then
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [[ -z "$pg_bin" || ! -x "$pg_bin/initdb" ]]; then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "compare.sh: PostgreSQL is not installed (apt-get install postgresql, as root)" >&2
+            exit 1
+        fi
+        echo "compare.sh: installing postgresql from the system packages" >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+        pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    pg_dir="$target/bench-pg"
+    rm -rf "$pg_dir"
+    mkdir -p "$pg_dir"
+    if [[ $(id -u) -eq 0 ]]; then
+        chown postgres "$pg_dir"
+    fi
+    pg_port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    # initdb's --no-sync only skips flushing the new cluster's files; the
+    # server runs with fsync on, as a user's would.
+    if ! as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres --no-sync -E UTF8 \
+        >"$pg_dir/initdb.log" 2>&1; then
+        cat "$pg_dir/initdb.log" >&2
+        exit 1
+    fi
+    if ! as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+        -o "-h 127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=200" start >/dev/null; then
+        cat "$pg_dir/server.log" >&2
+        exit 1
+    fi
+    pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
+    pgver=$("$pg_bin/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /')
+    echo "compare.sh: $pgver on 127.0.0.1:$pg_port (fsync on)" >&2
+fi
+# Sets the cluster's synchronous_commit to $1 for new sessions and waits
+# until a new session sees it.
+pg_sync() {
+    "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qAt \
+        -c "ALTER SYSTEM SET synchronous_commit = $1" -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 100); do
+        if [[ $("$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qAt \
+            -c "SHOW synchronous_commit") == "$1" ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "compare.sh: synchronous_commit did not become $1" >&2
+    exit 1
+}
+
 echo "compare.sh: building the bench programs" >&2
 cargo bench --quiet --no-run --bench workloads --bench ceiling --bench redis_peer >&2
+if [[ -n "$pg_only" ]]; then
+    cargo bench --quiet --no-run --features postgres --bench workloads >&2
+fi
 
 # The machine is shared and noisy: run the three in turn, several rounds,
 # and keep each measurement's median round (merge.py).
@@ -105,11 +202,18 @@ stamp='import json, sys
 v = sys.argv[1]
 for line in sys.stdin:
     r = json.loads(line); r["version"] = v; print(json.dumps(r))'
+# The same for the PostgreSQL runs, with the synchronous_commit of the run.
+stamp_pg='import json, sys
+v, sync = sys.argv[1], sys.argv[2]
+for line in sys.stdin:
+    r = json.loads(line); r["version"] = v; r["synchronous_commit"] = sync; print(json.dumps(r))'
 : >"$out/diskq.jsonl"
 : >"$out/ceiling.jsonl"
 : >"$out/python.jsonl"
 : >"$out/redis.jsonl"
 : >"$out/redis-benchmark.jsonl"
+: >"$out/pg-sync-on.jsonl"
+: >"$out/pg-sync-off.jsonl"
 for round in $(seq 1 "$rounds"); do
     echo "compare.sh: round $round of $rounds: diskq" >&2
     cargo bench --quiet --bench workloads -- "${only_args[@]}" >>"$out/diskq.jsonl"
@@ -127,6 +231,17 @@ for round in $(seq 1 "$rounds"); do
                 python3 -c "$stamp" "$redisver" >>"$out/redis-benchmark.jsonl"
         fi
     fi
+    if [[ -n "$pg_only" ]]; then
+        # Alternate which setting goes first, so neither always runs on a
+        # server just warmed up by the other.
+        if ((round % 2)); then syncs="on off"; else syncs="off on"; fi
+        for sync in $syncs; do
+            pg_sync "$sync"
+            echo "compare.sh: round $round of $rounds: diskq on $pgver, synchronous_commit=$sync" >&2
+            DISKQ_BENCH_PG_URL="$pg_url" cargo bench --quiet --features postgres --bench workloads -- \
+                --only "$pg_only" | python3 -c "$stamp_pg" "$pgver" "$sync" >>"$out/pg-sync-$sync.jsonl"
+        done
+    fi
 done
 
 # A partial run must not replace the committed results: it writes beside
@@ -138,5 +253,6 @@ fi
 command="bash benches/compare.sh${only:+ $only}"
 python3 benches/merge.py --diskq "$out/diskq.jsonl" --python "$out/python.jsonl" \
     --ceiling "$out/ceiling.jsonl" --redis "$out/redis.jsonl" \
-    --redis-benchmark "$out/redis-benchmark.jsonl" --command "$command" --out "$dest"
+    --redis-benchmark "$out/redis-benchmark.jsonl" --pg-sync-on "$out/pg-sync-on.jsonl" \
+    --pg-sync-off "$out/pg-sync-off.jsonl" --command "$command" --out "$dest"
 echo "compare.sh: wrote $dest/RESULTS.md, $dest/latency-get.svg, $dest/latency-set.svg, $dest/latency-wake.svg" >&2

@@ -1,11 +1,13 @@
 """Merges the JSON lines of the workload runs (diskq, python-diskcache, the
-raw-SQLite ceiling, Redis) into the tables of shared/BENCH.md, checks the
-targets of issues 9, 15 and 16, writes benches/RESULTS.md and draws
-benches/latency-get.svg, benches/latency-set.svg and benches/latency-wake.svg.
+raw-SQLite ceiling, Redis, diskq's PostgreSQL backend with synchronous_commit
+on and off) into the tables of shared/BENCH.md, checks the targets of issues
+9, 15 and 16, writes benches/RESULTS.md and draws benches/latency-get.svg,
+benches/latency-set.svg and benches/latency-wake.svg.
 
 Standard library only. Called by benches/compare.sh:
     python3 benches/merge.py --diskq D.jsonl --python P.jsonl --ceiling C.jsonl \
-        --redis R.jsonl --command "bash benches/compare.sh" --out benches
+        --redis R.jsonl --pg-sync-on ON.jsonl --pg-sync-off OFF.jsonl \
+        --command "bash benches/compare.sh" --out benches
 """
 
 import argparse
@@ -16,6 +18,9 @@ import os
 import subprocess
 
 IMPLS = ("diskq", "python-diskcache", "ceiling", "redis")
+# diskq's PostgreSQL backend (W4, W5, W9, W11), by synchronous_commit.
+PG = ("diskq-pg sync on", "diskq-pg sync off")
+ALL = IMPLS + PG
 
 # W11's phases, (interval ms, consumers) in table order.
 W11 = [(i, c) for c in (1, 4) for i in (1, 20, 100)]
@@ -61,7 +66,7 @@ def load(path):
                 rounds.setdefault((r["workload"], r["phase"]), []).append(r)
     out = {}
     for k, rs in rounds.items():
-        if k[0] == "W11":
+        if k[0] == "W11" or (k[0] == "W13" and all("latencies_us" in r for r in rs)):
             out[k] = pooled(rs)
             continue
         rs.sort(key=lambda r: r.get("mb_per_s", r["ops_per_s"]))
@@ -75,9 +80,10 @@ def load(path):
 
 
 def pooled(rs):
-    """W11: a round is only 100 items (its p99 is its second-worst), so the
-    latencies of every round are pooled and the percentiles taken over all
-    of them; the spread is that of the rounds' medians."""
+    """W11 and W13: a round is only 100 (W11) or 1,000 (W13) items (W11's
+    p99 is its second-worst), so the latencies of every round are pooled and
+    the percentiles taken over all of them; the spread is that of the
+    rounds' medians."""
     lat = sorted(v for r in rs for v in r.get("latencies_us", []))
     chosen = dict(rs[0])
     chosen["rounds"] = len(rs)
@@ -117,17 +123,29 @@ def fmt_ratio(x):
 
 
 def main_table(data):
-    lines = [
-        "| workload | unit | diskq | python-diskcache | ceiling | Redis | diskq ÷ python-diskcache "
-        "| diskq ÷ ceiling | diskq ÷ Redis |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    """Every implementation's rate; the PostgreSQL columns (and their ratios
+    to diskq on a directory) only when the run had them."""
+    with_pg = any(data[i] for i in PG)
+    head = "| workload | unit | diskq | python-diskcache | ceiling | Redis |"
+    rule = "| --- | --- | ---: | ---: | ---: | ---: |"
+    if with_pg:
+        head += " diskq-pg sync on | diskq-pg sync off |"
+        rule += " ---: | ---: |"
+    head += " diskq ÷ python-diskcache | diskq ÷ ceiling | diskq ÷ Redis |"
+    rule += " ---: | ---: | ---: |"
+    if with_pg:
+        head += " pg on ÷ diskq | pg off ÷ diskq | pg off ÷ pg on |"
+        rule += " ---: | ---: | ---: |"
+    lines = [head, rule]
     for w, phase, unit in ROWS:
-        d, p, c, r = (rate(data[i].get((w, phase)), unit) for i in IMPLS)
-        lines.append(
-            f"| {w} {phase} | {unit} | {fmt(d)} | {fmt(p)} | {fmt(c)} | {fmt(r)} | "
-            f"{fmt_ratio(ratio(d, p))} | {fmt_ratio(ratio(d, c))} | {fmt_ratio(ratio(d, r))} |"
-        )
+        d, p, c, r, on, off = (rate(data[i].get((w, phase)), unit) for i in ALL)
+        line = f"| {w} {phase} | {unit} | {fmt(d)} | {fmt(p)} | {fmt(c)} | {fmt(r)} |"
+        if with_pg:
+            line += f" {fmt(on)} | {fmt(off)} |"
+        line += f" {fmt_ratio(ratio(d, p))} | {fmt_ratio(ratio(d, c))} | {fmt_ratio(ratio(d, r))} |"
+        if with_pg:
+            line += f" {fmt_ratio(ratio(on, d))} | {fmt_ratio(ratio(off, d))} | {fmt_ratio(ratio(off, on))} |"
+        lines.append(line)
     return lines
 
 
@@ -140,7 +158,7 @@ def wake_table(data):
     for interval, consumers in W11:
         key = ("W11", w11_phase(interval, consumers))
         redis = data["redis"].get(key, {}).get("median_us")
-        for i in IMPLS:
+        for i in ALL:
             r = data[i].get(key)
             if r is None:
                 continue
@@ -263,8 +281,9 @@ def detail_table(data):
         "latencies_us", "version",
     }
     skip |= {"p90_us", "max_us"}
-    for w, phase in [(w, phase) for w, phase, _ in ROWS] + [("W11", w11_phase(*k)) for k in W11]:
-        for i in IMPLS:
+    rows = [(w, phase) for w, phase, _ in ROWS] + [("W11", w11_phase(*k)) for k in W11] + [("W13", "lateness")]
+    for w, phase in rows:
+        for i in ALL:
             r = data[i].get((w, phase))
             if r is None:
                 continue
@@ -403,7 +422,65 @@ STYLES = {
     "python-diskcache": ("#ff7f0e", None),
     "ceiling": ("#888888", "5,4"),
     "redis": ("#d62728", None),
+    "diskq-pg sync on": ("#2ca02c", None),
+    "diskq-pg sync off": ("#9467bd", None),
 }
+
+
+def lateness_table(data):
+    """W13: how late each delayed item was taken (pop time − due time)."""
+    lines = [
+        "| implementation | items | p50 µs | p90 µs | p99 µs | max µs | rounds | spread of the rounds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i in ALL:
+        r = data[i].get(("W13", "lateness"))
+        if r is None:
+            continue
+        lines.append(
+            f"| {i} | {r['ops']} | {fmt(r.get('median_us'))} | {fmt(r.get('p90_us'))} | {fmt(r.get('p99_us'))} | "
+            f"{fmt(r.get('max_us'))} | {r['rounds']} | {r['spread']} |"
+        )
+    return lines
+
+
+def lateness_section(data):
+    """The W13 part of RESULTS.md, when the run had W13 (issue 20)."""
+    table = lateness_table(data)
+    if len(table) <= 2:
+        return []
+    return [
+        "## Delayed items: lateness (W13, issue 20)",
+        "",
+        "1,000 delayed items, one due every millisecond over 1 s, all pushed before the first is due; "
+        "one consumer waits in `Deque::pop_front_timeout` and takes them as they come due. Lateness = "
+        "pop time − due time (no item may come out early: checked). The items of every round are pooled "
+        "before the percentiles are taken.",
+        "",
+        *table,
+        "",
+    ]
+
+
+def pg_section(data, pgver):
+    """What the PostgreSQL columns are, when the run had them."""
+    if not any(data[i] for i in PG):
+        return []
+    return [
+        "## PostgreSQL backend",
+        "",
+        f"The `diskq-pg` columns and rows are diskq's PostgreSQL backend ({pgver or 'PostgreSQL'}), "
+        "`benches/workloads.rs` built with `--features postgres`, on a throwaway cluster that "
+        "`benches/compare.sh` starts on the same machine (127.0.0.1, TCP loopback, trust "
+        "authentication, `fsync` on, otherwise the defaults), each workload on a fresh schema. Each "
+        "round ran W4, W5, W9 and W11 on it twice: `synchronous_commit = on` (the default: a commit "
+        "returns once its WAL is flushed to disk) and `synchronous_commit = off` (a commit returns "
+        "before the flush; a crash of the server can lose the last few hundred milliseconds of "
+        "commits, never corrupt), set with `ALTER SYSTEM` and a reload, checked with `SHOW` before "
+        "each run. The directory backend (`diskq`) commits with SQLite's `synchronous = NORMAL` in WAL "
+        "mode, which does not fsync per commit either: `sync off` is its like for durability.",
+        "",
+    ]
 
 
 def curve_table(data):
@@ -470,6 +547,8 @@ def main():
     ap.add_argument("--out", default="benches")
     ap.add_argument("--redis")
     ap.add_argument("--redis-benchmark")
+    ap.add_argument("--pg-sync-on")
+    ap.add_argument("--pg-sync-off")
     a = ap.parse_args()
     data = {
         "diskq": load(a.diskq),
@@ -477,6 +556,8 @@ def main():
         "ceiling": load(a.ceiling),
         "redis": load(a.redis),
         "redis-benchmark": load(a.redis_benchmark),
+        "diskq-pg sync on": load(a.pg_sync_on),
+        "diskq-pg sync off": load(a.pg_sync_off),
     }
 
     for w, phase, name, title in (
@@ -491,11 +572,13 @@ def main():
                     series.append((f"{i}, 8 processes", lat, (STYLES[i][0], "6,3")))
         svg(title, series, os.path.join(a.out, name), right=230 if w == "W1" else 150)
     wake = []
-    for i in ("diskq", "python-diskcache", "redis"):
+    for i in ("diskq", "python-diskcache", "redis") + PG:
         color, _ = STYLES[i]
-        for consumers, dash in ((1, None), (4, "6,3")):
+        # One consumer only for PostgreSQL: the legend has room for eight.
+        for consumers, dash in ((1, None), (4, "6,3")) if i not in PG else ((1, None),):
             lat = data[i].get(("W11", w11_phase(100, consumers)), {}).get("latencies_us")
-            wake.append((f"{i}, {consumers} consumer{'s' if consumers > 1 else ''}", lat, (color, dash)))
+            if lat or i not in PG:
+                wake.append((f"{i}, {consumers} consumer{'s' if consumers > 1 else ''}", lat, (color, dash)))
     svg(
         "wake (W11, a push every 100 ms): push-to-pop latency by percentile",
         wake,
@@ -512,6 +595,7 @@ def main():
         rev = "?"
     pyver = next((r["version"] for r in data["python-diskcache"].values() if "version" in r), "")
     redisver = next((r["version"] for r in data["redis"].values() if "version" in r), "")
+    pgver = next((r["version"] for i in PG for r in data[i].values() if "version" in r), "")
     table = main_table(data)
     print("\n".join(table))
     print()
@@ -522,6 +606,10 @@ def main():
         print("\n".join(wake))
         print()
         print("\n".join(wake_targets(data)))
+    late = lateness_table(data)
+    if len(late) > 2:
+        print()
+        print("\n".join(late))
 
     md = [
         "# diskq benchmark results",
@@ -533,11 +621,13 @@ def main():
         "- each implementation ran the workloads in turn, for several rounds; every number is the median "
         "round of its measurement (the rounds and the spread of the rate are in the last table)",
         f"- diskq at commit {rev} (plus the working tree of that run){', python-diskcache ' + pyver if pyver else ''}"
-        f"{', ' + redisver if redisver else ''}",
+        f"{', ' + redisver if redisver else ''}{', ' + pgver + ' (synchronous_commit on and off)' if pgver else ''}",
         "- workloads: `shared/BENCH.md`; diskq in `benches/workloads.rs`, python-diskcache in "
         "`benches/workloads.py`, the raw-SQLite ceiling in `benches/ceiling.rs`, Redis in "
         "`benches/redis_peer.rs` (a throwaway `redis-server` on 127.0.0.1, no persistence, a RESP "
-        "client in Rust, one connection per process; W2, W4, W5, W11)",
+        "client in Rust, one connection per process; W2, W4, W5, W11), diskq's PostgreSQL backend "
+        "(`diskq-pg`, the same `benches/workloads.rs` on a throwaway local cluster; W4, W5, W9, W11; "
+        "below)",
         "",
         "## Throughput",
         "",
@@ -547,7 +637,9 @@ def main():
         "",
         *targets(data),
         "",
+        *pg_section(data, pgver),
         *wake_section(data),
+        *lateness_section(data),
         *contention_section(data),
         *client_section(data),
         "## Latency by percentile (µs)",
