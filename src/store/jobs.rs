@@ -32,8 +32,12 @@ const CREATE: &[&str] = &[
 const INSERT: &str = "INSERT INTO DiskqJob (id, queue, item, priority, ready, deliveries, last_error, unique_key) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const BY_UNIQUE: &str = "SELECT id, item FROM DiskqJob WHERE queue = ?1 AND unique_key = ?2";
-const TOP_PRIORITY: &str =
-    "SELECT max(priority) FROM DiskqJob WHERE queue = ?1 AND deadline IS NULL AND priority < ?2 AND ready <= ?3";
+/// The highest priority below `?2` that a job of the queue has, ready or
+/// not: one step down the index. (Asking for the highest priority with a
+/// ready job in one statement walked every job of the queue: 15 ms a pop
+/// with 100,000 delayed jobs.)
+const TOP_PRIORITY: &str = "SELECT priority FROM DiskqJob WHERE queue = ?1 AND deadline IS NULL AND priority < ?2 \
+     ORDER BY priority DESC LIMIT 1";
 const FIRST_READY: &str = "SELECT id, item, priority, ready, deliveries, last_error FROM DiskqJob \
      WHERE queue = ?1 AND deadline IS NULL AND priority = ?2 AND ready <= ?3 ORDER BY ready, item LIMIT 1";
 const EXPIRED: &str = "SELECT id, item, priority, ready, deliveries, last_error, deadline FROM DiskqJob \
@@ -205,10 +209,13 @@ impl LiteSession {
     pub(crate) fn next_job(&self, queue: &str, now: f64) -> Result<Option<JobRow>> {
         let mut below = i64::MAX;
         loop {
+            // Priorities from the highest down, each one index step; the
+            // first that has a ready job gives it.
             let top: Option<i64> = self
                 .conn
                 .prepare_cached(TOP_PRIORITY)?
-                .query_row(params![queue, below, now], |r| r.get(0))?;
+                .query_row(params![queue, below], |r| r.get(0))
+                .optional()?;
             let Some(priority) = top else {
                 return Ok(None);
             };
