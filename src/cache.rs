@@ -686,6 +686,28 @@ impl Cache {
     }
 
     /// Encodes and, when large, writes the value file (outside any lock).
+    /// Encodes and prepares each value (writing the value files of large
+    /// ones); on a failure removes the files written so far and fails.
+    pub(crate) fn prepare_all<'v, V, I>(&self, values: I) -> Result<Vec<Prepared>>
+    where
+        V: Serialize + ?Sized + 'v,
+        I: IntoIterator<Item = &'v V>,
+    {
+        let mut prepared = Vec::new();
+        for value in values {
+            match codec::encode(value).and_then(|e| self.prepare(e)) {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    for name in prepared.iter().filter_map(|p| p.filename.as_deref()) {
+                        self.store().disk.remove(name);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(prepared)
+    }
+
     pub(crate) fn prepare(&self, encoded: Encoded) -> Result<Prepared> {
         let min = self.inner.store.settings.min_file_size as usize;
         let inline = |mode, value| {

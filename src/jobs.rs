@@ -228,18 +228,7 @@ impl Cache {
         V: Serialize + ?Sized + 'v,
         I: IntoIterator<Item = &'v V>,
     {
-        let mut prepared = Vec::new();
-        for value in values {
-            match codec::encode(value).and_then(|e| self.prepare(e)) {
-                Ok(p) => prepared.push(p),
-                Err(e) => {
-                    for name in prepared.iter().filter_map(|p| p.filename.as_deref()) {
-                        self.store().disk.remove(name);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let prepared = self.prepare_all(values)?;
         let files = prepared.iter().filter_map(|p| p.filename.clone()).collect();
         let queue = queue_name(opts.prefix.as_deref());
         let mut ids = Vec::with_capacity(prepared.len());

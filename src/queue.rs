@@ -154,18 +154,7 @@ impl Cache {
         if opts.is_job() {
             return self.push_jobs(values, opts);
         }
-        let mut prepared = Vec::new();
-        for value in values {
-            match codec::encode(value).and_then(|e| self.prepare(e)) {
-                Ok(p) => prepared.push(p),
-                Err(e) => {
-                    for name in prepared.iter().filter_map(|p| p.filename.as_deref()) {
-                        self.store().disk.remove(name);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let prepared = self.prepare_all(values)?;
         let files = prepared.iter().filter_map(|p| p.filename.clone()).collect();
         let prefix = opts.prefix.as_deref();
         let (lo, hi) = bounds(prefix);
