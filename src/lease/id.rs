@@ -216,16 +216,7 @@ impl Cache {
         let Some((key, row, queue, value)) = found else {
             return Ok(None);
         };
-        let prefix = match &opts.prefix {
-            Some(p) if *p != queue => {
-                return Err(Error::InvalidUse(format!(
-                    "lease {id} is of the queue {queue:?}, not of {p:?}"
-                )));
-            }
-            Some(p) => Some(p.clone()),
-            None if queue.is_empty() => None,
-            None => Some(queue),
-        };
+        let prefix = resumed_prefix(id, opts, queue)?;
         Ok(Some(Lease {
             cache: self.clone(),
             key,
@@ -261,16 +252,7 @@ impl Cache {
         let Some((key, job, queue, value)) = found else {
             return Ok(None);
         };
-        let prefix = match &opts.prefix {
-            Some(p) if *p != queue => {
-                return Err(Error::InvalidUse(format!(
-                    "lease {id} is of the queue {queue:?}, not of {p:?}"
-                )));
-            }
-            Some(p) => Some(p.clone()),
-            None if queue.is_empty() => None,
-            None => Some(queue),
-        };
+        let prefix = resumed_prefix(id, opts, queue)?;
         Ok(Some(Lease {
             cache: self.clone(),
             key,
@@ -282,6 +264,19 @@ impl Cache {
             job: Some(job_id),
             last_error: job.last_error,
         }))
+    }
+}
+
+/// The queue prefix of a resumed lease whose item is of `queue`: the one
+/// the options name, which must be that queue, or else the item's own.
+fn resumed_prefix(id: &LeaseId, opts: &LeaseOptions, queue: String) -> Result<Option<String>> {
+    match &opts.prefix {
+        Some(p) if *p != queue => Err(Error::InvalidUse(format!(
+            "lease {id} is of the queue {queue:?}, not of {p:?}"
+        ))),
+        Some(p) => Ok(Some(p.clone())),
+        None if queue.is_empty() => Ok(None),
+        None => Ok(Some(queue)),
     }
 }
 
