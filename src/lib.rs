@@ -228,9 +228,9 @@
 //! SQLite runs in WAL mode: readers never wait, writers queue on one lock
 //! (`BEGIN IMMEDIATE`) and give up with [`Error::Timeout`] after the
 //! cache's timeout. diskq's writers queue in arrival order (threads on a
-//! lock in the process, processes on OS file locks `cache.db.wturn` and
-//! `cache.db.wlock`) and are woken when the lock is let go, instead of
-//! sleeping in SQLite's busy handler. Commits run no checkpoint: a
+//! lock in the process, processes in a line of OS file locks on
+//! `cache.db.wturn` in front of the lock `cache.db.wlock`) and are woken
+//! when the lock is let go, instead of sleeping in SQLite's busy handler. Commits run no checkpoint: a
 //! background thread per process and directory does, and a write runs one
 //! itself only when a reader that stays open has let the log grow past
 //! 64 MiB ([`Stats::blocking_checkpoints`]). [`Cache::transact`] makes a

@@ -92,6 +92,12 @@ fn child() {
             cache.set("waiter", &id).unwrap();
             println!("OUT set");
         }
+        // Pushes its id to the directory's deque (waiting in line behind a holder).
+        "queued" => {
+            let deque: diskq::Deque<usize> = diskq::Deque::open(&dir).unwrap();
+            deque.push_back(&id).unwrap();
+            println!("OUT pushed");
+        }
         // Sets distinct keys until the key "stop" appears.
         "writer" => {
             println!("OUT started");
@@ -163,7 +169,8 @@ fn writers_killed_while_waiting_leave_nothing_stuck() {
     for (_, out) in &mut waiters {
         assert_eq!(line(out), "waiting");
     }
-    // One waiter waits for the lock, one for the turnstile in front of it;
+    // One waiter waits for the lock, one for its turn in the line in front
+    // of it (the turnstile where there is no line);
     // killing them (and then the holder) must free both.
     for (w, _) in &mut waiters[..2] {
         w.kill().unwrap();
@@ -176,6 +183,47 @@ fn writers_killed_while_waiting_leave_nothing_stuck() {
     assert_eq!(line(&mut out), "set");
     assert!(last.wait().unwrap().success());
     set_promptly(dir.path());
+}
+
+/// The tickets handed out by the line in front of the write lock (the
+/// counter at the start of `cache.db.wturn`).
+#[cfg(target_os = "linux")]
+fn tickets(dir: &Path) -> u64 {
+    let bytes = std::fs::read(dir.join("cache.db.wturn")).unwrap_or_default();
+    bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn waiting_processes_write_in_the_order_they_came() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(diskq::Deque::<usize>::open(dir.path()).unwrap());
+    let (mut holder, mut hout) = spawn("holder", dir.path(), 1);
+    assert_eq!(line(&mut hout), "holding");
+    let first = tickets(dir.path());
+    let mut queued = Vec::new();
+    for n in 0..4u64 {
+        queued.push(spawn("queued", dir.path(), 100 + n as usize));
+        // The next one comes once this one is in line (it took a ticket).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tickets(dir.path()) < first + n + 1 {
+            assert!(Instant::now() < deadline, "process {n} never joined the line");
+            std::thread::yield_now();
+        }
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    for (mut kid, mut out) in queued {
+        assert_eq!(line(&mut out), "pushed");
+        assert!(kid.wait().unwrap().success());
+    }
+    let deque: diskq::Deque<usize> = diskq::Deque::open(dir.path()).unwrap();
+    let order: Vec<usize> = deque.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        order,
+        vec![100, 101, 102, 103],
+        "the processes wrote in the order they queued"
+    );
 }
 
 #[test]

@@ -7,6 +7,8 @@ mod doorbell;
 mod group;
 mod jobs;
 mod lease;
+#[cfg(target_os = "linux")]
+mod line;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg;

@@ -473,10 +473,20 @@ fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
 /// writer waits for the helper with its deadline. A writer that gave up
 /// leaves what the helper then gets to the next writer of the process, or
 /// it is let go.
+///
+/// On Linux the turnstile's file holds the line instead (`line.rs`): the
+/// processes waiting pass in the order they came, not as the turnstile's
+/// wakeups fall; the turnstile remains where the kernel has no open file
+/// description locks.
 #[derive(Debug)]
 struct OsLock {
     lock: File,
     turn: File,
+    /// The line on the turnstile's file, where the kernel has open file
+    /// description locks (Linux): processes then pass in the order they
+    /// came, instead of as the turnstile's wakeups fall.
+    #[cfg(target_os = "linux")]
+    line: Option<super::line::Line>,
     hs: Mutex<Handoff>,
     cv: Condvar,
     helper: Mutex<Option<JoinHandle<()>>>,
@@ -495,6 +505,12 @@ struct Handoff {
     has_turn: bool,
     /// Transactions in a row this process took without the turnstile.
     streak: u32,
+    /// This process's place in the line, from joining it until its write
+    /// is over (or it gave up).
+    #[cfg(target_os = "linux")]
+    place: Option<super::line::Place>,
+    /// The process in front of `place` has left.
+    passed: bool,
     stop: bool,
 }
 
@@ -503,9 +519,12 @@ impl OsLock {
     /// directory, something else at their names): writers then meet at
     /// SQLite's lock alone.
     fn open(lock: &Path, turn: &Path) -> Option<OsLock> {
+        let turn = open_lock_file(turn)?;
         Some(OsLock {
             lock: open_lock_file(lock)?,
-            turn: open_lock_file(turn)?,
+            #[cfg(target_os = "linux")]
+            line: turn.try_clone().ok().and_then(super::line::Line::new),
+            turn,
             hs: Mutex::default(),
             cv: Condvar::new(),
             helper: Mutex::new(None),
@@ -530,6 +549,10 @@ impl OsLock {
             }
         }
         hs.streak = 0;
+        #[cfg(target_os = "linux")]
+        if let Some(line) = &self.line {
+            return self.take_in_line(line, hs, until);
+        }
         // A few quick looks first: most waits are for one short transaction,
         // shorter than two thread wakeups through the helper.
         let mut looks = 0;
@@ -563,6 +586,88 @@ impl OsLock {
             drop(hs);
             return self.poll(has_turn, until);
         }
+        self.await_helper(hs, until)
+    }
+
+    /// Takes the lock through the line: joins it (unless this process's
+    /// place is still in it), a few quick looks for the process in front to
+    /// leave and for the lock, then through the helper thread.
+    #[cfg(target_os = "linux")]
+    fn take_in_line(
+        self: &Arc<Self>,
+        line: &super::line::Line,
+        mut hs: MutexGuard<'_, Handoff>,
+        until: Instant,
+    ) -> bool {
+        if !hs.inflight && !hs.held && hs.place.is_none() {
+            match line.join() {
+                Ok(place) => {
+                    hs.place = Some(place);
+                    hs.passed = false;
+                }
+                // The line failed (an I/O error on its file): the lock alone.
+                Err(_) => {
+                    drop(hs);
+                    return lock_by(&self.lock, until);
+                }
+            }
+        }
+        let mut looks = 0;
+        while !hs.inflight && !hs.held {
+            let Some(place) = hs.place else { break };
+            if !hs.passed {
+                hs.passed = line.pass(place, false).unwrap_or(true);
+            }
+            if hs.passed {
+                match self.lock.try_lock() {
+                    Ok(()) => return true,
+                    Err(fs::TryLockError::WouldBlock) => {}
+                    Err(fs::TryLockError::Error(_)) => return true,
+                }
+            }
+            looks += 1;
+            if looks > QUICK_LOOKS || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(QUICK_PAUSE);
+        }
+        hs.want = true;
+        if !self.ensure_helper() {
+            hs.want = false;
+            let (place, passed) = (hs.place.take(), std::mem::take(&mut hs.passed));
+            drop(hs);
+            let got = place.is_none_or(|p| passed || pass_by(line, p, until)) && lock_by(&self.lock, until);
+            if let Some(p) = place {
+                if got {
+                    lock(&self.hs).place = Some(p);
+                } else {
+                    line.leave(p);
+                }
+            }
+            return got;
+        }
+        self.await_helper(hs, until)
+    }
+
+    /// Leaves the line after the write (or a wait that gave up).
+    fn leave_line(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(line) = &self.line {
+            let mut hs = lock(&self.hs);
+            if hs.inflight {
+                // The helper holds the place, and lets it go when it is done.
+                return;
+            }
+            hs.passed = false;
+            if let Some(place) = hs.place.take() {
+                line.leave(place);
+            }
+        }
+    }
+
+    /// Waits for the helper to get the lock (`want` is set); false at
+    /// `until`.
+    fn await_helper(self: &Arc<Self>, mut hs: MutexGuard<'_, Handoff>, until: Instant) -> bool {
         self.cv.notify_all();
         loop {
             if hs.held {
@@ -576,6 +681,8 @@ impl OsLock {
                 if std::mem::take(&mut hs.has_turn) {
                     let _ = self.turn.unlock();
                 }
+                drop(hs);
+                self.leave_line();
                 return false;
             }
             hs = self
@@ -615,11 +722,13 @@ impl OsLock {
                 hs.inflight = true;
                 std::mem::take(&mut hs.has_turn)
             };
-            if !has_turn {
-                let _ = self.turn.lock();
+            if !self.wait_in_line() {
+                if !has_turn {
+                    let _ = self.turn.lock();
+                }
+                let _ = self.lock.lock();
+                let _ = self.turn.unlock();
             }
-            let _ = self.lock.lock();
-            let _ = self.turn.unlock();
             let mut hs = lock(&self.hs);
             hs.inflight = false;
             if hs.want && !hs.stop {
@@ -627,8 +736,38 @@ impl OsLock {
                 self.cv.notify_all();
             } else {
                 let _ = self.lock.unlock();
+                drop(hs);
+                self.leave_line();
             }
         }
+    }
+
+    /// For the helper: waits in the line (joining it if the writer has
+    /// not) for the process in front, then for the lock; false where there
+    /// is no line (the turnstile then).
+    fn wait_in_line(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(line) = &self.line {
+            let (place, passed) = {
+                let hs = lock(&self.hs);
+                (hs.place, hs.passed)
+            };
+            let place = match place {
+                Some(p) => Some(p),
+                None => line.join().ok(),
+            };
+            if let Some(p) = place {
+                if !passed {
+                    let _ = line.pass(p, true);
+                }
+                let mut hs = lock(&self.hs);
+                hs.place = Some(p);
+                hs.passed = true;
+            }
+            let _ = self.lock.lock();
+            return true;
+        }
+        false
     }
 
     /// Without a helper: the turnstile, then the lock, each looked at
@@ -666,7 +805,8 @@ impl OsLock {
 fn open_lock_file(path: &Path) -> Option<File> {
     crate::disk::regular_or_absent(path).ok()?;
     let mut options = fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
+    // Read too: the line keeps its ticket counter in the turnstile's file.
+    options.create(true).truncate(false).read(true).write(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -696,6 +836,24 @@ fn lock_by(file: &File, until: Instant) -> bool {
     }
 }
 
+/// Waits for the process in front in the line, looking every 20 µs to
+/// 1 ms; false at `until`.
+#[cfg(target_os = "linux")]
+fn pass_by(line: &super::line::Line, place: super::line::Place, until: Instant) -> bool {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if line.pass(place, false).unwrap_or(true) {
+            return true;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
 /// The write lock of a directory held by this thread; released on drop.
 #[derive(Debug)]
 pub(crate) struct WriteGuard<'a> {
@@ -711,6 +869,7 @@ impl Drop for WriteGuard<'_> {
         }
         if let Some(os) = &self.os {
             let _ = os.lock.unlock();
+            os.leave_line();
         }
         let mut st = self.writers.state();
         st.holder = None;
