@@ -166,6 +166,13 @@ pub(crate) fn connect(db_path: &Path, timeout: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Runs a statement that returns no rows (`BEGIN IMMEDIATE`, `COMMIT`)
+/// through the connection's statement cache: prepared once, not parsed and
+/// finalized on every transaction as `execute_batch` does.
+pub(crate) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs a PRAGMA that may return a row (journal_mode does).
 pub(crate) fn run_pragma(conn: &Connection, pragma: &str) -> Result<()> {
     let mut stmt = conn.prepare(pragma)?;

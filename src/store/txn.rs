@@ -401,9 +401,7 @@ impl Store {
     fn finish<T>(&self, lite: &Lite, session: Session, result: Result<T>, guard: Option<WriteGuard<'_>>) -> Result<T> {
         let mut session = session.into_lite();
         let result = match result.and_then(|value| session.keep_shared_files().map(|()| value)) {
-            Ok(value) => session
-                .conn
-                .execute_batch("COMMIT")
+            Ok(value) => super::pool::run_cached(&session.conn, "COMMIT")
                 .map(|()| value)
                 .map_err(Error::from),
             Err(e) => Err(e),
@@ -520,7 +518,13 @@ impl LiteSession {
     }
 
     pub(super) fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(Error::from)
+        // One statement (a joined write's savepoint and its release, once
+        // per write in a group commit): through the statement cache.
+        if sql.contains(';') {
+            self.conn.execute_batch(sql).map_err(Error::from)
+        } else {
+            super::pool::run_cached(&self.conn, sql).map_err(Error::from)
+        }
     }
 }
 

@@ -155,7 +155,7 @@ pub(crate) fn set_busy_handler(conn: &mut Connection, timeout: Duration) -> Resu
 /// `until` at most.
 pub(crate) fn begin_by(conn: &Connection, until: Instant) -> Result<()> {
     BEGIN_UNTIL.set(Some(until));
-    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    let begun = super::pool::run_cached(conn, "BEGIN IMMEDIATE").map_err(Error::from);
     BEGIN_UNTIL.set(None);
     begun
 }
