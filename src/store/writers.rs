@@ -510,6 +510,7 @@ struct Handoff {
     #[cfg(target_os = "linux")]
     place: Option<super::line::Place>,
     /// The process in front of `place` has left.
+    #[cfg(target_os = "linux")]
     passed: bool,
     stop: bool,
 }
