@@ -228,13 +228,16 @@
 //! SQLite runs in WAL mode: readers never wait, writers queue on one lock
 //! (`BEGIN IMMEDIATE`) and give up with [`Error::Timeout`] after the
 //! cache's timeout. diskq's writers queue in arrival order (threads on a
-//! lock in the process, processes in a line of OS file locks on
-//! `cache.db.wturn` in front of the lock `cache.db.wlock`) and are woken
-//! when the lock is let go, instead of sleeping in SQLite's busy handler. Commits run no checkpoint: a
-//! background thread per process and directory does, and a write runs one
-//! itself only when a reader that stays open has let the log grow past
-//! 64 MiB ([`Stats::blocking_checkpoints`]). [`Cache::transact`] makes a
-//! group of operations atomic.
+//! lock in the process; processes, on Linux, in a line of OS file locks on
+//! `cache.db.wturn` in front of the lock `cache.db.wlock`, elsewhere at a
+//! turnstile there) and are woken when the lock is let go, instead of
+//! sleeping in SQLite's busy handler; a writer that just wrote may go ahead
+//! of the waiting ones up to 8 times in a row, which keeps the handoffs
+//! between processes few. Commits run no checkpoint: a background thread
+//! per process and directory does, and a write runs one itself only when a
+//! reader that stays open has let the log grow past 64 MiB
+//! ([`Stats::blocking_checkpoints`]). [`Cache::transact`] makes a group of
+//! operations atomic.
 //! Large values live in files written before their row commits and removed
 //! after the commit that drops it, so a crash at any moment leaves at worst an
 //! orphan file, which [`Cache::check`] removes once it is older than a grace
@@ -339,7 +342,10 @@
 //! workers with [`std::process::Command`] (fork and exec) and open the
 //! directory in each, or fork before the parent opens it; after a bare
 //! `fork` in a multi-threaded parent, open the directory anew in the child
-//! rather than use the inherited handle.
+//! rather than use the inherited handle. A bare `fork` also leaves the
+//! parent's open lock files (close-on-exec, not close-on-fork) in the child:
+//! if the parent then dies while writing, or while waiting to write, the
+//! directory's write lock stays taken until that child exits or execs too.
 //!
 //! ## Blocking calls in async code
 //!

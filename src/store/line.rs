@@ -16,20 +16,24 @@
 //!   the process in front let its slot go (its write is over, it gave up
 //!   waiting, or it died). Only one process waits on each slot, so a let-go
 //!   wakes one waiter, not all.
-//! - It then takes the write lock (`cache.db.wlock`, which only the process
-//!   in front can still hold) and leaves the line, letting its slot go,
-//!   once its write is over.
+//! - It then takes the write lock (`cache.db.wlock`: held by the process in
+//!   front until its write is over, or by a process that took it without
+//!   the line — one going ahead of the line a few times in a row, see
+//!   `STREAK` in `writers.rs`, or one where the line failed) and leaves the
+//!   line, letting its slot go, once its write is over.
 //!
-//! The line is an order, not the exclusion: the write lock is. A ticket
-//! taken by a process that died before locking its slot leaves that slot
-//! free, and the next process passes at once; so does a process that finds
-//! a slot of a ticket far older than its own (more processes waiting than
-//! there are slots). Every wait in the line is for an older ticket, so the
-//! waits cannot form a cycle.
+//! The line is an order, not the exclusion: the write lock is. The slot is
+//! locked before the counter is let go, so tickets are placed in the order
+//! they were taken. A process that finds its slot still held (by a ticket
+//! [`SLOTS`] older: that many processes waiting) takes no place and waits
+//! for the write lock alone. Every wait in the line is for an older ticket,
+//! so the waits cannot form a cycle. No wait on the counter outlasts the
+//! caller's deadline.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -113,15 +117,26 @@ impl Line {
         }
     }
 
-    /// Joins the line: takes a ticket and locks its slot. Waits only while
-    /// the slot is held by a ticket [`SLOTS`] older (that many waiting).
-    pub(super) fn join(&self) -> io::Result<Place> {
-        self.range(COUNTER, Op::Lock)?;
-        let ticket = self.bump();
+    /// Joins the line: takes a ticket and locks its slot, before letting
+    /// the counter go. `None` when the counter stays taken until `until`
+    /// (another process holds it for a moment only, unless it is stopped),
+    /// or when the ticket's slot is held (by a ticket [`SLOTS`] older).
+    pub(super) fn join(&self, until: Instant) -> io::Result<Option<Place>> {
+        let mut pause = Duration::from_micros(20);
+        while !self.range(COUNTER, Op::TryLock)? {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+        let placed = self.bump().and_then(|ticket| {
+            let place = Place { ticket };
+            Ok(self.range(place.slot(), Op::TryLock)?.then_some(place))
+        });
         let _ = self.range(COUNTER, Op::Unlock);
-        let place = Place { ticket: ticket? };
-        self.range(place.slot(), Op::Lock)?;
-        Ok(place)
+        placed
     }
 
     /// Reads the ticket counter and writes it back bumped (under the
@@ -166,6 +181,10 @@ impl Line {
 mod tests {
     use super::*;
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
     fn open(path: &std::path::Path) -> File {
         std::fs::OpenOptions::new()
             .read(true)
@@ -185,15 +204,15 @@ mod tests {
             Line::new(open(&path)).expect("ofd"),
             Line::new(open(&path)).expect("ofd"),
         );
-        let first = a.join().expect("join");
-        let second = b.join().expect("join");
+        let first = a.join(far()).expect("join").expect("a place");
+        let second = b.join(far()).expect("join").expect("a place");
         assert_eq!(second.ticket, first.ticket + 1);
         assert!(a.pass(first, false).expect("pass"), "nobody is in front of the first");
         assert!(!b.pass(second, false).expect("pass"), "the second waits for the first");
         a.leave(first);
         assert!(b.pass(second, false).expect("pass"), "the first left");
         b.leave(second);
-        let third = a.join().expect("join");
+        let third = a.join(far()).expect("join").expect("a place");
         assert_eq!(third.ticket, second.ticket + 1);
         assert!(a.pass(third, false).expect("pass"));
         a.leave(third);
@@ -205,8 +224,8 @@ mod tests {
         let path = dir.path().join("cache.db.wturn");
         let a = Line::new(open(&path)).expect("ofd");
         let b = Line::new(open(&path)).expect("ofd");
-        let _first = a.join().expect("join");
-        let second = b.join().expect("join");
+        let _first = a.join(far()).expect("join").expect("a place");
+        let second = b.join(far()).expect("join").expect("a place");
         assert!(!b.pass(second, false).expect("pass"));
         // As when the process in front dies: the kernel lets its locks go.
         drop(a);
@@ -219,8 +238,8 @@ mod tests {
         let path = dir.path().join("cache.db.wturn");
         let a = Line::new(open(&path)).expect("ofd");
         let b = std::sync::Arc::new(Line::new(open(&path)).expect("ofd"));
-        let first = a.join().expect("join");
-        let second = b.join().expect("join");
+        let first = a.join(far()).expect("join").expect("a place");
+        let second = b.join(far()).expect("join").expect("a place");
         let (tx, rx) = std::sync::mpsc::channel();
         let waiter = {
             let b = b.clone();
@@ -238,14 +257,43 @@ mod tests {
     }
 
     #[test]
+    fn a_held_counter_ends_at_the_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db.wturn");
+        let a = Line::new(open(&path)).expect("ofd");
+        let b = Line::new(open(&path)).expect("ofd");
+        // As a process stopped while taking its ticket.
+        assert!(a.range(COUNTER, Op::TryLock).expect("lock"));
+        assert_eq!(b.join(Instant::now() + Duration::from_millis(5)).expect("join"), None);
+        a.range(COUNTER, Op::Unlock).expect("unlock");
+        assert!(b.join(far()).expect("join").is_some());
+    }
+
+    #[test]
+    fn a_slot_still_held_gives_no_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db.wturn");
+        let a = Line::new(open(&path)).expect("ofd");
+        let b = Line::new(open(&path)).expect("ofd");
+        let first = a.join(far()).expect("join").expect("a place");
+        // The counter comes round to the first ticket's slot again.
+        b.file
+            .write_all_at(&(first.ticket + SLOTS).to_le_bytes(), 0)
+            .expect("write");
+        assert_eq!(b.join(far()).expect("join"), None);
+        a.leave(first);
+        assert!(b.join(far()).expect("join").is_some());
+    }
+
+    #[test]
     fn garbage_in_the_counter_still_orders() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache.db.wturn");
         std::fs::write(&path, u64::MAX.to_le_bytes()).expect("write");
         let a = Line::new(open(&path)).expect("ofd");
         let b = Line::new(open(&path)).expect("ofd");
-        let first = a.join().expect("join");
-        let second = b.join().expect("join");
+        let first = a.join(far()).expect("join").expect("a place");
+        let second = b.join(far()).expect("join").expect("a place");
         assert_eq!(first.ticket, u64::MAX);
         assert_eq!(second.ticket, 0);
         assert!(!b.pass(second, false).expect("pass"));

@@ -5,10 +5,12 @@
 //! between looks at a taken write lock, while other writers keep winning
 //! it. diskq's write transactions (`BEGIN IMMEDIATE` … `COMMIT`) instead
 //! queue, in arrival order, on an in-process lock per directory, and the
-//! thread at its head takes OS file locks shared by the processes
-//! (`cache.db.wturn`, then `cache.db.wlock`, see `OsLock`) before `BEGIN
-//! IMMEDIATE`; a process that waits sleeps in the kernel and is woken when
-//! the lock is let go. An OS file lock dies with its process: a writer
+//! thread at its head takes OS file locks shared by the processes (a place
+//! in the line on `cache.db.wturn` on Linux, the turnstile `cache.db.wturn`
+//! elsewhere, then `cache.db.wlock`; see `OsLock` and `line.rs`) before
+//! `BEGIN IMMEDIATE`; a process that waits sleeps in the kernel and is woken
+//! when the lock is let go. A process that just wrote may go ahead of the
+//! waiting ones a few times in a row ([`STREAK`]). An OS file lock dies with its process: a writer
 //! killed while waiting or holding leaves nothing behind. python-diskcache
 //! writers take no such lock; they meet diskq's at SQLite's lock, where
 //! diskq waits with short sleeps too (see [`set_busy_handler`]). Every wait
@@ -25,7 +27,11 @@
 //!
 //! A process forked from one that used these sees its own state afresh (the
 //! process id is checked, as the pool does): no thread, no lock holder, its
-//! own lock file.
+//! own lock files. It still keeps open the parent's descriptions of them
+//! (close-on-exec is not close-on-fork, and closing them needs their
+//! ownership, which the parent's helper thread shares): a parent that dies
+//! while writing or in line leaves its lock or place held until such a
+//! child exits or execs too (the crate docs' fork section).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
@@ -42,7 +48,8 @@ use crate::error::{Error, Result};
 /// The cross-process write lock's file name. It starts with `cache.db`, so
 /// python-diskcache's `check` does not take it for an unknown value file.
 pub(crate) const WLOCK_NAME: &str = "cache.db.wlock";
-/// The turnstile in front of the write lock (see `OsLock`).
+/// The file in front of the write lock: the line on Linux (`line.rs`), the
+/// turnstile elsewhere (see `OsLock`).
 pub(crate) const WTURN_NAME: &str = "cache.db.wturn";
 /// Log pages after which the checkpointer runs (8 MiB of 4 KiB pages).
 const CHECKPOINT_PAGES: i64 = 2000;
@@ -57,8 +64,8 @@ const RESTART_PATIENCE: Duration = Duration::from_millis(500);
 /// Transactions a process (or a thread, in its process) may run in a row
 /// ahead of waiting ones before it queues again.
 const STREAK: u32 = 8;
-/// Looks at the turnstile before a writer waits through the helper thread,
-/// and the pause between two.
+/// Looks at the line (or the turnstile) and the lock before a writer waits
+/// through the helper thread, and the pause between two.
 const QUICK_LOOKS: u32 = 3;
 const QUICK_PAUSE: Duration = Duration::from_micros(30);
 /// Passive checkpoint: copies what it can, waits for nobody.
@@ -477,7 +484,13 @@ fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
 /// On Linux the turnstile's file holds the line instead (`line.rs`): the
 /// processes waiting pass in the order they came, not as the turnstile's
 /// wakeups fall; the turnstile remains where the kernel has no open file
-/// description locks.
+/// description locks. With the line, the processes that passed wait for the
+/// lock itself (usually one; more when one in front gave up).
+///
+/// A writer that gave up (its deadline) while the helper waits leaves the
+/// helper waiting in the line or for the lock: the processes behind wait for
+/// it to get the lock, which it then lets go at once (or hands to the next
+/// writer of this process).
 #[derive(Debug)]
 struct OsLock {
     lock: File,
@@ -503,7 +516,8 @@ struct Handoff {
     /// The writer took the turnstile but not the lock: the helper waits for
     /// the lock alone.
     has_turn: bool,
-    /// Transactions in a row this process took without the turnstile.
+    /// Transactions in a row this process took without the line (or the
+    /// turnstile).
     streak: u32,
     /// This process's place in the line, from joining it until its write
     /// is over (or it gave up).
@@ -601,13 +615,14 @@ impl OsLock {
         until: Instant,
     ) -> bool {
         if !hs.inflight && !hs.held && hs.place.is_none() {
-            match line.join() {
-                Ok(place) => {
+            match line.join(until) {
+                Ok(Some(place)) => {
                     hs.place = Some(place);
                     hs.passed = false;
                 }
-                // The line failed (an I/O error on its file): the lock alone.
-                Err(_) => {
+                // No place (the counter stayed taken, the slot was held) or
+                // the line failed (an I/O error on its file): the lock alone.
+                Ok(None) | Err(_) => {
                     drop(hs);
                     return lock_by(&self.lock, until);
                 }
@@ -650,20 +665,27 @@ impl OsLock {
         self.await_helper(hs, until)
     }
 
-    /// Leaves the line after the write (or a wait that gave up).
+    /// Leaves the line after the write (or a wait that gave up), unless
+    /// the helper holds the place (it lets it go when it is done).
     fn leave_line(&self) {
+        let mut hs = lock(&self.hs);
+        if !hs.inflight {
+            self.leave_line_locked(&mut hs);
+        }
+    }
+
+    /// Leaves the line, with `hs` held (so that no writer takes up the
+    /// place in between).
+    fn leave_line_locked(&self, hs: &mut Handoff) {
         #[cfg(target_os = "linux")]
         if let Some(line) = &self.line {
-            let mut hs = lock(&self.hs);
-            if hs.inflight {
-                // The helper holds the place, and lets it go when it is done.
-                return;
-            }
             hs.passed = false;
             if let Some(place) = hs.place.take() {
                 line.leave(place);
             }
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = hs;
     }
 
     /// Waits for the helper to get the lock (`want` is set); false at
@@ -682,8 +704,9 @@ impl OsLock {
                 if std::mem::take(&mut hs.has_turn) {
                     let _ = self.turn.unlock();
                 }
-                drop(hs);
-                self.leave_line();
+                if !hs.inflight {
+                    self.leave_line_locked(&mut hs);
+                }
                 return false;
             }
             hs = self
@@ -725,9 +748,9 @@ impl OsLock {
             };
             if !self.wait_in_line() {
                 if !has_turn {
-                    let _ = self.turn.lock();
+                    lock_blocking(&self.turn);
                 }
-                let _ = self.lock.lock();
+                lock_blocking(&self.lock);
                 let _ = self.turn.unlock();
             }
             let mut hs = lock(&self.hs);
@@ -737,8 +760,7 @@ impl OsLock {
                 self.cv.notify_all();
             } else {
                 let _ = self.lock.unlock();
-                drop(hs);
-                self.leave_line();
+                self.leave_line_locked(&mut hs);
             }
         }
     }
@@ -755,7 +777,12 @@ impl OsLock {
             };
             let place = match place {
                 Some(p) => Some(p),
-                None => line.join().ok(),
+                // The writer's place went (it gave up): a new one, or the
+                // lock alone.
+                None => line
+                    .join(crate::deadline::from_now(Duration::from_secs(1)))
+                    .ok()
+                    .flatten(),
             };
             if let Some(p) = place {
                 if !passed {
@@ -765,7 +792,7 @@ impl OsLock {
                 hs.place = Some(p);
                 hs.passed = true;
             }
-            let _ = self.lock.lock();
+            lock_blocking(&self.lock);
             return true;
         }
         false
@@ -816,6 +843,19 @@ fn open_lock_file(path: &Path) -> Option<File> {
     let file = options.open(path).ok()?;
     file.metadata().ok().filter(fs::Metadata::is_file)?;
     Some(file)
+}
+
+/// Takes the OS lock on `file`, sleeping in the kernel until it is free
+/// (again after a signal); false on another error (a file system without
+/// locks: the lock counts as taken, as in [`lock_by`]).
+fn lock_blocking(file: &File) -> bool {
+    loop {
+        match file.lock() {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Takes the OS lock on `file`, looking every 20 µs to 1 ms; false at
