@@ -38,8 +38,9 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 
-/// Slots in the line: more processes than this waiting at once share slots
-/// (still safe, less orderly).
+/// Slots in the line: with more processes than this waiting at once, one
+/// whose ticket's slot is still held takes no place and waits for the
+/// write lock alone.
 const SLOTS: u64 = 4096;
 /// Where the slot bytes start in the file (past the ticket counter).
 const SLOTS_AT: u64 = 4096;
@@ -97,8 +98,8 @@ impl Line {
         let flock = libc::flock {
             l_type: l_type as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: i64::try_from(start).map_err(io::Error::other)?,
-            l_len: i64::try_from(len).map_err(io::Error::other)?,
+            l_start: libc::off_t::try_from(start).map_err(io::Error::other)?,
+            l_len: libc::off_t::try_from(len).map_err(io::Error::other)?,
             // Must be 0 for open file description locks.
             l_pid: 0,
         };
