@@ -25,6 +25,25 @@ pub(crate) fn from_now(wait: Duration) -> Instant {
     after(Instant::now(), wait)
 }
 
+/// Looks with `look` until it is done (`Ok(true)`) or `until` passes
+/// (`Ok(false)`), sleeping 20 µs after the first look and doubling the
+/// pause up to 1 ms: the wait of an OS lock that has no timed wait. An error
+/// of `look` ends the wait.
+pub(crate) fn poll_until<E>(until: Instant, mut look: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if look()? {
+            return Ok(true);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
 /// Seconds as a `Duration`: zero for negative or NaN, [`Duration::MAX`]
 /// when too large (infinity included).
 pub(crate) fn seconds(secs: f64) -> Duration {

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use diskq::{Cache, PullOptions, PushOptions};
+use diskq::{Cache, PullOptions};
+
+#[path = "support/job_scenarios.rs"]
+mod scenarios;
 
 const KEYS: usize = 200;
 const PROCESSES: usize = 4;
@@ -32,19 +35,10 @@ fn child() {
     std::io::stdout().flush().unwrap();
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
-    let mut won = Vec::new();
-    // All processes walk the keys in one order, so the pushes of each key
-    // meet at about the same moment (from different starting points they
-    // would, at one speed, never meet).
-    for k in 0..KEYS {
-        let opts = PushOptions::new()
-            .prefix("jobs")
-            .unique_key(format!("key-{k}"))
-            .priority((k % 3) as i32);
-        if cache.push_job(&format!("{k} from {id}"), &opts).unwrap().is_some() {
-            won.push(k.to_string());
-        }
-    }
+    let won: Vec<String> = scenarios::push_unique_keys(&cache, id, KEYS)
+        .iter()
+        .map(usize::to_string)
+        .collect();
     println!("won:{}", won.join(","));
 }
 

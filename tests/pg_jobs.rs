@@ -157,19 +157,7 @@ fn unique_pushes_from_four_handles_at_once_store_one_item_per_key() {
                 // A handle of its own: its own connections, as a process's.
                 let cache = Cache::builder().timeout(Duration::from_secs(60)).open(&loc).unwrap();
                 start.wait();
-                let mut won = Vec::new();
-                // All walk the keys in one order, so the pushes of each
-                // key meet at about the same moment.
-                for k in 0..KEYS {
-                    let opts = PushOptions::new()
-                        .prefix("jobs")
-                        .unique_key(format!("key-{k}"))
-                        .priority((k % 3) as i32);
-                    if cache.push_job(&format!("{k} from {id}"), &opts).unwrap().is_some() {
-                        won.push(k);
-                    }
-                }
-                won
+                scenarios::push_unique_keys(&cache, id, KEYS)
             })
         })
         .collect();

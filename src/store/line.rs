@@ -33,7 +33,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -123,14 +123,8 @@ impl Line {
     /// (another process holds it for a moment only, unless it is stopped),
     /// or when the ticket's slot is held (by a ticket [`SLOTS`] older).
     pub(super) fn join(&self, until: Instant) -> io::Result<Option<Place>> {
-        let mut pause = Duration::from_micros(20);
-        while !self.range(COUNTER, Op::TryLock)? {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(1));
+        if !crate::deadline::poll_until(until, || self.range(COUNTER, Op::TryLock))? {
+            return Ok(None);
         }
         let placed = self.bump().and_then(|ticket| {
             let place = Place { ticket };
@@ -181,9 +175,22 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn far() -> Instant {
         Instant::now() + Duration::from_secs(60)
+    }
+
+    /// Two lines on one directory's file: two open file descriptions, as
+    /// two processes have (the directory lives as long as they do).
+    fn two_lines() -> (tempfile::TempDir, Line, Line) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db.wturn");
+        let (a, b) = (
+            Line::new(open(&path)).expect("ofd"),
+            Line::new(open(&path)).expect("ofd"),
+        );
+        (dir, a, b)
     }
 
     fn open(path: &std::path::Path) -> File {
@@ -198,13 +205,7 @@ mod tests {
 
     #[test]
     fn tickets_pass_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        // Two descriptions stand for two processes.
-        let (a, b) = (
-            Line::new(open(&path)).expect("ofd"),
-            Line::new(open(&path)).expect("ofd"),
-        );
+        let (_dir, a, b) = two_lines();
         let first = a.join(far()).expect("join").expect("a place");
         let second = b.join(far()).expect("join").expect("a place");
         assert_eq!(second.ticket, first.ticket + 1);
@@ -221,10 +222,7 @@ mod tests {
 
     #[test]
     fn a_closed_description_leaves_the_line() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        let a = Line::new(open(&path)).expect("ofd");
-        let b = Line::new(open(&path)).expect("ofd");
+        let (_dir, a, b) = two_lines();
         let _first = a.join(far()).expect("join").expect("a place");
         let second = b.join(far()).expect("join").expect("a place");
         assert!(!b.pass(second, false).expect("pass"));
@@ -235,10 +233,8 @@ mod tests {
 
     #[test]
     fn a_waiter_sleeps_until_the_one_in_front_leaves() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        let a = Line::new(open(&path)).expect("ofd");
-        let b = std::sync::Arc::new(Line::new(open(&path)).expect("ofd"));
+        let (_dir, a, b) = two_lines();
+        let b = std::sync::Arc::new(b);
         let first = a.join(far()).expect("join").expect("a place");
         let second = b.join(far()).expect("join").expect("a place");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -259,10 +255,7 @@ mod tests {
 
     #[test]
     fn a_held_counter_ends_at_the_deadline() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        let a = Line::new(open(&path)).expect("ofd");
-        let b = Line::new(open(&path)).expect("ofd");
+        let (_dir, a, b) = two_lines();
         // As a process stopped while taking its ticket.
         assert!(a.range(COUNTER, Op::TryLock).expect("lock"));
         assert_eq!(b.join(Instant::now() + Duration::from_millis(5)).expect("join"), None);
@@ -272,10 +265,7 @@ mod tests {
 
     #[test]
     fn a_slot_still_held_gives_no_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        let a = Line::new(open(&path)).expect("ofd");
-        let b = Line::new(open(&path)).expect("ofd");
+        let (_dir, a, b) = two_lines();
         let first = a.join(far()).expect("join").expect("a place");
         // The counter comes round to the first ticket's slot again.
         b.file
@@ -288,11 +278,8 @@ mod tests {
 
     #[test]
     fn garbage_in_the_counter_still_orders() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cache.db.wturn");
-        std::fs::write(&path, u64::MAX.to_le_bytes()).expect("write");
-        let a = Line::new(open(&path)).expect("ofd");
-        let b = Line::new(open(&path)).expect("ofd");
+        let (_dir, a, b) = two_lines();
+        a.file.write_all_at(&u64::MAX.to_le_bytes(), 0).expect("write");
         let first = a.join(far()).expect("join").expect("a place");
         let second = b.join(far()).expect("join").expect("a place");
         assert_eq!(first.ticket, u64::MAX);

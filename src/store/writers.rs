@@ -652,7 +652,14 @@ impl OsLock {
             hs.want = false;
             let (place, passed) = (hs.place.take(), std::mem::take(&mut hs.passed));
             drop(hs);
-            let got = place.is_none_or(|p| passed || pass_by(line, p, until)) && lock_by(&self.lock, until);
+            // No thread: wait here, looking now and then.
+            let pass = |p| {
+                let Ok(passed) = crate::deadline::poll_until(until, || {
+                    Ok::<_, std::convert::Infallible>(line.pass(p, false).unwrap_or(true))
+                });
+                passed
+            };
+            let got = place.is_none_or(|p| passed || pass(p)) && lock_by(&self.lock, until);
             if let Some(p) = place {
                 if got {
                     lock(&self.hs).place = Some(p);
@@ -861,38 +868,10 @@ fn lock_blocking(file: &File) -> bool {
 /// Takes the OS lock on `file`, looking every 20 µs to 1 ms; false at
 /// `until`. A file system without locks counts as taken.
 fn lock_by(file: &File, until: Instant) -> bool {
-    let mut pause = Duration::from_micros(20);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return true,
-            Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(_)) => return true,
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_millis(1));
-    }
-}
-
-/// Waits for the process in front in the line, looking every 20 µs to
-/// 1 ms; false at `until`.
-#[cfg(target_os = "linux")]
-fn pass_by(line: &super::line::Line, place: super::line::Place, until: Instant) -> bool {
-    let mut pause = Duration::from_micros(20);
-    loop {
-        if line.pass(place, false).unwrap_or(true) {
-            return true;
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_millis(1));
-    }
+    let Ok(got) = crate::deadline::poll_until(until, || {
+        Ok::<_, std::convert::Infallible>(!matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+    });
+    got
 }
 
 /// The write lock of a directory held by this thread; released on drop.

@@ -10,6 +10,26 @@ use std::time::{Duration, Instant, SystemTime};
 
 use diskq::{Backlog, Cache, LeaseOptions, NackOptions, PullOptions, PushOptions, RetryPolicy, Side};
 
+/// One racer of the unique-push tests (`tests/pg_jobs.rs`,
+/// `tests/multiprocess_jobs.rs`): pushes `key-0` … `key-{keys - 1}` to queue
+/// `jobs`, each with its unique key and priority `k % 3`; the keys whose push
+/// it won. All racers walk the keys in one order, so the pushes of each key
+/// meet at about the same moment (from different starting points they
+/// would, at one speed, never meet).
+pub fn push_unique_keys(cache: &Cache, id: usize, keys: usize) -> Vec<usize> {
+    let mut won = Vec::new();
+    for k in 0..keys {
+        let opts = PushOptions::new()
+            .prefix("jobs")
+            .unique_key(format!("key-{k}"))
+            .priority((k % 3) as i32);
+        if cache.push_job(&format!("{k} from {id}"), &opts).unwrap().is_some() {
+            won.push(k);
+        }
+    }
+    won
+}
+
 /// A cache at `location` whose clock reads the returned counter
 /// (milliseconds since the epoch).
 pub fn clocked(location: impl AsRef<Path>) -> (Cache, Arc<AtomicU64>) {
