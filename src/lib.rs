@@ -427,8 +427,9 @@
 //!
 //! The job-queue features work there as on a directory: delayed,
 //! prioritized and unique items, nacks with a delay, retry policies and
-//! the queue counters. A job is a row of a `diskq_job` table (made on the
-//! first open of a schema that lacks it); the next job is taken in one
+//! the queue counters, and dead letters keep their record (a
+//! `diskq_dead_letter` table). A job is a row of a `diskq_job` table (both
+//! made on the first open of a schema that lacks them); the next job is taken in one
 //! indexed `ORDER BY priority DESC, ready, item ... FOR UPDATE SKIP LOCKED`,
 //! so consumers on many hosts never wait on each other; a unique push first
 //! takes an advisory lock on its queue and key, so of two pushes of a key

@@ -282,8 +282,11 @@ fn a_schema_made_before_jobs_gets_the_job_table_on_open() {
         let cache = Cache::open(&loc).unwrap();
         cache.push("plain").unwrap();
     }
-    // As a schema of the release before jobs: no job table.
-    psql(&format!("DROP TABLE \"{schema}\".diskq_job"));
+    // As a schema of the release before jobs: no job table (nor the
+    // dead-letter records' table, which came later).
+    psql(&format!(
+        "DROP TABLE \"{schema}\".diskq_job; DROP TABLE \"{schema}\".diskq_dead_letter"
+    ));
     let cache = Cache::open(&loc).unwrap();
     assert!(
         cache
@@ -294,6 +297,34 @@ fn a_schema_made_before_jobs_gets_the_job_table_on_open() {
     assert_eq!(cache.backlog(None).unwrap().queued, 2);
     assert_eq!(scenarios::pull(&cache).as_deref(), Some("later"));
     assert_eq!(scenarios::pull(&cache).as_deref(), Some("plain"));
+}
+
+#[test]
+fn a_schema_made_before_dead_letter_records_gets_their_table_on_open() {
+    let loc = pg::location("old_dead_letters");
+    let schema = loc.rsplit_once('#').unwrap().1.to_owned();
+    let opts = LeaseOptions::new(Duration::from_secs(60)).max_deliveries(1);
+    {
+        let cache = Cache::open(&loc).unwrap();
+        cache.push("first").unwrap();
+        let lease = cache.lease::<String>(&opts).unwrap().expect("queued");
+        assert!(lease.nack_with(&NackOptions::new().error("old")).unwrap());
+    }
+    // As a schema of the release before the records: no table, and the
+    // dead letter it moved has no record.
+    psql(&format!("DROP TABLE \"{schema}\".diskq_dead_letter"));
+    let cache = Cache::open(&loc).unwrap();
+    let dead = cache.dead_letters(&opts, 10).unwrap();
+    assert_eq!((dead.len(), dead[0].deliveries), (1, None));
+    cache.push("second").unwrap();
+    let lease = cache.lease::<String>(&opts).unwrap().expect("queued");
+    assert!(lease.nack_with(&NackOptions::new().error("new")).unwrap());
+    let dead = cache.dead_letters(&opts, 10).unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(
+        (dead[1].deliveries, dead[1].last_error.as_deref()),
+        (Some(1), Some("new"))
+    );
 }
 
 /// An awaited wait (no thread held) wakes when a delayed item is due too,

@@ -22,7 +22,7 @@ fn a_read_only_store_reads_and_refuses_writes() {
         .prefix("jobs")
         .max_deliveries(1);
     let lease = cache.lease::<String>(&opts).unwrap().expect("queued");
-    lease.nack_with(&NackOptions::new()).unwrap(); // a dead letter
+    lease.nack_with(&NackOptions::new().error("bad input")).unwrap(); // a dead letter
     let _held = cache.lease::<String>(&opts).unwrap().expect("queued");
 
     let ro = Cache::open_read_only(&location).unwrap();
@@ -42,7 +42,11 @@ fn a_read_only_store_reads_and_refuses_writes() {
     assert_eq!(ro.all_queue_stats().unwrap().len(), 1);
     let dead = ro.dead_letters(&opts, 10).unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].deliveries, None, "PostgreSQL keeps no dead-letter record yet");
+    assert_eq!(
+        (dead[0].deliveries, dead[0].last_error.as_deref()),
+        (Some(1), Some("bad input")),
+        "the dead letter's record, read without writing"
+    );
     assert_eq!(ro.get::<String>(dead[0].key.clone()).unwrap().as_deref(), Some("a"));
     assert!(ro.push("x").is_err());
     assert!(ro.lease::<String>(&opts).is_err());

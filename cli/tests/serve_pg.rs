@@ -75,7 +75,7 @@ fn a_postgresql_location_is_served_read_only() {
         .prefix("jobs")
         .max_deliveries(1);
     let failed = cache.lease::<String>(&once).unwrap().expect("job-1");
-    failed.nack_with(&NackOptions::new()).unwrap(); // a dead letter
+    failed.nack_with(&NackOptions::new().error("out of memory")).unwrap(); // a dead letter
     let _running = cache.lease::<String>(&once).unwrap().expect("job-2");
     let before = contents(schema_of(&location));
     assert!(before.contains("job-3"), "{before}");
@@ -124,9 +124,10 @@ fn a_postgresql_location_is_served_read_only() {
     assert_eq!((&dead["preview"]["text"], &dead["size"]), (&json!("job-1"), &json!(5)));
     assert_eq!(
         (&dead["deliveries"], &dead["last_error"]),
-        (&Value::Null, &Value::Null),
-        "PostgreSQL keeps no dead-letter record"
+        (&json!(1), &json!("out of memory")),
+        "the dead letter's record"
     );
+    assert!(dead["dead_at"].is_number(), "{dead}");
     assert!(
         queues.iter().any(|q| q["queue"] == Value::Null),
         "the integer-keyed queue"

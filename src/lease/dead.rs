@@ -20,10 +20,9 @@ const MAX_LISTED: usize = 10_000;
 ///
 /// `deliveries`, `last_error` and `dead_at` are known for an item that
 /// diskq moved there (a lease past `max_deliveries`, a nack at the limit,
-/// [`Cache::dead_letter_undecodable`]) in a directory; they are `None` for
-/// an item pushed onto the dead-letter queue directly (by python-diskcache,
-/// say) and for every dead letter of a PostgreSQL store, which keeps no
-/// record of them yet.
+/// [`Cache::dead_letter_undecodable`]), in a directory or on PostgreSQL;
+/// they are `None` for an item pushed onto the dead-letter queue directly
+/// (by python-diskcache, say).
 ///
 /// ```
 /// use std::time::Duration;

@@ -17,8 +17,9 @@
 //! gets the key and SQLite reuses the rowid; the next dead letter under
 //! that key replaces it).
 //!
-//! Directory backend only: a PostgreSQL store keeps no such record yet
-//! (reads find none, writes keep nothing).
+//! A PostgreSQL store keeps the same record in its `diskq_dead_letter`
+//! table (`pg/sql.rs`, made on the first open of a schema that lacks it);
+//! its rowids are never reused, so `stored` is only a second check there.
 
 use rusqlite::{OptionalExtension, params};
 

@@ -322,42 +322,14 @@ impl Session {
     }
 }
 
-// Dead-letter records (`dead.rs`): kept by the directory backend only, so
-// not dispatched (a PostgreSQL store keeps none yet: its reads find none).
-impl Session {
-    /// Records the dead letter now under `key`.
-    pub(crate) fn record_dead_letter(&self, key: &str, record: &DeadRecord) -> Result<()> {
-        match self {
-            Session::Sqlite(s) => s.record_dead_letter(key, record),
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => Ok(()),
-        }
-    }
-
+dispatch! {
+    shared
+    /// Records the dead letter now under `key` (`dead.rs`).
+    fn record_dead_letter(key: &str, record: &DeadRecord) -> Result<()>;
     /// The record kept for the dead letter under `key`, stale ones included.
-    pub(crate) fn dead_letter_record(&self, key: &Key) -> Result<Option<DeadRecord>> {
-        match self {
-            Session::Sqlite(s) => s.dead_letter_record(key),
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => Ok(None),
-        }
-    }
-
+    fn dead_letter_record(key: &Key) -> Result<Option<DeadRecord>>;
     /// Drops the record under `key`.
-    pub(crate) fn forget_dead_letter(&self, key: &Key) -> Result<()> {
-        match self {
-            Session::Sqlite(s) => s.forget_dead_letter(key),
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => Ok(()),
-        }
-    }
-
+    fn forget_dead_letter(key: &Key) -> Result<()>;
     /// Drops every record.
-    pub(crate) fn clear_dead_letters(&self) -> Result<()> {
-        match self {
-            Session::Sqlite(s) => s.clear_dead_letters(),
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => Ok(()),
-        }
-    }
+    fn clear_dead_letters() -> Result<()>;
 }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use diskq::{Cache, Deque, EvictionPolicy, Index, LeaseOptions, PullOptions, PushOptions, SetOptions, Side};
+use diskq::{
+    Cache, Deque, EvictionPolicy, Index, LeaseOptions, NackOptions, PullOptions, PushOptions, SetOptions, Side,
+};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -209,6 +211,49 @@ pub fn leases_dead_letter_after_max_deliveries(loc: &str) {
     assert!(l.nack(Side::Back).unwrap());
     assert_eq!(d.pop_dead_letter(&opts).unwrap(), Some(1));
     assert_eq!(d.pop_dead_letter(&opts).unwrap(), None);
+}
+
+/// A dead letter keeps what was known when it was moved: its deliveries,
+/// the last nack's error, when; a requeue gives it a fresh count, and an
+/// item pushed onto the dead-letter queue directly has no record.
+pub fn dead_letters_keep_their_record(loc: &str) {
+    let d = Deque::<String>::open(loc).unwrap();
+    d.push_back(&"resize".to_owned()).unwrap();
+    let opts = LeaseOptions::new(Duration::from_secs(60)).max_deliveries(2);
+    let before = SystemTime::now() - Duration::from_secs(1);
+    for error in ["no memory", "no disk"] {
+        let l = d.lease_with(&opts).unwrap().expect("queued");
+        assert!(l.nack_with(&NackOptions::new().error(error)).unwrap());
+    }
+    let dead = d.dead_letters(&opts, 10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].deliveries, Some(2));
+    assert_eq!(dead[0].last_error.as_deref(), Some("no disk"));
+    let at = dead[0].dead_at.expect("when it was moved");
+    assert!(
+        at >= before && at <= SystemTime::now() + Duration::from_secs(1),
+        "{at:?}"
+    );
+    // Requeued, it is no dead letter; dead again, its new record counts anew.
+    assert_eq!(d.requeue_dead_letters(&opts).unwrap(), 1);
+    assert!(d.dead_letters(&opts, 10).unwrap().is_empty());
+    for _ in 0..2 {
+        let l = d.lease_with(&opts).unwrap().expect("requeued");
+        assert!(l.nack(Side::Back).unwrap());
+    }
+    let dead = d.dead_letters(&opts, 10).unwrap();
+    assert_eq!((dead.len(), dead[0].deliveries), (1, Some(2)));
+    assert_eq!(dead[0].last_error, None, "plain nacks gave no error");
+    // Pushed straight onto the dead-letter queue: no record.
+    let cache = Cache::open(loc).unwrap();
+    cache
+        .push_with(&"by hand", &PushOptions::new().prefix("dead-letter"))
+        .unwrap();
+    let dead = d.dead_letters(&opts, 10).unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!((dead[1].deliveries, dead[1].dead_at), (None, None));
+    assert_eq!(d.pop_dead_letter(&opts).unwrap().as_deref(), Some("resize"));
+    assert_eq!(d.dead_letters(&opts, 10).unwrap().len(), 1);
 }
 
 pub fn lease_timeout_waits_for_a_push(loc: &str) {
@@ -507,6 +552,7 @@ macro_rules! behaviour_suite {
             leases_ack_nack_renew,
             leases_run_out_and_are_redelivered,
             leases_dead_letter_after_max_deliveries,
+            dead_letters_keep_their_record,
             lease_timeout_waits_for_a_push,
             index_keeps_insertion_order,
             keys_of_every_kind_keep_their_kind_and_order,

@@ -27,6 +27,7 @@ use crate::codec::Scalar;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::settings::EvictionPolicy;
+use crate::store::dead::DeadRecord;
 use crate::store::lease::LeaseRow;
 use crate::store::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
@@ -784,6 +785,56 @@ impl PgSession {
 
     pub(crate) fn set_lease_deadline(&self, key: &Key, deadline: f64) -> Result<()> {
         self.exec(sql::LEASE_SET_DEADLINE, &[&lease_key_text(key), &deadline])?;
+        Ok(())
+    }
+
+    /// Records the dead letter now under `key` (see `store/dead.rs`).
+    pub(crate) fn record_dead_letter(&self, key: &str, record: &DeadRecord) -> Result<()> {
+        self.exec(
+            sql::DEAD_UPSERT,
+            &[
+                &key,
+                &record.item,
+                &record.queue,
+                &record.stored,
+                &record.deliveries,
+                &record.last_error,
+                &record.dead_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The record of the dead letter under `key`, stale ones included (the
+    /// caller compares `item`).
+    pub(crate) fn dead_letter_record(&self, key: &Key) -> Result<Option<DeadRecord>> {
+        let Key::Text(key) = key else {
+            return Ok(None);
+        };
+        let Some(r) = self.row(sql::DEAD_BY_KEY, &[key])? else {
+            return Ok(None);
+        };
+        Ok(Some(DeadRecord {
+            item: r.try_get(0).map_err(pg_error)?,
+            queue: r.try_get(1).map_err(pg_error)?,
+            stored: r.try_get(2).map_err(pg_error)?,
+            deliveries: r.try_get(3).map_err(pg_error)?,
+            last_error: r.try_get(4).map_err(pg_error)?,
+            dead_at: r.try_get(5).map_err(pg_error)?,
+        }))
+    }
+
+    /// Drops the record under `key` (the item left the dead-letter queue).
+    pub(crate) fn forget_dead_letter(&self, key: &Key) -> Result<()> {
+        if let Key::Text(key) = key {
+            self.exec(sql::DEAD_DELETE, &[key])?;
+        }
+        Ok(())
+    }
+
+    /// Drops every record (after a clear of the items).
+    pub(crate) fn clear_dead_letters(&self) -> Result<()> {
+        self.exec(sql::DEAD_CLEAR, &[])?;
         Ok(())
     }
 

@@ -53,9 +53,15 @@ pub(crate) const CREATE: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS diskq_job_queue ON diskq_job (queue, deadline)",
     "CREATE UNIQUE INDEX IF NOT EXISTS diskq_job_unique ON diskq_job (queue, unique_key) \
      WHERE unique_key IS NOT NULL",
+    // Dead-letter records (as the directory's `DiskqDeadLetter`, see
+    // `store/dead.rs`); added after the job table, so made on the open of
+    // an older schema too.
+    "CREATE TABLE IF NOT EXISTS diskq_dead_letter (key text COLLATE \"C\" PRIMARY KEY, item bigint NOT NULL, \
+     queue text NOT NULL, stored double precision, deliveries bigint, last_error text, \
+     dead_at double precision NOT NULL)",
 ];
 /// The last object [`CREATE`] makes: when it exists, so does the rest.
-pub(crate) const LAST_CREATED: &str = "diskq_job_unique";
+pub(crate) const LAST_CREATED: &str = "diskq_dead_letter";
 /// Serializes schema creation across processes (`CREATE ... IF NOT EXISTS`
 /// races otherwise): an advisory lock held until the transaction ends.
 pub(crate) const INIT_LOCK: &str = "SELECT pg_advisory_xact_lock(7164800918)";
@@ -304,6 +310,17 @@ pub(crate) const LEASE_UPSERT: &str = "INSERT INTO diskq_lease (key, queue, dead
 pub(crate) const LEASE_DELETE: &str = "DELETE FROM diskq_lease WHERE key = $1";
 pub(crate) const LEASE_SET_DEADLINE: &str = "UPDATE diskq_lease SET deadline = $2 WHERE key = $1";
 pub(crate) const LEASE_CLEAR: &str = "DELETE FROM diskq_lease";
+
+// ---- Dead-letter records ----
+
+pub(crate) const DEAD_UPSERT: &str = "INSERT INTO diskq_dead_letter \
+     (key, item, queue, stored, deliveries, last_error, dead_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (key) DO UPDATE SET item = excluded.item, queue = excluded.queue, stored = excluded.stored, \
+     deliveries = excluded.deliveries, last_error = excluded.last_error, dead_at = excluded.dead_at";
+pub(crate) const DEAD_BY_KEY: &str =
+    "SELECT item, queue, stored, deliveries, last_error, dead_at FROM diskq_dead_letter WHERE key = $1";
+pub(crate) const DEAD_DELETE: &str = "DELETE FROM diskq_dead_letter WHERE key = $1";
+pub(crate) const DEAD_CLEAR: &str = "DELETE FROM diskq_dead_letter";
 pub(crate) const LEASE_KEY_BETWEEN: &str =
     "SELECT key, queue FROM diskq_lease WHERE key >= $1 AND key < $2 ORDER BY key LIMIT 1";
 
