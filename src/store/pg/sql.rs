@@ -310,6 +310,8 @@ pub(crate) const LEASE_UPSERT: &str = "INSERT INTO diskq_lease (key, queue, dead
 pub(crate) const LEASE_DELETE: &str = "DELETE FROM diskq_lease WHERE key = $1";
 pub(crate) const LEASE_SET_DEADLINE: &str = "UPDATE diskq_lease SET deadline = $2 WHERE key = $1";
 pub(crate) const LEASE_CLEAR: &str = "DELETE FROM diskq_lease";
+pub(crate) const LEASE_KEY_BETWEEN: &str =
+    "SELECT key, queue FROM diskq_lease WHERE key >= $1 AND key < $2 ORDER BY key LIMIT 1";
 
 // ---- Dead-letter records ----
 
@@ -321,8 +323,6 @@ pub(crate) const DEAD_BY_KEY: &str =
     "SELECT item, queue, stored, deliveries, last_error, dead_at FROM diskq_dead_letter WHERE key = $1";
 pub(crate) const DEAD_DELETE: &str = "DELETE FROM diskq_dead_letter WHERE key = $1";
 pub(crate) const DEAD_CLEAR: &str = "DELETE FROM diskq_dead_letter";
-pub(crate) const LEASE_KEY_BETWEEN: &str =
-    "SELECT key, queue FROM diskq_lease WHERE key >= $1 AND key < $2 ORDER BY key LIMIT 1";
 
 // ---- Jobs (`diskq_job`, see `pg::jobs`) ----
 
