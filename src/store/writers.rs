@@ -853,14 +853,14 @@ fn open_lock_file(path: &Path) -> Option<File> {
 }
 
 /// Takes the OS lock on `file`, sleeping in the kernel until it is free
-/// (again after a signal); false on another error (a file system without
-/// locks: the lock counts as taken, as in [`lock_by`]).
-fn lock_blocking(file: &File) -> bool {
+/// (again after a signal). Another error (a file system without locks)
+/// ends the wait: the helper then goes on as if it had the lock, as
+/// [`lock_by`] counts such a lock as taken.
+fn lock_blocking(file: &File) {
     loop {
         match file.lock() {
-            Ok(()) => return true,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            _ => return,
         }
     }
 }
