@@ -1247,6 +1247,7 @@ impl Cache {
         let until = crate::deadline::from_now(wait);
         let queue = opts.prefix.as_deref().unwrap_or_default().to_string();
         let mut watcher = self.store().watcher()?;
+        watcher.takes_from(opts.prefix.as_deref(), false);
         let mut looked = false;
         loop {
             // The clock before the look: a job due after it wakes the wait.

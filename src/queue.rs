@@ -159,6 +159,7 @@ impl Cache {
         let prefix = opts.prefix.as_deref();
         let (lo, hi) = bounds(prefix);
         self.store().write_with_files(opts.set.retry, files, |s| {
+            s.push_starting();
             let now = self.now();
             let back = opts.side == Side::Back;
             let step = if back { 1 } else { -1 };
@@ -363,6 +364,7 @@ impl Cache {
         let deadline = crate::deadline::from_now(wait);
         // Watch from before the first look, so that no push is missed.
         let mut watcher = self.store().watcher()?;
+        watcher.takes_from(opts.prefix.as_deref(), opts.side == Side::Back);
         let mut looked = false;
         loop {
             // The clock before the look: a job due after it wakes the wait.

@@ -8,6 +8,20 @@
 //! process sees a push within microseconds, and a process with nothing to do
 //! uses no CPU.
 //!
+//! A push rings twice: once as it begins, holding the write lock (a write
+//! of the byte: `IN_MODIFY`), and again after its commit (the read:
+//! `IN_ACCESS`). Only the second is a wake. The first is heard by one
+//! process alone: the one whose thread polls first, holding a `flock` on
+//! the doorbell while it polls, watches `IN_MODIFY` too (the others' watches
+//! leave it out, so they sleep through it). Woken by it, that process reads
+//! the queue it waits on once (bringing what taking the item needs into the
+//! processor's caches) and then stays awake, looking at the inotify instance
+//! between yields of the processor, until the commit rings, for at most
+//! [`SPIN`]: it takes the item as the commit lands instead of being woken
+//! from sleep after it, which on a virtual machine costs about as much as
+//! the push itself. A push that rolls back rings once only; the awake
+//! process sleeps again after [`SPIN`].
+//!
 //! Nothing depends on the doorbell for correctness. Waiters still look at
 //! `PRAGMA data_version` every `wake_poll` (`CacheBuilder::wake_poll`, 50 ms),
 //! which catches python-diskcache writers (they ring nothing), a doorbell
@@ -20,6 +34,20 @@
 
 /// The doorbell's name in a cache directory.
 pub(crate) const BELL_NAME: &str = "cache.db.bell";
+
+/// The longest a waiting process stays awake for the commit of a push that
+/// rang as it began (see the module docs).
+pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// What the rings read from the doorbell say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Rings {
+    /// A commit that may feed a waiter rang, or the doorbell changed: look
+    /// at the queue.
+    pub(crate) committed: bool,
+    /// A push began (it holds the write lock); its commit rings next.
+    pub(crate) started: bool,
+}
 
 /// True unless `DISKQ_DOORBELL=off` (read once per process).
 fn enabled() -> bool {
@@ -40,8 +68,10 @@ mod imp {
     use std::time::{Duration, Instant};
 
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    use rustix::fs::{Mode, OFlags, inotify};
+    use rustix::fs::{FlockOperation, Mode, OFlags, flock, inotify};
     use rustix::io::Errno;
+
+    use super::Rings;
 
     /// How often a ringer checks that its open doorbell is still the one at
     /// the doorbell's path (it may have been deleted or replaced).
@@ -57,6 +87,12 @@ mod imp {
         inotify: OnceLock<Option<OwnedFd>>,
         /// True while the doorbell is watched.
         live: AtomicBool,
+        /// A description of the doorbell whose lock (`flock`, held while
+        /// this process polls) makes it the one process that watches the
+        /// rings that pushes began, and stays awake for their commits.
+        waker: OnceLock<Option<File>>,
+        /// True while this process's watch reports those rings.
+        starts: AtomicBool,
     }
 
     #[derive(Debug)]
@@ -87,11 +123,16 @@ mod imp {
     }
 
     /// Creates the doorbell if needed and watches it (again: a new inode
-    /// gets a new watch; the old one ends with its inode).
-    fn watch(inotify: &OwnedFd, path: &Path) -> io::Result<()> {
+    /// gets a new watch; the old one ends with its inode). `starts`: the
+    /// rings that pushes began are reported too (only the process awake for
+    /// commits wants them).
+    fn watch(inotify: &OwnedFd, path: &Path, starts: bool) -> io::Result<()> {
         drop(open(path)?);
         use inotify::WatchFlags as W;
-        let flags = W::ACCESS | W::MODIFY | W::ATTRIB | W::DELETE_SELF | W::MOVE_SELF | W::DONT_FOLLOW;
+        let mut flags = W::ACCESS | W::ATTRIB | W::DELETE_SELF | W::MOVE_SELF | W::DONT_FOLLOW;
+        if starts {
+            flags |= W::MODIFY;
+        }
         inotify::add_watch(inotify, path, flags)?;
         Ok(())
     }
@@ -103,6 +144,8 @@ mod imp {
                 ringer: Mutex::new(None),
                 inotify: OnceLock::new(),
                 live: AtomicBool::new(false),
+                waker: OnceLock::new(),
+                starts: AtomicBool::new(false),
             }
         }
 
@@ -110,6 +153,30 @@ mod imp {
         /// effort: a doorbell that cannot be rung leaves them to their
         /// fallback poll.
         pub(crate) fn ring(&self) {
+            self.with_ringer(|file| {
+                // Reading the doorbell's byte is the ring: inotify reports
+                // IN_ACCESS to every watcher, and a read dirties nothing (a
+                // write would update the file's mtime and its page).
+                let mut byte = [0u8];
+                if file.read_at(&mut byte, 0).is_ok_and(|n| n == 0) {
+                    // Emptied behind our back: a write rings too.
+                    let _ = file.write_at(&[1], 0);
+                }
+            });
+        }
+
+        /// Tells the watchers that a push began and holds the write lock:
+        /// its commit will [`Bell::ring`]. A write of the doorbell's byte
+        /// (IN_MODIFY), which no watcher takes for a wake.
+        pub(crate) fn ring_start(&self) {
+            self.with_ringer(|file| {
+                let _ = file.write_at(&[1], 0);
+            });
+        }
+
+        /// Runs `f` on this process's open doorbell, opened again when the
+        /// one at the path is another (checked at most every [`RECHECK`]).
+        fn with_ringer(&self, f: impl FnOnce(&File)) {
             if !super::enabled() {
                 return;
             }
@@ -131,14 +198,7 @@ mod imp {
                 }
             }
             if let Some(r) = ringer.as_ref() {
-                // Reading the doorbell's byte is the ring: inotify reports
-                // IN_ACCESS to every watcher, and a read dirties nothing (a
-                // write would update the file's mtime and its page).
-                let mut byte = [0u8];
-                if r.file.read_at(&mut byte, 0).is_ok_and(|n| n == 0) {
-                    // Emptied behind our back: a write rings too.
-                    let _ = r.file.write_at(&[1], 0);
-                }
+                f(&r.file);
             }
         }
 
@@ -151,7 +211,7 @@ mod imp {
             }
             self.inotify.get_or_init(|| {
                 let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
-                watch(&fd, &self.path).ok()?;
+                watch(&fd, &self.path, false).ok()?;
                 self.live.store(true, Ordering::Release);
                 Some(fd)
             });
@@ -175,42 +235,72 @@ mod imp {
             fd.try_clone().ok()
         }
 
-        /// Sleeps until a ring or `timeout`; true after a ring (or another
-        /// change of the doorbell). Only one thread of the process polls at
-        /// a time; it wakes the others.
-        pub(crate) fn poll(&self, timeout: Duration) -> bool {
+        /// Sleeps until a ring or `timeout`; what the rings said. Only one
+        /// thread of the process polls at a time; it wakes the others.
+        ///
+        /// The process that polls first (the holder of the waker lock)
+        /// also hears the rings that pushes began: it then stays awake,
+        /// looking at the inotify instance between yields of the processor,
+        /// until that push's commit rings (at most [`super::SPIN`] and
+        /// `timeout`), calling `warm` once first (a read that brings what
+        /// taking the item needs into the processor's caches).
+        pub(crate) fn poll(&self, timeout: Duration, warm: &mut dyn FnMut()) -> Rings {
             let Some(Some(fd)) = self.inotify.get() else {
-                return false;
+                return Rings::default();
             };
+            let waker = self.waker.get_or_init(|| open(&self.path).ok()).as_ref();
+            let elected = waker.is_some_and(|w| flock(w, FlockOperation::NonBlockingLockExclusive).is_ok());
+            if elected != self.starts.load(Ordering::Relaxed) && watch(fd, &self.path, elected).is_ok() {
+                self.starts.store(elected, Ordering::Relaxed);
+            }
+            let deadline = crate::deadline::from_now(timeout);
             let timeout = Timespec {
                 tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
                 tv_nsec: i64::from(timeout.subsec_nanos()),
             };
             let mut fds = [PollFd::new(fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(0) | Err(Errno::INTR) => false,
+            let mut rings = match poll(&mut fds, Some(&timeout)) {
+                Ok(0) | Err(Errno::INTR) => Rings::default(),
                 Ok(_) => self.drain(),
                 Err(_) => {
                     self.live.store(false, Ordering::Release);
-                    false
+                    Rings::default()
+                }
+            };
+            if elected && rings.started && !rings.committed {
+                let until = crate::deadline::from_now(super::SPIN).min(deadline);
+                warm();
+                while !rings.committed && self.live() && Instant::now() < until {
+                    std::thread::yield_now();
+                    let more = self.drain();
+                    rings.committed |= more.committed;
                 }
             }
+            if elected && let Some(w) = waker {
+                let _ = flock(w, FlockOperation::Unlock);
+            }
+            rings
         }
 
-        /// Reads the rings that came (without waiting); true if any did.
-        /// Watches the doorbell again when it was deleted, moved or replaced.
-        pub(crate) fn drain(&self) -> bool {
+        /// Reads the rings that came (without waiting). Watches the
+        /// doorbell again when it was deleted, moved or replaced (which
+        /// counts as a commit: the waiters look).
+        pub(crate) fn drain(&self) -> Rings {
             let Some(Some(fd)) = self.inotify.get() else {
-                return false;
+                return Rings::default();
             };
             let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
             let mut reader = inotify::Reader::new(fd.as_fd(), &mut buf);
-            let (mut rang, mut rewatch) = (false, false);
+            let (mut rings, mut rewatch) = (Rings::default(), false);
             loop {
                 match reader.next() {
                     Ok(event) => {
                         use inotify::ReadFlags as R;
-                        rang = true;
+                        if event.events() == R::MODIFY {
+                            rings.started = true;
+                        } else {
+                            rings.committed = true;
+                        }
                         if event
                             .events()
                             .intersects(R::ATTRIB | R::DELETE_SELF | R::MOVE_SELF | R::IGNORED | R::QUEUE_OVERFLOW)
@@ -223,11 +313,11 @@ mod imp {
                     Err(_) => break,
                 }
             }
-            if rewatch && watch(fd, &self.path).is_err() {
+            if rewatch && watch(fd, &self.path, self.starts.load(Ordering::Relaxed)).is_err() {
                 // Gone for good (a link or a FIFO now): the waiters poll.
                 self.live.store(false, Ordering::Release);
             }
-            rang
+            rings
         }
     }
 }
@@ -236,6 +326,8 @@ mod imp {
 mod imp {
     use std::path::Path;
     use std::time::Duration;
+
+    use super::Rings;
 
     /// No doorbell here: waiters in other processes poll.
     #[derive(Debug)]
@@ -248,6 +340,8 @@ mod imp {
 
         pub(crate) fn ring(&self) {}
 
+        pub(crate) fn ring_start(&self) {}
+
         pub(crate) fn listen(&self) -> bool {
             false
         }
@@ -256,14 +350,111 @@ mod imp {
             false
         }
 
-        pub(crate) fn poll(&self, _timeout: Duration) -> bool {
-            false
+        pub(crate) fn poll(&self, _timeout: Duration, _warm: &mut dyn FnMut()) -> Rings {
+            Rings::default()
         }
 
-        pub(crate) fn drain(&self) -> bool {
-            false
+        pub(crate) fn drain(&self) -> Rings {
+            Rings::default()
         }
     }
 }
 
 pub(crate) use imp::Bell;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use rustix::fs::{FlockOperation, flock};
+
+    use super::{BELL_NAME, Bell, Rings};
+
+    /// A long poll: every test below is woken by rings made before or
+    /// during it, never by the timeout.
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_ring_that_a_push_began_is_not_a_wake() {
+        let dir = tempfile::tempdir().unwrap();
+        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
+        assert!(waiter.listen());
+        pusher.ring_start();
+        // Not elected yet when the ring came (the watch left IN_MODIFY
+        // out until the first poll): nothing to read.
+        assert_eq!(waiter.drain(), Rings::default());
+        pusher.ring();
+        assert_eq!(
+            waiter.poll(LONG, &mut || {}),
+            Rings {
+                committed: true,
+                started: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_elected_poller_stays_awake_until_the_commit_rings() {
+        let dir = tempfile::tempdir().unwrap();
+        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
+        assert!(waiter.listen());
+        // A first poll elects the waiter (its watch now hears starts).
+        pusher.ring();
+        assert!(waiter.poll(LONG, &mut || {}).committed);
+        pusher.ring_start();
+        // The commit rings while the waiter is awake after the start: the
+        // warm-up runs once, then the spin sees the commit.
+        let warmed = Cell::new(0);
+        let rings = waiter.poll(LONG, &mut || {
+            warmed.set(warmed.get() + 1);
+            pusher.ring();
+        });
+        assert_eq!(
+            rings,
+            Rings {
+                committed: true,
+                started: true
+            }
+        );
+        assert_eq!(warmed.get(), 1);
+    }
+
+    #[test]
+    fn a_push_that_never_commits_leaves_the_poller_to_sleep_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
+        assert!(waiter.listen());
+        pusher.ring();
+        assert!(waiter.poll(LONG, &mut || {}).committed);
+        pusher.ring_start();
+        // No commit ring follows (the push rolled back): the poll returns
+        // after its bounded spin, with no wake.
+        assert_eq!(
+            waiter.poll(LONG, &mut || {}),
+            Rings {
+                committed: false,
+                started: true
+            }
+        );
+        // The waker lock was let go: another process can be elected.
+        let other = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
+        flock(&other, FlockOperation::NonBlockingLockExclusive).unwrap();
+    }
+
+    #[test]
+    fn a_poller_that_is_not_elected_sleeps_through_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
+        assert!(waiter.listen());
+        // Another process is the one awake for commits.
+        let elected = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
+        flock(&elected, FlockOperation::NonBlockingLockExclusive).unwrap();
+        pusher.ring_start();
+        assert_eq!(waiter.poll(Duration::ZERO, &mut || {}), Rings::default());
+        pusher.ring();
+        let rings = waiter.poll(LONG, &mut || panic!("only the elected process warms up"));
+        assert!(rings.committed);
+        assert!(!rings.started);
+    }
+}

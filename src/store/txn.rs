@@ -31,6 +31,9 @@ pub(crate) struct LiteSession {
     savepoints: u32,
     /// A push happened: waiters of this process are woken after commit.
     pub(super) pushed: bool,
+    /// The notifier to tell when a push begins: set for a transaction this
+    /// thread leads, taken by its first push (`Session::push_starting`).
+    pub(super) start_bell: Option<Arc<super::wake::Notifier>>,
 }
 
 impl LiteSession {
@@ -41,6 +44,7 @@ impl LiteSession {
             written: Vec::new(),
             savepoints: 0,
             pushed: false,
+            start_bell: None,
         }
     }
 
@@ -213,6 +217,7 @@ impl Store {
         let lead = PassLead(&lite.group);
         let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
         session.lite().written = written;
+        session.lite().start_bell = Some(Arc::clone(&lite.notifier));
         let guard = match self.begin(lite, &session.lite().conn, retry, deadline) {
             Ok(guard) => guard,
             Err(e) => return self.finish(lite, session, Err(e), None),

@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::{Backend, Lite, LiteSession, Store, doorbell};
+use crate::codec::Scalar;
 use crate::error::Result;
 
 /// The longest pause of a waiter between two looks at the database, which
@@ -101,6 +102,13 @@ impl Notifier {
         self.changed.notify_all();
     }
 
+    /// A push began (its transaction holds the write lock): tells the
+    /// other processes' waiters that its commit comes next (see
+    /// `doorbell`).
+    pub(crate) fn push_started(&self) {
+        self.bell.ring_start();
+    }
+
     /// After a commit that can feed a waiter: wakes the waiters of this
     /// process and of every other process watching the doorbell.
     pub(crate) fn pushed(&self) {
@@ -112,7 +120,7 @@ impl Notifier {
     /// returns the version a new waiter has seen: rings that came before
     /// count as seen, since the waiter looks at the queue next.
     pub(crate) fn listen(&self) -> u64 {
-        if self.bell.listen() && self.bell.drain() {
+        if self.bell.listen() && self.bell.drain().committed {
             // Someone else's waiters may be owed this wake.
             self.notify();
         }
@@ -120,7 +128,7 @@ impl Notifier {
     }
 
     /// Waits up to `pause` for a wake after `seen`; the version if one came.
-    fn wait(&self, seen: u64, pause: Duration) -> Option<u64> {
+    fn wait(&self, seen: u64, pause: Duration, warm: &mut dyn FnMut()) -> Option<u64> {
         let deadline = crate::deadline::from_now(pause);
         let mut st = self.state();
         loop {
@@ -135,10 +143,10 @@ impl Notifier {
                 // This thread sleeps on the doorbell for the process.
                 st.polling = true;
                 drop(st);
-                let rang = self.bell.poll(left);
+                let rings = self.bell.poll(left, warm);
                 st = self.state();
                 st.polling = false;
-                if rang {
+                if rings.committed {
                     st.version = st.version.wrapping_add(1);
                     #[cfg(feature = "tokio")]
                     self.tasks.notify.notify_one();
@@ -163,6 +171,9 @@ pub(crate) struct LiteWatcher<'a> {
     seen_notice: u64,
     seen_version: i64,
     pause: Duration,
+    /// The queue a woken waiter will take from (its key bounds and end),
+    /// read once while a push that began is committing (see `doorbell`).
+    warm: Option<Box<(Scalar, Scalar, bool)>>,
 }
 
 /// Waits for a commit that may feed a blocked pop, of either backend.
@@ -179,6 +190,20 @@ impl<'a> Watcher<'a> {
             Backend::Sqlite(lite) => LiteWatcher::new(store, lite).map(Watcher::Sqlite),
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => Ok(Watcher::Postgres(pg.watcher())),
+        }
+    }
+
+    /// The queue this watcher's waiter takes from (`prefix`, `back`): read
+    /// while a push in another process is committing, so that taking its
+    /// item finds what it needs in the processor's caches.
+    pub(crate) fn takes_from(&mut self, prefix: Option<&str>, back: bool) {
+        match self {
+            Watcher::Sqlite(w) => {
+                let (lo, hi) = crate::queue::bounds(prefix);
+                w.warm = Some(Box::new((lo, hi, back)));
+            }
+            #[cfg(feature = "postgres")]
+            Watcher::Postgres(_) => {}
         }
     }
 
@@ -213,6 +238,7 @@ impl<'a> LiteWatcher<'a> {
             seen_notice,
             seen_version,
             pause: Duration::from_millis(1),
+            warm: None,
         })
     }
 
@@ -234,7 +260,18 @@ impl<'a> LiteWatcher<'a> {
                 self.pause = (self.pause * 2).min(poll);
                 step
             };
-            if let Some(version) = self.lite.notifier.wait(self.seen_notice, step.min(deadline - now)) {
+            let (session, queue) = (self.session.as_ref(), self.warm.as_deref());
+            let mut warm = || {
+                if let (Some(s), Some((lo, hi, back))) = (session, queue) {
+                    // Only the reads matter: what it finds is not used.
+                    let _ = s.peek((lo, hi), 0.0, *back);
+                }
+            };
+            if let Some(version) = self
+                .lite
+                .notifier
+                .wait(self.seen_notice, step.min(deadline - now), &mut warm)
+            {
                 self.seen_notice = version;
                 return Ok(());
             }

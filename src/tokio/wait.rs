@@ -292,7 +292,8 @@ impl<'a> Watch<'a> {
                 self.bell = None;
                 return false;
             };
-            let rang = self.watcher.notifier().bell.drain();
+            // The ring that a push began is not a wake: its commit's is.
+            let rang = self.watcher.notifier().bell.drain().committed;
             // Read to the end: readiness is cleared unless a ring came since.
             ready.clear_ready();
             return rang;
