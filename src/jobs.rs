@@ -235,6 +235,10 @@ impl Cache {
         for _ in &prepared {
             ids.push(random_id()?);
         }
+        if opts.due.is_none() {
+            // Ready at once: a waiter may take it as soon as it commits.
+            self.store().push_starting();
+        }
         self.store().write_with_files(opts.set.retry, files, |s| {
             let clock = self.now_time();
             let now = to_unix_seconds(clock);

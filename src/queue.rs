@@ -158,8 +158,8 @@ impl Cache {
         let files = prepared.iter().filter_map(|p| p.filename.clone()).collect();
         let prefix = opts.prefix.as_deref();
         let (lo, hi) = bounds(prefix);
+        self.store().push_starting();
         self.store().write_with_files(opts.set.retry, files, |s| {
-            s.push_starting();
             let now = self.now();
             let back = opts.side == Side::Back;
             let step = if back { 1 } else { -1 };

@@ -265,3 +265,50 @@ fn a_waker_killed_while_pushing_leaves_waiters_working() {
     push_rounds(&d, &mut waiter, 5, |_| {});
     waiter.finish();
 }
+
+/// A push rings as it begins, before it waits for the write lock, so that
+/// one waiting process is awake when it commits. A push that never commits
+/// after that first ring (here: one that gave up waiting for the lock that
+/// a transaction holds, long past the woken waiter's bounded stay awake)
+/// rings no second time: the waiter sleeps again, and the next push that
+/// commits still wakes it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_push_that_gives_up_after_its_first_ring_leaves_the_waiter_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = open(dir.path(), HOUR);
+    let holder = open(dir.path(), HOUR);
+    let impatient: Deque<i64> = Deque::from_cache(
+        Cache::builder()
+            .wake_poll(HOUR)
+            .timeout(Duration::from_millis(20))
+            .open(dir.path())
+            .unwrap(),
+    );
+    let mut waiter = spawn_waiter(dir.path(), 3, HOUR, true);
+    waiter.wait_listening();
+    push_rounds(&d, &mut waiter, 3, |_| {
+        let (inside, held) = std::sync::mpsc::channel();
+        let (release, done) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let holder = &holder;
+            s.spawn(move || {
+                holder
+                    .transact(|_| {
+                        inside.send(()).unwrap();
+                        done.recv().unwrap();
+                        Ok::<_, diskq::Error>(())
+                    })
+                    .unwrap();
+            });
+            held.recv().unwrap();
+            for _ in 0..3 {
+                let err = impatient.push_back(&-1).unwrap_err();
+                assert!(err.is_timeout(), "{err}");
+            }
+            release.send(()).unwrap();
+        });
+    });
+    waiter.finish();
+    assert_eq!(d.len().unwrap(), 0, "no push that gave up left an item");
+}

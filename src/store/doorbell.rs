@@ -8,9 +8,9 @@
 //! process sees a push within microseconds, and a process with nothing to do
 //! uses no CPU.
 //!
-//! A push rings twice: once as it begins, holding the write lock (a write
-//! of the byte: `IN_MODIFY`), and again after its commit (the read:
-//! `IN_ACCESS`). Only the second is a wake. The first is heard by one
+//! A push rings twice: once as it begins, before it waits for the write
+//! lock (a write of the byte: `IN_MODIFY`), and again after its commit (the
+//! read: `IN_ACCESS`). Only the second is a wake. The first is heard by one
 //! process alone: the one whose thread polls first, holding a `flock` on
 //! the doorbell while it polls, watches `IN_MODIFY` too (the others' watches
 //! leave it out, so they sleep through it). Woken by it, that process reads
@@ -19,8 +19,9 @@
 //! between yields of the processor, until the commit rings, for at most
 //! [`SPIN`]: it takes the item as the commit lands instead of being woken
 //! from sleep after it, which on a virtual machine costs about as much as
-//! the push itself. A push that rolls back rings once only; the awake
-//! process sleeps again after [`SPIN`].
+//! the push itself. A push that rolls back (or waits for the lock past
+//! [`SPIN`]) leaves the awake process to sleep again after [`SPIN`]; its
+//! commit, if one comes, wakes the waiters as any commit does.
 //!
 //! Nothing depends on the doorbell for correctness. Waiters still look at
 //! `PRAGMA data_version` every `wake_poll` (`CacheBuilder::wake_poll`, 50 ms),
@@ -45,7 +46,7 @@ pub(crate) struct Rings {
     /// A commit that may feed a waiter rang, or the doorbell changed: look
     /// at the queue.
     pub(crate) committed: bool,
-    /// A push began (it holds the write lock); its commit rings next.
+    /// A push began; its commit rings next.
     pub(crate) started: bool,
 }
 
@@ -165,9 +166,9 @@ mod imp {
             });
         }
 
-        /// Tells the watchers that a push began and holds the write lock:
-        /// its commit will [`Bell::ring`]. A write of the doorbell's byte
-        /// (IN_MODIFY), which no watcher takes for a wake.
+        /// Tells the watchers that a push began: its commit will
+        /// [`Bell::ring`]. A write of the doorbell's byte (IN_MODIFY), which
+        /// no watcher takes for a wake.
         pub(crate) fn ring_start(&self) {
             self.with_ringer(|file| {
                 let _ = file.write_at(&[1], 0);

@@ -220,19 +220,6 @@ dispatch! {
 }
 
 impl Session {
-    /// Called as a push begins, holding the write lock: on a directory,
-    /// the first push of a transaction that a thread leads tells the
-    /// waiters of other processes that a commit with an item comes (see
-    /// `doorbell`). A user's `transact` block tells nothing: its commit may
-    /// be far off.
-    pub(crate) fn push_starting(&mut self) {
-        if let Session::Sqlite(s) = self
-            && let Some(notifier) = s.start_bell.take()
-        {
-            notifier.push_started();
-        }
-    }
-
     /// Marks this transaction as one that adds queue items: waiters are
     /// woken after it commits.
     pub(crate) fn mark_pushed(&mut self) {

@@ -31,9 +31,6 @@ pub(crate) struct LiteSession {
     savepoints: u32,
     /// A push happened: waiters of this process are woken after commit.
     pub(super) pushed: bool,
-    /// The notifier to tell when a push begins: set for a transaction this
-    /// thread leads, taken by its first push (`Session::push_starting`).
-    pub(super) start_bell: Option<Arc<super::wake::Notifier>>,
 }
 
 impl LiteSession {
@@ -44,7 +41,6 @@ impl LiteSession {
             written: Vec::new(),
             savepoints: 0,
             pushed: false,
-            start_bell: None,
         }
     }
 
@@ -144,6 +140,20 @@ impl Store {
         self.write_until(retry, deadline, Vec::new(), f)
     }
 
+    /// Called as a push begins, before it waits for the write lock: on a
+    /// directory, tells the waiters of other processes that a commit with
+    /// an item is coming (see `doorbell`), so that one of them wakes while
+    /// the push runs. Inside a `transact` block nothing is told: its commit
+    /// may be far off.
+    pub(crate) fn push_starting(&self) {
+        if let Backend::Sqlite(lite) = &self.backend
+            && !self.read_only
+            && active(self.id).is_none()
+        {
+            lite.notifier.push_started();
+        }
+    }
+
     fn write_until<T>(
         &self,
         retry: bool,
@@ -217,7 +227,6 @@ impl Store {
         let lead = PassLead(&lite.group);
         let mut session = Session::Sqlite(LiteSession::new(lite.pool.take()?));
         session.lite().written = written;
-        session.lite().start_bell = Some(Arc::clone(&lite.notifier));
         let guard = match self.begin(lite, &session.lite().conn, retry, deadline) {
             Ok(guard) => guard,
             Err(e) => return self.finish(lite, session, Err(e), None),

@@ -102,9 +102,8 @@ impl Notifier {
         self.changed.notify_all();
     }
 
-    /// A push began (its transaction holds the write lock): tells the
-    /// other processes' waiters that its commit comes next (see
-    /// `doorbell`).
+    /// A push began: tells the other processes' waiters that its commit
+    /// comes next (see `doorbell`).
     pub(crate) fn push_started(&self) {
         self.bell.ring_start();
     }
