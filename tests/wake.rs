@@ -192,11 +192,13 @@ fn a_doorbell_that_is_a_link_or_a_fifo_is_never_written_through_or_blocks() {
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("target");
     std::fs::write(&target, b"untouched").unwrap();
+    let empty = outside.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
     let bell = dir.path().join("cache.db.bell");
     std::os::unix::fs::symlink(&target, &bell).unwrap();
     let d = open(dir.path(), HOUR);
     // The waiter cannot watch a link: it falls back to polling.
-    let mut waiter = spawn_waiter(dir.path(), 6, Duration::from_millis(50), true);
+    let mut waiter = spawn_waiter(dir.path(), 12, Duration::from_millis(50), true);
     push_rounds(&d, &mut waiter, 3, |_| {});
     assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
     std::fs::remove_file(&bell).unwrap();
@@ -205,6 +207,20 @@ fn a_doorbell_that_is_a_link_or_a_fifo_is_never_written_through_or_blocks() {
         d.push_back(&n).unwrap();
         assert_eq!(waiter.next(), Some(n));
     }
+    // A hard link to a file outside (a push writes the doorbell's byte as
+    // it begins, and a ring fills an empty doorbell): refused like the
+    // others, so neither file is written. A pusher with no doorbell open
+    // looks at the path again at each push.
+    for (outside_file, first) in [(&target, 6), (&empty, 9)] {
+        std::fs::remove_file(&bell).unwrap();
+        std::fs::hard_link(outside_file, &bell).unwrap();
+        for n in first..first + 3 {
+            d.push_back(&n).unwrap();
+            assert_eq!(waiter.next(), Some(n));
+        }
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
     waiter.finish();
 }
 

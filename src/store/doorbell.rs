@@ -104,8 +104,10 @@ mod imp {
     }
 
     /// Opens (creating if needed) the doorbell: never through a symlink,
-    /// never blocking on a FIFO; anything but a regular file is refused. The
-    /// doorbell holds one byte, which a ring reads.
+    /// never blocking on a FIFO; anything but a regular file is refused, and
+    /// so is a file with another name somewhere (a hard link: it may be a
+    /// file outside the directory, which a push would write). The doorbell
+    /// holds one byte, which a ring reads and a push's first ring writes.
     fn open(path: &Path) -> io::Result<File> {
         let fd = rustix::fs::open(
             path,
@@ -116,6 +118,9 @@ mod imp {
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(io::Error::other("the doorbell is not a regular file"));
+        }
+        if meta.nlink() != 1 {
+            return Err(io::Error::other("the doorbell has other names (a hard link)"));
         }
         if meta.len() == 0 {
             file.write_at(&[1], 0)?;
