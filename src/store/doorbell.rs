@@ -38,6 +38,7 @@ pub(crate) const BELL_NAME: &str = "cache.db.bell";
 
 /// The longest a waiting process stays awake for the commit of a push that
 /// rang as it began (see the module docs).
+#[cfg(target_os = "linux")]
 pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// What the rings read from the doorbell say.
@@ -47,6 +48,7 @@ pub(crate) struct Rings {
     /// at the queue.
     pub(crate) committed: bool,
     /// A push began; its commit rings next.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) started: bool,
 }
 
