@@ -162,15 +162,18 @@ fn a_deleted_or_replaced_doorbell_still_wakes_the_waiter() {
     let dir = tempfile::tempdir().unwrap();
     let bell = dir.path().join("cache.db.bell");
     let d = open(dir.path(), HOUR);
-    let mut waiter = spawn_waiter(dir.path(), 12, HOUR, true);
+    let mut waiter = spawn_waiter(dir.path(), 16, HOUR, true);
     waiter.wait_listening();
-    push_rounds(&d, &mut waiter, 12, |n| match n % 3 {
+    push_rounds(&d, &mut waiter, 16, |n| match n % 4 {
         1 => std::fs::remove_file(&bell).unwrap(),
         2 => {
             let new = dir.path().join("bell.new");
             std::fs::write(&new, b"replaced").unwrap();
             std::fs::rename(&new, &bell).unwrap();
         }
+        // Emptied: a read of nothing reports nothing, so the ring puts
+        // the byte back and reads it.
+        3 => std::fs::File::create(&bell).map(drop).unwrap(),
         _ => {}
     });
     waiter.finish();

@@ -167,8 +167,10 @@ mod imp {
                 // write would update the file's mtime and its page).
                 let mut byte = [0u8];
                 if file.read_at(&mut byte, 0).is_ok_and(|n| n == 0) {
-                    // Emptied behind our back: a write rings too.
+                    // Emptied behind our back (a read of nothing reports
+                    // nothing): put the byte back and read it.
                     let _ = file.write_at(&[1], 0);
+                    let _ = file.read_at(&mut byte, 0);
                 }
             });
         }
@@ -448,6 +450,23 @@ mod tests {
         // The waker lock was let go: another process can be elected.
         let other = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
         flock(&other, FlockOperation::NonBlockingLockExclusive).unwrap();
+    }
+
+    #[test]
+    fn a_ring_of_an_emptied_doorbell_still_wakes_a_poller_that_hears_no_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
+        assert!(waiter.listen());
+        let elected = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
+        flock(&elected, FlockOperation::NonBlockingLockExclusive).unwrap();
+        pusher.ring();
+        assert!(waiter.poll(LONG, &mut || {}).committed);
+        // Emptied behind the ringer's back (the same file, truncated).
+        std::fs::File::create(dir.path().join(BELL_NAME)).unwrap();
+        waiter.drain();
+        pusher.ring();
+        assert!(waiter.poll(LONG, &mut || {}).committed);
+        assert_eq!(std::fs::read(dir.path().join(BELL_NAME)).unwrap(), [1]);
     }
 
     #[test]
