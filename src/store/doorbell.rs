@@ -372,7 +372,8 @@ mod imp {
 
 pub(crate) use imp::Bell;
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use std::cell::Cell;
     use std::time::Duration;
@@ -385,11 +386,32 @@ mod tests {
     /// during it, never by the timeout.
     const LONG: Duration = Duration::from_secs(60);
 
-    #[test]
-    fn a_ring_that_a_push_began_is_not_a_wake() {
+    /// A directory with two handles on its doorbell, as two processes
+    /// would have: one that waits (watching it) and one that pushes.
+    fn waiter_and_pusher() -> (tempfile::TempDir, Bell, Bell) {
         let dir = tempfile::tempdir().unwrap();
         let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
         assert!(waiter.listen());
+        (dir, waiter, pusher)
+    }
+
+    /// A first poll, woken by a commit's ring: it elects the waiter when
+    /// no other process holds the waker lock.
+    fn poll_once(waiter: &Bell, pusher: &Bell) {
+        pusher.ring();
+        assert!(waiter.poll(LONG, &mut || {}).committed);
+    }
+
+    /// Holds the waker lock, as another process's polling thread would.
+    fn another_process_elected(dir: &tempfile::TempDir) -> std::fs::File {
+        let elected = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
+        flock(&elected, FlockOperation::NonBlockingLockExclusive).unwrap();
+        elected
+    }
+
+    #[test]
+    fn a_ring_that_a_push_began_is_not_a_wake() {
+        let (_dir, waiter, pusher) = waiter_and_pusher();
         pusher.ring_start();
         // Not elected yet when the ring came (the watch left IN_MODIFY
         // out until the first poll): nothing to read.
@@ -406,12 +428,9 @@ mod tests {
 
     #[test]
     fn the_elected_poller_stays_awake_until_the_commit_rings() {
-        let dir = tempfile::tempdir().unwrap();
-        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
-        assert!(waiter.listen());
+        let (_dir, waiter, pusher) = waiter_and_pusher();
         // A first poll elects the waiter (its watch now hears starts).
-        pusher.ring();
-        assert!(waiter.poll(LONG, &mut || {}).committed);
+        poll_once(&waiter, &pusher);
         pusher.ring_start();
         // The commit rings while the waiter is awake after the start: the
         // warm-up runs once, then the spin sees the commit.
@@ -432,11 +451,8 @@ mod tests {
 
     #[test]
     fn a_push_that_never_commits_leaves_the_poller_to_sleep_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
-        assert!(waiter.listen());
-        pusher.ring();
-        assert!(waiter.poll(LONG, &mut || {}).committed);
+        let (dir, waiter, pusher) = waiter_and_pusher();
+        poll_once(&waiter, &pusher);
         pusher.ring_start();
         // No commit ring follows (the push rolled back): the poll returns
         // after its bounded spin, with no wake.
@@ -448,19 +464,14 @@ mod tests {
             }
         );
         // The waker lock was let go: another process can be elected.
-        let other = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
-        flock(&other, FlockOperation::NonBlockingLockExclusive).unwrap();
+        another_process_elected(&dir);
     }
 
     #[test]
     fn a_ring_of_an_emptied_doorbell_still_wakes_a_poller_that_hears_no_starts() {
-        let dir = tempfile::tempdir().unwrap();
-        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
-        assert!(waiter.listen());
-        let elected = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
-        flock(&elected, FlockOperation::NonBlockingLockExclusive).unwrap();
-        pusher.ring();
-        assert!(waiter.poll(LONG, &mut || {}).committed);
+        let (dir, waiter, pusher) = waiter_and_pusher();
+        let _elected = another_process_elected(&dir);
+        poll_once(&waiter, &pusher);
         // Emptied behind the ringer's back (the same file, truncated).
         std::fs::File::create(dir.path().join(BELL_NAME)).unwrap();
         waiter.drain();
@@ -471,12 +482,9 @@ mod tests {
 
     #[test]
     fn a_poller_that_is_not_elected_sleeps_through_starts() {
-        let dir = tempfile::tempdir().unwrap();
-        let (waiter, pusher) = (Bell::new(dir.path()), Bell::new(dir.path()));
-        assert!(waiter.listen());
+        let (dir, waiter, pusher) = waiter_and_pusher();
         // Another process is the one awake for commits.
-        let elected = std::fs::File::open(dir.path().join(BELL_NAME)).unwrap();
-        flock(&elected, FlockOperation::NonBlockingLockExclusive).unwrap();
+        let _elected = another_process_elected(&dir);
         pusher.ring_start();
         assert_eq!(waiter.poll(Duration::ZERO, &mut || {}), Rings::default());
         pusher.ring();
