@@ -157,22 +157,41 @@ fn transactions_that_lock_in_opposite_orders_do_not_deadlock() {
 #[test]
 fn the_blocking_api_works_inside_a_tokio_runtime() {
     let loc = pg::location("tokio");
-    for rt in [
-        tokio::runtime::Builder::new_current_thread().build().unwrap(),
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap(),
-    ] {
-        let loc = loc.clone();
-        let got = rt.block_on(async move {
-            let d = Deque::<String>::open(&loc).unwrap();
-            d.push_back("inside").unwrap();
-            let index = Index::<String, u32>::open(&loc).unwrap();
-            index.insert("k", &1).unwrap();
-            (d.pop_front().unwrap(), index.get("k").unwrap())
-        });
-        assert_eq!(got, (Some("inside".to_owned()), Some(1)));
+    let body = |loc: String| {
+        let d = Deque::<String>::open(&loc).unwrap();
+        d.push_back("inside").unwrap();
+        let index = Index::<String, u32>::open(&loc).unwrap();
+        index.insert("k", &1).unwrap();
+        (d.pop_front().unwrap(), index.get("k").unwrap())
+    };
+    let want = (Some("inside".to_owned()), Some(1));
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for rt in [&current, &multi] {
+        // In `block_on`, in a task of the runtime's own threads and on its
+        // blocking pool.
+        assert_eq!(rt.block_on(async { body(loc.clone()) }), want);
+        let (l1, l2) = (loc.clone(), loc.clone());
+        assert_eq!(rt.block_on(rt.spawn(async move { body(l1) })).unwrap(), want);
+        assert_eq!(rt.block_on(rt.spawn_blocking(move || body(l2))).unwrap(), want);
+    }
+    // A task of a LocalSet, on either runtime (where tokio's
+    // `block_in_place` would panic: diskq's waits for the server must not
+    // use it).
+    for rt in [&current, &multi] {
+        let (local, loc) = (tokio::task::LocalSet::new(), loc.clone());
+        let got = local.block_on(
+            rt,
+            async move { tokio::task::spawn_local(async move { body(loc) }).await },
+        );
+        assert_eq!(got.unwrap(), want);
     }
 }
 
