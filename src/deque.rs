@@ -811,6 +811,30 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         self.cache.backlog(None)
     }
 
+    /// The deque's running leases (taken by any process, not acked or
+    /// nacked yet), the first to run out first, `limit` at most (see
+    /// [`Cache::running_leases`]).
+    ///
+    /// # Errors
+    ///
+    /// Only the storage errors of a read ([the crate's errors](crate#errors)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let jobs: diskq::Deque<u32> = diskq::Deque::open(dir.path())?;
+    /// jobs.extend(&[1, 2, 3])?;
+    /// let short = jobs.lease(Duration::from_secs(10))?.expect("queued");
+    /// let long = jobs.lease(Duration::from_secs(60))?.expect("queued");
+    /// let running = jobs.running_leases(10)?;
+    /// assert_eq!(running.len(), 2);
+    /// assert_eq!((running[0].deadline, running[1].deadline), (short.deadline(), long.deadline()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn running_leases(&self, limit: usize) -> Result<Vec<crate::RunningLease>> {
+        self.cache.running_leases(None, limit)
+    }
+
     /// The deque's counters: pushed, popped, leased, acked, nacked,
     /// redelivered, dead-lettered, scheduled (see [`QueueStats`]).
     ///

@@ -24,10 +24,12 @@ use crate::store::{Counter, JobRow, LeaseRow, NewJob, QUEUE_BOUND, Session, job_
 
 mod dead;
 mod id;
+mod running;
 
 pub use dead::DeadLetter;
 pub(crate) use dead::record as record_dead_letter;
 pub use id::LeaseId;
+pub use running::RunningLease;
 
 /// How to lease: from which queue, for how long, and what to do with an
 /// item that keeps failing.

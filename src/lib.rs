@@ -68,6 +68,9 @@
 //! count; after `max_deliveries` it goes to a dead-letter queue, where
 //! [`Cache::dead_letters`] lists it with its delivery count and the last
 //! error a nack gave). Work may then be done twice, so make it idempotent.
+//! [`Cache::running_leases`] lists what is in flight meanwhile: each
+//! running lease's deadline, delivery count and last error, whichever
+//! process took it.
 //!
 //! A crawler is the example: popping a URL from the frontier and crashing
 //! before the page is stored loses that URL for good; leasing it costs one
@@ -505,7 +508,7 @@ pub use index::Index;
 pub use jobs::RetryPolicy;
 pub use key::Key;
 pub use keys::Keys;
-pub use lease::{Backlog, DeadLetter, Lease, LeaseId, LeaseOptions, NackOptions};
+pub use lease::{Backlog, DeadLetter, Lease, LeaseId, LeaseOptions, NackOptions, RunningLease};
 pub use options::{CheckOptions, Due, Entry, PullOptions, PushOptions, SetOptions, Side, Stats, Warning, WarningKind};
 pub use recipes::{
     Averager, Barrier, BoundedSemaphore, Lock, LockGuard, MemoizeStampede, RLock, RLockGuard, SemaphoreGuard, Throttle,

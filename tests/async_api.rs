@@ -109,6 +109,10 @@ async fn a_lease_that_runs_out_wakes_a_waiting_lease() {
     assert!(!first.ack().await.unwrap(), "the first lease was lost");
     assert!(again.nack(Side::Back).await.unwrap());
     let mut third = jobs.lease(LONG).await.unwrap().expect("nacked back");
+    let running = jobs.running_leases(10).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!((running[0].deadline, running[0].deliveries), (third.deadline(), 3));
+    assert_eq!(jobs.cache().running_leases(None, 10).await.unwrap(), running);
     assert!(third.renew(LONG).await.unwrap());
     assert!(third.ack().await.unwrap());
     assert!(jobs.is_empty().await.unwrap());

@@ -512,3 +512,48 @@ fn new_value_folders_are_synced_before_the_row_commits() {
         show()
     );
 }
+
+// ---- Running leases read from rows of any shape ----
+
+/// Lease and job rows that no diskq wrote (an item that is gone, counts
+/// and deadlines out of range) are listed as far as they go; a row whose
+/// columns have the wrong type is an error, not a panic; nothing changes.
+#[test]
+fn running_leases_of_odd_rows_are_listed_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    cache.push("job").unwrap();
+    let lease = cache
+        .lease::<String>(&diskq::LeaseOptions::new(Duration::from_secs(60)))
+        .unwrap()
+        .expect("queued");
+    let conn = db(dir.path());
+    conn.execute(
+        "INSERT INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
+         VALUES ('diskq-lease-kffffffffffffffff-1', '', -5.0, 9223372036854775807, 1, 999999)",
+        [],
+    )
+    .unwrap();
+    let running = cache.running_leases(None, 10).unwrap();
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert_eq!(running[0].deadline, SystemTime::UNIX_EPOCH);
+    assert_eq!((running[0].deliveries, running[0].size), (u32::MAX, 0));
+    assert_eq!(running[1].deadline, lease.deadline());
+
+    conn.execute(
+        "INSERT INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
+         VALUES (42, '', 'soon', 'many', 1, 'x')",
+        [],
+    )
+    .unwrap();
+    let before: i64 = conn
+        .query_row("SELECT count(*) FROM DiskqLease", [], |r| r.get(0))
+        .unwrap();
+    let err = cache.running_leases(None, 10).unwrap_err();
+    assert!(is_corrupt_naming(&err, &["DiskqLease", "deadline"]), "{err}");
+    let after: i64 = conn
+        .query_row("SELECT count(*) FROM DiskqLease", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, after);
+    assert!(lease.ack().unwrap());
+}

@@ -44,6 +44,8 @@ const EXPIRED: &str = "SELECT id, item, priority, ready, deliveries, last_error,
      WHERE queue = ?1 AND deadline IS NOT NULL AND deadline <= ?2 ORDER BY deadline LIMIT 1";
 const BY_ID: &str =
     "SELECT id, item, priority, ready, deliveries, last_error, deadline, token FROM DiskqJob WHERE id = ?1";
+const LEASED: &str = "SELECT id, item, priority, ready, deliveries, last_error, deadline, token FROM DiskqJob \
+     WHERE queue = ?1 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?2";
 const DELETE: &str = "DELETE FROM DiskqJob WHERE id = ?1";
 const QUEUE_OF: &str = "SELECT queue FROM DiskqJob WHERE id = ?1";
 const LEASE: &str = "UPDATE DiskqJob SET deadline = ?2, token = ?3, deliveries = ?4 WHERE id = ?1";
@@ -238,6 +240,20 @@ impl LiteSession {
             .prepare_cached(EXPIRED)?
             .query_row(params![queue, now], job_row)
             .optional()?)
+    }
+
+    /// The leased jobs of `queue` (running or run out), the first to run
+    /// out first, `limit` at most.
+    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<JobRow>> {
+        let found = self.conn.prepare_cached(LEASED).and_then(|mut stmt| {
+            stmt.query_map(params![queue, limit], job_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        });
+        match found {
+            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
+            Err(e) => Err(super::lease::damaged_row("DiskqJob", queue, e)),
+            Ok(jobs) => Ok(jobs),
+        }
     }
 
     /// Job row `id`.

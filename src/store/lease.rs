@@ -34,8 +34,34 @@ const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, d
 const DELETE: &str = "DELETE FROM DiskqLease WHERE key = ?1";
 const SET_DEADLINE: &str = "UPDATE DiskqLease SET deadline = ?2 WHERE key = ?1";
 const RUNNING: &str = "SELECT COUNT(*) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
+const RUNNING_LIST: &str = "SELECT key, deadline, deliveries, item FROM DiskqLease \
+     WHERE queue = ?1 AND deadline IS NOT NULL ORDER BY deadline, key LIMIT ?2";
 const EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
 const CLEAR: &str = "DELETE FROM DiskqLease";
+
+/// The error of a row of `table` (a lease or job row of `queue`) that
+/// could not be read: a column of a type no writer stores names the table
+/// and the column; any other is SQLite's.
+pub(crate) fn damaged_row(table: &str, queue: &str, e: rusqlite::Error) -> crate::error::Error {
+    match e {
+        rusqlite::Error::InvalidColumnType(_, column, kind) => crate::error::Error::Corrupt(format!(
+            "a row of {table} (queue {queue:?}) is damaged: its {column} column holds a value of type {kind}, \
+             which no writer stores there"
+        )),
+        e => e.into(),
+    }
+}
+
+/// A running lease of a queue, as [`LiteSession::running_leases`] lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningRow {
+    /// The lease key the item is kept under.
+    pub key: String,
+    pub deadline: f64,
+    pub deliveries: i64,
+    /// The rowid of the item in `Cache`.
+    pub item: i64,
+}
 
 /// A `DiskqLease` row.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +122,25 @@ impl LiteSession {
             return Ok(0);
         }
         Ok(self.conn.prepare_cached(RUNNING)?.query_row([queue], |r| r.get(0))?)
+    }
+
+    /// The leases of `queue` not acked or nacked yet, the first to run out
+    /// first, `limit` at most: (lease key, deadline, deliveries, item).
+    pub(crate) fn running_leases(&self, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
+        if !self.has_lease_table()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(RUNNING_LIST)?;
+        let rows = stmt.query_map(params![queue, limit], |r| {
+            Ok(RunningRow {
+                key: r.get(0)?,
+                deadline: r.get(1)?,
+                deliveries: r.get(2)?,
+                item: r.get(3)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| damaged_row("DiskqLease", queue, e))
     }
 
     /// Live items of a queue range.

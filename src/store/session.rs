@@ -19,7 +19,7 @@
 use super::counters::{Counter, CounterRow};
 use super::dead::DeadRecord;
 use super::jobs::{JobCounts, JobRow, NewJob};
-use super::lease::LeaseRow;
+use super::lease::{LeaseRow, RunningRow};
 use super::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, ValueRow};
 use super::txn::LiteSession;
 use crate::codec::Scalar;
@@ -130,6 +130,8 @@ dispatch! {
     fn next_deadline(queue: &str) -> Result<Option<f64>>;
     /// The running leases of `queue`.
     fn leases_of(queue: &str) -> Result<i64>;
+    /// The running leases of `queue`, the first to run out first.
+    fn running_leases(queue: &str, limit: i64) -> Result<Vec<RunningRow>>;
     /// The live items of a queue, as the backlog counts them.
     fn queued(bounds: (&Scalar, &Scalar), now: f64) -> Result<i64>;
     /// The rowid of the row of `key`.
@@ -175,6 +177,8 @@ dispatch! {
     fn next_job(queue: &str, now: f64) -> Result<Option<JobRow>>;
     /// A leased job of `queue` whose lease ran out.
     fn expired_job(queue: &str, now: f64) -> Result<Option<JobRow>>;
+    /// The leased jobs of `queue`, the first to run out first.
+    fn leased_jobs(queue: &str, limit: i64) -> Result<Vec<JobRow>>;
     /// Job `id`.
     fn job(id: i64) -> Result<Option<JobRow>>;
     /// Marks job `id` leased.

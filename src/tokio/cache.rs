@@ -460,6 +460,17 @@ impl Cache {
         self.inner.dead_letters(opts, limit)
     }
 
+    /// The running leases of the queue `prefix`, the first to run out
+    /// first (see [`crate::Cache::running_leases`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Cache::running_leases`], which this awaits.
+    pub async fn running_leases(&self, prefix: Option<&str>, limit: usize) -> Result<Vec<crate::RunningLease>> {
+        coop().await;
+        self.inner.running_leases(prefix, limit)
+    }
+
     /// Moves the dead letters of `opts` back to their queue (see
     /// [`crate::Cache::requeue_dead_letters`]).
     ///

@@ -372,6 +372,17 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         self.inner.dead_letters(opts, limit)
     }
 
+    /// The deque's running leases, the first to run out first (see
+    /// [`crate::Deque::running_leases`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Deque::running_leases`], which this awaits.
+    pub async fn running_leases(&self, limit: usize) -> Result<Vec<crate::RunningLease>> {
+        coop().await;
+        self.inner.running_leases(limit)
+    }
+
     /// Moves every dead letter of `opts` back to the back of the deque.
     ///
     /// # Errors

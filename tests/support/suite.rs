@@ -256,6 +256,78 @@ pub fn dead_letters_keep_their_record(loc: &str) {
     assert_eq!(d.dead_letters(&opts, 10).unwrap().len(), 1);
 }
 
+/// The running leases of a queue, plain items and jobs alike, first to
+/// run out first; a lease that ran out stays listed until the next lease
+/// takes it back; acked and nacked ones are gone; queues stay apart.
+pub fn running_leases_list_what_is_in_flight(loc: &str) {
+    let clock = Clock::new();
+    let cache = cache_with_clock(loc, &clock);
+    let d = Deque::<String>::from_cache(cache.clone());
+    d.extend(["a", "b", "c"]).unwrap();
+    // A job (a priority push) in the same queue.
+    cache.push_with(&"urgent", &PushOptions::new().priority(5)).unwrap();
+    assert!(d.running_leases(10).unwrap().is_empty());
+    let urgent = d.lease(Duration::from_secs(50)).unwrap().expect("the job first");
+    assert_eq!(urgent.value(), "urgent");
+    assert!(urgent.nack_with(&NackOptions::new().error("busy")).unwrap());
+    let urgent = d.lease(Duration::from_secs(50)).unwrap().expect("the job again");
+    let a = d.lease(Duration::from_secs(30)).unwrap().expect("a");
+    let b = d.lease(Duration::from_secs(90)).unwrap().expect("b");
+    let running = d.running_leases(10).unwrap();
+    let seen: Vec<_> = running
+        .iter()
+        .map(|l| (l.deadline, l.deliveries, l.last_error.as_deref(), l.size))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (a.deadline(), 1, None, 1),
+            (urgent.deadline(), 2, Some("busy"), 6),
+            (b.deadline(), 1, None, 1),
+        ]
+    );
+    for (listed, value) in running.iter().zip(["a", "urgent", "b"]) {
+        assert_eq!(cache.get::<String>(listed.key.clone()).unwrap().as_deref(), Some(value));
+    }
+    assert_eq!(d.running_leases(2).unwrap(), running[..2], "the first to run out first");
+    assert_eq!(d.running_leases(0).unwrap(), []);
+    // A reader (a read-only handle) sees the same.
+    assert_eq!(
+        Cache::open_read_only(loc)
+            .unwrap()
+            .running_leases(None, 10)
+            .unwrap()
+            .len(),
+        3
+    );
+    // Another queue has its own.
+    cache.push_with(&"other", &PushOptions::new().prefix("other")).unwrap();
+    let other = cache
+        .lease::<String>(&LeaseOptions::new(Duration::from_secs(10)).prefix("other"))
+        .unwrap()
+        .expect("queued");
+    assert_eq!(cache.running_leases(Some("other"), 10).unwrap().len(), 1);
+    assert_eq!(d.running_leases(10).unwrap().len(), 3);
+    // Run out: still listed, with its deadline passed, until a lease takes
+    // it back.
+    clock.advance(40.0);
+    let running = d.running_leases(10).unwrap();
+    assert_eq!(running.len(), 3);
+    assert!(running[0].deadline < (clock.reader())());
+    let again = d.lease(Duration::from_secs(60)).unwrap().expect("a, redelivered");
+    assert_eq!(again.value(), "a");
+    let running = d.running_leases(10).unwrap();
+    assert_eq!(running.len(), 3);
+    assert_eq!(running.iter().map(|l| l.deliveries).collect::<Vec<_>>(), [2, 1, 2]);
+    assert!(!a.ack().unwrap(), "the run-out lease acks nothing");
+    assert!(again.ack().unwrap());
+    assert!(urgent.ack().unwrap());
+    assert!(b.nack(Side::Back).unwrap());
+    assert!(d.running_leases(10).unwrap().is_empty());
+    assert!(other.ack().unwrap());
+    assert!(cache.running_leases(Some("other"), 10).unwrap().is_empty());
+}
+
 pub fn lease_timeout_waits_for_a_push(loc: &str) {
     let d = Deque::<u32>::open(loc).unwrap();
     let opts = LeaseOptions::new(Duration::from_secs(60));
@@ -553,6 +625,7 @@ macro_rules! behaviour_suite {
             leases_run_out_and_are_redelivered,
             leases_dead_letter_after_max_deliveries,
             dead_letters_keep_their_record,
+            running_leases_list_what_is_in_flight,
             lease_timeout_waits_for_a_push,
             index_keeps_insertion_order,
             keys_of_every_kind_keep_their_kind_and_order,

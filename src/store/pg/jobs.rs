@@ -210,6 +210,13 @@ impl PgSession {
             .transpose()
     }
 
+    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<JobRow>> {
+        self.rows(sql::JOB_LEASED, &[&queue, &limit])?
+            .iter()
+            .map(job_at)
+            .collect()
+    }
+
     /// Job `id`; in a write, locked (an ack, nack or renew acts on it next).
     pub(crate) fn job(&self, id: i64) -> Result<Option<JobRow>> {
         let statement = if self.writing {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::settings::EvictionPolicy;
 use crate::store::dead::DeadRecord;
-use crate::store::lease::LeaseRow;
+use crate::store::lease::{LeaseRow, RunningRow};
 use crate::store::ops::{Batch, FileRow, KeyRow, NewRow, PageKind, PageRow, QUEUE_BOUND, ValueRow};
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -733,6 +733,20 @@ impl PgSession {
 
     pub(crate) fn leases_of(&self, queue: &str) -> Result<i64> {
         self.one_i64(sql::LEASE_RUNNING, &[&queue])
+    }
+
+    pub(crate) fn running_leases(&self, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
+        self.rows(sql::LEASE_RUNNING_LIST, &[&queue, &limit])?
+            .iter()
+            .map(|r| {
+                Ok(RunningRow {
+                    key: r.try_get(0).map_err(pg_error)?,
+                    deadline: r.try_get(1).map_err(pg_error)?,
+                    deliveries: r.try_get(2).map_err(pg_error)?,
+                    item: r.try_get(3).map_err(pg_error)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) fn queued(&self, bounds: (&Scalar, &Scalar), now: f64) -> Result<i64> {

@@ -301,6 +301,8 @@ pub(crate) const LEASE_EXPIRED: &str = "SELECT key, deliveries, item FROM diskq_
 pub(crate) const LEASE_NEXT_DEADLINE: &str =
     "SELECT min(deadline) FROM diskq_lease WHERE queue = $1 AND deadline IS NOT NULL";
 pub(crate) const LEASE_RUNNING: &str = "SELECT count(*) FROM diskq_lease WHERE queue = $1 AND deadline IS NOT NULL";
+pub(crate) const LEASE_RUNNING_LIST: &str = "SELECT key, deadline, deliveries, item FROM diskq_lease \
+     WHERE queue = $1 AND deadline IS NOT NULL ORDER BY deadline, key LIMIT $2";
 pub(crate) const LEASE_BY_KEY: &str = "SELECT deliveries, token, item, deadline FROM diskq_lease WHERE key = $1";
 pub(crate) const LEASE_BY_KEY_LOCKED: &str =
     "SELECT deliveries, token, item, deadline FROM diskq_lease WHERE key = $1 FOR UPDATE";
@@ -368,6 +370,11 @@ pub(crate) const JOB_EXPIRED: &str = concat!(
      ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 pub(crate) const JOB_BY_ID: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1");
+pub(crate) const JOB_LEASED: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM diskq_job WHERE queue = $1 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT $2"
+);
 pub(crate) const JOB_BY_ID_LOCKED: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1 FOR UPDATE");
 pub(crate) const JOB_LEASE: &str = "UPDATE diskq_job SET deadline = $2, token = $3, deliveries = $4 WHERE id = $1";
 pub(crate) const JOB_RESCHEDULE: &str =
