@@ -226,7 +226,7 @@ pub fn requeue(dir: &Path, opts: &LeaseOptions, json: bool, out: &mut dyn Write)
 
 /// A lease deadline as the `--json` output shows it: seconds since the Unix
 /// epoch (negative before it).
-fn unix_seconds(t: SystemTime) -> f64 {
+pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(since) => since.as_secs_f64(),
         Err(before) => -before.duration().as_secs_f64(),

@@ -76,7 +76,7 @@ fn a_postgresql_location_is_served_read_only() {
         .max_deliveries(1);
     let failed = cache.lease::<String>(&once).unwrap().expect("job-1");
     failed.nack_with(&NackOptions::new().error("out of memory")).unwrap(); // a dead letter
-    let _running = cache.lease::<String>(&once).unwrap().expect("job-2");
+    let running = cache.lease::<String>(&once).unwrap().expect("job-2");
     let before = contents(schema_of(&location));
     assert!(before.contains("job-3"), "{before}");
 
@@ -112,8 +112,25 @@ fn a_postgresql_location_is_served_read_only() {
         ),
         (&json!(1), &json!(1), &json!(1), &json!(0))
     );
-    assert_eq!(jobs["leases_listed"], false);
-    assert_eq!(jobs["leases"], json!([]));
+    assert_eq!(jobs["leases_listed"], true);
+    let leases = jobs["leases"].as_array().unwrap();
+    assert_eq!(leases.len(), 1, "{jobs}");
+    let lease = &leases[0];
+    assert_eq!(
+        (&lease["item"], &lease["deliveries"], &lease["expired"]),
+        (&json!("jobs-500000000000001"), &json!(1), &json!(false)),
+        "{lease}"
+    );
+    assert_eq!(
+        (&lease["preview"]["text"], &lease["size"]),
+        (&json!("job-2"), &json!(5))
+    );
+    let deadline = running
+        .deadline()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((lease["deadline"].as_f64().unwrap() - deadline).abs() < 1e-3, "{lease}");
     assert_eq!(
         jobs["counters"],
         json!({ "pushed": 3, "popped": 0, "leased": 2, "acked": 0, "nacked": 1,
@@ -135,8 +152,8 @@ fn a_postgresql_location_is_served_read_only() {
 
     let detail = get_json(&format!("{base}/api/queue?cache=.&queue=jobs"));
     assert_eq!(
-        (&detail["queued"], &detail["leases_listed"]),
-        (&json!(1), &json!(false))
+        (&detail["queued"], &detail["leases"][0]["preview"]["text"]),
+        (&json!(1), &json!("job-2"))
     );
     let (status, body) = get(&format!("{base}/api/queue?cache=.&queue=nope"));
     assert_eq!(status, 404, "{body}");

@@ -2,17 +2,18 @@
 //! each, and the leases and dead letters of a queue.
 //!
 //! Counts come from the library ([`Cache::backlog`], [`Cache::stats`],
-//! [`Cache::queue_stats`]) and so do the dead letters
+//! [`Cache::queue_stats`]) and so do the running leases
+//! ([`Cache::running_leases`]) and the dead letters
 //! ([`Cache::dead_letters`], with their delivery counts and last errors),
-//! through a cache opened read-only. Which queues a cache holds, and which
-//! leases are running, the library does not list: in a directory those are
-//! read here from the tables with a connection of our own, opened as the
-//! library's read-only connections are (`PRAGMA query_only`, see
-//! `dir::connect`), so serving never writes to the directory either way.
+//! through a cache opened read-only. Which queues a cache holds the
+//! library does not list: in a directory they are read here from the
+//! tables with a connection of our own, opened as the library's read-only
+//! connections are (`PRAGMA query_only`, see `dir::connect`), so serving
+//! never writes to the directory either way.
 //!
 //! A PostgreSQL location (`postgres://...#schema`, with the `postgres`
 //! feature) is one [`Location`] without that connection: its queues are
-//! those its counters name, and its leases are counted but not listed.
+//! those its counters name.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -22,11 +23,12 @@ use std::time::{Duration, Instant};
 
 use diskq::{Cache, Key, LeaseOptions};
 use rmpv::Value;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value as Json, json};
 
 use crate::dir::{self, Access};
 use crate::failure::Failure;
+use crate::lease_cmds::unix_seconds;
 use crate::show;
 
 /// How deep under the served directory caches are looked for: a fanout
@@ -66,22 +68,10 @@ const HAS_INT_QUEUE: &str =
 const HAS_LEASE_TABLE: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
 /// Queues with leases (every item of a queue may be leased).
 const LEASED_QUEUES: &str = "SELECT DISTINCT queue FROM DiskqLease WHERE deadline IS NOT NULL LIMIT ?1";
-/// The running leases of a queue, the first to run out first, with the
-/// size of their item.
-const RUNNING_LEASES: &str = "SELECT l.key, l.deadline, l.deliveries, \
-     CASE WHEN c.filename IS NOT NULL THEN c.size ELSE coalesce(octet_length(c.value), 0) END \
-     FROM DiskqLease l LEFT JOIN Cache c ON c.rowid = l.item \
-     WHERE l.queue = ?1 AND l.deadline IS NOT NULL ORDER BY l.deadline, l.key LIMIT ?2";
 const HAS_JOB_TABLE: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqJob'";
 /// Queues with jobs (delayed, prioritized or unique items, kept outside
 /// the queue's key range: a queue of scheduled items only has no key in it).
 const JOB_QUEUES: &str = "SELECT DISTINCT queue FROM DiskqJob LIMIT ?1";
-/// The running leases of a queue's jobs, as `RUNNING_LEASES` (a job is
-/// leased under its own key, `diskq-job-k<16 hex>`), with the last error.
-const RUNNING_JOB_LEASES: &str = "SELECT printf('diskq-job-k%016x', j.id), j.deadline, j.deliveries, \
-     CASE WHEN c.filename IS NOT NULL THEN c.size ELSE coalesce(octet_length(c.value), 0) END, j.last_error \
-     FROM DiskqJob j LEFT JOIN Cache c ON c.rowid = j.item \
-     WHERE j.queue = ?1 AND j.deadline IS NOT NULL ORDER BY j.deadline, j.id LIMIT ?2";
 /// Where job keys start.
 const JOB_KEYS: &str = "diskq-job-k";
 /// Dead letters a listing reads at most (the library's bound).
@@ -376,60 +366,29 @@ impl Location {
         Ok(queues)
     }
 
-    /// True when the running leases can be listed: in a directory (the
-    /// library lists none, and a PostgreSQL location has no tables of ours).
-    pub fn lists_leases(&self) -> bool {
-        !self.is_postgres()
-    }
-
     /// The running leases of `queue` (of its plain items and of its jobs),
-    /// the first to run out first, `limit` at most; none on PostgreSQL.
+    /// the first to run out first, `limit` at most, as the library lists
+    /// them ([`Cache::running_leases`], a directory or PostgreSQL alike).
     pub fn leases(&self, queue: &Queue, limit: usize) -> Result<Vec<LeaseInfo>, Failure> {
-        type Row = (String, f64, i64, i64, Option<String>);
-        let mut rows: Vec<Row> = {
-            let Some(conn) = self.conn() else {
-                return Ok(Vec::new());
-            };
-            let name = queue.as_deref().unwrap_or_default();
-            let read = |sql: &str, with_error: bool| -> Result<Vec<Row>, Failure> {
-                let mut stmt = conn.prepare_cached(sql).map_err(|e| self.sql_error(e))?;
-                stmt.query_map(params![name, limit as i64], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                        if with_error { r.get(4)? } else { None },
-                    ))
-                })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| self.sql_error(e))
-            };
-            let mut rows = Vec::new();
-            if has_lease_table(&conn).map_err(|e| self.sql_error(e))? {
-                rows.extend(read(RUNNING_LEASES, false)?);
-            }
-            if has_job_table(&conn).map_err(|e| self.sql_error(e))? {
-                rows.extend(read(RUNNING_JOB_LEASES, true)?);
-            }
-            rows
-        };
-        rows.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        rows.truncate(limit);
+        let running = self.cache.running_leases(queue.as_deref(), limit)?;
         // Those whose item is gone by the time its value is read (acked
         // meanwhile) are left out.
-        Ok(rows
+        Ok(running
             .into_iter()
-            .filter_map(|(key, deadline, deliveries, size, last_error)| {
-                let (holder, item) = split_lease_key(&key);
+            .filter_map(|lease| {
+                let Key::Text(key) = &lease.key else {
+                    return None;
+                };
+                let (holder, item) = split_lease_key(key);
+                let size = i64::try_from(lease.size).unwrap_or(i64::MAX);
                 Some(LeaseInfo {
-                    preview: self.preview(&Key::Text(key.clone()), size)?,
+                    preview: self.preview(&lease.key, size)?,
                     item,
                     holder,
-                    deadline,
-                    deliveries,
+                    deadline: unix_seconds(lease.deadline),
+                    deliveries: i64::from(lease.deliveries),
                     size,
-                    last_error,
+                    last_error: lease.last_error,
                 })
             })
             .collect())

@@ -338,7 +338,9 @@ fn snapshot(state: &State) -> Reply {
                         "counters": sample::numbers(&q.counters),
                         "rates": rates["queues"].get(&name).cloned().unwrap_or(json!({})),
                         "leases": q.leases.iter().map(|l| l.to_json(now.at)).collect::<Vec<_>>(),
-                        "leases_listed": loc.is_none_or(|l| l.lists_leases()),
+                        // Always: kept for clients of the releases that
+                        // listed no PostgreSQL lease.
+                        "leases_listed": true,
                         "dead_letter_items": q.dead_letters.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
                         "listed_at_most": LISTED,
                     })
@@ -436,7 +438,7 @@ fn queue_detail(state: &State, params: &BTreeMap<String, String>) -> Reply {
                 "scheduled": stats.scheduled,
             },
             "leases": leases,
-            "leases_listed": loc.lists_leases(),
+            "leases_listed": true,
             "dead_letter_items": letters,
             "limit": limit,
         }))

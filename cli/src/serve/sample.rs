@@ -117,19 +117,12 @@ fn fill_cache(loc: &Location, at: f64, sample: &mut CacheSample) -> Result<(), F
         let mut gauges = BTreeMap::new();
         gauges.insert("queued", backlog.queued as f64);
         gauges.insert("scheduled", backlog.scheduled as f64);
-        let leased = if loc.lists_leases() {
-            fresher(backlog.leased, leases.len())
-        } else {
-            backlog.leased // counted, not listed (PostgreSQL)
-        };
-        gauges.insert("leased", leased as f64);
+        gauges.insert("leased", fresher(backlog.leased, leases.len()) as f64);
         gauges.insert("dead_letters", fresher(dead.queued, dead_letters.len()) as f64);
         // Leases that ran out are counted as leased until the next lease
         // call hands their items out again.
-        if loc.lists_leases() {
-            let expired = leases.iter().filter(|l| l.deadline <= at).count();
-            gauges.insert("expired_leases", expired as f64);
-        }
+        let expired = leases.iter().filter(|l| l.deadline <= at).count();
+        gauges.insert("expired_leases", expired as f64);
         let stats = cache.queue_stats(queue.as_deref())?;
         let counters = BTreeMap::from([
             ("pushed", stats.pushed as f64),

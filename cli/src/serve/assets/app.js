@@ -315,8 +315,6 @@ function renderCache(cache, now) {
   section.append(el("h3", { text: "queues" }), renderQueueTable(cache));
   for (const q of cache.queues) {
     if (q.leases.length > 0) section.append(renderLeases(cache, q, now));
-    else if (!q.leases_listed && q.leased > 0) section.append(el("p", { class: "empty",
-      text: `${num(q.leased)} leased in ${queueName(q.queue)}: a PostgreSQL store's leases are counted, not listed` }));
     if (q.dead_letter_items.length > 0) section.append(renderDeadLetters(cache, q));
   }
   const settings = el("table", {}, el("tbody", {}, ...Object.entries(cache.settings).map(([k, v]) =>
