@@ -213,6 +213,41 @@ pub fn dead_letters(
     Ok(Outcome::Done)
 }
 
+/// `diskq leases`: the running leases of a queue, read-only.
+pub fn leases(
+    dir: &Path,
+    prefix: Option<&str>,
+    limit: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome, Failure> {
+    let cache = dir::open(dir, Access::ReadOnly)?;
+    let now = unix_seconds(SystemTime::now());
+    let items: Vec<Json> = cache
+        .running_leases(prefix, limit)?
+        .into_iter()
+        .map(|lease| {
+            let deadline = unix_seconds(lease.deadline);
+            json!({
+                "key": show::key_json(&lease.key),
+                "deadline": deadline,
+                "expired": deadline <= now,
+                "deliveries": lease.deliveries,
+                "last_error": lease.last_error,
+                "size": lease.size,
+            })
+        })
+        .collect();
+    if json {
+        emit(out, &Json::Array(items))?;
+    } else {
+        for item in &items {
+            emit(out, item)?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
 /// `diskq requeue`.
 pub fn requeue(dir: &Path, opts: &LeaseOptions, json: bool, out: &mut dyn Write) -> Result<Outcome, Failure> {
     let moved = dir::open(dir, Access::Existing)?.requeue_dead_letters(opts)?;

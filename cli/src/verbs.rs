@@ -138,6 +138,21 @@ pub enum Verb {
         #[arg(long = "dead-letter-queue", value_name = "D")]
         dead_letter: Option<String>,
     },
+    /// List a queue's running leases (any process's), the first to run out first.
+    ///
+    /// One JSON object a line (`{"key", "deadline", "expired", "deliveries",
+    /// "last_error", "size"}`), or one JSON array with --json.
+    Leases {
+        /// The cache directory.
+        dir: PathBuf,
+        /// The queue's name, as given to `push` and `lease`.
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// List at most N (1 to 10000).
+        #[arg(long, value_name = "N", default_value_t = 100,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
     /// Print a completion script for SHELL.
     ///
     /// For example `diskq completions bash >
@@ -243,6 +258,7 @@ pub fn run(verb: &Verb, cli: &Cli, out: &mut dyn Write) -> Result<Outcome, Failu
             };
             lease_cmds::requeue(dir, &letters.options(prefix.clone(), lease_cmds::UNUSED), json, out)
         }
+        Verb::Leases { dir, prefix, limit } => lease_cmds::leases(dir, prefix.as_deref(), *limit as usize, json, out),
         Verb::Completions { shell } => {
             // Into memory first: the generator panics when a write fails.
             let mut script = Vec::new();

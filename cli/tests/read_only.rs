@@ -69,6 +69,8 @@ fn read_with_every_command(dir: &Path) {
         &["peek", d],
         &["dead-letters", d],
         &["dead-letters", d, "--list"],
+        &["leases", d],
+        &["leases", d, "--json"],
     ];
     for args in runs {
         diskq(args).ok();

@@ -158,6 +158,54 @@ fn lease_refuses_nonsense_and_leaves_the_item_when_it_cannot_write() {
 }
 
 #[test]
+fn leases_lists_what_other_processes_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = arg(tmp.path());
+    for job in ["one", "two", "three"] {
+        diskq(&["push", d, job, "--prefix", "jobs"]).ok();
+    }
+    assert_eq!(diskq(&["leases", d, "--prefix", "jobs"]).ok().text(), "");
+    let (_, short) = lease(&[d, "--prefix", "jobs", "--secs", "30"]);
+    let (_, long) = lease(&[d, "--prefix", "jobs", "--secs", "600"]);
+    diskq(&["nack", d, &short]).ok();
+    let (_, again) = lease(&[d, "--prefix", "jobs", "--secs", "60"]);
+    let listed = diskq(&["leases", d, "--prefix", "jobs"]).ok().text();
+    let lines: Vec<serde_json::Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    // The first to run out first: the 60 s lease (its second delivery), then the 600 s one.
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (&l["deliveries"], &l["expired"], &l["size"]))
+            .collect::<Vec<_>>(),
+        [
+            (&json!(2), &json!(false), &json!(3)),
+            (&json!(1), &json!(false), &json!(3))
+        ]
+    );
+    assert!(lines[0]["deadline"].as_f64().unwrap() < lines[1]["deadline"].as_f64().unwrap());
+    assert!(
+        lines[0]["key"].as_str().unwrap().starts_with("diskq-lease-k"),
+        "{listed}"
+    );
+    let array = diskq(&["leases", d, "--prefix", "jobs", "--json"]).ok().json();
+    assert_eq!(array, json!(lines));
+    assert_eq!(
+        diskq(&["leases", d, "--prefix", "jobs", "--limit", "1"])
+            .ok()
+            .text()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(diskq(&["leases", d]).ok().text(), "", "another queue");
+    diskq(&["leases", d, "--limit", "0"]).fails(1, "--limit");
+    diskq(&["ack", d, &again]).ok();
+    diskq(&["ack", d, &long]).ok();
+    assert_eq!(diskq(&["leases", d, "--prefix", "jobs"]).ok().text(), "");
+}
+
+#[test]
 fn items_that_keep_failing_become_dead_letters_and_come_back_on_requeue() {
     let tmp = tempfile::tempdir().unwrap();
     let d = arg(tmp.path());
