@@ -515,9 +515,10 @@ fn new_value_folders_are_synced_before_the_row_commits() {
 
 // ---- Running leases read from rows of any shape ----
 
-/// Lease and job rows that no diskq wrote (an item that is gone, counts
-/// and deadlines out of range) are listed as far as they go; a row whose
-/// columns have the wrong type is an error, not a panic; nothing changes.
+/// Lease and job rows that no diskq wrote (counts and deadlines out of
+/// range, an item that is gone) are listed as far as they go or left out;
+/// a row whose columns have the wrong type is an error, not a panic; and
+/// nothing changes.
 #[test]
 fn running_leases_of_odd_rows_are_listed_or_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -528,32 +529,57 @@ fn running_leases_of_odd_rows_are_listed_or_refused() {
         .unwrap()
         .expect("queued");
     let conn = db(dir.path());
+    // Out of range, but its item is there: listed, clamped.
+    let odd = "diskq-lease-kffffffffffffffff-1";
+    cache.set(odd, "odd").unwrap();
+    let item: i64 = conn
+        .query_row("SELECT rowid FROM Cache WHERE key = ?1", [odd], |r| r.get(0))
+        .unwrap();
     conn.execute(
         "INSERT INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
-         VALUES ('diskq-lease-kffffffffffffffff-1', '', -5.0, 9223372036854775807, 1, 999999)",
+         VALUES (?1, '', -5.0, 9223372036854775807, 1, ?2)",
+        rusqlite::params![odd, item],
+    )
+    .unwrap();
+    // Its item gone: not listed (an ack of it finds nothing either).
+    conn.execute(
+        "INSERT INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
+         VALUES ('diskq-lease-keeeeeeeeeeeeeeee-2', '', 1.0, 1, 1, 999999)",
         [],
     )
     .unwrap();
     let running = cache.running_leases(None, 10).unwrap();
     assert_eq!(running.len(), 2, "{running:?}");
+    assert_eq!(running[0].key, diskq::Key::from(odd));
     assert_eq!(running[0].deadline, SystemTime::UNIX_EPOCH);
-    assert_eq!((running[0].deliveries, running[0].size), (u32::MAX, 0));
+    assert_eq!((running[0].deliveries, running[0].size), (u32::MAX, 3));
     assert_eq!(running[1].deadline, lease.deadline());
 
-    conn.execute(
-        "INSERT INTO DiskqLease (key, queue, deadline, deliveries, token, item) \
-         VALUES (42, '', 'soon', 'many', 1, 'x')",
-        [],
-    )
-    .unwrap();
-    let before: i64 = conn
-        .query_row("SELECT count(*) FROM DiskqLease", [], |r| r.get(0))
+    // The wrong types, in a lease row and in a job row.
+    let rows = |conn: &rusqlite::Connection, table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    conn.execute("UPDATE DiskqLease SET deadline = 'soon' WHERE key = ?1", [odd])
         .unwrap();
+    let before = rows(&conn, "DiskqLease");
     let err = cache.running_leases(None, 10).unwrap_err();
     assert!(is_corrupt_naming(&err, &["DiskqLease", "deadline"]), "{err}");
-    let after: i64 = conn
-        .query_row("SELECT count(*) FROM DiskqLease", [], |r| r.get(0))
+    assert_eq!(rows(&conn, "DiskqLease"), before);
+    conn.execute("DELETE FROM DiskqLease WHERE key = ?1", [odd]).unwrap();
+
+    cache
+        .push_with(&"urgent", &diskq::PushOptions::new().priority(1).prefix("jobs"))
         .unwrap();
-    assert_eq!(before, after);
+    let job = cache
+        .lease::<String>(&diskq::LeaseOptions::new(Duration::from_secs(60)).prefix("jobs"))
+        .unwrap()
+        .expect("the job");
+    assert_eq!(cache.running_leases(Some("jobs"), 10).unwrap().len(), 1);
+    conn.execute("UPDATE DiskqJob SET deliveries = 'many'", []).unwrap();
+    let err = cache.running_leases(Some("jobs"), 10).unwrap_err();
+    assert!(is_corrupt_naming(&err, &["DiskqJob", "deliveries"]), "{err}");
+    conn.execute("UPDATE DiskqJob SET deliveries = 1", []).unwrap();
+    assert!(job.ack().unwrap());
     assert!(lease.ack().unwrap());
 }

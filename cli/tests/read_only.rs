@@ -1,5 +1,5 @@
-//! The tool's reading commands (`stats`, `get`, `keys`, `len`, `check`
-//! without `--fix`) leave a directory byte for byte as it was: every file's
+//! The tool's reading commands (`stats`, `get`, `keys`, `len`, `peek`,
+//! `leases`, `dead-letters`, `check` without `--fix`) leave a directory byte for byte as it was: every file's
 //! name, length, contents and modification time, and every folder's, are
 //! the same before and after. On a python-diskcache directory (installed
 //! from PyPI into `target/pyenv`) and on one diskq made.
@@ -112,6 +112,17 @@ fn reading_commands_leave_a_diskq_directory_as_it_was() {
         cache.set("int", &42).unwrap();
         cache.set_bytes("big-bytes", &vec![7u8; 4096]).unwrap();
         cache.push("first").unwrap();
+        // A running lease of a plain item and of a job, for `leases`.
+        cache.push("second").unwrap();
+        cache
+            .push_with(&"urgent", &diskq::PushOptions::new().priority(1))
+            .unwrap();
+        let opts = diskq::LeaseOptions::new(std::time::Duration::from_secs(3600));
+        for _ in 0..2 {
+            let lease = cache.lease::<String>(&opts).unwrap().expect("queued");
+            drop(lease); // still running: dropping a lease does not end it
+        }
+        assert_eq!(cache.running_leases(None, 10).unwrap().len(), 2);
     }
     read_with_every_command(tmp.path());
 }

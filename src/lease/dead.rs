@@ -83,7 +83,7 @@ pub(crate) fn record(
 }
 
 /// Bytes of a stored value: its file's, or its inline bytes'.
-pub(super) fn stored_size(filename: Option<&String>, size: Option<i64>, value: &Scalar) -> u64 {
+fn stored_size(filename: Option<&String>, size: Option<i64>, value: &Scalar) -> u64 {
     let n = match (filename, value) {
         (Some(_), _) => size.unwrap_or(0),
         (None, Scalar::Text(t)) => i64::try_from(t.len()).unwrap_or(i64::MAX),

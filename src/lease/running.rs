@@ -3,11 +3,9 @@
 
 use std::time::SystemTime;
 
-use super::dead::stored_size;
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::key::Key;
-use crate::store::{JOB_KEY_PREFIX, job_key};
 
 /// The most running leases one [`Cache::running_leases`] call lists.
 const MAX_LISTED: usize = 10_000;
@@ -17,7 +15,10 @@ const MAX_LISTED: usize = 10_000;
 ///
 /// A lease whose `deadline` has passed has run out but was not taken back
 /// yet: the next lease of its queue delivers its item again (or moves it
-/// to the dead-letter queue, past `max_deliveries`).
+/// to the dead-letter queue, past `max_deliveries`). A lease whose item was
+/// removed meanwhile (deleted by its key, say: an ack of it then finds
+/// nothing) is not listed, though [`Backlog::leased`](crate::Backlog::leased)
+/// still counts it until the lease runs out.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -43,7 +44,9 @@ const MAX_LISTED: usize = 10_000;
 #[non_exhaustive]
 pub struct RunningLease {
     /// The key the leased item is kept under while leased: its lease key
-    /// (`diskq-lease-k…`), or its job key (`diskq-job-k…`) for a delayed,
+    /// (`diskq-lease-k…`, or `diskq-lease-<16 hex digits>` for a lease
+    /// taken by an earlier diskq, before lease keys named their queue
+    /// key), or its job key (`diskq-job-k…`) for a delayed,
     /// prioritized or unique item. [`Cache::get`] reads its value there.
     pub key: Key,
     /// When the lease runs out, by the cache's clock.
@@ -62,9 +65,12 @@ impl Cache {
     /// The running leases of the queue `prefix` (`None`: the integer-keyed
     /// queue), the first to run out first, `limit` at most (and 10 000 at
     /// most): the leases taken by any process that were not acked or nacked
-    /// yet, those that ran out and were not taken back included. Nothing is
-    /// taken or changed: this is a read, and works on a cache opened
-    /// read-only and on PostgreSQL. The values are not decoded.
+    /// yet, those that ran out and were not taken back included. Among
+    /// leases that run out at the same time the order is their keys', so a
+    /// shorter listing is the start of a longer one. Nothing is taken or
+    /// changed: this is a read (one query per table, in one snapshot), and
+    /// works on a cache opened read-only and on PostgreSQL. The values are
+    /// neither read nor decoded.
     ///
     /// # Errors
     ///
@@ -92,56 +98,27 @@ impl Cache {
     pub fn running_leases(&self, prefix: Option<&str>, limit: usize) -> Result<Vec<RunningLease>> {
         let queue = prefix.unwrap_or_default();
         let limit = limit.min(MAX_LISTED);
-        let rows = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store().read_snapshot(|s| {
-            let mut listed = Vec::new();
-            for lease in s.running_leases(queue, rows)? {
-                // A lease key under the job-key prefix would be listed twice.
-                if lease.key.starts_with(JOB_KEY_PREFIX) {
-                    continue;
-                }
-                let size = match s.row_by_rowid(lease.item)? {
-                    Some(row) => stored_size(row.filename.as_ref(), row.size, &row.value),
-                    None => 0,
-                };
-                listed.push(RunningLease {
-                    key: Key::Text(lease.key),
-                    deadline: crate::options::to_system_time(lease.deadline),
-                    deliveries: deliveries(lease.deliveries),
-                    size,
-                    last_error: None,
-                });
-            }
-            for job in s.leased_jobs(queue, rows)? {
-                let Some(deadline) = job.deadline else { continue };
-                let size = match s.row_by_rowid(job.item)? {
-                    Some(row) => stored_size(row.filename.as_ref(), row.size, &row.value),
-                    None => 0,
-                };
-                listed.push(RunningLease {
-                    key: Key::Text(job_key(job.id)),
-                    deadline: crate::options::to_system_time(deadline),
-                    deliveries: deliveries(job.deliveries),
-                    size,
-                    last_error: job.last_error,
-                });
-            }
-            let text = |k: &Key| match k {
-                Key::Text(t) => t.clone(),
-                _ => String::new(),
-            };
-            listed.sort_by(|a, b| {
-                a.deadline
-                    .cmp(&b.deadline)
-                    .then_with(|| text(&a.key).cmp(&text(&b.key)))
+            // Each list is in (deadline, key) order and cut at `limit`, so
+            // the first `limit` of the two merged are the first of all.
+            let mut rows = s.running_leases(queue, n)?;
+            rows.extend(s.leased_jobs(queue, n)?);
+            rows.sort_by(|a, b| {
+                let by_deadline = a.deadline.partial_cmp(&b.deadline).unwrap_or(std::cmp::Ordering::Equal);
+                by_deadline.then_with(|| a.key.cmp(&b.key))
             });
-            listed.truncate(limit);
-            Ok(listed)
+            rows.truncate(limit);
+            Ok(rows
+                .into_iter()
+                .map(|row| RunningLease {
+                    key: Key::Text(row.key),
+                    deadline: crate::options::to_system_time(row.deadline),
+                    deliveries: u32::try_from(row.deliveries.max(0)).unwrap_or(u32::MAX),
+                    size: u64::try_from(row.size).unwrap_or(0),
+                    last_error: row.last_error,
+                })
+                .collect())
         })
     }
-}
-
-/// A stored delivery count as the listing shows it.
-fn deliveries(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }

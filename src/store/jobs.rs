@@ -44,8 +44,15 @@ const EXPIRED: &str = "SELECT id, item, priority, ready, deliveries, last_error,
      WHERE queue = ?1 AND deadline IS NOT NULL AND deadline <= ?2 ORDER BY deadline LIMIT 1";
 const BY_ID: &str =
     "SELECT id, item, priority, ready, deliveries, last_error, deadline, token FROM DiskqJob WHERE id = ?1";
-const LEASED: &str = "SELECT id, item, priority, ready, deliveries, last_error, deadline, token FROM DiskqJob \
-     WHERE queue = ?1 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?2";
+/// The leased jobs of a queue whose item is still under the job key, in
+/// key order among equal deadlines (as the merged listing sorts them).
+const LEASED: &str = concat!(
+    "SELECT printf('diskq-job-k%016x', j.id) AS k, j.deadline, j.deliveries, j.last_error, ",
+    super::lease::stored_size_sql!(),
+    " FROM DiskqJob j JOIN Cache c ON c.rowid = j.item AND c.key = printf('diskq-job-k%016x', j.id) \
+     AND c.raw = 1 WHERE j.queue = ?1 AND j.deadline IS NOT NULL ORDER BY j.deadline, k LIMIT ?2"
+);
+const JOB_TABLE: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqJob'";
 const DELETE: &str = "DELETE FROM DiskqJob WHERE id = ?1";
 const QUEUE_OF: &str = "SELECT queue FROM DiskqJob WHERE id = ?1";
 const LEASE: &str = "UPDATE DiskqJob SET deadline = ?2, token = ?3, deliveries = ?4 WHERE id = ?1";
@@ -244,16 +251,12 @@ impl LiteSession {
 
     /// The leased jobs of `queue` (running or run out), the first to run
     /// out first, `limit` at most.
-    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<JobRow>> {
-        let found = self.conn.prepare_cached(LEASED).and_then(|mut stmt| {
-            stmt.query_map(params![queue, limit], job_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        });
-        match found {
-            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
-            Err(e) => Err(super::lease::damaged_row("DiskqJob", queue, e)),
-            Ok(jobs) => Ok(jobs),
+    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<super::lease::RunningRow>> {
+        let exists = self.conn.prepare_cached(JOB_TABLE)?.exists([])?;
+        if !exists {
+            return Ok(Vec::new());
         }
+        self.running_rows(LEASED, "DiskqJob", queue, limit)
     }
 
     /// Job row `id`.

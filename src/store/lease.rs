@@ -34,8 +34,30 @@ const UPSERT: &str = "INSERT OR REPLACE INTO DiskqLease (key, queue, deadline, d
 const DELETE: &str = "DELETE FROM DiskqLease WHERE key = ?1";
 const SET_DEADLINE: &str = "UPDATE DiskqLease SET deadline = ?2 WHERE key = ?1";
 const RUNNING: &str = "SELECT COUNT(*) FROM DiskqLease WHERE queue = ?1 AND deadline IS NOT NULL";
-const RUNNING_LIST: &str = "SELECT key, deadline, deliveries, item FROM DiskqLease \
-     WHERE queue = ?1 AND deadline IS NOT NULL ORDER BY deadline, key LIMIT ?2";
+/// The stored size of the `Cache` row `c`, as [`ValueRow`]'s readers
+/// count it: its file's size, or the bytes of its inline value (8 for a
+/// number).
+macro_rules! stored_size_sql {
+    () => {
+        "CASE WHEN typeof(c.filename) = 'text' THEN \
+         CASE WHEN typeof(c.size) = 'integer' AND c.size > 0 THEN c.size ELSE 0 END \
+         WHEN typeof(c.value) IN ('text', 'blob') THEN length(CAST(c.value AS BLOB)) \
+         WHEN typeof(c.value) IN ('integer', 'real') THEN 8 ELSE 0 END"
+    };
+}
+pub(crate) use stored_size_sql;
+
+/// The running leases of a queue whose item is still under the lease key,
+/// in key order among equal deadlines (as the merged listing sorts them);
+/// rows under job keys are a job's (listed from `DiskqJob`).
+const RUNNING_LIST: &str = concat!(
+    "SELECT l.key, l.deadline, l.deliveries, NULL, ",
+    stored_size_sql!(),
+    " FROM DiskqLease l JOIN Cache c ON c.rowid = l.item AND c.key = l.key AND c.raw = 1 \
+     WHERE l.queue = ?1 AND l.deadline IS NOT NULL \
+     AND NOT (l.key >= 'diskq-job-k' AND l.key < 'diskq-job-l') \
+     ORDER BY l.deadline, l.key LIMIT ?2"
+);
 const EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'DiskqLease'";
 const CLEAR: &str = "DELETE FROM DiskqLease";
 
@@ -52,15 +74,18 @@ pub(crate) fn damaged_row(table: &str, queue: &str, e: rusqlite::Error) -> crate
     }
 }
 
-/// A running lease of a queue, as [`LiteSession::running_leases`] lists it.
+/// A running lease of a queue (a plain item's or a job's), as
+/// `running_leases` and `leased_jobs` list it.
 #[derive(Debug, Clone)]
 pub(crate) struct RunningRow {
-    /// The lease key the item is kept under.
+    /// The key the item is kept under: its lease key, or its job key.
     pub key: String,
     pub deadline: f64,
     pub deliveries: i64,
-    /// The rowid of the item in `Cache`.
-    pub item: i64,
+    /// A job's last error (plain leases have none).
+    pub last_error: Option<String>,
+    /// The stored size of the item's value.
+    pub size: i64,
 }
 
 /// A `DiskqLease` row.
@@ -124,23 +149,29 @@ impl LiteSession {
         Ok(self.conn.prepare_cached(RUNNING)?.query_row([queue], |r| r.get(0))?)
     }
 
-    /// The leases of `queue` not acked or nacked yet, the first to run out
-    /// first, `limit` at most: (lease key, deadline, deliveries, item).
+    /// The leases of `queue` not acked or nacked yet whose item is still
+    /// there, the first to run out first, `limit` at most.
     pub(crate) fn running_leases(&self, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
         if !self.has_lease_table()? {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(RUNNING_LIST)?;
+        self.running_rows(RUNNING_LIST, "DiskqLease", queue, limit)
+    }
+
+    /// The [`RunningRow`]s `sql` selects for `queue` (`?1`) and `limit` (`?2`).
+    pub(crate) fn running_rows(&self, sql: &str, table: &str, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![queue, limit], |r| {
             Ok(RunningRow {
                 key: r.get(0)?,
                 deadline: r.get(1)?,
                 deliveries: r.get(2)?,
-                item: r.get(3)?,
+                last_error: r.get(3)?,
+                size: r.get(4)?,
             })
         })?;
         rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| damaged_row("DiskqLease", queue, e))
+            .map_err(|e| damaged_row(table, queue, e))
     }
 
     /// Live items of a queue range.

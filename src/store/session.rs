@@ -178,7 +178,7 @@ dispatch! {
     /// A leased job of `queue` whose lease ran out.
     fn expired_job(queue: &str, now: f64) -> Result<Option<JobRow>>;
     /// The leased jobs of `queue`, the first to run out first.
-    fn leased_jobs(queue: &str, limit: i64) -> Result<Vec<JobRow>>;
+    fn leased_jobs(queue: &str, limit: i64) -> Result<Vec<RunningRow>>;
     /// Job `id`.
     fn job(id: i64) -> Result<Option<JobRow>>;
     /// Marks job `id` leased.

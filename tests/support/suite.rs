@@ -328,6 +328,43 @@ pub fn running_leases_list_what_is_in_flight(loc: &str) {
     assert!(cache.running_leases(Some("other"), 10).unwrap().is_empty());
 }
 
+/// Leases that run out at the same moment (one clock reading) are listed
+/// in one order, whatever the limit, plain items and jobs mixed; a lease
+/// whose item was removed is not listed; sizes are the stored values'.
+pub fn running_leases_are_one_order_and_skip_removed_items(loc: &str) {
+    let clock = Clock::new();
+    let cache = cache_with_clock(loc, &clock);
+    let opts = LeaseOptions::new(Duration::from_secs(60)).prefix("q");
+    let push = PushOptions::new().prefix("q");
+    for n in 0..6 {
+        cache.push_with(&format!("plain-{n}"), &push).unwrap();
+        cache.push_with(&n, &push.clone().priority(n)).unwrap();
+    }
+    let mut held = Vec::new();
+    while let Some(lease) = cache.lease::<serde_json::Value>(&opts).unwrap() {
+        held.push(lease);
+    }
+    assert_eq!(held.len(), 12);
+    let all = cache.running_leases(Some("q"), 100).unwrap();
+    assert_eq!(all.len(), 12);
+    assert!(all.iter().all(|l| l.deadline == all[0].deadline), "one clock reading");
+    for k in 0..=12 {
+        assert_eq!(cache.running_leases(Some("q"), k).unwrap(), all[..k], "limit {k}");
+    }
+    let mut sizes: Vec<u64> = all.iter().map(|l| l.size).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8], "six texts, six integers");
+    // Removed by its key while leased: no longer listed.
+    assert!(cache.delete(all[3].key.clone()).unwrap());
+    let now = cache.running_leases(Some("q"), 100).unwrap();
+    assert_eq!(now.len(), 11);
+    assert!(!now.contains(&all[3]));
+    for lease in held {
+        lease.ack().unwrap();
+    }
+    assert!(cache.running_leases(Some("q"), 100).unwrap().is_empty());
+}
+
 pub fn lease_timeout_waits_for_a_push(loc: &str) {
     let d = Deque::<u32>::open(loc).unwrap();
     let opts = LeaseOptions::new(Duration::from_secs(60));
@@ -626,6 +663,7 @@ macro_rules! behaviour_suite {
             leases_dead_letter_after_max_deliveries,
             dead_letters_keep_their_record,
             running_leases_list_what_is_in_flight,
+            running_leases_are_one_order_and_skip_removed_items,
             lease_timeout_waits_for_a_push,
             index_keeps_insertion_order,
             keys_of_every_kind_keep_their_kind_and_order,

@@ -210,11 +210,8 @@ impl PgSession {
             .transpose()
     }
 
-    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<JobRow>> {
-        self.rows(sql::JOB_LEASED, &[&queue, &limit])?
-            .iter()
-            .map(job_at)
-            .collect()
+    pub(crate) fn leased_jobs(&self, queue: &str, limit: i64) -> Result<Vec<crate::store::lease::RunningRow>> {
+        self.running_rows(sql::JOB_LEASED, queue, limit)
     }
 
     /// Job `id`; in a write, locked (an ack, nack or renew acts on it next).

@@ -736,14 +736,20 @@ impl PgSession {
     }
 
     pub(crate) fn running_leases(&self, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
-        self.rows(sql::LEASE_RUNNING_LIST, &[&queue, &limit])?
+        self.running_rows(sql::LEASE_RUNNING_LIST, queue, limit)
+    }
+
+    /// The [`RunningRow`]s `statement` selects for `queue` and `limit`.
+    pub(super) fn running_rows(&self, statement: &'static str, queue: &str, limit: i64) -> Result<Vec<RunningRow>> {
+        self.rows(statement, &[&queue, &limit])?
             .iter()
             .map(|r| {
                 Ok(RunningRow {
                     key: r.try_get(0).map_err(pg_error)?,
                     deadline: r.try_get(1).map_err(pg_error)?,
                     deliveries: r.try_get(2).map_err(pg_error)?,
-                    item: r.try_get(3).map_err(pg_error)?,
+                    last_error: r.try_get(3).map_err(pg_error)?,
+                    size: r.try_get(4).map_err(pg_error)?,
                 })
             })
             .collect()

@@ -301,8 +301,26 @@ pub(crate) const LEASE_EXPIRED: &str = "SELECT key, deliveries, item FROM diskq_
 pub(crate) const LEASE_NEXT_DEADLINE: &str =
     "SELECT min(deadline) FROM diskq_lease WHERE queue = $1 AND deadline IS NOT NULL";
 pub(crate) const LEASE_RUNNING: &str = "SELECT count(*) FROM diskq_lease WHERE queue = $1 AND deadline IS NOT NULL";
-pub(crate) const LEASE_RUNNING_LIST: &str = "SELECT key, deadline, deliveries, item FROM diskq_lease \
-     WHERE queue = $1 AND deadline IS NOT NULL ORDER BY deadline, key LIMIT $2";
+/// The stored size of the `diskq_cache` row `c`, as the directory backend
+/// counts an inline value: its bytes, 8 for a number.
+macro_rules! stored_size_sql {
+    () => {
+        "CASE WHEN c.vt IS NOT NULL THEN octet_length(c.vt) WHEN c.vb IS NOT NULL THEN octet_length(c.vb) \
+         WHEN c.vi IS NOT NULL OR c.vr IS NOT NULL THEN 8 ELSE 0 END::bigint"
+    };
+}
+/// The running leases of a queue whose item is still under the lease key,
+/// in key order among equal deadlines (as the merged listing sorts them);
+/// rows under job keys are a job's (listed from `diskq_job`).
+pub(crate) const LEASE_RUNNING_LIST: &str = concat!(
+    "SELECT l.key, l.deadline, l.deliveries, NULL::text, ",
+    stored_size_sql!(),
+    " FROM diskq_lease l JOIN diskq_cache c ON c.rowid = l.item AND c.kind = 2 AND c.ki = 0 \
+     AND c.kb = convert_to(l.key, 'UTF8') \
+     WHERE l.queue = $1 AND l.deadline IS NOT NULL \
+     AND NOT (l.key >= 'diskq-job-k' AND l.key < 'diskq-job-l') \
+     ORDER BY l.deadline, l.key LIMIT $2"
+);
 pub(crate) const LEASE_BY_KEY: &str = "SELECT deliveries, token, item, deadline FROM diskq_lease WHERE key = $1";
 pub(crate) const LEASE_BY_KEY_LOCKED: &str =
     "SELECT deliveries, token, item, deadline FROM diskq_lease WHERE key = $1 FOR UPDATE";
@@ -370,10 +388,14 @@ pub(crate) const JOB_EXPIRED: &str = concat!(
      ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 pub(crate) const JOB_BY_ID: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1");
+/// The leased jobs of a queue whose item is still under the job key, in
+/// key order among equal deadlines (as the merged listing sorts them).
 pub(crate) const JOB_LEASED: &str = concat!(
-    "SELECT ",
-    job_cols!(),
-    " FROM diskq_job WHERE queue = $1 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT $2"
+    "SELECT k.key, j.deadline, j.deliveries, j.last_error, ",
+    stored_size_sql!(),
+    " FROM diskq_job j CROSS JOIN LATERAL (SELECT 'diskq-job-k' || lpad(to_hex(j.id), 16, '0') AS key) k \
+     JOIN diskq_cache c ON c.rowid = j.item AND c.kind = 2 AND c.ki = 0 AND c.kb = convert_to(k.key, 'UTF8') \
+     WHERE j.queue = $1 AND j.deadline IS NOT NULL ORDER BY j.deadline, k.key COLLATE \"C\" LIMIT $2"
 );
 pub(crate) const JOB_BY_ID_LOCKED: &str = concat!("SELECT ", job_cols!(), " FROM diskq_job WHERE id = $1 FOR UPDATE");
 pub(crate) const JOB_LEASE: &str = "UPDATE diskq_job SET deadline = $2, token = $3, deliveries = $4 WHERE id = $1";
