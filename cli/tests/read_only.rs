@@ -1,7 +1,7 @@
 //! The tool's reading commands (`stats`, `get`, `keys`, `len`, `peek`,
-//! `leases`, `dead-letters`, `check` without `--fix`) leave a directory byte for byte as it was: every file's
-//! name, length, contents and modification time, and every folder's, are
-//! the same before and after. On a python-diskcache directory (installed
+//! `leases`, `dead-letters`, `check` without `--fix`) leave a directory
+//! byte for byte as it was: every file's name, length, contents and
+//! modification time, and every folder's, are the same before and after. On a python-diskcache directory (installed
 //! from PyPI into `target/pyenv`) and on one diskq made.
 //!
 //! Without Python (or PyPI) the python-diskcache test skips with a message,
