@@ -110,6 +110,14 @@ fn child() {
                 out.flush().unwrap();
             }
         }
+        "stepper" => {
+            // Pushes 0, 1, ... one for each line read from stdin.
+            let d = open(&dir, HOUR);
+            for (n, line) in std::io::stdin().lines().enumerate() {
+                line.unwrap();
+                d.push_back(&(n as i64)).unwrap();
+            }
+        }
         "pusher" => {
             // Pushes until killed.
             let d = open(&dir, HOUR);
@@ -330,4 +338,80 @@ fn a_push_that_gives_up_after_its_first_ring_leaves_the_waiter_to_the_next() {
     });
     waiter.finish();
     assert_eq!(d.len().unwrap(), 0, "no push that gave up left an item");
+}
+
+/// A cache shared by two users (its files writable by both) whose doorbell
+/// only its maker may write: the other user's pushes still ring it, and the
+/// other user's waiters still watch it (each opens it for reading). Needs
+/// root, to run the other user's processes as `nobody`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    // `/proc/self` belongs to this process's effective user.
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: running another user's processes needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = open(dir.path(), HOUR);
+    d.push_back(&-1).unwrap();
+    assert_eq!(d.pop_front().unwrap(), Some(-1));
+    let bell = dir.path().join("cache.db.bell");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = if path == bell { 0o644 } else { 0o666 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let as_nobody = |cmd: &mut Command| {
+        cmd.uid(65534).gid(65534);
+    };
+
+    // A waiter of the other user, woken by this user's pushes.
+    let mut waiter = {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
+            .env("DISKQ_ROLE", "waiter")
+            .env("DISKQ_DIR", dir.path())
+            .env("DISKQ_COUNT", "5")
+            .env("DISKQ_WAKE_POLL_MS", HOUR.as_millis().to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        as_nobody(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Waiter { child, lines }
+    };
+    waiter.wait_listening();
+    push_rounds(&d, &mut waiter, 5, |_| {});
+    waiter.finish();
+
+    // The other user's pushes wake this user's waiter.
+    let mut waiter = spawn_waiter(dir.path(), 5, HOUR, true);
+    waiter.wait_listening();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
+        .env("DISKQ_ROLE", "stepper")
+        .env("DISKQ_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    as_nobody(&mut cmd);
+    let mut stepper = cmd.spawn().unwrap();
+    let mut steps = stepper.stdin.take().unwrap();
+    for n in 0..5 {
+        writeln!(steps, "push").unwrap();
+        steps.flush().unwrap();
+        assert_eq!(
+            waiter.next(),
+            Some(n),
+            "push {n} by the other user did not reach the waiter"
+        );
+    }
+    drop(steps);
+    assert!(stepper.wait().unwrap().success());
+    waiter.finish();
+    let mode = std::fs::metadata(&bell).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the doorbell is as it was");
 }

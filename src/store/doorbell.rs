@@ -96,6 +96,11 @@ mod imp {
         waker: OnceLock<Option<File>>,
         /// True while this process's watch reports those rings.
         starts: AtomicBool,
+        /// An eventfd in the polling thread's `poll(2)` set, written by
+        /// [`Bell::interrupt`]: another thread of this process that read a
+        /// ring from the inotify instance first (a new waiter's `listen`,
+        /// the watching task) would otherwise leave the poller asleep.
+        interrupt: OnceLock<Option<OwnedFd>>,
     }
 
     #[derive(Debug)]
@@ -110,12 +115,22 @@ mod imp {
     /// so is a file with another name somewhere (a hard link: it may be a
     /// file outside the directory, which a push would write). The doorbell
     /// holds one byte, which a ring reads and a push's first ring writes.
+    ///
+    /// Made with the database file's permissions (as SQLite makes its
+    /// `-wal` and `-shm`), so that every user who may write the cache may
+    /// ring. One this process may not write (another user's, a read-only
+    /// file system) is opened for reading: its rings and its watch still
+    /// work, and only the first ring of a push (a write) is lost.
     fn open(path: &Path) -> io::Result<File> {
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )?;
+        let flags = OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let db = path.with_file_name("cache.db");
+        let mode = std::fs::metadata(db).map_or(0o644, |m| m.mode() & 0o666);
+        let fd = match rustix::fs::open(path, OFlags::RDWR | flags, Mode::from_raw_mode(mode)) {
+            Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => {
+                rustix::fs::open(path, OFlags::RDONLY | flags, Mode::from_raw_mode(mode))?
+            }
+            other => other?,
+        };
         let file = File::from(fd);
         let meta = file.metadata()?;
         if !meta.is_file() {
@@ -154,25 +169,39 @@ mod imp {
                 live: AtomicBool::new(false),
                 waker: OnceLock::new(),
                 starts: AtomicBool::new(false),
+                interrupt: OnceLock::new(),
             }
         }
 
-        /// Wakes the waiters of every process watching the doorbell. Best
-        /// effort: a doorbell that cannot be rung leaves them to their
-        /// fallback poll.
-        pub(crate) fn ring(&self) {
+        /// Wakes the thread of this process that polls the doorbell, if
+        /// one does (a wake it did not read itself: see `interrupt`).
+        pub(crate) fn interrupt(&self) {
+            if let Some(Some(fd)) = self.interrupt.get() {
+                let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+            }
+        }
+
+        /// Wakes the waiters of every process watching the doorbell; true
+        /// if it rang. Best effort: a doorbell that cannot be rung leaves
+        /// them to their fallback poll.
+        pub(crate) fn ring(&self) -> bool {
             self.with_ringer(|file| {
                 // Reading the doorbell's byte is the ring: inotify reports
                 // IN_ACCESS to every watcher, and a read dirties nothing (a
                 // write would update the file's mtime and its page).
                 let mut byte = [0u8];
-                if file.read_at(&mut byte, 0).is_ok_and(|n| n == 0) {
-                    // Emptied behind our back (a read of nothing reports
-                    // nothing): put the byte back and read it.
-                    let _ = file.write_at(&[1], 0);
-                    let _ = file.read_at(&mut byte, 0);
+                match file.read_at(&mut byte, 0) {
+                    Ok(0) => {
+                        // Emptied behind our back (a read of nothing
+                        // reports nothing): put the byte back and read it.
+                        let _ = file.write_at(&[1], 0);
+                        file.read_at(&mut byte, 0).is_ok_and(|n| n == 1)
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
                 }
-            });
+            })
+            .unwrap_or(false)
         }
 
         /// Tells the watchers that a push began: its commit will
@@ -186,9 +215,9 @@ mod imp {
 
         /// Runs `f` on this process's open doorbell, opened again when the
         /// one at the path is another (checked at most every [`RECHECK`]).
-        fn with_ringer(&self, f: impl FnOnce(&File)) {
+        fn with_ringer<R>(&self, f: impl FnOnce(&File) -> R) -> Option<R> {
             if !super::enabled() {
-                return;
+                return None;
             }
             let mut ringer = self.ringer.lock().unwrap_or_else(|p| p.into_inner());
             let stale = ringer.as_ref().is_none_or(|r| r.checked.elapsed() >= RECHECK);
@@ -207,9 +236,7 @@ mod imp {
                     r.checked = Instant::now();
                 }
             }
-            if let Some(r) = ringer.as_ref() {
-                f(&r.file);
-            }
+            ringer.as_ref().map(|r| f(&r.file))
         }
 
         /// Makes sure this process watches the doorbell; true if it does.
@@ -222,6 +249,8 @@ mod imp {
             self.inotify.get_or_init(|| {
                 let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
                 watch(&fd, &self.path, false).ok()?;
+                let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+                self.interrupt.get_or_init(|| rustix::event::eventfd(0, flags).ok());
                 self.live.store(true, Ordering::Release);
                 Some(fd)
             });
@@ -268,8 +297,20 @@ mod imp {
                 tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
                 tv_nsec: i64::from(timeout.subsec_nanos()),
             };
-            let mut fds = [PollFd::new(fd, PollFlags::IN)];
-            let mut rings = match poll(&mut fds, Some(&timeout)) {
+            let interrupt = self.interrupt.get().and_then(Option::as_ref);
+            let polled = match interrupt {
+                Some(int) => {
+                    let mut fds = [PollFd::new(fd, PollFlags::IN), PollFd::new(int, PollFlags::IN)];
+                    let n = poll(&mut fds, Some(&timeout));
+                    if !fds[1].revents().is_empty() {
+                        // Reset it: the caller looks at what woke it.
+                        let _ = rustix::io::read(int, &mut [0u8; 8]);
+                    }
+                    n
+                }
+                None => poll(&mut [PollFd::new(fd, PollFlags::IN)], Some(&timeout)),
+            };
+            let mut rings = match polled {
                 Ok(0) | Err(Errno::INTR) => Rings::default(),
                 Ok(_) => self.drain(),
                 Err(_) => {
@@ -348,9 +389,13 @@ mod imp {
             Bell
         }
 
-        pub(crate) fn ring(&self) {}
+        pub(crate) fn ring(&self) -> bool {
+            false
+        }
 
         pub(crate) fn ring_start(&self) {}
+
+        pub(crate) fn interrupt(&self) {}
 
         pub(crate) fn listen(&self) -> bool {
             false

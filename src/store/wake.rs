@@ -95,11 +95,21 @@ impl Notifier {
         self.tasks.notify.notify_one();
     }
 
-    /// Wakes this process's waiting threads (not its tasks).
+    /// Wakes this process's waiting threads (not its tasks), the one that
+    /// sleeps on the doorbell included: it did not read this wake there.
     pub(crate) fn notify_threads(&self) {
+        self.bump(true);
+    }
+
+    /// Bumps the version for the waiting threads; `interrupt`: wakes the
+    /// thread that sleeps on the doorbell too (through `Bell::interrupt`).
+    fn bump(&self, interrupt: bool) {
         let mut st = self.state();
         st.version = st.version.wrapping_add(1);
         self.changed.notify_all();
+        if interrupt && st.polling {
+            self.bell.interrupt();
+        }
     }
 
     /// A push began: tells the other processes' waiters that its commit
@@ -109,10 +119,16 @@ impl Notifier {
     }
 
     /// After a commit that can feed a waiter: wakes the waiters of this
-    /// process and of every other process watching the doorbell.
+    /// process and of every other process watching the doorbell. The ring
+    /// reaches this process's thread that sleeps on the doorbell too; a
+    /// doorbell that could not be rung wakes it directly.
     pub(crate) fn pushed(&self) {
-        self.notify();
-        self.bell.ring();
+        self.bump(false);
+        #[cfg(feature = "tokio")]
+        self.tasks.notify.notify_one();
+        if !self.bell.ring() && self.state().polling {
+            self.bell.interrupt();
+        }
     }
 
     /// Starts watching the doorbell (once per process and directory) and
@@ -398,5 +414,43 @@ impl Drop for LiteWatcher<'_> {
         if let Some(session) = self.session.take() {
             self.lite.pool.give(session.conn);
         }
+    }
+}
+
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Notifier;
+
+    /// Longer than any test runs: a waiter still asleep after it was not woken.
+    const LONG: Duration = Duration::from_secs(60);
+
+    /// A wake that another thread of the process read from the doorbell
+    /// (a new waiter's `listen`, the watching task) reaches the thread
+    /// asleep on the doorbell too, which no ring will wake (issue 15's
+    /// review: it slept until its fallback poll).
+    #[test]
+    fn a_wake_read_by_another_thread_reaches_the_thread_asleep_on_the_doorbell() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = Notifier::of(dir.path());
+        let seen = n.listen();
+        assert!(n.bell.live(), "inotify watches the doorbell here");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let n = n.clone();
+            std::thread::spawn(move || tx.send(n.wait(seen, LONG, &mut || {})).unwrap())
+        };
+        let start = Instant::now();
+        while !n.state().polling {
+            assert!(start.elapsed() < LONG, "the waiter never polled");
+            std::thread::yield_now();
+        }
+        // No ring: only the version moves, as after a drain by another thread.
+        n.notify_threads();
+        let woke = rx.recv_timeout(LONG / 2).expect("the polling thread was woken");
+        assert_eq!(woke, Some(seen.wrapping_add(1)));
+        waiter.join().unwrap();
     }
 }
