@@ -354,7 +354,8 @@ fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
         eprintln!("skipped: running another user's processes needs root");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // Both users reach /tmp, whatever TMPDIR says.
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
     let d = open(dir.path(), HOUR);
     d.push_back(&-1).unwrap();
     assert_eq!(d.pop_front().unwrap(), Some(-1));
@@ -365,13 +366,20 @@ fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
         let mode = if path == bell { 0o644 } else { 0o666 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
+    // The other user runs a copy of this test binary: the build directory
+    // may be where it cannot go (under /root, say).
+    let bin = tempfile::tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = bin.path().join("wake-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = |cmd: &mut Command| {
-        cmd.uid(65534).gid(65534);
+        cmd.uid(65534).gid(65534).current_dir("/");
     };
 
     // A waiter of the other user, woken by this user's pushes.
     let mut waiter = {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let mut cmd = Command::new(&exe);
         cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
             .env("DISKQ_ROLE", "waiter")
             .env("DISKQ_DIR", dir.path())
@@ -391,7 +399,7 @@ fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
     // The other user's pushes wake this user's waiter.
     let mut waiter = spawn_waiter(dir.path(), 5, HOUR, true);
     waiter.wait_listening();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = Command::new(&exe);
     cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
         .env("DISKQ_ROLE", "stepper")
         .env("DISKQ_DIR", dir.path())
