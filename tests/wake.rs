@@ -36,24 +36,40 @@ struct Waiter {
     lines: Lines<BufReader<ChildStdout>>,
 }
 
-fn spawn_waiter(dir: &Path, count: usize, wake_poll: Duration, doorbell: bool) -> Waiter {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+/// The test binary `exe` run again as the child of `role` on `dir`.
+fn role_command(exe: &Path, role: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("DISKQ_ROLE", "waiter")
-        .env("DISKQ_DIR", dir)
-        .env("DISKQ_COUNT", count.to_string())
+        .env("DISKQ_ROLE", role)
+        .env("DISKQ_DIR", dir);
+    cmd
+}
+
+/// The command of a waiter process (see [`Waiter`]) run by `exe`.
+fn waiter_command(exe: &Path, dir: &Path, count: usize, wake_poll: Duration) -> Command {
+    let mut cmd = role_command(exe, "waiter", dir);
+    cmd.env("DISKQ_COUNT", count.to_string())
         .env("DISKQ_WAKE_POLL_MS", wake_poll.as_millis().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    cmd
+}
+
+fn spawn_waiter(dir: &Path, count: usize, wake_poll: Duration, doorbell: bool) -> Waiter {
+    let mut cmd = waiter_command(&std::env::current_exe().unwrap(), dir, count, wake_poll);
     if !doorbell {
         cmd.env("DISKQ_DOORBELL", "off");
     }
-    let mut child = cmd.spawn().unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    Waiter { child, lines }
+    Waiter::spawn(cmd)
 }
 
 impl Waiter {
+    fn spawn(mut cmd: Command) -> Waiter {
+        let mut child = cmd.spawn().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Waiter { child, lines }
+    }
+
     /// The next item the waiter reports.
     fn next(&mut self) -> Option<i64> {
         for line in self.lines.by_ref() {
@@ -265,10 +281,7 @@ fn a_push_by_python_diskcache_wakes_a_diskq_waiter_by_the_fallback_poll() {
 fn a_waker_killed_while_pushing_leaves_waiters_working() {
     let dir = tempfile::tempdir().unwrap();
     let d = open(dir.path(), HOUR);
-    let mut pusher = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("DISKQ_ROLE", "pusher")
-        .env("DISKQ_DIR", dir.path())
+    let mut pusher = role_command(&std::env::current_exe().unwrap(), "pusher", dir.path())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -379,18 +392,9 @@ fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
 
     // A waiter of the other user, woken by this user's pushes.
     let mut waiter = {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-            .env("DISKQ_ROLE", "waiter")
-            .env("DISKQ_DIR", dir.path())
-            .env("DISKQ_COUNT", "5")
-            .env("DISKQ_WAKE_POLL_MS", HOUR.as_millis().to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut cmd = waiter_command(&exe, dir.path(), 5, HOUR);
         as_nobody(&mut cmd);
-        let mut child = cmd.spawn().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Waiter { child, lines }
+        Waiter::spawn(cmd)
     };
     waiter.wait_listening();
     push_rounds(&d, &mut waiter, 5, |_| {});
@@ -399,12 +403,8 @@ fn a_doorbell_another_user_cannot_write_still_rings_and_is_watched() {
     // The other user's pushes wake this user's waiter.
     let mut waiter = spawn_waiter(dir.path(), 5, HOUR, true);
     waiter.wait_listening();
-    let mut cmd = Command::new(&exe);
-    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("DISKQ_ROLE", "stepper")
-        .env("DISKQ_DIR", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null());
+    let mut cmd = role_command(&exe, "stepper", dir.path());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null());
     as_nobody(&mut cmd);
     let mut stepper = cmd.spawn().unwrap();
     let mut steps = stepper.stdin.take().unwrap();
